@@ -1,0 +1,406 @@
+//! The tar layer: writing entries with normalised headers, and reading them
+//! back under pouch's entry policy.
+//!
+//! Reading treats the archive as hostile. Every entry is checked *before* any
+//! of its bytes reach a [`Sink`]:
+//! - only regular files and folders are accepted (no links, devices, FIFOs or
+//!   unknown types);
+//! - the path must pass [`check_path`]: relative, `/`-separated UTF-8 with no
+//!   `.`, `..`, empty, drive-letter or `~` components and no control characters;
+//! - names are unique, and an entry's folder must have come before it;
+//! - the entry must be the next one the signed manifest lists (or, with sealed
+//!   names, fit within the signed counts and total size);
+//! - the inner manifest is the last member, and nothing but zero padding follows
+//!   the end of the archive.
+//!
+//! After the last entry, the list actually read must equal the inner manifest
+//! and hash to the signed [`crate::manifest::entries_digest`].
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::manifest::{self, Contents, Entry, EntryKind, InnerManifest, INNER_MANIFEST_NAME};
+
+/// Longest path accepted, in bytes.
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest path component accepted, in bytes.
+pub const MAX_COMPONENT_BYTES: usize = 255;
+
+/// Checks that a path from an archive or manifest is safe to create below a
+/// destination folder. Returns what is wrong otherwise.
+pub fn check_path(path: &[u8]) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("empty name".into());
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(format!("name longer than {MAX_PATH_BYTES} bytes"));
+    }
+    let path = std::str::from_utf8(path).map_err(|_| "name is not UTF-8".to_string())?;
+    if let Some(c) = path.chars().find(|c| c.is_control()) {
+        return Err(format!("name holds control character U+{:04X}", c as u32));
+    }
+    if path.contains('\\') {
+        return Err("name holds a backslash".into());
+    }
+    if path.starts_with('/') {
+        return Err("absolute path".into());
+    }
+    for (i, part) in path.split('/').enumerate() {
+        match part {
+            "" => return Err("empty path component".into()),
+            "." | ".." => return Err(format!("{part:?} component")),
+            _ => {}
+        }
+        if part.len() > MAX_COMPONENT_BYTES {
+            return Err(format!("component longer than {MAX_COMPONENT_BYTES} bytes"));
+        }
+        if i == 0 {
+            let b = part.as_bytes();
+            if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+                return Err("drive-letter path".into());
+            }
+            if part.starts_with('~') {
+                return Err("home-folder path (~)".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes tar entries with normalised headers: GNU format, uid/gid 0, no user
+/// or group names, modes 0644/0755, mtimes as given.
+pub struct TarWriter<W: Write> {
+    builder: tar::Builder<W>,
+}
+
+impl<W: Write> TarWriter<W> {
+    /// Starts an archive on `w`.
+    pub fn new(w: W) -> Self {
+        let mut builder = tar::Builder::new(w);
+        builder.follow_symlinks(false);
+        TarWriter { builder }
+    }
+
+    fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_size(size);
+        h.set_mode(mode);
+        h.set_mtime(mtime);
+        h.set_uid(0);
+        h.set_gid(0);
+        h
+    }
+
+    /// Appends a folder.
+    pub fn folder(&mut self, path: &str, mtime: u64) -> io::Result<()> {
+        let mut h = Self::header(tar::EntryType::Directory, 0, 0o755, mtime);
+        self.builder.append_data(&mut h, path, io::empty())
+    }
+
+    /// Appends a file of exactly `size` bytes read from `data`. The caller
+    /// makes sure `data` yields exactly `size` bytes (see [`crate::pack`]).
+    pub fn file(&mut self, path: &str, size: u64, executable: bool, mtime: u64, data: impl Read) -> io::Result<()> {
+        let mode = if executable { 0o755 } else { 0o644 };
+        let mut h = Self::header(tar::EntryType::Regular, size, mode, mtime);
+        self.builder.append_data(&mut h, path, data)
+    }
+
+    /// Writes the end-of-archive marker and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        self.builder.into_inner()
+    }
+}
+
+/// Where the entries of an archive go once they passed the policy.
+pub trait Sink {
+    /// Creates a folder; its parent was created before.
+    fn folder(&mut self, path: &str) -> Result<()>;
+    /// Starts a file; its folder was created before.
+    fn begin_file(&mut self, path: &str, executable: bool) -> Result<()>;
+    /// Appends bytes to the file begun last.
+    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Ends the file begun last; `mtime` is from the archive (seconds since the epoch).
+    fn end_file(&mut self, mtime: u64) -> Result<()>;
+}
+
+/// A sink that keeps nothing: for verifying without writing.
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn folder(&mut self, _: &str) -> Result<()> {
+        Ok(())
+    }
+    fn begin_file(&mut self, _: &str, _: bool) -> Result<()> {
+        Ok(())
+    }
+    fn write(&mut self, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    fn end_file(&mut self, _: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What the signed outer manifest says the archive holds.
+pub struct Expected<'a> {
+    /// The listed entries, or `None` when names are sealed.
+    pub entries: Option<&'a [Entry]>,
+    /// Signed counts and digest.
+    pub contents: &'a Contents,
+}
+
+impl Expected<'_> {
+    /// An upper bound on the tar stream's size for these contents: data, one
+    /// header per entry plus room for long-name records and padding, the inner
+    /// manifest and the end marker. Used to stop decompression bombs early.
+    pub fn tar_size_bound(&self) -> u64 {
+        let entries = self.contents.files.saturating_add(self.contents.folders).saturating_add(1);
+        let per_entry = 512 + 511 + 3 * 512 + MAX_PATH_BYTES as u64;
+        self.contents
+            .total_bytes
+            .saturating_add(entries.saturating_mul(per_entry))
+            .saturating_add(manifest::MAX_MANIFEST_BYTES)
+            .saturating_add(64 * 1024)
+    }
+}
+
+fn bad_entry(entry: &str, reason: impl Into<String>) -> Error {
+    Error::BadEntry {
+        entry: entry.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads an archive from `reader`, checks every entry against the policy and
+/// `expected`, hands accepted entries to `sink`, and returns the entry list
+/// read. `corrupt` turns a read error (damaged or truncated stream) into the
+/// caller's error.
+pub fn read_archive<R: Read>(
+    reader: &mut R,
+    expected: &Expected<'_>,
+    sink: &mut dyn Sink,
+    corrupt: &dyn Fn(String) -> Error,
+) -> Result<Vec<Entry>> {
+    let read_err = |e: io::Error| corrupt(format!("{e}"));
+    let mut archive = tar::Archive::new(&mut *reader);
+    let mut actual: Vec<Entry> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut folders: HashSet<String> = HashSet::new();
+    let mut inner: Option<InnerManifest> = None;
+    let mut bytes_so_far: u64 = 0;
+    let max_entries = expected.contents.files.saturating_add(expected.contents.folders);
+    let mut buf = vec![0u8; 256 * 1024];
+
+    for item in archive.entries().map_err(read_err)? {
+        let mut entry = item.map_err(read_err)?;
+        let raw_path = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        if inner.is_some() {
+            return Err(bad_entry(&shown, "comes after the inner manifest, which must be last"));
+        }
+        let kind = match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
+            tar::EntryType::Directory => EntryKind::Folder,
+            other => {
+                return Err(bad_entry(&shown, format!("is a {}, and only files and folders are allowed", type_name(other))))
+            }
+        };
+        let mut path_bytes: &[u8] = &raw_path;
+        if kind == EntryKind::Folder {
+            path_bytes = path_bytes.strip_suffix(b"/").unwrap_or(path_bytes);
+        }
+        check_path(path_bytes).map_err(|r| bad_entry(&shown, r))?;
+        let path = String::from_utf8_lossy(path_bytes).into_owned();
+        let size = entry.header().entry_size().map_err(read_err)?;
+        if kind == EntryKind::Folder && size != 0 {
+            return Err(bad_entry(&path, "a folder with data"));
+        }
+
+        if path == INNER_MANIFEST_NAME {
+            if kind != EntryKind::File {
+                return Err(bad_entry(&path, "inner manifest is not a file"));
+            }
+            if size > manifest::MAX_MANIFEST_BYTES {
+                return Err(bad_entry(&path, "inner manifest is too large"));
+            }
+            let mut text = Vec::with_capacity(size as usize);
+            (&mut entry).take(size).read_to_end(&mut text).map_err(read_err)?;
+            if text.len() as u64 != size {
+                return Err(corrupt(format!("inner manifest is truncated ({} of {size} bytes)", text.len())));
+            }
+            inner = Some(InnerManifest::parse(&text).map_err(|r| bad_entry(&path, format!("inner manifest: {r}")))?);
+            continue;
+        }
+
+        if !seen.insert(path.clone()) {
+            return Err(bad_entry(&path, "appears twice"));
+        }
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            if !folders.contains(parent) {
+                return Err(bad_entry(&path, "its folder does not come before it"));
+            }
+        }
+        let executable = kind == EntryKind::File && entry.header().mode().map_err(read_err)? & 0o111 != 0;
+        let index = actual.len();
+        match expected.entries {
+            Some(list) => {
+                let Some(want) = list.get(index) else {
+                    return Err(bad_entry(&path, "is not in the signed manifest"));
+                };
+                if want.path != path || want.kind != kind {
+                    return Err(bad_entry(&path, format!("the signed manifest lists {:?} ({:?}) here", want.path, want.kind)));
+                }
+                if kind == EntryKind::File && want.len() != size {
+                    return Err(bad_entry(&path, format!("size {size} differs from the signed {}", want.len())));
+                }
+                if want.executable() != executable {
+                    return Err(bad_entry(&path, "mode differs from the signed manifest"));
+                }
+            }
+            None => {
+                if index as u64 >= max_entries {
+                    return Err(bad_entry(&path, "more entries than the signed manifest counts"));
+                }
+                bytes_so_far = bytes_so_far.saturating_add(size);
+                if bytes_so_far > expected.contents.total_bytes {
+                    return Err(bad_entry(&path, "more bytes than the signed manifest counts"));
+                }
+            }
+        }
+
+        match kind {
+            EntryKind::Folder => {
+                sink.folder(&path)?;
+                folders.insert(path.clone());
+                actual.push(Entry::folder(path));
+            }
+            EntryKind::File => {
+                sink.begin_file(&path, executable)?;
+                let mut hasher = Sha256::new();
+                let mut done: u64 = 0;
+                loop {
+                    let n = entry.read(&mut buf).map_err(read_err)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    sink.write(&buf[..n])?;
+                    done += n as u64;
+                }
+                if done != size {
+                    return Err(corrupt(format!("entry {path:?} is truncated ({done} of {size} bytes)")));
+                }
+                let mtime = entry.header().mtime().unwrap_or(0);
+                sink.end_file(mtime)?;
+                actual.push(Entry::file(path, size, hex::encode(hasher.finalize()), executable));
+            }
+        }
+    }
+    drop(archive);
+
+    // Only zero padding may follow the end-of-archive marker.
+    loop {
+        let n = reader.read(&mut buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err(corrupt("data follows the end of the archive".into()));
+        }
+    }
+
+    let Some(inner) = inner else {
+        return Err(Error::ContentsMismatch {
+            reason: "the archive has no inner manifest (it is truncated or not made by pouch)".into(),
+        });
+    };
+    compare_lists(&actual, &inner.entries, "inner manifest")?;
+    if let Some(list) = expected.entries {
+        compare_lists(&actual, list, "signed manifest")?;
+    }
+    let (files, folders, bytes) = manifest::count(&actual);
+    let c = expected.contents;
+    if (files, folders, bytes) != (c.files, c.folders, c.total_bytes) {
+        return Err(Error::ContentsMismatch {
+            reason: format!(
+                "found {files} files, {folders} folders, {bytes} bytes; the signed manifest counts {}, {}, {}",
+                c.files, c.folders, c.total_bytes
+            ),
+        });
+    }
+    if manifest::entries_digest(&actual) != c.entries_sha256 {
+        return Err(Error::ContentsMismatch {
+            reason: "the entries' digest differs from the signed manifest".into(),
+        });
+    }
+    Ok(actual)
+}
+
+/// Names the first difference between the entries read and a list.
+fn compare_lists(actual: &[Entry], listed: &[Entry], what: &str) -> Result<()> {
+    for (i, want) in listed.iter().enumerate() {
+        match actual.get(i) {
+            None => {
+                return Err(Error::ContentsMismatch {
+                    reason: format!("{} is listed in the {what} but missing", crate::sanitize::escape(&want.path)),
+                })
+            }
+            Some(got) if got != want => {
+                let why = if got.path != want.path {
+                    format!("{what} lists {:?} where the archive has it", want.path)
+                } else if got.sha256 != want.sha256 {
+                    format!("sha256 differs from the {what}")
+                } else {
+                    format!("differs from the {what}")
+                };
+                return Err(bad_entry(&got.path, why));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = actual.get(listed.len()) {
+        return Err(bad_entry(&extra.path, format!("is not listed in the {what}")));
+    }
+    Ok(())
+}
+
+fn type_name(t: tar::EntryType) -> &'static str {
+    match t {
+        tar::EntryType::Symlink => "symbolic link",
+        tar::EntryType::Link => "hard link",
+        tar::EntryType::Char => "character device",
+        tar::EntryType::Block => "block device",
+        tar::EntryType::Fifo => "FIFO",
+        tar::EntryType::XGlobalHeader => "global PAX header",
+        tar::EntryType::GNUSparse => "sparse file",
+        _ => "entry of an unsupported type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_path;
+
+    #[test]
+    fn accepts_ordinary_relative_paths() {
+        for p in ["a", "case/report.pdf", "Zeugenaussage Müller.txt", "a/.hidden", "a/b..c", "..a"] {
+            assert!(check_path(p.as_bytes()).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn refuses_paths_that_could_escape_or_deceive() {
+        let bad: &[&[u8]] = &[
+            b"", b"/x", b"//x", b"../x", b"a/../../x", b"a/./b", b"a//b", b"a/", b".", b"..",
+            b"C:/x", b"C:\\x", b"\\\\server\\x", b"~user/x", b"a\0b", b"a\nb", b"a\x1bb", b"\xff\xfe",
+        ];
+        for p in bad {
+            assert!(check_path(p).is_err(), "{:?}", String::from_utf8_lossy(p));
+        }
+        assert!(check_path("a".repeat(256).as_bytes()).is_err());
+    }
+}

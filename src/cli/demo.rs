@@ -1,0 +1,183 @@
+//! `pouch demo`: a full round trip on built-in sample data, shown as the
+//! commands a clerk, an auditor and a recipient would type.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use pouch::error::{Error, IoContext, Result};
+use pouch::signature::{SigningKey, TrustedKey};
+use pouch::verify::{Trust, VerifyOptions};
+use pouch::{crypto, demo, inspect, keygen, pack, unpack, verify};
+
+use super::render::{self, out};
+
+fn step(n: usize, total: usize, title: &str, command: &str) {
+    out("");
+    out(&format!("[{n}/{total}] {title}"));
+    out(&format!("$ {command}"));
+}
+
+/// Runs the demo in `dir` (or a new temporary folder, kept afterwards).
+pub fn run(dir: Option<PathBuf>) -> Result<u8> {
+    let dir = match dir {
+        Some(d) => {
+            fs::create_dir_all(&d).at(&d)?;
+            if fs::read_dir(&d).at(&d)?.next().is_some() {
+                return Err(Error::Usage(format!("demo folder {} is not empty; pass a new or empty folder", d.display())));
+            }
+            d
+        }
+        None => tempfile::Builder::new()
+            .prefix("pouch-demo-")
+            .tempdir()
+            .map_err(|e| Error::io(std::env::temp_dir(), e))?
+            .keep(),
+    };
+    std::env::set_current_dir(&dir).at(&dir)?;
+    let total = 8;
+    out(&format!("pouch demo in {} (paths below are relative to it)", dir.display()));
+    let case = demo::write_sample(Path::new("sample"))?;
+    out(&format!(
+        "sample data: {} ({} files and an empty folder; all fictitious)",
+        case.display(),
+        demo::SAMPLE_FILES.len()
+    ));
+
+    step(1, total, "The clerk makes keys (throwaway keys: no passphrase)", "pouch keygen --name clerk --out keys --no-passphrase");
+    fs::create_dir_all("keys").at("keys")?;
+    let clerk = keygen::keygen("clerk", Path::new("keys"), None)?;
+    out(&format!("  signing key id {}", clerk.key_id));
+    step(2, total, "The recipient makes keys and sends the clerk keys/recipient.age-recipient", "pouch keygen --name recipient --out keys --no-passphrase");
+    let recipient = keygen::keygen("recipient", Path::new("keys"), None)?;
+    out(&format!("  recipient {} (fingerprint {})", recipient.recipient, recipient.recipient_fingerprint));
+
+    step(
+        3,
+        total,
+        "The clerk seals the case folder for the recipient and signs it",
+        "pouch pack sample/case-2026-0142 -o outbox -R keys/recipient.age-recipient -s keys/clerk.minisign.key \\\n    --from bka-demo --to fedpol-demo --marking \"RESTRICTED (DEMO)\" --description \"Case 2026/0142, fictitious\"",
+    );
+    fs::create_dir_all("outbox").at("outbox")?;
+    let key = SigningKey::load(&clerk.signing_key_path, &mut || Err(Error::Usage("demo key has no passphrase".into())))?;
+    let packed = pack::pack(
+        &pack::PackOptions {
+            sources: vec![case.clone()],
+            out_dir: PathBuf::from("outbox"),
+            recipients: crypto::read_recipients_file(&recipient.recipient_path)?,
+            sender: Some("bka-demo".into()),
+            receiver: Some("fedpol-demo".into()),
+            marking: "RESTRICTED (DEMO)".into(),
+            description: "Case 2026/0142, fictitious".into(),
+            level: pack::DEFAULT_LEVEL,
+            ..Default::default()
+        },
+        &key,
+    )?;
+    let manifest = packed.manifest_path.clone();
+    let m = manifest.display().to_string();
+    out(&format!(
+        "  wrote {}, {}, {}",
+        packed.payload_path.display(),
+        packed.manifest_path.display(),
+        packed.signature_path.display()
+    ));
+
+    let trusted = vec![TrustedKey::load(&clerk.signing_pub_path.display().to_string())?];
+    step(4, total, "Anyone reads the outer manifest; with --trust the signature is checked", &format!("pouch inspect {m} --trust keys/clerk.minisign.pub"));
+    let report = inspect::inspect(&manifest, &trusted)?;
+    for line in render::inspect_lines(&report) {
+        out(&format!("  {line}"));
+    }
+
+    step(5, total, "The auditor checks signature and payload without any decryption key", &format!("pouch verify {m} --trust keys/clerk.minisign.pub"));
+    let v = verify::verify(&VerifyOptions {
+        manifest: manifest.clone(),
+        trust: Trust::Keys(trusted.clone()),
+        identities: Vec::new(),
+    })?;
+    out(&format!("  OK: signature by {}, payload sha256 {}", clerk.key_id, v.payload_sha256));
+
+    let identities = crypto::read_identity_file(&recipient.identity_path)?;
+    step(6, total, "The recipient checks every entry without writing anything", &format!("pouch verify {m} --trust keys/clerk.minisign.pub -i keys/recipient.age-identity"));
+    let v = verify::verify(&VerifyOptions {
+        manifest: manifest.clone(),
+        trust: Trust::Keys(trusted.clone()),
+        identities: identities.clone(),
+    })?;
+    out(&format!("  OK: {} files and {} folders match the signed manifest", v.files, v.folders));
+
+    step(7, total, "The recipient unpacks", &format!("pouch unpack {m} -i keys/recipient.age-identity --trust keys/clerk.minisign.pub -d inbox"));
+    let u = unpack::unpack(&unpack::UnpackOptions {
+        manifest: manifest.clone(),
+        trust: Trust::Keys(trusted.clone()),
+        identities: identities.clone(),
+        dest: PathBuf::from("inbox"),
+    })?;
+    let unpacked = u.output.join("case-2026-0142");
+    let same = same_tree(&case, &unpacked)?;
+    out(&format!(
+        "  unpacked into {}: {} files, {} folders; identical to the source: {}",
+        u.output.display(),
+        u.files,
+        u.folders,
+        if same { "yes" } else { "NO" }
+    ));
+    if !same {
+        return Err(Error::ContentsMismatch {
+            reason: "the demo's unpacked tree differs from the source".into(),
+        });
+    }
+
+    step(8, total, "A courier's stick is tampered with: one byte of a copy of the payload flipped", "pouch verify tampered/NAME.toml --trust keys/clerk.minisign.pub");
+    fs::create_dir_all("tampered").at("tampered")?;
+    for p in [&packed.payload_path, &packed.manifest_path, &packed.signature_path] {
+        let to = Path::new("tampered").join(p.file_name().unwrap_or_default());
+        fs::copy(p, &to).at(&to)?;
+    }
+    let bad_payload = Path::new("tampered").join(packed.payload_path.file_name().unwrap_or_default());
+    let mut bytes = fs::read(&bad_payload).at(&bad_payload)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    fs::write(&bad_payload, &bytes).at(&bad_payload)?;
+    let bad_manifest = Path::new("tampered").join(packed.manifest_path.file_name().unwrap_or_default());
+    match verify::verify(&VerifyOptions {
+        manifest: bad_manifest,
+        trust: Trust::Keys(trusted),
+        identities: Vec::new(),
+    }) {
+        Err(e) if e.exit_code() == 1 => out(&format!("  refused, exit code 1, as it must be: {e}")),
+        Err(e) => return Err(e),
+        Ok(_) => {
+            return Err(Error::ContentsMismatch {
+                reason: "the demo's tampered payload was not detected".into(),
+            })
+        }
+    }
+
+    out("");
+    out("Without pouch, the stock tools recover and check the same bundle:");
+    out(&format!("  age -d -i keys/recipient.age-identity {} | zstd -d | tar -xv", packed.payload_path.display()));
+    out(&format!("  minisign -V -m {m} -p keys/clerk.minisign.pub"));
+    out("");
+    out(&format!("demo complete; everything is in {}", dir.display()));
+    Ok(0)
+}
+
+/// True if two trees hold the same relative paths, kinds and file contents.
+fn same_tree(a: &Path, b: &Path) -> Result<bool> {
+    let list = |root: &Path| -> Result<Vec<(PathBuf, Option<Vec<u8>>)>> {
+        let mut v = Vec::new();
+        for item in walkdir::WalkDir::new(root).sort_by_file_name() {
+            let item = item.map_err(|e| Error::io(root, e.into()))?;
+            let rel = item.path().strip_prefix(root).unwrap_or(item.path()).to_path_buf();
+            let content = if item.file_type().is_file() {
+                Some(fs::read(item.path()).at(item.path())?)
+            } else {
+                None
+            };
+            v.push((rel, content));
+        }
+        Ok(v)
+    };
+    Ok(list(a)? == list(b)?)
+}

@@ -1,0 +1,132 @@
+//! Durable writes: a file appears under its final name only when its content
+//! is complete and on disk.
+//!
+//! The recipe is the one careful backup tools use: write to a temporary name in
+//! the same folder, flush, fsync the file, rename it to the final name without
+//! replacing anything that exists, then fsync the folder so the rename itself
+//! survives a crash.
+
+use std::fs::{self, File, Permissions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+/// A file being written under a temporary name.
+pub struct PendingFile {
+    temp: tempfile::NamedTempFile,
+    final_path: PathBuf,
+    mode: u32,
+}
+
+impl PendingFile {
+    /// Creates a temporary file in the folder of `final_path`, to become
+    /// `final_path` with permissions `mode` on [`PendingFile::commit`].
+    pub fn create(final_path: &Path, mode: u32) -> Result<PendingFile> {
+        let dir = parent_of(final_path);
+        let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .at(dir)?;
+        Ok(PendingFile {
+            temp,
+            final_path: final_path.to_path_buf(),
+            mode,
+        })
+    }
+
+    /// The open temporary file, for writing.
+    pub fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    /// The final path.
+    pub fn final_path(&self) -> &Path {
+        &self.final_path
+    }
+
+    /// Writes all of `bytes` to the file.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        let path = self.temp.path().to_path_buf();
+        let mut w = BufWriter::new(self.temp.as_file_mut());
+        w.write_all(bytes).at(&path)?;
+        w.flush().at(&path)
+    }
+
+    /// Sets the permissions and fsyncs the content; after this only the
+    /// rename remains.
+    pub fn sync(&mut self) -> Result<()> {
+        let path = self.temp.path().to_path_buf();
+        let file = self.temp.as_file_mut();
+        file.set_permissions(Permissions::from_mode(self.mode)).at(&path)?;
+        file.sync_all().at(&path)
+    }
+
+    /// Renames to the final name, refusing to replace an existing file, and
+    /// fsyncs the folder. Call [`PendingFile::sync`] first.
+    pub fn commit(self) -> Result<PathBuf> {
+        let final_path = self.final_path.clone();
+        self.temp.persist_noclobber(&final_path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Exists { path: final_path.clone() }
+            } else {
+                Error::io(&final_path, e.error)
+            }
+        })?;
+        sync_dir(parent_of(&final_path))?;
+        Ok(final_path)
+    }
+}
+
+/// Writes a small file durably: temporary name, fsync, rename without
+/// replacing, fsync of the folder.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf> {
+    let mut f = PendingFile::create(path, mode)?;
+    f.write_all(bytes)?;
+    f.sync()?;
+    f.commit()
+}
+
+/// fsyncs a folder, so that renames and creations in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+/// The folder a path is in (`.` for a bare name).
+pub fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Fails with [`Error::Exists`] if `path` exists (as anything, even a
+/// dangling symlink).
+pub fn ensure_absent(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Err(Error::Exists { path: path.to_path_buf() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_refuses_to_replace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f");
+        write_new(&p, b"one", 0o644).expect("first write");
+        assert!(matches!(write_new(&p, b"two", 0o644), Err(Error::Exists { .. })));
+        assert_eq!(fs::read(&p).expect("read"), b"one");
+        let leftovers = fs::read_dir(dir.path()).expect("ls").count();
+        assert_eq!(leftovers, 1, "the temporary file is removed");
+        let mode = fs::metadata(&p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
+}

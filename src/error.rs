@@ -1,0 +1,225 @@
+//! The one error type of the library.
+//!
+//! Rules the variants follow:
+//! - every variant names the file, entry or key involved;
+//! - every variant carries a hint: what the user can do next (see [`Error::hint`]);
+//! - every variant belongs to one of two classes (see [`Error::exit_code`]): the
+//!   bundle failed a check (exit 1), or the request could not be carried out
+//!   because of usage, configuration or I/O (exit 2).
+//!
+//! Paths and entry names that come from a bundle are untrusted; the `Display`
+//! implementation escapes them (see [`crate::sanitize`]).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::sanitize::escape;
+
+/// A library result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in pouch.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- the bundle failed a check (exit 1) ----
+    /// The manifest is not a valid pouch manifest.
+    #[error("manifest {}: {reason}", .path.display())]
+    BadManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The manifest's signature is missing, malformed or does not verify.
+    #[error("signature {}: {reason}", .path.display())]
+    BadSignature {
+        /// The `.minisig` file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The signature is valid for a key that is not trusted.
+    #[error("signature {}: made by key {key_id}, which is not among the trusted keys", .path.display())]
+    UntrustedSigner {
+        /// The `.minisig` file.
+        path: PathBuf,
+        /// The signer's key id (16 hex digits).
+        key_id: String,
+    },
+    /// The payload's size or hash differs from the manifest.
+    #[error("payload {}: {what} mismatch (manifest says {expected}, found {found})", .path.display())]
+    PayloadMismatch {
+        /// The payload file.
+        path: PathBuf,
+        /// `size` or `sha256`.
+        what: &'static str,
+        /// What the signed manifest says.
+        expected: String,
+        /// What was found.
+        found: String,
+    },
+    /// The payload file is not there.
+    #[error("payload {}: missing", .path.display())]
+    PayloadMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// None of the given identities can decrypt the payload.
+    #[error("no identity matched: this bundle is for recipients with fingerprints {}; the given identities have {}", .bundle.join(", "), .given.join(", "))]
+    NoMatchingIdentity {
+        /// Fingerprints of the bundle's recipients.
+        bundle: Vec<String>,
+        /// Fingerprints of the identities that were tried.
+        given: Vec<String>,
+    },
+    /// The payload could not be decrypted or decompressed: it is damaged.
+    #[error("payload {}: {reason}", .path.display())]
+    CorruptPayload {
+        /// The payload file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// An entry of the archive is unsafe or disagrees with the manifest.
+    #[error("entry {}: {reason}", escape(.entry))]
+    BadEntry {
+        /// The entry's name as found (untrusted).
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The archive's contents disagree with the signed manifest as a whole.
+    #[error("contents: {reason}")]
+    ContentsMismatch {
+        /// What disagrees.
+        reason: String,
+    },
+
+    // ---- usage, configuration or I/O (exit 2) ----
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A key file could not be read or parsed.
+    #[error("key {}: {reason}", .path.display())]
+    BadKey {
+        /// The key file (or the argument that named the key).
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A recipient given on the command line or in a file is not valid.
+    #[error("recipient {recipient:?}: {reason}")]
+    BadRecipient {
+        /// The recipient as given.
+        recipient: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A source to pack cannot be packed as it is.
+    #[error("source {}: {reason}", escape(&.path.to_string_lossy()))]
+    BadSource {
+        /// The offending path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A file would be overwritten.
+    #[error("{} already exists", .path.display())]
+    Exists {
+        /// The file or folder that exists.
+        path: PathBuf,
+    },
+    /// The request itself is inconsistent.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The process exit code for this error: 1 when the bundle failed a check,
+    /// 2 for usage, configuration or I/O problems.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::BadManifest { .. }
+            | Error::BadSignature { .. }
+            | Error::UntrustedSigner { .. }
+            | Error::PayloadMismatch { .. }
+            | Error::PayloadMissing { .. }
+            | Error::NoMatchingIdentity { .. }
+            | Error::CorruptPayload { .. }
+            | Error::BadEntry { .. }
+            | Error::ContentsMismatch { .. } => 1,
+            Error::Io { .. }
+            | Error::BadKey { .. }
+            | Error::BadRecipient { .. }
+            | Error::BadSource { .. }
+            | Error::Exists { .. }
+            | Error::Usage(_) => 2,
+        }
+    }
+
+    /// What the user can do next.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Error::BadManifest { .. } => {
+                "the manifest is damaged, forged or from a newer pouch; ask the sender for a fresh copy"
+            }
+            Error::BadSignature { .. } => {
+                "do not trust this bundle: the manifest or its .minisig was changed or damaged; ask the sender to send it again"
+            }
+            Error::UntrustedSigner { .. } => {
+                "if you know this signer, pass their public key with --trust FILE; otherwise do not open the bundle"
+            }
+            Error::PayloadMismatch { .. } | Error::CorruptPayload { .. } => {
+                "the payload was damaged or replaced in transit; copy it again from the medium or ask for a new copy"
+            }
+            Error::PayloadMissing { .. } => {
+                "copy the payload (.age) from the medium next to the manifest"
+            }
+            Error::NoMatchingIdentity { .. } => {
+                "pass the identity file (-i) of one of the bundle's recipients"
+            }
+            Error::BadEntry { .. } | Error::ContentsMismatch { .. } => {
+                "the bundle's contents do not match what was signed; nothing was unpacked; report it to the sender"
+            }
+            Error::Io { .. } => "check the path, its permissions and the free space",
+            Error::BadKey { .. } => {
+                "pass a key written by pouch keygen, age-keygen or minisign -G"
+            }
+            Error::BadRecipient { .. } => {
+                "recipients look like age1…; take them from NAME.age-recipient or age-keygen -y"
+            }
+            Error::BadSource { .. } => {
+                "pack only regular files and folders (--skip-special skips the rest), and keep sources still while packing"
+            }
+            Error::Exists { .. } => "choose another --name or output folder, or move the old one away",
+            Error::Usage(_) => "see pouch --help",
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<Path>, source: io::Error) -> Error {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Attaches a path to I/O errors.
+pub trait IoContext<T> {
+    /// Turns an `io::Error` into [`Error::Io`] naming `path`.
+    fn at(self, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

@@ -1,0 +1,145 @@
+//! Readers and writers that hash and count what passes through them.
+
+use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
+
+/// A writer that hashes and counts every byte written to the inner writer.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// Returns the inner writer, the byte count and the sha256 (lowercase hex).
+    pub fn finish(self) -> (W, u64, String) {
+        (self.inner, self.count, hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A reader that hashes and counts every byte read from the inner reader.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    /// Wraps `inner`.
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Reads the inner reader to its end (hashing it), then returns the byte
+    /// count and the sha256 (lowercase hex) of everything read.
+    pub fn drain_and_finish(mut self) -> io::Result<(u64, String)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((self.count, hex::encode(self.hasher.finalize())))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// sha256 of a byte slice, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A reader that fails once more than `limit` bytes have come through: a
+/// guard against decompression bombs and oversized headers.
+pub struct LimitReader<R> {
+    inner: R,
+    remaining: u64,
+    what: &'static str,
+}
+
+impl<R: Read> LimitReader<R> {
+    /// Allows at most `limit` bytes; `what` names the stream in the error.
+    pub fn new(inner: R, limit: u64, what: &'static str) -> Self {
+        LimitReader {
+            inner,
+            remaining: limit,
+            what,
+        }
+    }
+}
+
+impl<R: Read> Read for LimitReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Ask for one byte beyond the limit so that overflow is noticed.
+        let want = (buf.len() as u64).min(self.remaining.saturating_add(1)) as usize;
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.remaining {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is larger than the signed manifest allows", self.what),
+            ));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_reader_stops_at_the_limit() {
+        let mut r = LimitReader::new(&[7u8; 100][..], 99, "stream");
+        let err = io::copy(&mut r, &mut io::sink()).expect_err("over the limit");
+        assert!(err.to_string().contains("larger than"));
+        let mut r = LimitReader::new(&[7u8; 100][..], 100, "stream");
+        assert_eq!(io::copy(&mut r, &mut io::sink()).expect("at the limit"), 100);
+    }
+
+    #[test]
+    fn hashing_reader_hashes_everything_drained() {
+        let r = HashingReader::new(&b"abc"[..]);
+        let (n, h) = r.drain_and_finish().expect("reads");
+        assert_eq!(n, 3);
+        assert_eq!(h, sha256_hex(b"abc"));
+    }
+}

@@ -1,0 +1,90 @@
+//! Reading a bundle's outer manifest for people: who, to whom, when, what.
+//!
+//! Inspect needs no key. It parses the manifest and, when trusted signer keys
+//! are given, reports whether the signature is valid; it never decides on the
+//! user's behalf that an unsigned manifest is true.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::hashing::sha256_hex;
+use crate::manifest::Manifest;
+use crate::signature::{self, TrustedKey};
+use crate::verify::read_manifest_bytes;
+
+/// The signature as inspect saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignatureCheck {
+    /// No trusted key was given, so the signature was not checked.
+    NotChecked {
+        /// The key id the signature claims (unverified), if it could be read.
+        claimed_key_id: Option<String>,
+    },
+    /// Valid, by a trusted key.
+    Trusted {
+        /// The signer's key id.
+        key_id: String,
+    },
+    /// Missing, invalid, or by a key that is not trusted.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What inspect found.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    /// The manifest read.
+    pub manifest_path: PathBuf,
+    /// sha256 of the manifest file.
+    pub manifest_sha256: String,
+    /// The signature check.
+    pub signature: SignatureCheck,
+    /// Whether the payload file is present beside the manifest with the signed size.
+    pub payload_present: bool,
+    /// The manifest itself.
+    pub manifest: Manifest,
+}
+
+/// Reads and describes a bundle; checks the signature when `trusted` is not empty.
+pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectReport> {
+    let bytes = read_manifest_bytes(manifest_path)?;
+    let manifest = Manifest::parse(&bytes, manifest_path)?;
+    let sig_path = signature::signature_path(manifest_path);
+    let check = if trusted.is_empty() {
+        let claimed = signature::read_signature(&sig_path)
+            .and_then(|s| signature::signature_key_id(&s, &sig_path))
+            .ok();
+        SignatureCheck::NotChecked { claimed_key_id: claimed }
+    } else {
+        let outcome = signature::read_signature(&sig_path)
+            .and_then(|s| signature::verify(&bytes, &s, &sig_path, trusted))
+            .and_then(|v| {
+                signature::check_trusted_comment(&v.trusted_comment, &manifest.bundle_id, &manifest.name, &sig_path)?;
+                if v.key_id != manifest.signer.key_id {
+                    return Err(Error::BadManifest {
+                        path: manifest_path.to_path_buf(),
+                        reason: format!("names signer {} but was signed by {}", manifest.signer.key_id, v.key_id),
+                    });
+                }
+                Ok(v)
+            });
+        match outcome {
+            Ok(v) => SignatureCheck::Trusted { key_id: v.key_id },
+            Err(e) => SignatureCheck::Failed { reason: e.to_string() },
+        }
+    };
+    let payload = crate::durable::parent_of(manifest_path).join(&manifest.payload.file);
+    let payload_present = std::fs::metadata(&payload).is_ok_and(|m| m.is_file() && m.len() == manifest.payload.size);
+    Ok(InspectReport {
+        manifest_path: manifest_path.to_path_buf(),
+        manifest_sha256: sha256_hex(&bytes),
+        signature: check,
+        payload_present,
+        manifest,
+    })
+}

@@ -1,0 +1,567 @@
+//! The outer and inner manifests: what a bundle claims to hold, in TOML.
+//!
+//! The **outer manifest** (`NAME.toml`) is readable without any key and is the
+//! file that gets signed. It binds, under one signature, the payload's size and
+//! sha256 and a digest of the entry list ([`entries_digest`]), so whoever
+//! trusts the signature can check everything else.
+//!
+//! The **inner manifest** ([`INNER_MANIFEST_NAME`]) is the last member of the
+//! tar inside the payload. It lists every entry (path, kind, size, sha256,
+//! mode) and is what a recipient checks sealed bundles against.
+//!
+//! Parsing is strict: unknown keys, an unknown format version, malformed hashes,
+//! unsafe or duplicate paths are all refused by [`Manifest::parse`].
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::archive;
+use crate::error::{Error, Result};
+
+/// The manifest format this version of pouch writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The tar member that holds the inner manifest; always the last member.
+pub const INNER_MANIFEST_NAME: &str = ".pouch-manifest.toml";
+
+/// No manifest (outer or inner) larger than this is read.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+/// The outer manifest, `NAME.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Manifest format version; this pouch reads and writes [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Random, unguessable bundle id: 32 lowercase hex digits (128 bits).
+    pub bundle_id: String,
+    /// The bundle's name: the stem of its files (`NAME.toml`, `NAME.age`).
+    pub name: String,
+    /// When the bundle was made, RFC 3339 in UTC (`2026-11-29T09:14:03Z`).
+    pub created: String,
+    /// The program that made it, e.g. `pouch 0.1.0`.
+    pub tool: String,
+    /// Security marking, free text (e.g. `RESTRICTED`); may be empty.
+    #[serde(default)]
+    pub marking: String,
+    /// Free-text description; may be empty.
+    #[serde(default)]
+    pub description: String,
+    /// Who sends to whom.
+    pub channel: Channel,
+    /// Who signed.
+    pub signer: Signer,
+    /// Who can decrypt: fingerprints only, never key material.
+    pub recipients: Vec<RecipientInfo>,
+    /// The encrypted payload file.
+    pub payload: Payload,
+    /// Counts and digest of the entry list.
+    pub contents: Contents,
+    /// The entry list, unless the names are sealed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<Entry>,
+}
+
+/// The channel a bundle travels on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// The sending party's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// The receiving party's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
+    /// The bundle's sequence number in the channel (1 for the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    /// sha256 of the previous bundle's manifest in the channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_manifest_sha256: Option<String>,
+}
+
+/// The signing key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signer {
+    /// minisign key id, 16 uppercase hex digits, as `minisign` prints it.
+    pub key_id: String,
+}
+
+/// One recipient of the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientInfo {
+    /// The age recipient type, `x25519`.
+    pub kind: String,
+    /// See [`crate::crypto::fingerprint`].
+    pub fingerprint: String,
+}
+
+/// The payload file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    /// File name, beside the manifest.
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the whole file, lowercase hex.
+    pub sha256: String,
+    /// Layers from outside in: always `age+zstd+tar` in this format version.
+    pub layers: String,
+}
+
+/// What the payload holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contents {
+    /// Number of regular files.
+    pub files: u64,
+    /// Number of folders.
+    pub folders: u64,
+    /// Sum of the files' sizes, in bytes.
+    pub total_bytes: u64,
+    /// [`entries_digest`] of the entry list, lowercase hex.
+    pub entries_sha256: String,
+    /// True when the entry list is only in the encrypted inner manifest.
+    pub sealed_names: bool,
+}
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A folder.
+    Folder,
+}
+
+/// One file or folder in a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Relative path, `/`-separated, UTF-8 (see [`archive::check_path`]).
+    pub path: String,
+    /// File or folder.
+    pub kind: EntryKind,
+    /// Size in bytes (files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// sha256 of the content, lowercase hex (files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// `0644` or `0755` for files, `0755` for folders.
+    pub mode: String,
+}
+
+/// The inner manifest, the tar's last member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InnerManifest {
+    /// Same as the outer manifest's.
+    pub format_version: u32,
+    /// Every entry, in tar order.
+    pub entries: Vec<Entry>,
+}
+
+impl Entry {
+    /// A folder entry.
+    pub fn folder(path: String) -> Entry {
+        Entry {
+            path,
+            kind: EntryKind::Folder,
+            size: None,
+            sha256: None,
+            mode: "0755".into(),
+        }
+    }
+
+    /// A file entry.
+    pub fn file(path: String, size: u64, sha256: String, executable: bool) -> Entry {
+        Entry {
+            path,
+            kind: EntryKind::File,
+            size: Some(size),
+            sha256: Some(sha256),
+            mode: if executable { "0755" } else { "0644" }.into(),
+        }
+    }
+
+    /// True for a file whose mode has the executable bits.
+    pub fn executable(&self) -> bool {
+        self.kind == EntryKind::File && self.mode == "0755"
+    }
+
+    /// The file's size; 0 for folders.
+    pub fn len(&self) -> u64 {
+        self.size.unwrap_or(0)
+    }
+}
+
+/// sha256 of a canonical, unambiguous encoding of the entry list.
+///
+/// The encoding is `pouch-entries-v1\n` followed, for each entry in order, by
+/// `KIND MODE SIZE SHA256 LEN:PATH\n`, where KIND is `f` or `d`, SIZE is decimal
+/// (0 for folders), SHA256 is lowercase hex (`-` for folders) and LEN is the
+/// path's length in bytes. The length prefix makes the encoding injective
+/// whatever bytes a path holds.
+pub fn entries_digest(entries: &[Entry]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"pouch-entries-v1\n");
+    for e in entries {
+        let kind = match e.kind {
+            EntryKind::File => 'f',
+            EntryKind::Folder => 'd',
+        };
+        let sha = e.sha256.as_deref().unwrap_or("-");
+        h.update(format!("{kind} {} {} {sha} {}:", e.mode, e.len(), e.path.len()).as_bytes());
+        h.update(e.path.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// Counts of an entry list: (files, folders, total bytes).
+pub fn count(entries: &[Entry]) -> (u64, u64, u64) {
+    let files = entries.iter().filter(|e| e.kind == EntryKind::File).count() as u64;
+    let folders = entries.len() as u64 - files;
+    let bytes = entries.iter().map(Entry::len).fold(0u64, u64::saturating_add);
+    (files, folders, bytes)
+}
+
+impl Manifest {
+    /// Parses and validates a manifest read from `path`.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest> {
+        let bad = |reason: String| Error::BadManifest {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = parse_text(bytes).map_err(bad)?;
+        let m: Manifest = toml::from_str(text).map_err(|e| bad(one_line(&e.to_string())))?;
+        m.validate().map_err(bad)?;
+        Ok(m)
+    }
+
+    /// Serialises to TOML, with a header comment saying what the file is.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self).unwrap_or_else(|e| {
+            // Serialising plain strings and numbers cannot fail; keep the
+            // failure visible rather than panic if that ever changes.
+            format!("# serialisation failed: {e}\n")
+        });
+        format!(
+            "# pouch bundle manifest; its signature is in {}.toml.minisig\n\
+             # Check it: pouch verify {}.toml --trust SIGNER.minisign.pub\n\n{body}",
+            self.name, self.name
+        )
+    }
+
+    /// Checks everything a parser cannot: versions, formats, ranges, paths,
+    /// counts and the entry digest.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "format_version {} is not supported (this pouch reads {FORMAT_VERSION}); a newer pouch may read it",
+                self.format_version
+            ));
+        }
+        if self.bundle_id.len() != 32 || !is_lower_hex(&self.bundle_id) {
+            return Err("bundle_id must be 32 lowercase hex digits".into());
+        }
+        check_bundle_name(&self.name)?;
+        parse_time(&self.created)?;
+        check_text("tool", &self.tool, 200)?;
+        check_text("marking", &self.marking, 200)?;
+        check_text("description", &self.description, 10_000)?;
+        for (what, v) in [("sender", &self.channel.sender), ("receiver", &self.channel.receiver)] {
+            if let Some(v) = v {
+                check_party_name(v).map_err(|e| format!("channel.{what}: {e}"))?;
+            }
+        }
+        if let Some(h) = &self.channel.previous_manifest_sha256 {
+            check_sha256("channel.previous_manifest_sha256", h)?;
+        }
+        if self.signer.key_id.len() != 16
+            || !self.signer.key_id.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+        {
+            return Err("signer.key_id must be 16 uppercase hex digits".into());
+        }
+        if self.recipients.is_empty() {
+            return Err("recipients: at least one is required".into());
+        }
+        for r in &self.recipients {
+            if r.kind != "x25519" {
+                return Err(format!("recipients: unknown kind {:?}", r.kind));
+            }
+            if r.fingerprint.len() != 16 || !is_lower_hex(&r.fingerprint) {
+                return Err("recipients: fingerprint must be 16 lowercase hex digits".into());
+            }
+        }
+        if self.payload.file != format!("{}.age", self.name) {
+            return Err(format!("payload.file must be {}.age", self.name));
+        }
+        check_sha256("payload.sha256", &self.payload.sha256)?;
+        if self.payload.layers != "age+zstd+tar" {
+            return Err(format!("payload.layers {:?} is not supported", self.payload.layers));
+        }
+        check_sha256("contents.entries_sha256", &self.contents.entries_sha256)?;
+        if self.contents.sealed_names {
+            if !self.entries.is_empty() {
+                return Err("contents.sealed_names is true but entries are listed".into());
+            }
+        } else {
+            check_entries(&self.entries)?;
+            let (files, folders, bytes) = count(&self.entries);
+            if (files, folders, bytes)
+                != (self.contents.files, self.contents.folders, self.contents.total_bytes)
+            {
+                return Err(format!(
+                    "contents says {} files, {} folders, {} bytes but entries list {files}, {folders}, {bytes}",
+                    self.contents.files, self.contents.folders, self.contents.total_bytes
+                ));
+            }
+            if entries_digest(&self.entries) != self.contents.entries_sha256 {
+                return Err("contents.entries_sha256 does not match the entries".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl InnerManifest {
+    /// Parses and validates the inner manifest.
+    pub fn parse(bytes: &[u8]) -> Result<InnerManifest, String> {
+        let text = parse_text(bytes)?;
+        let m: InnerManifest = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        if m.format_version != FORMAT_VERSION {
+            return Err(format!("format_version {} is not supported", m.format_version));
+        }
+        check_entries(&m.entries)?;
+        Ok(m)
+    }
+
+    /// Serialises to TOML.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(self)
+            .unwrap_or_else(|e| format!("# serialisation failed: {e}\n"));
+        format!("# pouch inner manifest: every entry of this archive\n\n{body}")
+    }
+}
+
+/// Checks a list of entries on its own: safe, unique paths; each entry's parent
+/// listed before it as a folder; file fields present; modes normalised.
+pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
+    let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
+    let mut folders: HashSet<&str> = HashSet::new();
+    for e in entries {
+        archive::check_path(e.path.as_bytes()).map_err(|r| format!("entry {:?}: {r}", e.path))?;
+        if e.path == INNER_MANIFEST_NAME {
+            return Err(format!("entry {:?}: name is reserved", e.path));
+        }
+        if !seen.insert(&e.path) {
+            return Err(format!("entry {:?}: listed twice", e.path));
+        }
+        if let Some((parent, _)) = e.path.rsplit_once('/') {
+            if !folders.contains(parent) {
+                return Err(format!("entry {:?}: its folder is not listed before it", e.path));
+            }
+        }
+        match e.kind {
+            EntryKind::File => {
+                if e.size.is_none() {
+                    return Err(format!("entry {:?}: a file needs a size", e.path));
+                }
+                match &e.sha256 {
+                    Some(h) => check_sha256("sha256", h).map_err(|r| format!("entry {:?}: {r}", e.path))?,
+                    None => return Err(format!("entry {:?}: a file needs a sha256", e.path)),
+                }
+                if e.mode != "0644" && e.mode != "0755" {
+                    return Err(format!("entry {:?}: mode must be 0644 or 0755", e.path));
+                }
+            }
+            EntryKind::Folder => {
+                if e.size.is_some() || e.sha256.is_some() {
+                    return Err(format!("entry {:?}: a folder has no size or sha256", e.path));
+                }
+                if e.mode != "0755" {
+                    return Err(format!("entry {:?}: a folder's mode must be 0755", e.path));
+                }
+                folders.insert(&e.path);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A bundle name is a single, portable file-name stem.
+pub fn check_bundle_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with(['.', '-'])
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "bundle name {name:?} must be 1-100 characters of A-Z a-z 0-9 . _ - +, not starting with . or -"
+        ))
+    }
+}
+
+/// A party (sender, receiver) name.
+pub fn check_party_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} must be 1-64 characters of A-Z a-z 0-9 . _ -"))
+    }
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("created {s:?} is not an RFC 3339 time: {e}"))?;
+    if t.offset() != time::UtcOffset::UTC {
+        return Err(format!("created {s:?} must be in UTC (ending in Z)"));
+    }
+    Ok(t)
+}
+
+/// Formats a time as RFC 3339 UTC with whole seconds.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.format(&fmt).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+fn parse_text(bytes: &[u8]) -> Result<&str, String> {
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(format!("larger than {} MiB", MAX_MANIFEST_BYTES >> 20));
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err("starts with a byte order mark".into());
+    }
+    std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())
+}
+
+fn check_text(what: &str, s: &str, max: usize) -> Result<(), String> {
+    if s.len() > max {
+        return Err(format!("{what} is longer than {max} bytes"));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(format!("{what} holds control characters"));
+    }
+    Ok(())
+}
+
+fn check_sha256(what: &str, s: &str) -> Result<(), String> {
+    if s.len() == 64 && is_lower_hex(s) {
+        Ok(())
+    } else {
+        Err(format!("{what} must be 64 lowercase hex digits"))
+    }
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let entries = vec![
+            Entry::folder("case".into()),
+            Entry::file("case/a.txt".into(), 3, "a".repeat(64), false),
+            Entry::file("case/run.sh".into(), 0, "b".repeat(64), true),
+        ];
+        Manifest {
+            format_version: FORMAT_VERSION,
+            bundle_id: "0123456789abcdef0123456789abcdef".into(),
+            name: "20261129-091403-01234567".into(),
+            created: "2026-11-29T09:14:03Z".into(),
+            tool: "pouch 0.1.0".into(),
+            marking: "RESTRICTED".into(),
+            description: "test".into(),
+            channel: Channel::default(),
+            signer: Signer { key_id: "0123456789ABCDEF".into() },
+            recipients: vec![RecipientInfo { kind: "x25519".into(), fingerprint: "0123456789abcdef".into() }],
+            payload: Payload {
+                file: "20261129-091403-01234567.age".into(),
+                size: 10,
+                sha256: "c".repeat(64),
+                layers: "age+zstd+tar".into(),
+            },
+            contents: Contents {
+                files: 2,
+                folders: 1,
+                total_bytes: 3,
+                entries_sha256: entries_digest(&entries),
+                sealed_names: false,
+            },
+            entries,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let m = sample();
+        let text = m.to_toml();
+        let back = Manifest::parse(text.as_bytes(), Path::new("m.toml")).expect("parses");
+        assert_eq!(m, back);
+    }
+
+    #[test]
+    fn digest_is_injective_on_path_boundaries() {
+        let a = vec![Entry::file("a 1:b".into(), 1, "a".repeat(64), false)];
+        let b = vec![Entry::file("a".into(), 1, "a".repeat(64), false)];
+        assert_ne!(entries_digest(&a), entries_digest(&b));
+    }
+
+    #[test]
+    fn refuses_bad_manifests() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut Manifest)>)> = vec![
+            ("format_version", Box::new(|m| m.format_version = 2)),
+            ("bundle_id", Box::new(|m| m.bundle_id = "XYZ".into())),
+            ("created", Box::new(|m| m.created = "yesterday".into())),
+            ("payload.sha256", Box::new(|m| m.payload.sha256 = "zz".into())),
+            ("entries_sha256", Box::new(|m| m.entries[1].size = Some(4))),
+            ("listed twice", Box::new(|m| {
+                let e = m.entries[1].clone();
+                m.entries.push(e);
+            })),
+            ("..", Box::new(|m| m.entries[1].path = "case/../x".into())),
+            ("mode", Box::new(|m| m.entries[1].mode = "4755".into())),
+            ("not listed before", Box::new(|m| m.entries[1].path = "other/a.txt".into())),
+        ];
+        for (what, edit) in cases {
+            let mut m = sample();
+            edit(&mut m);
+            let err = m.validate().expect_err(what);
+            assert!(err.contains(what), "case {what}: error was {err}");
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_bom() {
+        let text = sample().to_toml().replace("marking =", "colour = \"red\"\nmarking =");
+        let err = Manifest::parse(text.as_bytes(), Path::new("m.toml")).expect_err("unknown key");
+        assert!(err.to_string().contains("colour"), "{err}");
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice(sample().to_toml().as_bytes());
+        assert!(Manifest::parse(&bom, Path::new("m.toml")).is_err());
+    }
+}

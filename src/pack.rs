@@ -1,0 +1,457 @@
+//! Sealing files into a bundle.
+//!
+//! One pass over the sources: each file is read once, hashed as it goes into
+//! the tar, and the tar stream is compressed (zstd), encrypted (age) and hashed
+//! again on its way to disk. The manifest is written and signed last. All three
+//! files are written under temporary names and renamed into place only when
+//! every one of them is complete and fsynced, so an interrupted pack never
+//! leaves a bundle that looks complete.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use age::x25519;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::archive::{self, TarWriter};
+use crate::crypto;
+use crate::durable::{self, PendingFile};
+use crate::error::{Error, IoContext, Result};
+use crate::hashing::HashingWriter;
+use crate::manifest::{self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Payload, RecipientInfo, Signer};
+use crate::signature::{self, SigningKey};
+
+/// The compression level used unless the clerk picks another.
+pub const DEFAULT_LEVEL: i32 = 3;
+
+/// What to pack, for whom, and how.
+#[derive(Debug, Clone, Default)]
+pub struct PackOptions {
+    /// Files and folders to pack; each lands in the bundle under its own name.
+    pub sources: Vec<PathBuf>,
+    /// Folder to write the bundle into; must exist.
+    pub out_dir: PathBuf,
+    /// Who can decrypt; at least one.
+    pub recipients: Vec<x25519::Recipient>,
+    /// The bundle's name; by default `YYYYMMDD-HHMMSS-` and 8 digits of the id.
+    pub name: Option<String>,
+    /// Sending party.
+    pub sender: Option<String>,
+    /// Receiving party.
+    pub receiver: Option<String>,
+    /// Security marking.
+    pub marking: String,
+    /// Free-text description.
+    pub description: String,
+    /// zstd level, 1-19.
+    pub level: i32,
+    /// Keep file names out of the outer manifest.
+    pub seal_names: bool,
+    /// Skip symlinks, FIFOs, sockets and devices instead of refusing them.
+    pub skip_special: bool,
+    /// Clamp recorded modification times to this (`SOURCE_DATE_EPOCH`), for
+    /// reproducible payloads.
+    pub source_date_epoch: Option<u64>,
+}
+
+/// What pack wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackReport {
+    /// The signed outer manifest.
+    pub manifest_path: PathBuf,
+    /// The payload.
+    pub payload_path: PathBuf,
+    /// The signature.
+    pub signature_path: PathBuf,
+    /// The manifest as written.
+    pub manifest: Manifest,
+    /// Special files skipped because of `skip_special`.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// One entry to pack, as found when the sources were listed.
+struct Planned {
+    source: PathBuf,
+    path: String,
+    kind: EntryKind,
+    size: u64,
+    executable: bool,
+    mtime: u64,
+    ino: (u64, u64),
+}
+
+/// Seals `opts.sources` into a bundle in `opts.out_dir`, signed with `key`.
+pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
+    if opts.sources.is_empty() {
+        return Err(Error::Usage("nothing to pack: name at least one file or folder".into()));
+    }
+    if opts.recipients.is_empty() {
+        return Err(Error::Usage("no recipients: pass at least one -r age1… or -R FILE".into()));
+    }
+    if !(1..=19).contains(&opts.level) {
+        return Err(Error::Usage(format!("--level {} is out of range: use 1 (fastest) to 19 (smallest)", opts.level)));
+    }
+    for party in [&opts.sender, &opts.receiver].into_iter().flatten() {
+        manifest::check_party_name(party).map_err(Error::Usage)?;
+    }
+    let meta = fs::metadata(&opts.out_dir).at(&opts.out_dir)?;
+    if !meta.is_dir() {
+        return Err(Error::Usage(format!("output {} is not a folder", opts.out_dir.display())));
+    }
+
+    let (plan, skipped) = plan(&opts.sources, opts.skip_special, opts.source_date_epoch)?;
+
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+    let bundle_id = hex::encode(id);
+    let now = time::OffsetDateTime::now_utc();
+    let created = manifest::format_time(now);
+    let name = match &opts.name {
+        Some(n) => n.clone(),
+        None => {
+            let stamp = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+            format!("{}-{}", now.format(&stamp).unwrap_or_default(), &bundle_id[..8])
+        }
+    };
+    manifest::check_bundle_name(&name).map_err(Error::Usage)?;
+
+    let payload_path = opts.out_dir.join(format!("{name}.age"));
+    let manifest_path = opts.out_dir.join(format!("{name}.toml"));
+    let signature_path = signature::signature_path(&manifest_path);
+    for p in [&payload_path, &manifest_path, &signature_path] {
+        durable::ensure_absent(p)?;
+    }
+
+    let mut payload = PendingFile::create(&payload_path, 0o644)?;
+    let inner_mtime = opts.source_date_epoch.unwrap_or(now.unix_timestamp().max(0) as u64);
+    let (entries, payload_size, payload_sha256) = write_payload(payload.file(), &plan, opts, inner_mtime)?;
+    payload.sync()?;
+
+    let (files, folders, total_bytes) = manifest::count(&entries);
+    let contents = Contents {
+        files,
+        folders,
+        total_bytes,
+        entries_sha256: manifest::entries_digest(&entries),
+        sealed_names: opts.seal_names,
+    };
+    let m = Manifest {
+        format_version: manifest::FORMAT_VERSION,
+        bundle_id: bundle_id.clone(),
+        name: name.clone(),
+        created,
+        tool: format!("pouch {}", env!("CARGO_PKG_VERSION")),
+        marking: opts.marking.clone(),
+        description: opts.description.clone(),
+        channel: Channel {
+            sender: opts.sender.clone(),
+            receiver: opts.receiver.clone(),
+            ..Channel::default()
+        },
+        signer: Signer { key_id: key.key_id.clone() },
+        recipients: opts
+            .recipients
+            .iter()
+            .map(|r| RecipientInfo {
+                kind: "x25519".into(),
+                fingerprint: crypto::fingerprint(r),
+            })
+            .collect(),
+        payload: Payload {
+            file: format!("{name}.age"),
+            size: payload_size,
+            sha256: payload_sha256,
+            layers: "age+zstd+tar".into(),
+        },
+        contents,
+        entries: if opts.seal_names { Vec::new() } else { entries },
+    };
+    m.validate()
+        .map_err(|r| Error::Usage(format!("internal error: the manifest pouch made is invalid: {r}")))?;
+    let text = m.to_toml();
+    let sig = key.sign_manifest(text.as_bytes(), &bundle_id, &name)?;
+
+    let mut manifest_file = PendingFile::create(&manifest_path, 0o644)?;
+    manifest_file.write_all(text.as_bytes())?;
+    manifest_file.sync()?;
+    let mut sig_file = PendingFile::create(&signature_path, 0o644)?;
+    sig_file.write_all(sig.as_bytes())?;
+    sig_file.sync()?;
+
+    // Everything is on disk under temporary names; now the three renames, in
+    // order, undoing the earlier ones if a later one fails.
+    let mut committed: Vec<PathBuf> = Vec::new();
+    for f in [payload, manifest_file, sig_file] {
+        match f.commit() {
+            Ok(p) => committed.push(p),
+            Err(e) => {
+                for p in &committed {
+                    let _ = fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        }
+    }
+
+    Ok(PackReport {
+        manifest_path,
+        payload_path,
+        signature_path,
+        manifest: m,
+        skipped,
+    })
+}
+
+/// Lists everything to pack, in order, refusing what cannot be packed.
+fn plan(sources: &[PathBuf], skip_special: bool, sde: Option<u64>) -> Result<(Vec<Planned>, Vec<PathBuf>)> {
+    let mut plan: Vec<Planned> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut names: HashSet<String> = HashSet::new();
+    for source in sources {
+        let meta = fs::symlink_metadata(source).at(source)?;
+        let top = top_name(source)?;
+        if !meta.is_dir() && !meta.is_file() {
+            if skip_special {
+                skipped.push(source.clone());
+                continue;
+            }
+            return Err(special(source, &meta));
+        }
+        if meta.is_file() {
+            add(&mut plan, &mut names, source.clone(), top, &meta, sde)?;
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(source).follow_links(false).sort_by_file_name();
+        for item in walker {
+            let item = item.map_err(|e| {
+                let path = e.path().unwrap_or(source).to_path_buf();
+                match e.into_io_error() {
+                    Some(io) => Error::io(path, io),
+                    None => Error::BadSource { path, reason: "filesystem loop".into() },
+                }
+            })?;
+            let meta = item.metadata().map_err(|e| Error::BadSource {
+                path: item.path().to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            if !meta.is_dir() && !meta.is_file() {
+                if skip_special {
+                    skipped.push(item.path().to_path_buf());
+                    continue;
+                }
+                return Err(special(item.path(), &meta));
+            }
+            let rel = item.path().strip_prefix(source).unwrap_or(Path::new(""));
+            let mut path = top.clone();
+            for part in rel.components() {
+                let part = part.as_os_str().to_str().ok_or_else(|| Error::BadSource {
+                    path: item.path().to_path_buf(),
+                    reason: "name is not valid UTF-8; rename it".into(),
+                })?;
+                path.push('/');
+                path.push_str(part);
+            }
+            add(&mut plan, &mut names, item.path().to_path_buf(), path, &meta, sde)?;
+        }
+    }
+    Ok((plan, skipped))
+}
+
+fn add(plan: &mut Vec<Planned>, names: &mut HashSet<String>, source: PathBuf, path: String, meta: &fs::Metadata, sde: Option<u64>) -> Result<()> {
+    archive::check_path(path.as_bytes()).map_err(|r| Error::BadSource {
+        path: source.clone(),
+        reason: format!("cannot be packed: {r}"),
+    })?;
+    if path == manifest::INNER_MANIFEST_NAME {
+        return Err(Error::BadSource {
+            path: source,
+            reason: format!("the name {} is reserved for pouch's inner manifest", manifest::INNER_MANIFEST_NAME),
+        });
+    }
+    if !names.insert(path.clone()) {
+        return Err(Error::BadSource {
+            path: source,
+            reason: format!("two sources would both be stored as {path:?}; pack them from different folders or rename one"),
+        });
+    }
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let mtime = match sde {
+        Some(sde) => mtime.min(sde),
+        None => mtime,
+    };
+    plan.push(Planned {
+        source,
+        path,
+        kind: if meta.is_dir() { EntryKind::Folder } else { EntryKind::File },
+        size: if meta.is_dir() { 0 } else { meta.len() },
+        executable: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
+        mtime,
+        ino: (meta.dev(), meta.ino()),
+    });
+    Ok(())
+}
+
+/// The name a source gets at the top of the bundle: its own file name.
+fn top_name(source: &Path) -> Result<String> {
+    let resolved;
+    let mut name = source.file_name();
+    if name.is_none() {
+        // `.`, `..` or a path ending in them: use the folder's real name.
+        resolved = fs::canonicalize(source).at(source)?;
+        name = resolved.file_name();
+    }
+    let name = name.ok_or_else(|| Error::BadSource {
+        path: source.to_path_buf(),
+        reason: "has no name to store it under (the root folder cannot be packed)".into(),
+    })?;
+    name.to_str().map(str::to_string).ok_or_else(|| Error::BadSource {
+        path: source.to_path_buf(),
+        reason: "name is not valid UTF-8; rename it".into(),
+    })
+}
+
+fn special(path: &Path, meta: &fs::Metadata) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file or folder"
+    };
+    Error::BadSource {
+        path: path.to_path_buf(),
+        reason: format!("is {what}; only regular files and folders are packed (--skip-special skips it)"),
+    }
+}
+
+/// Writes `age(zstd(tar))` of the plan to `out`; returns the entries as
+/// packed, the payload's size and its sha256.
+fn write_payload(out: &mut File, plan: &[Planned], opts: &PackOptions, inner_mtime: u64) -> Result<(Vec<Entry>, u64, String)> {
+    let out_name = PathBuf::from(format!("{} (payload being written)", opts.out_dir.display()));
+    let out_err = |e: io::Error| Error::io(&out_name, e);
+
+    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
+    let encrypted = crypto::encrypt(&opts.recipients, hashing)?;
+    let mut zstd = zstd::stream::write::Encoder::new(encrypted, opts.level).map_err(out_err)?;
+    zstd.include_checksum(true).map_err(out_err)?;
+    let mut tar = TarWriter::new(zstd);
+
+    let mut entries = Vec::with_capacity(plan.len());
+    for p in plan {
+        match p.kind {
+            EntryKind::Folder => {
+                tar.folder(&p.path, p.mtime).map_err(out_err)?;
+                entries.push(Entry::folder(p.path.clone()));
+            }
+            EntryKind::File => {
+                let sha = append_file(&mut tar, p, &out_err)?;
+                entries.push(Entry::file(p.path.clone(), p.size, sha, p.executable));
+            }
+        }
+    }
+    let inner = InnerManifest {
+        format_version: manifest::FORMAT_VERSION,
+        entries,
+    };
+    let inner_text = inner.to_toml();
+    tar.file(manifest::INNER_MANIFEST_NAME, inner_text.len() as u64, false, inner_mtime, inner_text.as_bytes())
+        .map_err(out_err)?;
+
+    let zstd = tar.finish().map_err(out_err)?;
+    let encrypted = zstd.finish().map_err(out_err)?;
+    let hashing = encrypted.finish().map_err(out_err)?;
+    let (mut buffered, size, sha) = hashing.finish();
+    buffered.flush().map_err(out_err)?;
+    Ok((inner.entries, size, sha))
+}
+
+/// Streams one file into the tar, hashing it, and makes sure it did not
+/// change while it was read.
+fn append_file<W: Write>(tar: &mut TarWriter<W>, p: &Planned, out_err: &dyn Fn(io::Error) -> Error) -> Result<String> {
+    let changed = |what: &str| Error::BadSource {
+        path: p.source.clone(),
+        reason: format!("{what} while being packed; pack again when it is no longer being written"),
+    };
+    let file = File::open(&p.source).at(&p.source)?;
+    let before = file.metadata().at(&p.source)?;
+    if !before.is_file() || (before.dev(), before.ino()) != p.ino || before.len() != p.size {
+        return Err(changed("changed"));
+    }
+    let mut reader = ExactReader {
+        inner: file,
+        remaining: p.size,
+        hasher: Sha256::new(),
+        failure: None,
+    };
+    let written = tar.file(&p.path, p.size, p.executable, p.mtime, &mut reader);
+    if let Some(f) = reader.failure.take() {
+        return Err(match f {
+            Failure::Shrank => changed("shrank"),
+            Failure::Read(e) => Error::io(&p.source, e),
+        });
+    }
+    written.map_err(out_err)?;
+    let mut probe = [0u8; 1];
+    if reader.inner.read(&mut probe).at(&p.source)? != 0 {
+        return Err(changed("grew"));
+    }
+    let after = reader.inner.metadata().at(&p.source)?;
+    if after.len() != before.len() || after.modified().ok() != before.modified().ok() || after.ctime() != before.ctime() {
+        return Err(changed("changed"));
+    }
+    Ok(hex::encode(reader.hasher.finalize()))
+}
+
+enum Failure {
+    Shrank,
+    Read(io::Error),
+}
+
+/// Yields exactly `remaining` bytes of a file, hashing them, and remembers
+/// why it failed so that a source problem is not blamed on the output.
+struct ExactReader {
+    inner: File,
+    remaining: u64,
+    hasher: Sha256,
+    failure: Option<Failure>,
+}
+
+impl Read for ExactReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = (buf.len() as u64).min(self.remaining) as usize;
+        let n = match self.inner.read(&mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                let copy = io::Error::new(e.kind(), e.to_string());
+                self.failure = Some(Failure::Read(e));
+                return Err(copy);
+            }
+        };
+        if n == 0 {
+            self.failure = Some(Failure::Shrank);
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source file shrank"));
+        }
+        self.hasher.update(&buf[..n]);
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}

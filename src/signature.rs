@@ -1,0 +1,287 @@
+//! Signatures of outer manifests, in minisign's format.
+//!
+//! A bundle's `NAME.toml.minisig` is an ordinary minisign signature (Ed25519,
+//! prehashed with BLAKE2b), so `minisign -V` checks it too. Its *trusted
+//! comment*, which minisign signs but does not interpret, carries the bundle id
+//! and name; pouch checks that they agree with the manifest, so a signature
+//! cannot be presented as belonging to another bundle.
+//!
+//! Keys are minisign's own files: `minisign -G` keys work here, and keys
+//! written by [`generate`] work with `minisign`.
+
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+/// A signature file larger than this is not a minisign signature.
+const MAX_SIG_BYTES: u64 = 16 * 1024;
+
+/// The prefix of the trusted comment pouch writes.
+const COMMENT_PREFIX: &str = "pouch bundle_id:";
+
+/// A secret key, ready to sign.
+pub struct SigningKey {
+    sk: minisign::SecretKey,
+    pk: minisign::PublicKey,
+    /// The key id, 16 uppercase hex digits.
+    pub key_id: String,
+}
+
+/// A public key the user trusts.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    pk: minisign::PublicKey,
+    /// The key id, 16 uppercase hex digits.
+    pub key_id: String,
+    /// Where it came from (a file, or the key itself given on the command line).
+    pub source: String,
+}
+
+/// The text of a new key pair's files.
+pub struct NewKeyPair {
+    /// The secret key file (`NAME.minisign.key`).
+    pub secret: String,
+    /// The public key file (`NAME.minisign.pub`).
+    pub public: String,
+    /// The key id.
+    pub key_id: String,
+}
+
+fn key_id_of(keynum: &[u8]) -> String {
+    let mut le = [0u8; 8];
+    le.copy_from_slice(&keynum[..8]);
+    format!("{:016X}", u64::from_le_bytes(le))
+}
+
+/// Generates a key pair; the secret key is encrypted with `passphrase` when given.
+pub fn generate(passphrase: Option<String>) -> Result<NewKeyPair> {
+    let fail = |e: minisign::PError| Error::Usage(format!("cannot generate a signing key: {e}"));
+    let kp = match passphrase {
+        Some(p) => minisign::KeyPair::generate_encrypted_keypair(Some(p)).map_err(fail)?,
+        None => minisign::KeyPair::generate_unencrypted_keypair().map_err(fail)?,
+    };
+    let key_id = key_id_of(kp.pk.keynum());
+    let secret = kp
+        .sk
+        .to_box(Some(&format!("pouch signing key {key_id}")))
+        .map_err(fail)?
+        .into_string();
+    let public = kp.pk.to_box().map_err(fail)?.into_string();
+    Ok(NewKeyPair { secret, public, key_id })
+}
+
+impl SigningKey {
+    /// Loads a minisign secret key file. If it is encrypted, `passphrase` is
+    /// called to get the passphrase.
+    pub fn load(path: &Path, passphrase: &mut dyn FnMut() -> Result<String>) -> Result<SigningKey> {
+        let bad = |reason: String| Error::BadKey {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = read_small(path, 64 * 1024)?;
+        let text = String::from_utf8(text).map_err(|_| bad("not a minisign secret key (not text)".into()))?;
+        if !text.starts_with("untrusted comment:") {
+            return Err(bad("not a minisign secret key file".into()));
+        }
+        let sk_box = minisign::SecretKeyBox::from_string(&text).map_err(|e| bad(e.to_string()))?;
+        let sk = match minisign::SecretKey::from_unencrypted_box(sk_box.clone()) {
+            Ok(sk) => sk,
+            Err(e) if e.to_string().contains("encrypted") => {
+                let p = passphrase()?;
+                sk_box
+                    .into_secret_key(Some(p))
+                    .map_err(|e| bad(format!("cannot decrypt the key ({e}); check the passphrase")))?
+            }
+            Err(e) => return Err(bad(format!("not a minisign secret key ({e})"))),
+        };
+        let pk = minisign::PublicKey::from_secret_key(&sk).map_err(|e| bad(e.to_string()))?;
+        let key_id = key_id_of(pk.keynum());
+        Ok(SigningKey { sk, pk, key_id })
+    }
+
+    /// Signs a manifest's exact bytes; returns the text of the `.minisig` file.
+    pub fn sign_manifest(&self, manifest: &[u8], bundle_id: &str, name: &str) -> Result<String> {
+        let trusted = format!("{COMMENT_PREFIX}{bundle_id} name:{name}");
+        let untrusted = format!("pouch signature of {name}.toml");
+        let sig = minisign::sign(Some(&self.pk), &self.sk, Cursor::new(manifest), Some(&trusted), Some(&untrusted))
+            .map_err(|e| Error::Usage(format!("signing failed: {e}")))?;
+        Ok(sig.into_string())
+    }
+}
+
+impl TrustedKey {
+    /// Loads a public key from a minisign `.pub` file, or parses `arg` itself
+    /// as a base64 public key (`RW…`) when no such file exists.
+    pub fn load(arg: &str) -> Result<TrustedKey> {
+        let path = Path::new(arg);
+        let bad = |reason: String| Error::BadKey {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let pk = if path.exists() {
+            let text = read_small(path, 16 * 1024)?;
+            let text = String::from_utf8(text).map_err(|_| bad("not a minisign public key".into()))?;
+            // A .pub file has a comment line and the key; a bare key line is accepted too.
+            let line = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
+                .unwrap_or("");
+            minisign::PublicKey::from_base64(line).map_err(|e| bad(format!("not a minisign public key ({e})")))?
+        } else if arg.starts_with("RW") {
+            minisign::PublicKey::from_base64(arg).map_err(|e| bad(format!("not a minisign public key ({e})")))?
+        } else {
+            return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        };
+        let key_id = key_id_of(pk.keynum());
+        Ok(TrustedKey {
+            pk,
+            key_id,
+            source: arg.to_string(),
+        })
+    }
+
+    /// The key itself in base64, as minisign prints it.
+    pub fn to_base64(&self) -> String {
+        self.pk.to_base64()
+    }
+}
+
+/// What a checked signature says.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// The signer's key id.
+    pub key_id: String,
+    /// The trusted comment, verified.
+    pub trusted_comment: String,
+}
+
+/// Reads a `.minisig` file.
+pub fn read_signature(path: &Path) -> Result<String> {
+    let bytes = read_small(path, MAX_SIG_BYTES).map_err(|e| match e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::BadSignature {
+            path: path.to_path_buf(),
+            reason: "missing: copy the .minisig file next to the manifest".into(),
+        },
+        other => other,
+    })?;
+    String::from_utf8(bytes).map_err(|_| Error::BadSignature {
+        path: path.to_path_buf(),
+        reason: "not a minisign signature".into(),
+    })
+}
+
+/// The key id a signature claims, without checking it.
+pub fn signature_key_id(sig_text: &str, sig_path: &Path) -> Result<String> {
+    let sig = minisign::SignatureBox::from_string(sig_text).map_err(|e| Error::BadSignature {
+        path: sig_path.to_path_buf(),
+        reason: format!("not a minisign signature ({e})"),
+    })?;
+    Ok(key_id_of(sig.keynum()))
+}
+
+/// Checks that `sig_text` is a valid signature of `data` by one of `trusted`.
+pub fn verify(data: &[u8], sig_text: &str, sig_path: &Path, trusted: &[TrustedKey]) -> Result<Verified> {
+    let bad = |reason: String| Error::BadSignature {
+        path: sig_path.to_path_buf(),
+        reason,
+    };
+    let sig = minisign::SignatureBox::from_string(sig_text).map_err(|e| bad(format!("not a minisign signature ({e})")))?;
+    let key_id = key_id_of(sig.keynum());
+    let Some(key) = trusted.iter().find(|k| k.key_id == key_id) else {
+        return Err(Error::UntrustedSigner {
+            path: sig_path.to_path_buf(),
+            key_id,
+        });
+    };
+    if !sig.is_prehashed() {
+        return Err(bad("legacy (non-prehashed) signatures are not accepted".into()));
+    }
+    minisign::verify(&key.pk, &sig, Cursor::new(data), true, false, false)
+        .map_err(|e| bad(format!("does not match the manifest ({e})")))?;
+    let trusted_comment = sig.trusted_comment().map_err(|e| bad(e.to_string()))?;
+    Ok(Verified { key_id, trusted_comment })
+}
+
+/// Checks that a verified trusted comment names this bundle.
+pub fn check_trusted_comment(comment: &str, bundle_id: &str, name: &str, sig_path: &Path) -> Result<()> {
+    let want = format!("{COMMENT_PREFIX}{bundle_id} name:{name}");
+    if comment == want {
+        Ok(())
+    } else {
+        Err(Error::BadSignature {
+            path: sig_path.to_path_buf(),
+            reason: format!(
+                "its trusted comment {:?} does not name this bundle ({want:?})",
+                crate::sanitize::escape(comment)
+            ),
+        })
+    }
+}
+
+/// The conventional signature path of a manifest: `NAME.toml.minisig`.
+pub fn signature_path(manifest: &Path) -> PathBuf {
+    let mut s = manifest.as_os_str().to_owned();
+    s.push(".minisig");
+    PathBuf::from(s)
+}
+
+fn read_small(path: &Path, max: u64) -> Result<Vec<u8>> {
+    let file = std::fs::File::open(path).at(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).at(path)?;
+    if bytes.len() as u64 > max {
+        return Err(Error::BadKey {
+            path: path.to_path_buf(),
+            reason: format!("larger than {max} bytes, too large for a key or signature"),
+        });
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_pair(dir: &Path) -> (SigningKey, TrustedKey) {
+        let kp = generate(None).expect("generate");
+        std::fs::write(dir.join("k.key"), &kp.secret).expect("write");
+        std::fs::write(dir.join("k.pub"), &kp.public).expect("write");
+        let sk = SigningKey::load(&dir.join("k.key"), &mut || panic!("no passphrase needed")).expect("load");
+        let pk = TrustedKey::load(dir.join("k.pub").to_str().expect("utf8")).expect("load pub");
+        assert_eq!(sk.key_id, pk.key_id);
+        (sk, pk)
+    }
+
+    #[test]
+    fn sign_then_verify_and_detect_edits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (sk, pk) = key_pair(dir.path());
+        let sig = sk.sign_manifest(b"manifest", "id", "n").expect("sign");
+        let p = Path::new("m.toml.minisig");
+        let v = verify(b"manifest", &sig, p, std::slice::from_ref(&pk)).expect("verifies");
+        check_trusted_comment(&v.trusted_comment, "id", "n", p).expect("names the bundle");
+        assert!(check_trusted_comment(&v.trusted_comment, "other", "n", p).is_err());
+        assert!(matches!(verify(b"manifesT", &sig, p, &[pk]), Err(Error::BadSignature { .. })));
+        assert!(matches!(verify(b"manifest", &sig, p, &[]), Err(Error::UntrustedSigner { .. })));
+    }
+
+    #[test]
+    fn encrypted_key_asks_for_the_passphrase() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kp = generate(Some("correct horse".into())).expect("generate");
+        let path = dir.path().join("k.key");
+        std::fs::write(&path, &kp.secret).expect("write");
+        let mut asked = 0;
+        let sk = SigningKey::load(&path, &mut || {
+            asked += 1;
+            Ok("correct horse".into())
+        })
+        .expect("loads with passphrase");
+        assert_eq!(asked, 1);
+        assert_eq!(sk.key_id, kp.key_id);
+        let err = SigningKey::load(&path, &mut || Ok("wrong".into()));
+        assert!(matches!(err, Err(Error::BadKey { .. })));
+    }
+}

@@ -1,0 +1,219 @@
+//! Unpacking a bundle safely.
+//!
+//! The bundle is hostile until proven otherwise. After the signature check,
+//! one streaming pass over the payload extracts into a fresh private staging
+//! folder inside DEST (mode 0700, a random name), while every entry is checked
+//! against the signed manifest by [`crate::archive::read_archive`]. Only when
+//! the payload hash, every entry and the inner manifest all matched is the
+//! staging folder flushed to disk and renamed to `DEST/NAME` (without
+//! replacing anything). On any failure the staging folder is removed and DEST
+//! is as it was.
+//!
+//! Only regular files (0644, or 0755 when executable) and folders (0755) are
+//! created, owned by the user running pouch; paths are joined to the staging
+//! folder only after [`crate::archive::check_path`] accepted them, and the
+//! staging folder holds nothing pouch did not create, so no link can be
+//! followed.
+
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use age::x25519;
+use serde::Serialize;
+
+use crate::archive::Sink;
+use crate::durable;
+use crate::error::{Error, IoContext, Result};
+use crate::verify::{self, SignatureStatus, Trust};
+
+/// What to unpack, and where.
+#[derive(Clone)]
+pub struct UnpackOptions {
+    /// The outer manifest.
+    pub manifest: PathBuf,
+    /// Signature policy.
+    pub trust: Trust,
+    /// Identities to decrypt with.
+    pub identities: Vec<x25519::Identity>,
+    /// The destination folder; the bundle lands in `DEST/NAME`.
+    pub dest: PathBuf,
+}
+
+/// What was unpacked.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnpackReport {
+    /// The folder holding the unpacked files, `DEST/NAME`.
+    pub output: PathBuf,
+    /// The bundle id.
+    pub bundle_id: String,
+    /// The bundle name.
+    pub name: String,
+    /// sha256 of the manifest file.
+    pub manifest_sha256: String,
+    /// Signature status.
+    pub signature: SignatureStatus,
+    /// Files written.
+    pub files: u64,
+    /// Folders created (besides `DEST/NAME`).
+    pub folders: u64,
+    /// Bytes written.
+    pub total_bytes: u64,
+}
+
+/// Verifies and unpacks a bundle; see the module docs.
+pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
+    if opts.identities.is_empty() {
+        return Err(Error::Usage("no identity given: pass -i IDENTITY_FILE".into()));
+    }
+    let bundle = verify::open(&opts.manifest, &opts.trust)?;
+    let created_dest = prepare_dest(&opts.dest)?;
+    let target = opts.dest.join(&bundle.manifest.name);
+    let cleanup_dest = |e: Error| {
+        if created_dest {
+            let _ = fs::remove_dir(&opts.dest);
+        }
+        e
+    };
+    durable::ensure_absent(&target).map_err(cleanup_dest)?;
+
+    let staging = staging_dir(&opts.dest, &bundle.manifest.name).map_err(cleanup_dest)?;
+    let mut sink = StagingSink {
+        root: staging.clone(),
+        current: None,
+    };
+    let result = bundle
+        .check_contents(&opts.identities, &mut sink)
+        .and_then(|entries| sink.finish().map(|()| entries))
+        .and_then(|entries| commit(&staging, &target, &opts.dest).map(|()| entries));
+    let entries = match result {
+        Ok(entries) => entries,
+        Err(e) => {
+            drop(sink);
+            let _ = fs::remove_dir_all(&staging);
+            return Err(cleanup_dest(e));
+        }
+    };
+    let (files, folders, total_bytes) = crate::manifest::count(&entries);
+    Ok(UnpackReport {
+        output: target,
+        bundle_id: bundle.manifest.bundle_id.clone(),
+        name: bundle.manifest.name.clone(),
+        manifest_sha256: bundle.manifest_sha256.clone(),
+        signature: bundle.signature.clone(),
+        files,
+        folders,
+        total_bytes,
+    })
+}
+
+/// Makes sure DEST is a real folder (not a symlink); creates it if missing.
+/// Returns whether it was created.
+fn prepare_dest(dest: &Path) -> Result<bool> {
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.file_type().is_symlink() => Err(Error::Usage(format!(
+            "destination {} is a symbolic link; pass the folder it points to",
+            dest.display()
+        ))),
+        Ok(m) if m.is_dir() => Ok(false),
+        Ok(_) => Err(Error::Usage(format!("destination {} is not a folder", dest.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir(dest).at(dest)?;
+            Ok(true)
+        }
+        Err(e) => Err(Error::io(dest, e)),
+    }
+}
+
+/// Creates a fresh, private staging folder inside DEST.
+fn staging_dir(dest: &Path, name: &str) -> Result<PathBuf> {
+    for _ in 0..8 {
+        let mut r = [0u8; 6];
+        getrandom::fill(&mut r).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        let path = dest.join(format!(".pouch-staging-{name}-{}", hex::encode(r)));
+        match DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Err(Error::Usage(format!("cannot create a staging folder in {}", dest.display())))
+}
+
+/// Flushes the staging folder to disk and renames it to `target`, refusing
+/// to replace anything there.
+fn commit(staging: &Path, target: &Path, dest: &Path) -> Result<()> {
+    let dir = File::open(staging).at(staging)?;
+    // One flush of the whole filesystem instead of an fsync per file.
+    rustix::fs::syncfs(&dir).map_err(|e| Error::io(staging, e.into()))?;
+    fs::set_permissions(staging, Permissions::from_mode(0o755)).at(staging)?;
+    rustix::fs::renameat_with(rustix::fs::CWD, staging, rustix::fs::CWD, target, rustix::fs::RenameFlags::NOREPLACE)
+        .map_err(|e| {
+            let e: std::io::Error = e.into();
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Exists { path: target.to_path_buf() }
+            } else {
+                Error::io(target, e)
+            }
+        })?;
+    durable::sync_dir(dest)
+}
+
+/// Writes accepted entries below the staging folder.
+struct StagingSink {
+    root: PathBuf,
+    current: Option<(PathBuf, BufWriter<File>, bool)>,
+}
+
+impl StagingSink {
+    fn finish(&mut self) -> Result<()> {
+        match self.current.take() {
+            None => Ok(()),
+            Some((path, _, _)) => Err(Error::io(&path, std::io::Error::other("file left unfinished"))),
+        }
+    }
+}
+
+impl Sink for StagingSink {
+    fn folder(&mut self, path: &str) -> Result<()> {
+        let full = self.root.join(path);
+        DirBuilder::new().mode(0o755).create(&full).at(&full)?;
+        fs::set_permissions(&full, Permissions::from_mode(0o755)).at(&full)
+    }
+
+    fn begin_file(&mut self, path: &str, executable: bool) -> Result<()> {
+        let full = self.root.join(path);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&full)
+            .at(&full)?;
+        self.current = Some((full, BufWriter::with_capacity(256 * 1024, file), executable));
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        match &mut self.current {
+            Some((path, w, _)) => w.write_all(bytes).at(path),
+            None => Err(Error::Usage("internal error: write without a file".into())),
+        }
+    }
+
+    fn end_file(&mut self, mtime: u64) -> Result<()> {
+        let Some((path, w, executable)) = self.current.take() else {
+            return Err(Error::Usage("internal error: end without a file".into()));
+        };
+        let file = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+        let mode = if executable { 0o755 } else { 0o644 };
+        file.set_permissions(Permissions::from_mode(mode)).at(&path)?;
+        // Times from the archive are informative only; ignore absurd ones.
+        if mtime > 0 && mtime < 1 << 40 {
+            let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime));
+        }
+        Ok(())
+    }
+}

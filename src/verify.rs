@@ -1,0 +1,280 @@
+//! Checking a bundle: signature, payload, and (with an identity) contents.
+//!
+//! The order is fixed and matters: the signature is checked over the manifest's
+//! raw bytes *before* the manifest is parsed, so nothing an untrusted party
+//! wrote is interpreted until a trusted key vouched for it. Then the payload's
+//! size is compared with the signed size (cheap, before any long read), and
+//! then one streaming pass hashes the payload and, with an identity, decrypts,
+//! decompresses and checks every entry against the signed manifest.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use age::x25519;
+use serde::Serialize;
+
+use crate::archive::{self, Expected, NullSink, Sink};
+use crate::crypto;
+use crate::durable::parent_of;
+use crate::error::{Error, IoContext, Result};
+use crate::hashing::{sha256_hex, HashingReader, LimitReader};
+use crate::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
+use crate::signature::{self, TrustedKey};
+
+/// The largest zstd window accepted, as a power of two (16 MiB): enough for
+/// every level pouch writes, small enough to keep decoder memory flat.
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+
+/// How the manifest's signature is to be treated.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Require a valid signature by one of these keys.
+    Keys(Vec<TrustedKey>),
+    /// Proceed without checking the signature (`--insecure-skip-signature`).
+    InsecureSkip,
+}
+
+/// How the signature was treated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignatureStatus {
+    /// Valid, by a trusted key.
+    Trusted {
+        /// The signer's key id.
+        key_id: String,
+    },
+    /// Not checked, on request.
+    Skipped,
+}
+
+/// A bundle whose manifest has been read, authenticated (or explicitly not)
+/// and parsed.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Where the manifest was read from.
+    pub manifest_path: PathBuf,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// sha256 of the manifest file's bytes.
+    pub manifest_sha256: String,
+    /// Where the payload is expected.
+    pub payload_path: PathBuf,
+    /// What became of the signature.
+    pub signature: SignatureStatus,
+}
+
+/// Reads a manifest and checks its signature according to `trust`.
+pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
+    let bytes = read_manifest_bytes(manifest_path)?;
+    let sig_path = signature::signature_path(manifest_path);
+    let (signature, verified) = match trust {
+        Trust::Keys(keys) => {
+            if keys.is_empty() {
+                return Err(Error::Usage(
+                    "no trusted signer keys: pass --trust SIGNER.minisign.pub (or, knowingly, --insecure-skip-signature)".into(),
+                ));
+            }
+            let sig_text = signature::read_signature(&sig_path)?;
+            let v = signature::verify(&bytes, &sig_text, &sig_path, keys)?;
+            (SignatureStatus::Trusted { key_id: v.key_id.clone() }, Some(v))
+        }
+        Trust::InsecureSkip => (SignatureStatus::Skipped, None),
+    };
+    let manifest = Manifest::parse(&bytes, manifest_path)?;
+    if let Some(v) = verified {
+        signature::check_trusted_comment(&v.trusted_comment, &manifest.bundle_id, &manifest.name, &sig_path)?;
+        if manifest.signer.key_id != v.key_id {
+            return Err(Error::BadManifest {
+                path: manifest_path.to_path_buf(),
+                reason: format!("names signer {} but was signed by {}", manifest.signer.key_id, v.key_id),
+            });
+        }
+    }
+    let payload_path = parent_of(manifest_path).join(&manifest.payload.file);
+    Ok(Bundle {
+        manifest_path: manifest_path.to_path_buf(),
+        manifest,
+        manifest_sha256: sha256_hex(&bytes),
+        payload_path,
+        signature,
+    })
+}
+
+/// Reads a manifest file, refusing anything larger than a manifest can be.
+pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
+    let file = File::open(path).at(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes).at(path)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(Error::BadManifest {
+            path: path.to_path_buf(),
+            reason: format!("larger than {} MiB; not a pouch manifest", MAX_MANIFEST_BYTES >> 20),
+        });
+    }
+    Ok(bytes)
+}
+
+impl Bundle {
+    fn corrupt(&self, reason: String) -> Error {
+        Error::CorruptPayload {
+            path: self.payload_path.clone(),
+            reason,
+        }
+    }
+
+    fn mismatch(&self, what: &'static str, expected: String, found: String) -> Error {
+        Error::PayloadMismatch {
+            path: self.payload_path.clone(),
+            what,
+            expected,
+            found,
+        }
+    }
+
+    /// Opens the payload and checks its size against the manifest.
+    fn open_payload(&self) -> Result<File> {
+        let file = File::open(&self.payload_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::PayloadMissing {
+                path: self.payload_path.clone(),
+            },
+            _ => Error::io(&self.payload_path, e),
+        })?;
+        let size = file.metadata().at(&self.payload_path)?.len();
+        if size != self.manifest.payload.size {
+            return Err(self.mismatch("size", self.manifest.payload.size.to_string(), size.to_string()));
+        }
+        Ok(file)
+    }
+
+    fn check_hash(&self, size: u64, sha256: String) -> Result<()> {
+        if size != self.manifest.payload.size {
+            return Err(self.mismatch("size", self.manifest.payload.size.to_string(), size.to_string()));
+        }
+        if sha256 != self.manifest.payload.sha256 {
+            return Err(self.mismatch("sha256", self.manifest.payload.sha256.clone(), sha256));
+        }
+        Ok(())
+    }
+
+    /// Checks the payload's size and sha256 against the signed manifest,
+    /// without decrypting it (needs no key).
+    pub fn check_payload(&self) -> Result<()> {
+        let file = self.open_payload()?;
+        let reader = HashingReader::new(BufReader::with_capacity(1 << 20, file));
+        let (size, sha) = reader.drain_and_finish().at(&self.payload_path)?;
+        self.check_hash(size, sha)
+    }
+
+    /// In one pass over the payload: hashes it, decrypts it with
+    /// `identities`, decompresses it and checks every entry against the
+    /// signed manifest, handing accepted entries to `sink`. Returns the
+    /// entries read. The payload hash is checked at the end; the caller must
+    /// not make anything written to `sink` visible before this returns `Ok`.
+    pub fn check_contents(&self, identities: &[x25519::Identity], sink: &mut dyn Sink) -> Result<Vec<Entry>> {
+        if identities.is_empty() {
+            return Err(Error::Usage("no identity given: pass -i IDENTITY_FILE".into()));
+        }
+        let file = self.open_payload()?;
+        let mut hashing = HashingReader::new(file);
+        let result = self.stream_contents(&mut hashing, identities, sink);
+        match result {
+            Ok(entries) => {
+                let (size, sha) = hashing.drain_and_finish().at(&self.payload_path)?;
+                self.check_hash(size, sha)?;
+                Ok(entries)
+            }
+            Err(e @ (Error::CorruptPayload { .. } | Error::BadEntry { .. } | Error::ContentsMismatch { .. })) => {
+                // If the payload is not the one that was signed, say so: that
+                // is the root cause, more useful than the symptom.
+                match hashing.drain_and_finish() {
+                    Ok((size, sha)) => self.check_hash(size, sha).and(Err(e)),
+                    Err(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn stream_contents(&self, payload: &mut HashingReader<File>, identities: &[x25519::Identity], sink: &mut dyn Sink) -> Result<Vec<Entry>> {
+        let corrupt = |reason: String| self.corrupt(reason);
+        let fingerprints: Vec<String> = self.manifest.recipients.iter().map(|r| r.fingerprint.clone()).collect();
+        let buffered = BufReader::with_capacity(1 << 20, payload);
+        let plaintext = crypto::decrypt(buffered, identities, &fingerprints, &corrupt)?;
+        let mut decoder = zstd::stream::read::Decoder::new(plaintext).map_err(|e| corrupt(format!("zstd: {e}")))?;
+        decoder
+            .window_log_max(ZSTD_WINDOW_LOG_MAX)
+            .map_err(|e| corrupt(format!("zstd: {e}")))?;
+        let expected = Expected {
+            entries: if self.manifest.contents.sealed_names { None } else { Some(&self.manifest.entries) },
+            contents: &self.manifest.contents,
+        };
+        let mut limited = LimitReader::new(decoder, expected.tar_size_bound(), "the decompressed archive");
+        archive::read_archive(&mut limited, &expected, sink, &corrupt)
+    }
+}
+
+/// What to verify.
+#[derive(Clone)]
+pub struct VerifyOptions {
+    /// The outer manifest.
+    pub manifest: PathBuf,
+    /// Signature policy.
+    pub trust: Trust,
+    /// Identities; when given, the contents are checked too.
+    pub identities: Vec<x25519::Identity>,
+}
+
+/// The outcome of a successful verification.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// The manifest checked.
+    pub manifest_path: PathBuf,
+    /// sha256 of the manifest file.
+    pub manifest_sha256: String,
+    /// The bundle id.
+    pub bundle_id: String,
+    /// The bundle name.
+    pub name: String,
+    /// Signature status.
+    pub signature: SignatureStatus,
+    /// The payload file.
+    pub payload_path: PathBuf,
+    /// Its size, checked.
+    pub payload_size: u64,
+    /// Its sha256, checked.
+    pub payload_sha256: String,
+    /// True when the contents were decrypted and checked entry by entry.
+    pub contents_checked: bool,
+    /// Files in the bundle.
+    pub files: u64,
+    /// Folders in the bundle.
+    pub folders: u64,
+    /// Bytes in the bundle's files.
+    pub total_bytes: u64,
+}
+
+/// Verifies a bundle; see the module docs for what is checked.
+pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
+    let bundle = open(&opts.manifest, &opts.trust)?;
+    if opts.identities.is_empty() {
+        bundle.check_payload()?;
+    } else {
+        bundle.check_contents(&opts.identities, &mut NullSink)?;
+    }
+    let m = &bundle.manifest;
+    Ok(VerifyReport {
+        manifest_path: bundle.manifest_path.clone(),
+        manifest_sha256: bundle.manifest_sha256.clone(),
+        bundle_id: m.bundle_id.clone(),
+        name: m.name.clone(),
+        signature: bundle.signature.clone(),
+        payload_path: bundle.payload_path.clone(),
+        payload_size: m.payload.size,
+        payload_sha256: m.payload.sha256.clone(),
+        contents_checked: !opts.identities.is_empty(),
+        files: m.contents.files,
+        folders: m.contents.folders,
+        total_bytes: m.contents.total_bytes,
+    })
+}
