@@ -103,7 +103,14 @@ impl<W: Write> TarWriter<W> {
 
     /// Appends a file of exactly `size` bytes read from `data`. The caller
     /// makes sure `data` yields exactly `size` bytes (see [`crate::pack`]).
-    pub fn file(&mut self, path: &str, size: u64, executable: bool, mtime: u64, data: impl Read) -> io::Result<()> {
+    pub fn file(
+        &mut self,
+        path: &str,
+        size: u64,
+        executable: bool,
+        mtime: u64,
+        data: impl Read,
+    ) -> io::Result<()> {
         let mode = if executable { 0o755 } else { 0o644 };
         let mut h = Self::header(tar::EntryType::Regular, size, mode, mtime);
         self.builder.append_data(&mut h, path, data)
@@ -158,7 +165,11 @@ impl Expected<'_> {
     /// header per entry plus room for long-name records and padding, the inner
     /// manifest and the end marker. Used to stop decompression bombs early.
     pub fn tar_size_bound(&self) -> u64 {
-        let entries = self.contents.files.saturating_add(self.contents.folders).saturating_add(1);
+        let entries = self
+            .contents
+            .files
+            .saturating_add(self.contents.folders)
+            .saturating_add(1);
         let per_entry = 512 + 511 + 3 * 512 + MAX_PATH_BYTES as u64;
         self.contents
             .total_bytes
@@ -192,7 +203,10 @@ pub fn read_archive<R: Read>(
     let mut folders: HashSet<String> = HashSet::new();
     let mut inner: Option<InnerManifest> = None;
     let mut bytes_so_far: u64 = 0;
-    let max_entries = expected.contents.files.saturating_add(expected.contents.folders);
+    let max_entries = expected
+        .contents
+        .files
+        .saturating_add(expected.contents.folders);
     let mut buf = vec![0u8; 256 * 1024];
 
     for item in archive.entries().map_err(read_err)? {
@@ -200,13 +214,22 @@ pub fn read_archive<R: Read>(
         let raw_path = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw_path).into_owned();
         if inner.is_some() {
-            return Err(bad_entry(&shown, "comes after the inner manifest, which must be last"));
+            return Err(bad_entry(
+                &shown,
+                "comes after the inner manifest, which must be last",
+            ));
         }
         let kind = match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
             tar::EntryType::Directory => EntryKind::Folder,
             other => {
-                return Err(bad_entry(&shown, format!("is a {}, and only files and folders are allowed", type_name(other))))
+                return Err(bad_entry(
+                    &shown,
+                    format!(
+                        "is a {}, and only files and folders are allowed",
+                        type_name(other)
+                    ),
+                ))
             }
         };
         let mut path_bytes: &[u8] = &raw_path;
@@ -228,11 +251,20 @@ pub fn read_archive<R: Read>(
                 return Err(bad_entry(&path, "inner manifest is too large"));
             }
             let mut text = Vec::with_capacity(size as usize);
-            (&mut entry).take(size).read_to_end(&mut text).map_err(read_err)?;
+            (&mut entry)
+                .take(size)
+                .read_to_end(&mut text)
+                .map_err(read_err)?;
             if text.len() as u64 != size {
-                return Err(corrupt(format!("inner manifest is truncated ({} of {size} bytes)", text.len())));
+                return Err(corrupt(format!(
+                    "inner manifest is truncated ({} of {size} bytes)",
+                    text.len()
+                )));
             }
-            inner = Some(InnerManifest::parse(&text).map_err(|r| bad_entry(&path, format!("inner manifest: {r}")))?);
+            inner = Some(
+                InnerManifest::parse(&text)
+                    .map_err(|r| bad_entry(&path, format!("inner manifest: {r}")))?,
+            );
             continue;
         }
 
@@ -244,7 +276,8 @@ pub fn read_archive<R: Read>(
                 return Err(bad_entry(&path, "its folder does not come before it"));
             }
         }
-        let executable = kind == EntryKind::File && entry.header().mode().map_err(read_err)? & 0o111 != 0;
+        let executable =
+            kind == EntryKind::File && entry.header().mode().map_err(read_err)? & 0o111 != 0;
         let index = actual.len();
         match expected.entries {
             Some(list) => {
@@ -252,10 +285,19 @@ pub fn read_archive<R: Read>(
                     return Err(bad_entry(&path, "is not in the signed manifest"));
                 };
                 if want.path != path || want.kind != kind {
-                    return Err(bad_entry(&path, format!("the signed manifest lists {:?} ({:?}) here", want.path, want.kind)));
+                    return Err(bad_entry(
+                        &path,
+                        format!(
+                            "the signed manifest lists {:?} ({:?}) here",
+                            want.path, want.kind
+                        ),
+                    ));
                 }
-                if kind == EntryKind::File && want.len() != size {
-                    return Err(bad_entry(&path, format!("size {size} differs from the signed {}", want.len())));
+                if kind == EntryKind::File && want.file_size() != size {
+                    return Err(bad_entry(
+                        &path,
+                        format!("size {size} differs from the signed {}", want.file_size()),
+                    ));
                 }
                 if want.executable() != executable {
                     return Err(bad_entry(&path, "mode differs from the signed manifest"));
@@ -263,11 +305,17 @@ pub fn read_archive<R: Read>(
             }
             None => {
                 if index as u64 >= max_entries {
-                    return Err(bad_entry(&path, "more entries than the signed manifest counts"));
+                    return Err(bad_entry(
+                        &path,
+                        "more entries than the signed manifest counts",
+                    ));
                 }
                 bytes_so_far = bytes_so_far.saturating_add(size);
                 if bytes_so_far > expected.contents.total_bytes {
-                    return Err(bad_entry(&path, "more bytes than the signed manifest counts"));
+                    return Err(bad_entry(
+                        &path,
+                        "more bytes than the signed manifest counts",
+                    ));
                 }
             }
         }
@@ -292,15 +340,21 @@ pub fn read_archive<R: Read>(
                     done += n as u64;
                 }
                 if done != size {
-                    return Err(corrupt(format!("entry {path:?} is truncated ({done} of {size} bytes)")));
+                    return Err(corrupt(format!(
+                        "entry {path:?} is truncated ({done} of {size} bytes)"
+                    )));
                 }
                 let mtime = entry.header().mtime().unwrap_or(0);
                 sink.end_file(mtime)?;
-                actual.push(Entry::file(path, size, hex::encode(hasher.finalize()), executable));
+                actual.push(Entry::file(
+                    path,
+                    size,
+                    hex::encode(hasher.finalize()),
+                    executable,
+                ));
             }
         }
     }
-    drop(archive);
 
     // Only zero padding may follow the end-of-archive marker.
     loop {
@@ -315,7 +369,8 @@ pub fn read_archive<R: Read>(
 
     let Some(inner) = inner else {
         return Err(Error::ContentsMismatch {
-            reason: "the archive has no inner manifest (it is truncated or not made by pouch)".into(),
+            reason: "the archive has no inner manifest (it is truncated or not made by pouch)"
+                .into(),
         });
     };
     compare_lists(&actual, &inner.entries, "inner manifest")?;
@@ -346,7 +401,10 @@ fn compare_lists(actual: &[Entry], listed: &[Entry], what: &str) -> Result<()> {
         match actual.get(i) {
             None => {
                 return Err(Error::ContentsMismatch {
-                    reason: format!("{} is listed in the {what} but missing", crate::sanitize::escape(&want.path)),
+                    reason: format!(
+                        "{} is listed in the {what} but missing",
+                        crate::sanitize::escape(&want.path)
+                    ),
                 })
             }
             Some(got) if got != want => {
@@ -363,7 +421,10 @@ fn compare_lists(actual: &[Entry], listed: &[Entry], what: &str) -> Result<()> {
         }
     }
     if let Some(extra) = actual.get(listed.len()) {
-        return Err(bad_entry(&extra.path, format!("is not listed in the {what}")));
+        return Err(bad_entry(
+            &extra.path,
+            format!("is not listed in the {what}"),
+        ));
     }
     Ok(())
 }
@@ -387,7 +448,14 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_relative_paths() {
-        for p in ["a", "case/report.pdf", "Zeugenaussage Müller.txt", "a/.hidden", "a/b..c", "..a"] {
+        for p in [
+            "a",
+            "case/report.pdf",
+            "Zeugenaussage Müller.txt",
+            "a/.hidden",
+            "a/b..c",
+            "..a",
+        ] {
             assert!(check_path(p.as_bytes()).is_ok(), "{p}");
         }
     }
@@ -395,8 +463,24 @@ mod tests {
     #[test]
     fn refuses_paths_that_could_escape_or_deceive() {
         let bad: &[&[u8]] = &[
-            b"", b"/x", b"//x", b"../x", b"a/../../x", b"a/./b", b"a//b", b"a/", b".", b"..",
-            b"C:/x", b"C:\\x", b"\\\\server\\x", b"~user/x", b"a\0b", b"a\nb", b"a\x1bb", b"\xff\xfe",
+            b"",
+            b"/x",
+            b"//x",
+            b"../x",
+            b"a/../../x",
+            b"a/./b",
+            b"a//b",
+            b"a/",
+            b".",
+            b"..",
+            b"C:/x",
+            b"C:\\x",
+            b"\\\\server\\x",
+            b"~user/x",
+            b"a\0b",
+            b"a\nb",
+            b"a\x1bb",
+            b"\xff\xfe",
         ];
         for p in bad {
             assert!(check_path(p).is_err(), "{:?}", String::from_utf8_lossy(p));

@@ -29,14 +29,15 @@ pub fn fingerprint(recipient: &x25519::Recipient) -> String {
 /// Parses one `age1…` recipient.
 pub fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
     let s = s.trim();
-    s.parse::<x25519::Recipient>().map_err(|reason| Error::BadRecipient {
-        recipient: s.to_string(),
-        reason: if s.starts_with("age1pq1") {
-            "post-quantum recipients are not supported by this version of pouch".into()
-        } else {
-            reason.to_string()
-        },
-    })
+    s.parse::<x25519::Recipient>()
+        .map_err(|reason| Error::BadRecipient {
+            recipient: s.to_string(),
+            reason: if s.starts_with("age1pq1") {
+                "post-quantum recipients are not supported by this version of pouch".into()
+            } else {
+                reason.to_string()
+            },
+        })
 }
 
 /// Reads a recipients file: one `age1…` per line, blank lines and `#` comments ignored.
@@ -70,8 +71,12 @@ pub fn read_identity_file(path: &Path) -> Result<Vec<x25519::Identity>> {
         path: path.to_path_buf(),
         reason,
     };
-    if text.starts_with("age-encryption.org/") || text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----") {
-        return Err(bad("this identity file is itself encrypted; decrypt it first with age -d".into()));
+    if text.starts_with("age-encryption.org/")
+        || text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+    {
+        return Err(bad(
+            "this identity file is itself encrypted; decrypt it first with age -d".into(),
+        ));
     }
     let mut out = Vec::new();
     for (no, line) in text.lines().enumerate() {
@@ -81,7 +86,10 @@ pub fn read_identity_file(path: &Path) -> Result<Vec<x25519::Identity>> {
         }
         // Never echo the line: it may be secret.
         if line.starts_with("AGE-SECRET-KEY-PQ-") {
-            return Err(bad(format!("line {}: post-quantum identities are not supported by this version of pouch", no + 1)));
+            return Err(bad(format!(
+                "line {}: post-quantum identities are not supported by this version of pouch",
+                no + 1
+            )));
         }
         let id = line
             .parse::<x25519::Identity>()
@@ -108,9 +116,13 @@ pub fn generate_identity(created: &str) -> (String, x25519::Recipient) {
 
 /// Starts an age stream to `recipients` on `w`. The caller must call
 /// `finish()` on the result.
-pub fn encrypt<W: Write>(recipients: &[x25519::Recipient], w: W) -> Result<age::stream::StreamWriter<W>> {
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-        .map_err(|e| Error::Usage(format!("cannot encrypt to these recipients: {e}")))?;
+pub fn encrypt<W: Write>(
+    recipients: &[x25519::Recipient],
+    w: W,
+) -> Result<age::stream::StreamWriter<W>> {
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| Error::Usage(format!("cannot encrypt to these recipients: {e}")))?;
     encryptor
         .wrap_output(w)
         .map_err(|e| Error::io("payload", e))
@@ -124,9 +136,12 @@ pub fn decrypt<R: std::io::BufRead>(
     bundle_fingerprints: &[String],
     corrupt: &dyn Fn(String) -> Error,
 ) -> Result<age::stream::StreamReader<R>> {
-    let decryptor = age::Decryptor::new_buffered(r).map_err(|e| map_decrypt_error(e, identities, bundle_fingerprints, corrupt))?;
+    let decryptor = age::Decryptor::new_buffered(r)
+        .map_err(|e| map_decrypt_error(e, identities, bundle_fingerprints, corrupt))?;
     if decryptor.is_scrypt() {
-        return Err(corrupt("the payload is passphrase-encrypted; pouch bundles are encrypted to recipients".into()));
+        return Err(corrupt(
+            "the payload is passphrase-encrypted; pouch bundles are encrypted to recipients".into(),
+        ));
     }
     decryptor
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
@@ -142,7 +157,10 @@ fn map_decrypt_error(
     match e {
         age::DecryptError::NoMatchingKeys => Error::NoMatchingIdentity {
             bundle: bundle.to_vec(),
-            given: identities.iter().map(|i| fingerprint(&i.to_public())).collect(),
+            given: identities
+                .iter()
+                .map(|i| fingerprint(&i.to_public()))
+                .collect(),
         },
         other => corrupt(format!("age: {other}")),
     }
@@ -151,7 +169,9 @@ fn map_decrypt_error(
 fn read_small_text(path: &Path) -> Result<String> {
     let file = std::fs::File::open(path).at(path)?;
     let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes).at(path)?;
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .at(path)?;
     if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
         return Err(Error::BadKey {
             path: path.to_path_buf(),
@@ -186,7 +206,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("k");
         std::fs::write(&path, "# comment\nAGE-SECRET-KEY-1SECRETSECRET\n").expect("write");
-        let err = read_identity_file(&path).expect_err("bad line").to_string();
+        let Err(err) = read_identity_file(&path) else {
+            panic!("a bad line must be refused")
+        };
+        let err = err.to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(!err.contains("SECRETSECRET"), "{err}");
     }

@@ -25,7 +25,10 @@ impl PendingFile {
     /// `final_path` with permissions `mode` on [`PendingFile::commit`].
     pub fn create(final_path: &Path, mode: u32) -> Result<PendingFile> {
         let dir = parent_of(final_path);
-        let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
@@ -61,7 +64,8 @@ impl PendingFile {
     pub fn sync(&mut self) -> Result<()> {
         let path = self.temp.path().to_path_buf();
         let file = self.temp.as_file_mut();
-        file.set_permissions(Permissions::from_mode(self.mode)).at(&path)?;
+        file.set_permissions(Permissions::from_mode(self.mode))
+            .at(&path)?;
         file.sync_all().at(&path)
     }
 
@@ -71,7 +75,9 @@ impl PendingFile {
         let final_path = self.final_path.clone();
         self.temp.persist_noclobber(&final_path).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::Exists { path: final_path.clone() }
+                Error::Exists {
+                    path: final_path.clone(),
+                }
             } else {
                 Error::io(&final_path, e.error)
             }
@@ -107,7 +113,9 @@ pub fn parent_of(path: &Path) -> &Path {
 /// dangling symlink).
 pub fn ensure_absent(path: &Path) -> Result<()> {
     match fs::symlink_metadata(path) {
-        Ok(_) => Err(Error::Exists { path: path.to_path_buf() }),
+        Ok(_) => Err(Error::Exists {
+            path: path.to_path_buf(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(path, e)),
     }
@@ -122,7 +130,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path().join("f");
         write_new(&p, b"one", 0o644).expect("first write");
-        assert!(matches!(write_new(&p, b"two", 0o644), Err(Error::Exists { .. })));
+        assert!(matches!(
+            write_new(&p, b"two", 0o644),
+            Err(Error::Exists { .. })
+        ));
         assert_eq!(fs::read(&p).expect("read"), b"one");
         let leftovers = fs::read_dir(dir.path()).expect("ls").count();
         assert_eq!(leftovers, 1, "the temporary file is removed");

@@ -132,7 +132,10 @@ mod tests {
         let err = io::copy(&mut r, &mut io::sink()).expect_err("over the limit");
         assert!(err.to_string().contains("larger than"));
         let mut r = LimitReader::new(&[7u8; 100][..], 100, "stream");
-        assert_eq!(io::copy(&mut r, &mut io::sink()).expect("at the limit"), 100);
+        assert_eq!(
+            io::copy(&mut r, &mut io::sink()).expect("at the limit"),
+            100
+        );
     }
 
     #[test]

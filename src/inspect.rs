@@ -59,27 +59,40 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
         let claimed = signature::read_signature(&sig_path)
             .and_then(|s| signature::signature_key_id(&s, &sig_path))
             .ok();
-        SignatureCheck::NotChecked { claimed_key_id: claimed }
+        SignatureCheck::NotChecked {
+            claimed_key_id: claimed,
+        }
     } else {
         let outcome = signature::read_signature(&sig_path)
             .and_then(|s| signature::verify(&bytes, &s, &sig_path, trusted))
             .and_then(|v| {
-                signature::check_trusted_comment(&v.trusted_comment, &manifest.bundle_id, &manifest.name, &sig_path)?;
+                signature::check_trusted_comment(
+                    &v.trusted_comment,
+                    &manifest.bundle_id,
+                    &manifest.name,
+                    &sig_path,
+                )?;
                 if v.key_id != manifest.signer.key_id {
                     return Err(Error::BadManifest {
                         path: manifest_path.to_path_buf(),
-                        reason: format!("names signer {} but was signed by {}", manifest.signer.key_id, v.key_id),
+                        reason: format!(
+                            "names signer {} but was signed by {}",
+                            manifest.signer.key_id, v.key_id
+                        ),
                     });
                 }
                 Ok(v)
             });
         match outcome {
             Ok(v) => SignatureCheck::Trusted { key_id: v.key_id },
-            Err(e) => SignatureCheck::Failed { reason: e.to_string() },
+            Err(e) => SignatureCheck::Failed {
+                reason: e.to_string(),
+            },
         }
     };
     let payload = crate::durable::parent_of(manifest_path).join(&manifest.payload.file);
-    let payload_present = std::fs::metadata(&payload).is_ok_and(|m| m.is_file() && m.len() == manifest.payload.size);
+    let payload_present =
+        std::fs::metadata(&payload).is_ok_and(|m| m.is_file() && m.len() == manifest.payload.size);
     Ok(InspectReport {
         manifest_path: manifest_path.to_path_buf(),
         manifest_sha256: sha256_hex(&bytes),

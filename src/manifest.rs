@@ -198,7 +198,7 @@ impl Entry {
     }
 
     /// The file's size; 0 for folders.
-    pub fn len(&self) -> u64 {
+    pub fn file_size(&self) -> u64 {
         self.size.unwrap_or(0)
     }
 }
@@ -219,7 +219,15 @@ pub fn entries_digest(entries: &[Entry]) -> String {
             EntryKind::Folder => 'd',
         };
         let sha = e.sha256.as_deref().unwrap_or("-");
-        h.update(format!("{kind} {} {} {sha} {}:", e.mode, e.len(), e.path.len()).as_bytes());
+        h.update(
+            format!(
+                "{kind} {} {} {sha} {}:",
+                e.mode,
+                e.file_size(),
+                e.path.len()
+            )
+            .as_bytes(),
+        );
         h.update(e.path.as_bytes());
         h.update(b"\n");
     }
@@ -230,7 +238,10 @@ pub fn entries_digest(entries: &[Entry]) -> String {
 pub fn count(entries: &[Entry]) -> (u64, u64, u64) {
     let files = entries.iter().filter(|e| e.kind == EntryKind::File).count() as u64;
     let folders = entries.len() as u64 - files;
-    let bytes = entries.iter().map(Entry::len).fold(0u64, u64::saturating_add);
+    let bytes = entries
+        .iter()
+        .map(Entry::file_size)
+        .fold(0u64, u64::saturating_add);
     (files, folders, bytes)
 }
 
@@ -278,7 +289,10 @@ impl Manifest {
         check_text("tool", &self.tool, 200)?;
         check_text("marking", &self.marking, 200)?;
         check_text("description", &self.description, 10_000)?;
-        for (what, v) in [("sender", &self.channel.sender), ("receiver", &self.channel.receiver)] {
+        for (what, v) in [
+            ("sender", &self.channel.sender),
+            ("receiver", &self.channel.receiver),
+        ] {
             if let Some(v) = v {
                 check_party_name(v).map_err(|e| format!("channel.{what}: {e}"))?;
             }
@@ -287,7 +301,11 @@ impl Manifest {
             check_sha256("channel.previous_manifest_sha256", h)?;
         }
         if self.signer.key_id.len() != 16
-            || !self.signer.key_id.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+            || !self
+                .signer
+                .key_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
         {
             return Err("signer.key_id must be 16 uppercase hex digits".into());
         }
@@ -307,7 +325,10 @@ impl Manifest {
         }
         check_sha256("payload.sha256", &self.payload.sha256)?;
         if self.payload.layers != "age+zstd+tar" {
-            return Err(format!("payload.layers {:?} is not supported", self.payload.layers));
+            return Err(format!(
+                "payload.layers {:?} is not supported",
+                self.payload.layers
+            ));
         }
         check_sha256("contents.entries_sha256", &self.contents.entries_sha256)?;
         if self.contents.sealed_names {
@@ -318,7 +339,11 @@ impl Manifest {
             check_entries(&self.entries)?;
             let (files, folders, bytes) = count(&self.entries);
             if (files, folders, bytes)
-                != (self.contents.files, self.contents.folders, self.contents.total_bytes)
+                != (
+                    self.contents.files,
+                    self.contents.folders,
+                    self.contents.total_bytes,
+                )
             {
                 return Err(format!(
                     "contents says {} files, {} folders, {} bytes but entries list {files}, {folders}, {bytes}",
@@ -339,7 +364,10 @@ impl InnerManifest {
         let text = parse_text(bytes)?;
         let m: InnerManifest = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
         if m.format_version != FORMAT_VERSION {
-            return Err(format!("format_version {} is not supported", m.format_version));
+            return Err(format!(
+                "format_version {} is not supported",
+                m.format_version
+            ));
         }
         check_entries(&m.entries)?;
         Ok(m)
@@ -347,8 +375,8 @@ impl InnerManifest {
 
     /// Serialises to TOML.
     pub fn to_toml(&self) -> String {
-        let body = toml::to_string(self)
-            .unwrap_or_else(|e| format!("# serialisation failed: {e}\n"));
+        let body =
+            toml::to_string(self).unwrap_or_else(|e| format!("# serialisation failed: {e}\n"));
         format!("# pouch inner manifest: every entry of this archive\n\n{body}")
     }
 }
@@ -368,7 +396,10 @@ pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
         }
         if let Some((parent, _)) = e.path.rsplit_once('/') {
             if !folders.contains(parent) {
-                return Err(format!("entry {:?}: its folder is not listed before it", e.path));
+                return Err(format!(
+                    "entry {:?}: its folder is not listed before it",
+                    e.path
+                ));
             }
         }
         match e.kind {
@@ -377,7 +408,9 @@ pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
                     return Err(format!("entry {:?}: a file needs a size", e.path));
                 }
                 match &e.sha256 {
-                    Some(h) => check_sha256("sha256", h).map_err(|r| format!("entry {:?}: {r}", e.path))?,
+                    Some(h) => {
+                        check_sha256("sha256", h).map_err(|r| format!("entry {:?}: {r}", e.path))?
+                    }
                     None => return Err(format!("entry {:?}: a file needs a sha256", e.path)),
                 }
                 if e.mode != "0644" && e.mode != "0755" {
@@ -386,7 +419,10 @@ pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
             }
             EntryKind::Folder => {
                 if e.size.is_some() || e.sha256.is_some() {
-                    return Err(format!("entry {:?}: a folder has no size or sha256", e.path));
+                    return Err(format!(
+                        "entry {:?}: a folder has no size or sha256",
+                        e.path
+                    ));
                 }
                 if e.mode != "0755" {
                     return Err(format!("entry {:?}: a folder's mode must be 0755", e.path));
@@ -403,7 +439,9 @@ pub fn check_bundle_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && !name.starts_with(['.', '-'])
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -417,11 +455,15 @@ pub fn check_bundle_name(name: &str) -> Result<(), String> {
 pub fn check_party_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(format!("{name:?} must be 1-64 characters of A-Z a-z 0-9 . _ -"))
+        Err(format!(
+            "{name:?} must be 1-64 characters of A-Z a-z 0-9 . _ -"
+        ))
     }
 }
 
@@ -439,7 +481,8 @@ pub fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
 pub fn format_time(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.format(&fmt).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    t.format(&fmt)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
 fn parse_text(bytes: &[u8]) -> Result<&str, String> {
@@ -471,7 +514,8 @@ fn check_sha256(what: &str, s: &str) -> Result<(), String> {
 }
 
 fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn one_line(s: &str) -> String {
@@ -497,8 +541,13 @@ mod tests {
             marking: "RESTRICTED".into(),
             description: "test".into(),
             channel: Channel::default(),
-            signer: Signer { key_id: "0123456789ABCDEF".into() },
-            recipients: vec![RecipientInfo { kind: "x25519".into(), fingerprint: "0123456789abcdef".into() }],
+            signer: Signer {
+                key_id: "0123456789ABCDEF".into(),
+            },
+            recipients: vec![RecipientInfo {
+                kind: "x25519".into(),
+                fingerprint: "0123456789abcdef".into(),
+            }],
             payload: Payload {
                 file: "20261129-091403-01234567.age".into(),
                 size: 10,
@@ -533,19 +582,29 @@ mod tests {
 
     #[test]
     fn refuses_bad_manifests() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Manifest)>)> = vec![
+        type Edit = Box<dyn Fn(&mut Manifest)>;
+        let cases: Vec<(&str, Edit)> = vec![
             ("format_version", Box::new(|m| m.format_version = 2)),
             ("bundle_id", Box::new(|m| m.bundle_id = "XYZ".into())),
             ("created", Box::new(|m| m.created = "yesterday".into())),
-            ("payload.sha256", Box::new(|m| m.payload.sha256 = "zz".into())),
-            ("entries_sha256", Box::new(|m| m.entries[1].size = Some(4))),
-            ("listed twice", Box::new(|m| {
-                let e = m.entries[1].clone();
-                m.entries.push(e);
-            })),
+            (
+                "payload.sha256",
+                Box::new(|m| m.payload.sha256 = "zz".into()),
+            ),
+            ("entries_sha256", Box::new(|m| m.entries[1].sha256 = Some("d".repeat(64)))),
+            (
+                "listed twice",
+                Box::new(|m| {
+                    let e = m.entries[1].clone();
+                    m.entries.push(e);
+                }),
+            ),
             ("..", Box::new(|m| m.entries[1].path = "case/../x".into())),
             ("mode", Box::new(|m| m.entries[1].mode = "4755".into())),
-            ("not listed before", Box::new(|m| m.entries[1].path = "other/a.txt".into())),
+            (
+                "not listed before",
+                Box::new(|m| m.entries[1].path = "other/a.txt".into()),
+            ),
         ];
         for (what, edit) in cases {
             let mut m = sample();
@@ -557,7 +616,9 @@ mod tests {
 
     #[test]
     fn refuses_unknown_keys_and_bom() {
-        let text = sample().to_toml().replace("marking =", "colour = \"red\"\nmarking =");
+        let text = sample()
+            .to_toml()
+            .replace("marking =", "colour = \"red\"\nmarking =");
         let err = Manifest::parse(text.as_bytes(), Path::new("m.toml")).expect_err("unknown key");
         assert!(err.to_string().contains("colour"), "{err}");
         let mut bom = b"\xEF\xBB\xBF".to_vec();

@@ -23,7 +23,10 @@ use crate::crypto;
 use crate::durable::{self, PendingFile};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::HashingWriter;
-use crate::manifest::{self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Payload, RecipientInfo, Signer};
+use crate::manifest::{
+    self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Payload, RecipientInfo,
+    Signer,
+};
 use crate::signature::{self, SigningKey};
 
 /// The compression level used unless the clerk picks another.
@@ -88,20 +91,30 @@ struct Planned {
 /// Seals `opts.sources` into a bundle in `opts.out_dir`, signed with `key`.
 pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     if opts.sources.is_empty() {
-        return Err(Error::Usage("nothing to pack: name at least one file or folder".into()));
+        return Err(Error::Usage(
+            "nothing to pack: name at least one file or folder".into(),
+        ));
     }
     if opts.recipients.is_empty() {
-        return Err(Error::Usage("no recipients: pass at least one -r age1… or -R FILE".into()));
+        return Err(Error::Usage(
+            "no recipients: pass at least one -r age1… or -R FILE".into(),
+        ));
     }
     if !(1..=19).contains(&opts.level) {
-        return Err(Error::Usage(format!("--level {} is out of range: use 1 (fastest) to 19 (smallest)", opts.level)));
+        return Err(Error::Usage(format!(
+            "--level {} is out of range: use 1 (fastest) to 19 (smallest)",
+            opts.level
+        )));
     }
     for party in [&opts.sender, &opts.receiver].into_iter().flatten() {
         manifest::check_party_name(party).map_err(Error::Usage)?;
     }
     let meta = fs::metadata(&opts.out_dir).at(&opts.out_dir)?;
     if !meta.is_dir() {
-        return Err(Error::Usage(format!("output {} is not a folder", opts.out_dir.display())));
+        return Err(Error::Usage(format!(
+            "output {} is not a folder",
+            opts.out_dir.display()
+        )));
     }
 
     let (plan, skipped) = plan(&opts.sources, opts.skip_special, opts.source_date_epoch)?;
@@ -114,8 +127,13 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     let name = match &opts.name {
         Some(n) => n.clone(),
         None => {
-            let stamp = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-            format!("{}-{}", now.format(&stamp).unwrap_or_default(), &bundle_id[..8])
+            let stamp =
+                time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+            format!(
+                "{}-{}",
+                now.format(&stamp).unwrap_or_default(),
+                &bundle_id[..8]
+            )
         }
     };
     manifest::check_bundle_name(&name).map_err(Error::Usage)?;
@@ -128,8 +146,11 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     }
 
     let mut payload = PendingFile::create(&payload_path, 0o644)?;
-    let inner_mtime = opts.source_date_epoch.unwrap_or(now.unix_timestamp().max(0) as u64);
-    let (entries, payload_size, payload_sha256) = write_payload(payload.file(), &plan, opts, inner_mtime)?;
+    let inner_mtime = opts
+        .source_date_epoch
+        .unwrap_or(now.unix_timestamp().max(0) as u64);
+    let (entries, payload_size, payload_sha256) =
+        write_payload(payload.file(), &plan, opts, inner_mtime)?;
     payload.sync()?;
 
     let (files, folders, total_bytes) = manifest::count(&entries);
@@ -153,7 +174,9 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             receiver: opts.receiver.clone(),
             ..Channel::default()
         },
-        signer: Signer { key_id: key.key_id.clone() },
+        signer: Signer {
+            key_id: key.key_id.clone(),
+        },
         recipients: opts
             .recipients
             .iter()
@@ -171,8 +194,11 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         contents,
         entries: if opts.seal_names { Vec::new() } else { entries },
     };
-    m.validate()
-        .map_err(|r| Error::Usage(format!("internal error: the manifest pouch made is invalid: {r}")))?;
+    m.validate().map_err(|r| {
+        Error::Usage(format!(
+            "internal error: the manifest pouch made is invalid: {r}"
+        ))
+    })?;
     let text = m.to_toml();
     let sig = key.sign_manifest(text.as_bytes(), &bundle_id, &name)?;
 
@@ -208,7 +234,11 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
 }
 
 /// Lists everything to pack, in order, refusing what cannot be packed.
-fn plan(sources: &[PathBuf], skip_special: bool, sde: Option<u64>) -> Result<(Vec<Planned>, Vec<PathBuf>)> {
+fn plan(
+    sources: &[PathBuf],
+    skip_special: bool,
+    sde: Option<u64>,
+) -> Result<(Vec<Planned>, Vec<PathBuf>)> {
     let mut plan: Vec<Planned> = Vec::new();
     let mut skipped = Vec::new();
     let mut names: HashSet<String> = HashSet::new();
@@ -226,13 +256,18 @@ fn plan(sources: &[PathBuf], skip_special: bool, sde: Option<u64>) -> Result<(Ve
             add(&mut plan, &mut names, source.clone(), top, &meta, sde)?;
             continue;
         }
-        let walker = walkdir::WalkDir::new(source).follow_links(false).sort_by_file_name();
+        let walker = walkdir::WalkDir::new(source)
+            .follow_links(false)
+            .sort_by_file_name();
         for item in walker {
             let item = item.map_err(|e| {
                 let path = e.path().unwrap_or(source).to_path_buf();
                 match e.into_io_error() {
                     Some(io) => Error::io(path, io),
-                    None => Error::BadSource { path, reason: "filesystem loop".into() },
+                    None => Error::BadSource {
+                        path,
+                        reason: "filesystem loop".into(),
+                    },
                 }
             })?;
             let meta = item.metadata().map_err(|e| Error::BadSource {
@@ -256,13 +291,27 @@ fn plan(sources: &[PathBuf], skip_special: bool, sde: Option<u64>) -> Result<(Ve
                 path.push('/');
                 path.push_str(part);
             }
-            add(&mut plan, &mut names, item.path().to_path_buf(), path, &meta, sde)?;
+            add(
+                &mut plan,
+                &mut names,
+                item.path().to_path_buf(),
+                path,
+                &meta,
+                sde,
+            )?;
         }
     }
     Ok((plan, skipped))
 }
 
-fn add(plan: &mut Vec<Planned>, names: &mut HashSet<String>, source: PathBuf, path: String, meta: &fs::Metadata, sde: Option<u64>) -> Result<()> {
+fn add(
+    plan: &mut Vec<Planned>,
+    names: &mut HashSet<String>,
+    source: PathBuf,
+    path: String,
+    meta: &fs::Metadata,
+    sde: Option<u64>,
+) -> Result<()> {
     archive::check_path(path.as_bytes()).map_err(|r| Error::BadSource {
         path: source.clone(),
         reason: format!("cannot be packed: {r}"),
@@ -270,7 +319,10 @@ fn add(plan: &mut Vec<Planned>, names: &mut HashSet<String>, source: PathBuf, pa
     if path == manifest::INNER_MANIFEST_NAME {
         return Err(Error::BadSource {
             path: source,
-            reason: format!("the name {} is reserved for pouch's inner manifest", manifest::INNER_MANIFEST_NAME),
+            reason: format!(
+                "the name {} is reserved for pouch's inner manifest",
+                manifest::INNER_MANIFEST_NAME
+            ),
         });
     }
     if !names.insert(path.clone()) {
@@ -291,7 +343,11 @@ fn add(plan: &mut Vec<Planned>, names: &mut HashSet<String>, source: PathBuf, pa
     plan.push(Planned {
         source,
         path,
-        kind: if meta.is_dir() { EntryKind::Folder } else { EntryKind::File },
+        kind: if meta.is_dir() {
+            EntryKind::Folder
+        } else {
+            EntryKind::File
+        },
         size: if meta.is_dir() { 0 } else { meta.len() },
         executable: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
         mtime,
@@ -313,10 +369,12 @@ fn top_name(source: &Path) -> Result<String> {
         path: source.to_path_buf(),
         reason: "has no name to store it under (the root folder cannot be packed)".into(),
     })?;
-    name.to_str().map(str::to_string).ok_or_else(|| Error::BadSource {
-        path: source.to_path_buf(),
-        reason: "name is not valid UTF-8; rename it".into(),
-    })
+    name.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::BadSource {
+            path: source.to_path_buf(),
+            reason: "name is not valid UTF-8; rename it".into(),
+        })
 }
 
 fn special(path: &Path, meta: &fs::Metadata) -> Error {
@@ -335,14 +393,24 @@ fn special(path: &Path, meta: &fs::Metadata) -> Error {
     };
     Error::BadSource {
         path: path.to_path_buf(),
-        reason: format!("is {what}; only regular files and folders are packed (--skip-special skips it)"),
+        reason: format!(
+            "is {what}; only regular files and folders are packed (--skip-special skips it)"
+        ),
     }
 }
 
 /// Writes `age(zstd(tar))` of the plan to `out`; returns the entries as
 /// packed, the payload's size and its sha256.
-fn write_payload(out: &mut File, plan: &[Planned], opts: &PackOptions, inner_mtime: u64) -> Result<(Vec<Entry>, u64, String)> {
-    let out_name = PathBuf::from(format!("{} (payload being written)", opts.out_dir.display()));
+fn write_payload(
+    out: &mut File,
+    plan: &[Planned],
+    opts: &PackOptions,
+    inner_mtime: u64,
+) -> Result<(Vec<Entry>, u64, String)> {
+    let out_name = PathBuf::from(format!(
+        "{} (payload being written)",
+        opts.out_dir.display()
+    ));
     let out_err = |e: io::Error| Error::io(&out_name, e);
 
     let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
@@ -369,8 +437,14 @@ fn write_payload(out: &mut File, plan: &[Planned], opts: &PackOptions, inner_mti
         entries,
     };
     let inner_text = inner.to_toml();
-    tar.file(manifest::INNER_MANIFEST_NAME, inner_text.len() as u64, false, inner_mtime, inner_text.as_bytes())
-        .map_err(out_err)?;
+    tar.file(
+        manifest::INNER_MANIFEST_NAME,
+        inner_text.len() as u64,
+        false,
+        inner_mtime,
+        inner_text.as_bytes(),
+    )
+    .map_err(out_err)?;
 
     let zstd = tar.finish().map_err(out_err)?;
     let encrypted = zstd.finish().map_err(out_err)?;
@@ -382,7 +456,11 @@ fn write_payload(out: &mut File, plan: &[Planned], opts: &PackOptions, inner_mti
 
 /// Streams one file into the tar, hashing it, and makes sure it did not
 /// change while it was read.
-fn append_file<W: Write>(tar: &mut TarWriter<W>, p: &Planned, out_err: &dyn Fn(io::Error) -> Error) -> Result<String> {
+fn append_file<W: Write>(
+    tar: &mut TarWriter<W>,
+    p: &Planned,
+    out_err: &dyn Fn(io::Error) -> Error,
+) -> Result<String> {
     let changed = |what: &str| Error::BadSource {
         path: p.source.clone(),
         reason: format!("{what} while being packed; pack again when it is no longer being written"),
@@ -411,7 +489,10 @@ fn append_file<W: Write>(tar: &mut TarWriter<W>, p: &Planned, out_err: &dyn Fn(i
         return Err(changed("grew"));
     }
     let after = reader.inner.metadata().at(&p.source)?;
-    if after.len() != before.len() || after.modified().ok() != before.modified().ok() || after.ctime() != before.ctime() {
+    if after.len() != before.len()
+        || after.modified().ok() != before.modified().ok()
+        || after.ctime() != before.ctime()
+    {
         return Err(changed("changed"));
     }
     Ok(hex::encode(reader.hasher.finalize()))
@@ -448,10 +529,74 @@ impl Read for ExactReader {
         };
         if n == 0 {
             self.failure = Some(Failure::Shrank);
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source file shrank"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "source file shrank",
+            ));
         }
         self.hasher.update(&buf[..n]);
         self.remaining -= n as u64;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(out: &Path) -> PackOptions {
+        PackOptions {
+            out_dir: out.to_path_buf(),
+            recipients: vec![x25519::Identity::generate().to_public()],
+            level: DEFAULT_LEVEL,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_file_that_changes_after_listing_fails_the_pack() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("case");
+        fs::create_dir(&src).expect("mkdir");
+        fs::write(src.join("a.txt"), "original content").expect("write");
+        let (plan, _) = plan(std::slice::from_ref(&src), false, None).expect("plan");
+        for new in ["short", "original content, grown"] {
+            fs::write(src.join("a.txt"), new).expect("rewrite");
+            let mut out = tempfile::tempfile().expect("out");
+            let err = write_payload(&mut out, &plan, &opts(dir.path()), 0)
+                .err()
+                .expect("must fail");
+            assert!(
+                matches!(&err, Error::BadSource { path, reason } if path.ends_with("a.txt") && reason.contains("changed")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn plan_lists_folders_before_their_files_in_sorted_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("case");
+        fs::create_dir_all(src.join("b")).expect("mkdir");
+        fs::write(src.join("c.txt"), "c").expect("write");
+        fs::write(src.join("a.txt"), "a").expect("write");
+        fs::write(src.join("b/z.txt"), "z").expect("write");
+        let (plan, _) = plan(&[src], false, None).expect("plan");
+        let paths: Vec<&str> = plan.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["case", "case/a.txt", "case/b", "case/b/z.txt", "case/c.txt"]
+        );
+    }
+
+    #[test]
+    fn the_reserved_inner_manifest_name_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join(manifest::INNER_MANIFEST_NAME);
+        fs::write(&f, "x").expect("write");
+        assert!(matches!(
+            plan(&[f], false, None),
+            Err(Error::BadSource { .. })
+        ));
     }
 }

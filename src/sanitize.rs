@@ -40,7 +40,10 @@ mod tests {
 
     #[test]
     fn plain_names_pass_unchanged() {
-        assert_eq!(escape("case/Zeugenaussage Müller.txt"), "case/Zeugenaussage Müller.txt");
+        assert_eq!(
+            escape("case/Zeugenaussage Müller.txt"),
+            "case/Zeugenaussage Müller.txt"
+        );
     }
 
     #[test]

@@ -68,7 +68,11 @@ pub fn generate(passphrase: Option<String>) -> Result<NewKeyPair> {
         .map_err(fail)?
         .into_string();
     let public = kp.pk.to_box().map_err(fail)?.into_string();
-    Ok(NewKeyPair { secret, public, key_id })
+    Ok(NewKeyPair {
+        secret,
+        public,
+        key_id,
+    })
 }
 
 impl SigningKey {
@@ -80,7 +84,8 @@ impl SigningKey {
             reason,
         };
         let text = read_small(path, 64 * 1024)?;
-        let text = String::from_utf8(text).map_err(|_| bad("not a minisign secret key (not text)".into()))?;
+        let text = String::from_utf8(text)
+            .map_err(|_| bad("not a minisign secret key (not text)".into()))?;
         if !text.starts_with("untrusted comment:") {
             return Err(bad("not a minisign secret key file".into()));
         }
@@ -89,9 +94,11 @@ impl SigningKey {
             Ok(sk) => sk,
             Err(e) if e.to_string().contains("encrypted") => {
                 let p = passphrase()?;
-                sk_box
-                    .into_secret_key(Some(p))
-                    .map_err(|e| bad(format!("cannot decrypt the key ({e}); check the passphrase")))?
+                sk_box.into_secret_key(Some(p)).map_err(|e| {
+                    bad(format!(
+                        "cannot decrypt the key ({e}); check the passphrase"
+                    ))
+                })?
             }
             Err(e) => return Err(bad(format!("not a minisign secret key ({e})"))),
         };
@@ -104,8 +111,14 @@ impl SigningKey {
     pub fn sign_manifest(&self, manifest: &[u8], bundle_id: &str, name: &str) -> Result<String> {
         let trusted = format!("{COMMENT_PREFIX}{bundle_id} name:{name}");
         let untrusted = format!("pouch signature of {name}.toml");
-        let sig = minisign::sign(Some(&self.pk), &self.sk, Cursor::new(manifest), Some(&trusted), Some(&untrusted))
-            .map_err(|e| Error::Usage(format!("signing failed: {e}")))?;
+        let sig = minisign::sign(
+            Some(&self.pk),
+            &self.sk,
+            Cursor::new(manifest),
+            Some(&trusted),
+            Some(&untrusted),
+        )
+        .map_err(|e| Error::Usage(format!("signing failed: {e}")))?;
         Ok(sig.into_string())
     }
 }
@@ -121,18 +134,24 @@ impl TrustedKey {
         };
         let pk = if path.exists() {
             let text = read_small(path, 16 * 1024)?;
-            let text = String::from_utf8(text).map_err(|_| bad("not a minisign public key".into()))?;
+            let text =
+                String::from_utf8(text).map_err(|_| bad("not a minisign public key".into()))?;
             // A .pub file has a comment line and the key; a bare key line is accepted too.
             let line = text
                 .lines()
                 .map(str::trim)
                 .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
                 .unwrap_or("");
-            minisign::PublicKey::from_base64(line).map_err(|e| bad(format!("not a minisign public key ({e})")))?
+            minisign::PublicKey::from_base64(line)
+                .map_err(|e| bad(format!("not a minisign public key ({e})")))?
         } else if arg.starts_with("RW") {
-            minisign::PublicKey::from_base64(arg).map_err(|e| bad(format!("not a minisign public key ({e})")))?
+            minisign::PublicKey::from_base64(arg)
+                .map_err(|e| bad(format!("not a minisign public key ({e})")))?
         } else {
-            return Err(Error::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+            return Err(Error::io(
+                path,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
         };
         let key_id = key_id_of(pk.keynum());
         Ok(TrustedKey {
@@ -160,10 +179,12 @@ pub struct Verified {
 /// Reads a `.minisig` file.
 pub fn read_signature(path: &Path) -> Result<String> {
     let bytes = read_small(path, MAX_SIG_BYTES).map_err(|e| match e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::BadSignature {
-            path: path.to_path_buf(),
-            reason: "missing: copy the .minisig file next to the manifest".into(),
-        },
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            Error::BadSignature {
+                path: path.to_path_buf(),
+                reason: "missing: copy the .minisig file next to the manifest".into(),
+            }
+        }
         other => other,
     })?;
     String::from_utf8(bytes).map_err(|_| Error::BadSignature {
@@ -182,12 +203,18 @@ pub fn signature_key_id(sig_text: &str, sig_path: &Path) -> Result<String> {
 }
 
 /// Checks that `sig_text` is a valid signature of `data` by one of `trusted`.
-pub fn verify(data: &[u8], sig_text: &str, sig_path: &Path, trusted: &[TrustedKey]) -> Result<Verified> {
+pub fn verify(
+    data: &[u8],
+    sig_text: &str,
+    sig_path: &Path,
+    trusted: &[TrustedKey],
+) -> Result<Verified> {
     let bad = |reason: String| Error::BadSignature {
         path: sig_path.to_path_buf(),
         reason,
     };
-    let sig = minisign::SignatureBox::from_string(sig_text).map_err(|e| bad(format!("not a minisign signature ({e})")))?;
+    let sig = minisign::SignatureBox::from_string(sig_text)
+        .map_err(|e| bad(format!("not a minisign signature ({e})")))?;
     let key_id = key_id_of(sig.keynum());
     let Some(key) = trusted.iter().find(|k| k.key_id == key_id) else {
         return Err(Error::UntrustedSigner {
@@ -196,16 +223,26 @@ pub fn verify(data: &[u8], sig_text: &str, sig_path: &Path, trusted: &[TrustedKe
         });
     };
     if !sig.is_prehashed() {
-        return Err(bad("legacy (non-prehashed) signatures are not accepted".into()));
+        return Err(bad(
+            "legacy (non-prehashed) signatures are not accepted".into()
+        ));
     }
     minisign::verify(&key.pk, &sig, Cursor::new(data), true, false, false)
         .map_err(|e| bad(format!("does not match the manifest ({e})")))?;
     let trusted_comment = sig.trusted_comment().map_err(|e| bad(e.to_string()))?;
-    Ok(Verified { key_id, trusted_comment })
+    Ok(Verified {
+        key_id,
+        trusted_comment,
+    })
 }
 
 /// Checks that a verified trusted comment names this bundle.
-pub fn check_trusted_comment(comment: &str, bundle_id: &str, name: &str, sig_path: &Path) -> Result<()> {
+pub fn check_trusted_comment(
+    comment: &str,
+    bundle_id: &str,
+    name: &str,
+    sig_path: &Path,
+) -> Result<()> {
     let want = format!("{COMMENT_PREFIX}{bundle_id} name:{name}");
     if comment == want {
         Ok(())
@@ -248,7 +285,8 @@ mod tests {
         let kp = generate(None).expect("generate");
         std::fs::write(dir.join("k.key"), &kp.secret).expect("write");
         std::fs::write(dir.join("k.pub"), &kp.public).expect("write");
-        let sk = SigningKey::load(&dir.join("k.key"), &mut || panic!("no passphrase needed")).expect("load");
+        let sk = SigningKey::load(&dir.join("k.key"), &mut || panic!("no passphrase needed"))
+            .expect("load");
         let pk = TrustedKey::load(dir.join("k.pub").to_str().expect("utf8")).expect("load pub");
         assert_eq!(sk.key_id, pk.key_id);
         (sk, pk)
@@ -263,8 +301,14 @@ mod tests {
         let v = verify(b"manifest", &sig, p, std::slice::from_ref(&pk)).expect("verifies");
         check_trusted_comment(&v.trusted_comment, "id", "n", p).expect("names the bundle");
         assert!(check_trusted_comment(&v.trusted_comment, "other", "n", p).is_err());
-        assert!(matches!(verify(b"manifesT", &sig, p, &[pk]), Err(Error::BadSignature { .. })));
-        assert!(matches!(verify(b"manifest", &sig, p, &[]), Err(Error::UntrustedSigner { .. })));
+        assert!(matches!(
+            verify(b"manifesT", &sig, p, &[pk]),
+            Err(Error::BadSignature { .. })
+        ));
+        assert!(matches!(
+            verify(b"manifest", &sig, p, &[]),
+            Err(Error::UntrustedSigner { .. })
+        ));
     }
 
     #[test]

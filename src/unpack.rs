@@ -66,7 +66,9 @@ pub struct UnpackReport {
 /// Verifies and unpacks a bundle; see the module docs.
 pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     if opts.identities.is_empty() {
-        return Err(Error::Usage("no identity given: pass -i IDENTITY_FILE".into()));
+        return Err(Error::Usage(
+            "no identity given: pass -i IDENTITY_FILE".into(),
+        ));
     }
     let bundle = verify::open(&opts.manifest, &opts.trust)?;
     let created_dest = prepare_dest(&opts.dest)?;
@@ -118,7 +120,10 @@ fn prepare_dest(dest: &Path) -> Result<bool> {
             dest.display()
         ))),
         Ok(m) if m.is_dir() => Ok(false),
-        Ok(_) => Err(Error::Usage(format!("destination {} is not a folder", dest.display()))),
+        Ok(_) => Err(Error::Usage(format!(
+            "destination {} is not a folder",
+            dest.display()
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             fs::create_dir(dest).at(dest)?;
             Ok(true)
@@ -131,7 +136,8 @@ fn prepare_dest(dest: &Path) -> Result<bool> {
 fn staging_dir(dest: &Path, name: &str) -> Result<PathBuf> {
     for _ in 0..8 {
         let mut r = [0u8; 6];
-        getrandom::fill(&mut r).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+        getrandom::fill(&mut r)
+            .map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
         let path = dest.join(format!(".pouch-staging-{name}-{}", hex::encode(r)));
         match DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => return Ok(path),
@@ -139,7 +145,10 @@ fn staging_dir(dest: &Path, name: &str) -> Result<PathBuf> {
             Err(e) => return Err(Error::io(&path, e)),
         }
     }
-    Err(Error::Usage(format!("cannot create a staging folder in {}", dest.display())))
+    Err(Error::Usage(format!(
+        "cannot create a staging folder in {}",
+        dest.display()
+    )))
 }
 
 /// Flushes the staging folder to disk and renames it to `target`, refusing
@@ -149,15 +158,23 @@ fn commit(staging: &Path, target: &Path, dest: &Path) -> Result<()> {
     // One flush of the whole filesystem instead of an fsync per file.
     rustix::fs::syncfs(&dir).map_err(|e| Error::io(staging, e.into()))?;
     fs::set_permissions(staging, Permissions::from_mode(0o755)).at(staging)?;
-    rustix::fs::renameat_with(rustix::fs::CWD, staging, rustix::fs::CWD, target, rustix::fs::RenameFlags::NOREPLACE)
-        .map_err(|e| {
-            let e: std::io::Error = e.into();
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::Exists { path: target.to_path_buf() }
-            } else {
-                Error::io(target, e)
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        staging,
+        rustix::fs::CWD,
+        target,
+        rustix::fs::RenameFlags::NOREPLACE,
+    )
+    .map_err(|e| {
+        let e: std::io::Error = e.into();
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Exists {
+                path: target.to_path_buf(),
             }
-        })?;
+        } else {
+            Error::io(target, e)
+        }
+    })?;
     durable::sync_dir(dest)
 }
 
@@ -171,7 +188,10 @@ impl StagingSink {
     fn finish(&mut self) -> Result<()> {
         match self.current.take() {
             None => Ok(()),
-            Some((path, _, _)) => Err(Error::io(&path, std::io::Error::other("file left unfinished"))),
+            Some((path, _, _)) => Err(Error::io(
+                &path,
+                std::io::Error::other("file left unfinished"),
+            )),
         }
     }
 }
@@ -207,9 +227,12 @@ impl Sink for StagingSink {
         let Some((path, w, executable)) = self.current.take() else {
             return Err(Error::Usage("internal error: end without a file".into()));
         };
-        let file = w.into_inner().map_err(|e| Error::io(&path, e.into_error()))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
         let mode = if executable { 0o755 } else { 0o644 };
-        file.set_permissions(Permissions::from_mode(mode)).at(&path)?;
+        file.set_permissions(Permissions::from_mode(mode))
+            .at(&path)?;
         // Times from the archive are informative only; ignore absurd ones.
         if mtime > 0 && mtime < 1 << 40 {
             let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime));

@@ -77,17 +77,30 @@ pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
             }
             let sig_text = signature::read_signature(&sig_path)?;
             let v = signature::verify(&bytes, &sig_text, &sig_path, keys)?;
-            (SignatureStatus::Trusted { key_id: v.key_id.clone() }, Some(v))
+            (
+                SignatureStatus::Trusted {
+                    key_id: v.key_id.clone(),
+                },
+                Some(v),
+            )
         }
         Trust::InsecureSkip => (SignatureStatus::Skipped, None),
     };
     let manifest = Manifest::parse(&bytes, manifest_path)?;
     if let Some(v) = verified {
-        signature::check_trusted_comment(&v.trusted_comment, &manifest.bundle_id, &manifest.name, &sig_path)?;
+        signature::check_trusted_comment(
+            &v.trusted_comment,
+            &manifest.bundle_id,
+            &manifest.name,
+            &sig_path,
+        )?;
         if manifest.signer.key_id != v.key_id {
             return Err(Error::BadManifest {
                 path: manifest_path.to_path_buf(),
-                reason: format!("names signer {} but was signed by {}", manifest.signer.key_id, v.key_id),
+                reason: format!(
+                    "names signer {} but was signed by {}",
+                    manifest.signer.key_id, v.key_id
+                ),
             });
         }
     }
@@ -105,11 +118,16 @@ pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
 pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
     let file = File::open(path).at(path)?;
     let mut bytes = Vec::new();
-    file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes).at(path)?;
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .at(path)?;
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
         return Err(Error::BadManifest {
             path: path.to_path_buf(),
-            reason: format!("larger than {} MiB; not a pouch manifest", MAX_MANIFEST_BYTES >> 20),
+            reason: format!(
+                "larger than {} MiB; not a pouch manifest",
+                MAX_MANIFEST_BYTES >> 20
+            ),
         });
     }
     Ok(bytes)
@@ -142,14 +160,22 @@ impl Bundle {
         })?;
         let size = file.metadata().at(&self.payload_path)?.len();
         if size != self.manifest.payload.size {
-            return Err(self.mismatch("size", self.manifest.payload.size.to_string(), size.to_string()));
+            return Err(self.mismatch(
+                "size",
+                self.manifest.payload.size.to_string(),
+                size.to_string(),
+            ));
         }
         Ok(file)
     }
 
     fn check_hash(&self, size: u64, sha256: String) -> Result<()> {
         if size != self.manifest.payload.size {
-            return Err(self.mismatch("size", self.manifest.payload.size.to_string(), size.to_string()));
+            return Err(self.mismatch(
+                "size",
+                self.manifest.payload.size.to_string(),
+                size.to_string(),
+            ));
         }
         if sha256 != self.manifest.payload.sha256 {
             return Err(self.mismatch("sha256", self.manifest.payload.sha256.clone(), sha256));
@@ -171,9 +197,15 @@ impl Bundle {
     /// signed manifest, handing accepted entries to `sink`. Returns the
     /// entries read. The payload hash is checked at the end; the caller must
     /// not make anything written to `sink` visible before this returns `Ok`.
-    pub fn check_contents(&self, identities: &[x25519::Identity], sink: &mut dyn Sink) -> Result<Vec<Entry>> {
+    pub fn check_contents(
+        &self,
+        identities: &[x25519::Identity],
+        sink: &mut dyn Sink,
+    ) -> Result<Vec<Entry>> {
         if identities.is_empty() {
-            return Err(Error::Usage("no identity given: pass -i IDENTITY_FILE".into()));
+            return Err(Error::Usage(
+                "no identity given: pass -i IDENTITY_FILE".into(),
+            ));
         }
         let file = self.open_payload()?;
         let mut hashing = HashingReader::new(file);
@@ -184,7 +216,11 @@ impl Bundle {
                 self.check_hash(size, sha)?;
                 Ok(entries)
             }
-            Err(e @ (Error::CorruptPayload { .. } | Error::BadEntry { .. } | Error::ContentsMismatch { .. })) => {
+            Err(
+                e @ (Error::CorruptPayload { .. }
+                | Error::BadEntry { .. }
+                | Error::ContentsMismatch { .. }),
+            ) => {
                 // If the payload is not the one that was signed, say so: that
                 // is the root cause, more useful than the symptom.
                 match hashing.drain_and_finish() {
@@ -196,20 +232,39 @@ impl Bundle {
         }
     }
 
-    fn stream_contents(&self, payload: &mut HashingReader<File>, identities: &[x25519::Identity], sink: &mut dyn Sink) -> Result<Vec<Entry>> {
+    fn stream_contents(
+        &self,
+        payload: &mut HashingReader<File>,
+        identities: &[x25519::Identity],
+        sink: &mut dyn Sink,
+    ) -> Result<Vec<Entry>> {
         let corrupt = |reason: String| self.corrupt(reason);
-        let fingerprints: Vec<String> = self.manifest.recipients.iter().map(|r| r.fingerprint.clone()).collect();
+        let fingerprints: Vec<String> = self
+            .manifest
+            .recipients
+            .iter()
+            .map(|r| r.fingerprint.clone())
+            .collect();
         let buffered = BufReader::with_capacity(1 << 20, payload);
         let plaintext = crypto::decrypt(buffered, identities, &fingerprints, &corrupt)?;
-        let mut decoder = zstd::stream::read::Decoder::new(plaintext).map_err(|e| corrupt(format!("zstd: {e}")))?;
+        let mut decoder = zstd::stream::read::Decoder::new(plaintext)
+            .map_err(|e| corrupt(format!("zstd: {e}")))?;
         decoder
             .window_log_max(ZSTD_WINDOW_LOG_MAX)
             .map_err(|e| corrupt(format!("zstd: {e}")))?;
         let expected = Expected {
-            entries: if self.manifest.contents.sealed_names { None } else { Some(&self.manifest.entries) },
+            entries: if self.manifest.contents.sealed_names {
+                None
+            } else {
+                Some(&self.manifest.entries)
+            },
             contents: &self.manifest.contents,
         };
-        let mut limited = LimitReader::new(decoder, expected.tar_size_bound(), "the decompressed archive");
+        let mut limited = LimitReader::new(
+            decoder,
+            expected.tar_size_bound(),
+            "the decompressed archive",
+        );
         archive::read_archive(&mut limited, &expected, sink, &corrupt)
     }
 }

@@ -23,7 +23,10 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         Some(d) => {
             fs::create_dir_all(&d).at(&d)?;
             if fs::read_dir(&d).at(&d)?.next().is_some() {
-                return Err(Error::Usage(format!("demo folder {} is not empty; pass a new or empty folder", d.display())));
+                return Err(Error::Usage(format!(
+                    "demo folder {} is not empty; pass a new or empty folder",
+                    d.display()
+                )));
             }
             d
         }
@@ -35,7 +38,10 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     };
     std::env::set_current_dir(&dir).at(&dir)?;
     let total = 8;
-    out(&format!("pouch demo in {} (paths below are relative to it)", dir.display()));
+    out(&format!(
+        "pouch demo in {} (paths below are relative to it)",
+        dir.display()
+    ));
     let case = demo::write_sample(Path::new("sample"))?;
     out(&format!(
         "sample data: {} ({} files and an empty folder; all fictitious)",
@@ -43,13 +49,26 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         demo::SAMPLE_FILES.len()
     ));
 
-    step(1, total, "The clerk makes keys (throwaway keys: no passphrase)", "pouch keygen --name clerk --out keys --no-passphrase");
+    step(
+        1,
+        total,
+        "The clerk makes keys (throwaway keys: no passphrase)",
+        "pouch keygen --name clerk --out keys --no-passphrase",
+    );
     fs::create_dir_all("keys").at("keys")?;
     let clerk = keygen::keygen("clerk", Path::new("keys"), None)?;
     out(&format!("  signing key id {}", clerk.key_id));
-    step(2, total, "The recipient makes keys and sends the clerk keys/recipient.age-recipient", "pouch keygen --name recipient --out keys --no-passphrase");
+    step(
+        2,
+        total,
+        "The recipient makes keys and sends the clerk keys/recipient.age-recipient",
+        "pouch keygen --name recipient --out keys --no-passphrase",
+    );
     let recipient = keygen::keygen("recipient", Path::new("keys"), None)?;
-    out(&format!("  recipient {} (fingerprint {})", recipient.recipient, recipient.recipient_fingerprint));
+    out(&format!(
+        "  recipient {} (fingerprint {})",
+        recipient.recipient, recipient.recipient_fingerprint
+    ));
 
     step(
         3,
@@ -58,7 +77,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         "pouch pack sample/case-2026-0142 -o outbox -R keys/recipient.age-recipient -s keys/clerk.minisign.key \\\n    --from bka-demo --to fedpol-demo --marking \"RESTRICTED (DEMO)\" --description \"Case 2026/0142, fictitious\"",
     );
     fs::create_dir_all("outbox").at("outbox")?;
-    let key = SigningKey::load(&clerk.signing_key_path, &mut || Err(Error::Usage("demo key has no passphrase".into())))?;
+    let key = SigningKey::load(&clerk.signing_key_path, &mut || {
+        Err(Error::Usage("demo key has no passphrase".into()))
+    })?;
     let packed = pack::pack(
         &pack::PackOptions {
             sources: vec![case.clone()],
@@ -82,29 +103,52 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         packed.signature_path.display()
     ));
 
-    let trusted = vec![TrustedKey::load(&clerk.signing_pub_path.display().to_string())?];
-    step(4, total, "Anyone reads the outer manifest; with --trust the signature is checked", &format!("pouch inspect {m} --trust keys/clerk.minisign.pub"));
+    let trusted = vec![TrustedKey::load(
+        &clerk.signing_pub_path.display().to_string(),
+    )?];
+    step(
+        4,
+        total,
+        "Anyone reads the outer manifest; with --trust the signature is checked",
+        &format!("pouch inspect {m} --trust keys/clerk.minisign.pub"),
+    );
     let report = inspect::inspect(&manifest, &trusted)?;
     for line in render::inspect_lines(&report) {
         out(&format!("  {line}"));
     }
 
-    step(5, total, "The auditor checks signature and payload without any decryption key", &format!("pouch verify {m} --trust keys/clerk.minisign.pub"));
+    step(
+        5,
+        total,
+        "The auditor checks signature and payload without any decryption key",
+        &format!("pouch verify {m} --trust keys/clerk.minisign.pub"),
+    );
     let v = verify::verify(&VerifyOptions {
         manifest: manifest.clone(),
         trust: Trust::Keys(trusted.clone()),
         identities: Vec::new(),
     })?;
-    out(&format!("  OK: signature by {}, payload sha256 {}", clerk.key_id, v.payload_sha256));
+    out(&format!(
+        "  OK: signature by {}, payload sha256 {}",
+        clerk.key_id, v.payload_sha256
+    ));
 
     let identities = crypto::read_identity_file(&recipient.identity_path)?;
-    step(6, total, "The recipient checks every entry without writing anything", &format!("pouch verify {m} --trust keys/clerk.minisign.pub -i keys/recipient.age-identity"));
+    step(
+        6,
+        total,
+        "The recipient checks every entry without writing anything",
+        &format!("pouch verify {m} --trust keys/clerk.minisign.pub -i keys/recipient.age-identity"),
+    );
     let v = verify::verify(&VerifyOptions {
         manifest: manifest.clone(),
         trust: Trust::Keys(trusted.clone()),
         identities: identities.clone(),
     })?;
-    out(&format!("  OK: {} files and {} folders match the signed manifest", v.files, v.folders));
+    out(&format!(
+        "  OK: {} files and {} folders match the signed manifest",
+        v.files, v.folders
+    ));
 
     step(7, total, "The recipient unpacks", &format!("pouch unpack {m} -i keys/recipient.age-identity --trust keys/clerk.minisign.pub -d inbox"));
     let u = unpack::unpack(&unpack::UnpackOptions {
@@ -128,18 +172,29 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         });
     }
 
-    step(8, total, "A courier's stick is tampered with: one byte of a copy of the payload flipped", "pouch verify tampered/NAME.toml --trust keys/clerk.minisign.pub");
+    step(
+        8,
+        total,
+        "A courier's stick is tampered with: one byte of a copy of the payload flipped",
+        "pouch verify tampered/NAME.toml --trust keys/clerk.minisign.pub",
+    );
     fs::create_dir_all("tampered").at("tampered")?;
-    for p in [&packed.payload_path, &packed.manifest_path, &packed.signature_path] {
+    for p in [
+        &packed.payload_path,
+        &packed.manifest_path,
+        &packed.signature_path,
+    ] {
         let to = Path::new("tampered").join(p.file_name().unwrap_or_default());
         fs::copy(p, &to).at(&to)?;
     }
-    let bad_payload = Path::new("tampered").join(packed.payload_path.file_name().unwrap_or_default());
+    let bad_payload =
+        Path::new("tampered").join(packed.payload_path.file_name().unwrap_or_default());
     let mut bytes = fs::read(&bad_payload).at(&bad_payload)?;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     fs::write(&bad_payload, &bytes).at(&bad_payload)?;
-    let bad_manifest = Path::new("tampered").join(packed.manifest_path.file_name().unwrap_or_default());
+    let bad_manifest =
+        Path::new("tampered").join(packed.manifest_path.file_name().unwrap_or_default());
     match verify::verify(&VerifyOptions {
         manifest: bad_manifest,
         trust: Trust::Keys(trusted),
@@ -156,10 +211,16 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
 
     out("");
     out("Without pouch, the stock tools recover and check the same bundle:");
-    out(&format!("  age -d -i keys/recipient.age-identity {} | zstd -d | tar -xv", packed.payload_path.display()));
+    out(&format!(
+        "  age -d -i keys/recipient.age-identity {} | zstd -d | tar -xv",
+        packed.payload_path.display()
+    ));
     out(&format!("  minisign -V -m {m} -p keys/clerk.minisign.pub"));
     out("");
-    out(&format!("demo complete; everything is in {}", dir.display()));
+    out(&format!(
+        "demo complete; everything is in {}",
+        dir.display()
+    ));
     Ok(0)
 }
 
@@ -169,7 +230,11 @@ fn same_tree(a: &Path, b: &Path) -> Result<bool> {
         let mut v = Vec::new();
         for item in walkdir::WalkDir::new(root).sort_by_file_name() {
             let item = item.map_err(|e| Error::io(root, e.into()))?;
-            let rel = item.path().strip_prefix(root).unwrap_or(item.path()).to_path_buf();
+            let rel = item
+                .path()
+                .strip_prefix(root)
+                .unwrap_or(item.path())
+                .to_path_buf();
             let content = if item.file_type().is_file() {
                 Some(fs::read(item.path()).at(item.path())?)
             } else {

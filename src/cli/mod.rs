@@ -37,7 +37,9 @@ Exit codes: 0 success, 1 the bundle failed a check, 2 usage, configuration or I/
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Make an age identity and a minisign signing key pair.
-    #[command(after_help = "Example:\n  pouch keygen --name clerk --out keys --passphrase-file pass.txt")]
+    #[command(
+        after_help = "Example:\n  pouch keygen --name clerk --out keys --passphrase-file pass.txt"
+    )]
     Keygen {
         /// Base name of the four key files.
         #[arg(long)]
@@ -53,7 +55,9 @@ pub enum Command {
         passphrase_file: Option<PathBuf>,
     },
     /// Seal files and folders into a signed, encrypted bundle.
-    #[command(after_help = "Example:\n  pouch pack case-0142/ -o /media/stick -R fedpol.age-recipient -s clerk.minisign.key \\\n      --from bka --to fedpol --marking RESTRICTED --description \"case 0142\"")]
+    #[command(
+        after_help = "Example:\n  pouch pack case-0142/ -o /media/stick -R fedpol.age-recipient -s clerk.minisign.key \\\n      --from bka --to fedpol --marking RESTRICTED --description \"case 0142\""
+    )]
     Pack {
         /// Files and folders to pack.
         #[arg(required = true, value_name = "SOURCE")]
@@ -99,7 +103,9 @@ pub enum Command {
         skip_special: bool,
     },
     /// Check a bundle's signature and payload; with -i also its contents.
-    #[command(after_help = "Examples:\n  pouch verify B.toml --trust clerk.minisign.pub              (auditor: no key needed)\n  pouch verify B.toml --trust clerk.minisign.pub -i me.age-identity")]
+    #[command(
+        after_help = "Examples:\n  pouch verify B.toml --trust clerk.minisign.pub              (auditor: no key needed)\n  pouch verify B.toml --trust clerk.minisign.pub -i me.age-identity"
+    )]
     Verify {
         /// The bundle's manifest (NAME.toml).
         manifest: PathBuf,
@@ -117,12 +123,19 @@ pub enum Command {
         json: bool,
     },
     /// Verify a bundle and unpack it into DEST/NAME.
-    #[command(after_help = "Example:\n  pouch unpack /media/stick/B.toml -i me.age-identity --trust clerk.minisign.pub -d inbox")]
+    #[command(
+        after_help = "Example:\n  pouch unpack /media/stick/B.toml -i me.age-identity --trust clerk.minisign.pub -d inbox"
+    )]
     Unpack {
         /// The bundle's manifest (NAME.toml).
         manifest: PathBuf,
         /// An identity file; repeatable.
-        #[arg(short = 'i', long = "identity", value_name = "IDENTITY", required = true)]
+        #[arg(
+            short = 'i',
+            long = "identity",
+            value_name = "IDENTITY",
+            required = true
+        )]
         identities: Vec<PathBuf>,
         /// A trusted signer's public key (.pub file or RW… key); repeatable.
         #[arg(long, value_name = "SIGNER_PUB")]
@@ -161,7 +174,9 @@ impl Command {
     pub fn json(&self) -> bool {
         matches!(
             self,
-            Command::Verify { json: true, .. } | Command::Unpack { json: true, .. } | Command::Inspect { json: true, .. }
+            Command::Verify { json: true, .. }
+                | Command::Unpack { json: true, .. }
+                | Command::Inspect { json: true, .. }
         )
     }
 }
@@ -262,14 +277,23 @@ pub fn run(cli: Cli) -> Result<u8> {
             render::unpack(&report, json);
             Ok(0)
         }
-        Command::Inspect { manifest, trust, json } => {
+        Command::Inspect {
+            manifest,
+            trust,
+            json,
+        } => {
             let keys = load_trusted(&trust)?;
             let report = inspect::inspect(&manifest, &keys)?;
             render::inspect(&report, json);
-            Ok(match report.signature {
-                inspect::SignatureCheck::Failed { .. } => 1,
-                _ => 0,
-            })
+            match &report.signature {
+                inspect::SignatureCheck::Failed { reason } => {
+                    render::warn(&format!(
+                        "error: signature check failed: {reason}\n  hint: do not rely on anything this manifest says"
+                    ));
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
         }
         Command::Demo { dir } => demo::run(dir),
     }
@@ -279,7 +303,9 @@ pub fn run(cli: Cli) -> Result<u8> {
 pub fn trust_policy(trust: &[String], insecure_skip: bool) -> Result<Trust> {
     if insecure_skip {
         if !trust.is_empty() {
-            return Err(Error::Usage("--trust and --insecure-skip-signature contradict each other; drop one".into()));
+            return Err(Error::Usage(
+                "--trust and --insecure-skip-signature contradict each other; drop one".into(),
+            ));
         }
         render::warn("WARNING: --insecure-skip-signature: the signature is NOT checked; anyone could have made this bundle");
         return Ok(Trust::InsecureSkip);
@@ -342,24 +368,30 @@ fn prompt_new_passphrase() -> Result<String> {
             "the signing key needs a passphrase and there is no terminal to ask on: pass --passphrase-file FILE or --no-passphrase".into(),
         ));
     }
-    let first = rpassword::prompt_password("Passphrase for the new signing key: ").map_err(|e| Error::io("/dev/tty", e))?;
-    let second = rpassword::prompt_password("Same passphrase again: ").map_err(|e| Error::io("/dev/tty", e))?;
+    let first = rpassword::prompt_password("Passphrase for the new signing key: ")
+        .map_err(|e| Error::io("/dev/tty", e))?;
+    let second = rpassword::prompt_password("Same passphrase again: ")
+        .map_err(|e| Error::io("/dev/tty", e))?;
     if first != second {
-        return Err(Error::Usage("the two passphrases differ; run keygen again".into()));
+        return Err(Error::Usage(
+            "the two passphrases differ; run keygen again".into(),
+        ));
     }
     if first.is_empty() {
-        return Err(Error::Usage("empty passphrase; use --no-passphrase if you really want an unprotected key".into()));
+        return Err(Error::Usage(
+            "empty passphrase; use --no-passphrase if you really want an unprotected key".into(),
+        ));
     }
     Ok(first)
 }
 
 fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => v
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))),
+        Ok(v) if !v.is_empty() => v.trim().parse::<u64>().map(Some).map_err(|_| {
+            Error::Usage(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds"
+            ))
+        }),
         _ => Ok(None),
     }
 }

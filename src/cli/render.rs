@@ -72,17 +72,27 @@ pub fn keygen(r: &KeygenReport) {
         r.identity_path.display(),
         r.recipient_path.display(),
         r.signing_key_path.display(),
-        if r.passphrase_protected { "secret, passphrase-protected" } else { "secret, NOT passphrase-protected" },
+        if r.passphrase_protected {
+            "secret, passphrase-protected"
+        } else {
+            "secret, NOT passphrase-protected"
+        },
         r.signing_pub_path.display()
     ));
     out(&format!("recipient: {}", r.recipient));
-    out(&format!("recipient fingerprint: {}", r.recipient_fingerprint));
+    out(&format!(
+        "recipient fingerprint: {}",
+        r.recipient_fingerprint
+    ));
     out(&format!("signing key id: {}", r.key_id));
 }
 
 pub fn pack(r: &PackReport) {
     for s in &r.skipped {
-        warn(&format!("warning: skipped {} (not a regular file or folder)", escape(&s.to_string_lossy())));
+        warn(&format!(
+            "warning: skipped {} (not a regular file or folder)",
+            escape(&s.to_string_lossy())
+        ));
     }
     let m = &r.manifest;
     warn(&format!(
@@ -111,7 +121,10 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
     }
     out(&format!("bundle     {} (id {})", r.name, r.bundle_id));
     out(&format!("signature  {}", signature_line(&r.signature)));
-    out(&format!("payload    {} bytes, sha256 {}: matches the manifest", r.payload_size, r.payload_sha256));
+    out(&format!(
+        "payload    {} bytes, sha256 {}: matches the manifest",
+        r.payload_size, r.payload_sha256
+    ));
     if r.contents_checked {
         out(&format!(
             "contents   {} files, {} folders, {}: every entry matches the manifest",
@@ -156,8 +169,16 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
     v.push(format!("bundle       {}", m.name));
     v.push(format!("id           {}", m.bundle_id));
     v.push(format!("created      {} by {}", m.created, escape(&m.tool)));
-    let party = |p: &Option<String>| p.as_deref().map(escape).unwrap_or_else(|| "(not named)".into());
-    v.push(format!("channel      {} -> {}", party(&m.channel.sender), party(&m.channel.receiver)));
+    let party = |p: &Option<String>| {
+        p.as_deref()
+            .map(escape)
+            .unwrap_or_else(|| "(not named)".into())
+    };
+    v.push(format!(
+        "channel      {} -> {}",
+        party(&m.channel.sender),
+        party(&m.channel.receiver)
+    ));
     if !m.marking.is_empty() {
         v.push(format!("marking      {}", escape(&m.marking)));
     }
@@ -165,12 +186,21 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         v.push(format!("description  {}", escape(&m.description)));
     }
     let sig = match &r.signature {
-        SignatureCheck::NotChecked { .. } => "not checked (pass --trust SIGNER_PUB to check it)".to_string(),
+        SignatureCheck::NotChecked { .. } => {
+            "not checked (pass --trust SIGNER_PUB to check it)".to_string()
+        }
         SignatureCheck::Trusted { key_id } => format!("VALID, by trusted key {key_id}"),
         SignatureCheck::Failed { reason } => format!("FAILED: {reason}"),
     };
-    v.push(format!("signer       key {}; signature {sig}", m.signer.key_id));
-    let fps: Vec<String> = m.recipients.iter().map(|r| format!("{} {}", r.kind, r.fingerprint)).collect();
+    v.push(format!(
+        "signer       key {}; signature {sig}",
+        m.signer.key_id
+    ));
+    let fps: Vec<String> = m
+        .recipients
+        .iter()
+        .map(|r| format!("{} {}", r.kind, r.fingerprint))
+        .collect();
     v.push(format!("recipients   {}: {}", fps.len(), fps.join(", ")));
     v.push(format!(
         "payload      {}, {} ({} bytes), sha256 {}{}",
@@ -178,7 +208,11 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         bytes(m.payload.size),
         m.payload.size,
         m.payload.sha256,
-        if r.payload_present { "" } else { " [missing or wrong size]" }
+        if r.payload_present {
+            ""
+        } else {
+            " [missing or wrong size]"
+        }
     ));
     v.push(format!(
         "contents     {} files, {} folders, {}",
@@ -192,8 +226,15 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         v.push("files".into());
         for e in &m.entries {
             match e.kind {
-                EntryKind::Folder => v.push(format!("  {:>10}  {}  {}/", "", e.mode, escape(&e.path))),
-                EntryKind::File => v.push(format!("  {:>10}  {}  {}", bytes(e.len()), e.mode, escape(&e.path))),
+                EntryKind::Folder => {
+                    v.push(format!("  {:>10}  {}  {}/", "", e.mode, escape(&e.path)))
+                }
+                EntryKind::File => v.push(format!(
+                    "  {:>10}  {}  {}",
+                    bytes(e.file_size()),
+                    e.mode,
+                    escape(&e.path)
+                )),
             }
         }
     }

@@ -1,0 +1,187 @@
+//! Helpers shared by the integration tests: running the binary, making keys
+//! and trees, and comparing trees.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The pouch binary under test.
+pub fn pouch() -> Command {
+    let mut c = Command::cargo_bin("pouch").expect("binary built");
+    c.env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Key file paths made by `pouch keygen --name NAME --out DIR`.
+pub struct Keys {
+    pub identity: PathBuf,
+    pub recipient_file: PathBuf,
+    pub recipient: String,
+    pub secret: PathBuf,
+    pub public: PathBuf,
+}
+
+/// Runs `pouch keygen --no-passphrase` and returns the key paths.
+pub fn keygen(dir: &Path, name: &str) -> Keys {
+    pouch()
+        .args(["keygen", "--name", name, "--no-passphrase", "--out"])
+        .arg(dir)
+        .assert()
+        .success();
+    let recipient_file = dir.join(format!("{name}.age-recipient"));
+    let recipient = fs::read_to_string(&recipient_file)
+        .expect("recipient")
+        .trim()
+        .to_string();
+    Keys {
+        identity: dir.join(format!("{name}.age-identity")),
+        recipient_file,
+        recipient,
+        secret: dir.join(format!("{name}.minisign.key")),
+        public: dir.join(format!("{name}.minisign.pub")),
+    }
+}
+
+/// Packs `sources` into `out` as bundle `name` for `to`, signed by `from`;
+/// returns the manifest path.
+pub fn pack(
+    sources: &[&Path],
+    out: &Path,
+    name: &str,
+    from: &Keys,
+    to: &[&Keys],
+    extra: &[&str],
+) -> PathBuf {
+    fs::create_dir_all(out).expect("out dir");
+    let mut c = pouch();
+    c.arg("pack")
+        .args(sources)
+        .arg("-o")
+        .arg(out)
+        .args(["--name", name])
+        .arg("-s")
+        .arg(&from.secret);
+    for k in to {
+        c.args(["-r", &k.recipient]);
+    }
+    c.args(extra);
+    let output = c.output().expect("runs");
+    assert!(
+        output.status.success(),
+        "pack failed: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().expect("prints the manifest path");
+    assert_eq!(Path::new(last), out.join(format!("{name}.toml")));
+    out.join(format!("{name}.toml"))
+}
+
+/// One node of a tree: a folder, or a file with its content and executable bit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Node {
+    Folder,
+    File(Vec<u8>, bool),
+}
+
+/// Every path below `root` (relative) with its node.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
+    let mut map = BTreeMap::new();
+    for item in walkdir::WalkDir::new(root).min_depth(1) {
+        let item = item.expect("walk");
+        let rel = item
+            .path()
+            .strip_prefix(root)
+            .expect("below root")
+            .to_path_buf();
+        let meta = fs::symlink_metadata(item.path()).expect("stat");
+        let node = if meta.is_dir() {
+            Node::Folder
+        } else if meta.is_file() {
+            Node::File(
+                fs::read(item.path()).expect("read"),
+                meta.permissions().mode() & 0o111 != 0,
+            )
+        } else {
+            panic!("unexpected file type at {}", item.path().display());
+        };
+        map.insert(rel, node);
+    }
+    map
+}
+
+/// Asserts two trees are equal, naming the first difference.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let (sa, sb) = (snapshot(a), snapshot(b));
+    let ka: Vec<_> = sa.keys().collect();
+    let kb: Vec<_> = sb.keys().collect();
+    assert_eq!(
+        ka,
+        kb,
+        "paths differ between {} and {}",
+        a.display(),
+        b.display()
+    );
+    for (k, v) in &sa {
+        let w = &sb[k];
+        if v != w {
+            let describe = |n: &Node| match n {
+                Node::Folder => "folder".to_string(),
+                Node::File(c, x) => format!("file of {} bytes, executable {x}", c.len()),
+            };
+            panic!(
+                "{} differs: {} vs {}",
+                k.display(),
+                describe(v),
+                describe(w)
+            );
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A tree with what a round trip must preserve: nested folders, empty files,
+/// an empty folder, non-ASCII and space-containing names, a name over 100
+/// bytes, an executable file and a file of several MiB.
+pub fn rich_tree(root: &Path) -> PathBuf {
+    let case = root.join("case 0142");
+    fs::create_dir_all(case.join("reports/2026/november")).expect("mkdir");
+    fs::create_dir_all(case.join("empty folder")).expect("mkdir");
+    fs::write(case.join("reports/Zeugenaussage Müller.txt"), "Aussage\n").expect("write");
+    fs::write(
+        case.join("reports/2026/november/übersicht — résumé.csv"),
+        "a,b\n1,2\n",
+    )
+    .expect("write");
+    fs::write(case.join("empty.txt"), "").expect("write");
+    fs::write(case.join("reports/2026/empty too"), "").expect("write");
+    let long = format!("{}.txt", "long-name-".repeat(12));
+    assert!(long.len() > 100);
+    fs::write(case.join(&long), "long\n").expect("write");
+    let script = case.join("collect.sh");
+    fs::write(&script, "#!/bin/sh\necho hi\n").expect("write");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs::write(case.join("blob.bin"), noise(5 * 1024 * 1024 + 123, 7)).expect("write");
+    case
+}

@@ -1,0 +1,51 @@
+//! Every annotated example in `manifests/` parses and validates, so the
+//! documentation cannot drift from the code.
+
+use std::fs;
+use std::path::Path;
+
+use pouch::manifest::{entries_digest, InnerManifest, Manifest};
+
+fn dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/manifests"))
+}
+
+#[test]
+fn every_example_parses() {
+    let mut seen = 0;
+    for item in fs::read_dir(dir()).expect("manifests/") {
+        let path = item.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_string();
+        let bytes = fs::read(&path).expect("read");
+        match name.as_str() {
+            "bundle.toml" | "bundle-sealed.toml" => {
+                Manifest::parse(&bytes, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            "inner-manifest.toml" => {
+                InnerManifest::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            other => panic!("manifests/{other} has no parser in this test; add it"),
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+}
+
+#[test]
+fn examples_agree_with_each_other() {
+    let read = |n: &str| fs::read(dir().join(n)).expect("read");
+    let outer = Manifest::parse(&read("bundle.toml"), Path::new("bundle.toml")).expect("outer");
+    let sealed = Manifest::parse(&read("bundle-sealed.toml"), Path::new("bundle-sealed.toml"))
+        .expect("sealed");
+    let inner = InnerManifest::parse(&read("inner-manifest.toml")).expect("inner");
+    assert_eq!(outer.entries, inner.entries);
+    assert_eq!(
+        entries_digest(&inner.entries),
+        sealed.contents.entries_sha256
+    );
+    assert!(sealed.contents.sealed_names && sealed.entries.is_empty());
+}
