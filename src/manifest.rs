@@ -591,7 +591,10 @@ mod tests {
                 "payload.sha256",
                 Box::new(|m| m.payload.sha256 = "zz".into()),
             ),
-            ("entries_sha256", Box::new(|m| m.entries[1].sha256 = Some("d".repeat(64)))),
+            (
+                "entries_sha256",
+                Box::new(|m| m.entries[1].sha256 = Some("d".repeat(64))),
+            ),
             (
                 "listed twice",
                 Box::new(|m| {

@@ -563,9 +563,9 @@ mod tests {
         for new in ["short", "original content, grown"] {
             fs::write(src.join("a.txt"), new).expect("rewrite");
             let mut out = tempfile::tempfile().expect("out");
-            let err = write_payload(&mut out, &plan, &opts(dir.path()), 0)
-                .err()
-                .expect("must fail");
+            let Err(err) = write_payload(&mut out, &plan, &opts(dir.path()), 0) else {
+                panic!("a changed file must fail the pack");
+            };
             assert!(
                 matches!(&err, Error::BadSource { path, reason } if path.ends_with("a.txt") && reason.contains("changed")),
                 "{err}"

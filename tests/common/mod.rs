@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod forge;
+
 /// The pouch binary under test.
 pub fn pouch() -> Command {
     let mut c = Command::cargo_bin("pouch").expect("binary built");

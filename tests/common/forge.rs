@@ -1,0 +1,145 @@
+//! Forging bundles for hostile-input tests: a raw tar stream of the test's
+//! choosing, compressed, encrypted to a real recipient and described by a
+//! manifest signed with a real key, exactly as an insider with a stolen
+//! signing key could.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use pouch::manifest::{
+    Channel, Contents, Manifest, Payload, RecipientInfo, Signer, FORMAT_VERSION,
+};
+use pouch::signature::SigningKey;
+
+/// One raw tar member: the name bytes are written as given, unchecked.
+pub struct Member {
+    pub name: Vec<u8>,
+    pub kind: u8,
+    pub data: Vec<u8>,
+    pub link: Vec<u8>,
+    pub mode: u32,
+}
+
+impl Member {
+    pub fn file(name: &str, data: &[u8]) -> Member {
+        Member {
+            name: name.as_bytes().to_vec(),
+            kind: b'0',
+            data: data.to_vec(),
+            link: Vec::new(),
+            mode: 0o644,
+        }
+    }
+    pub fn folder(name: &str) -> Member {
+        Member {
+            name: name.as_bytes().to_vec(),
+            kind: b'5',
+            data: Vec::new(),
+            link: Vec::new(),
+            mode: 0o755,
+        }
+    }
+    pub fn special(name: &str, kind: u8, link: &str) -> Member {
+        Member {
+            name: name.as_bytes().to_vec(),
+            kind,
+            data: Vec::new(),
+            link: link.as_bytes().to_vec(),
+            mode: 0o644,
+        }
+    }
+}
+
+/// A 512-byte ustar header with the given fields and a correct checksum.
+pub fn header(name: &[u8], kind: u8, size: u64, mode: u32, link: &[u8]) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    assert!(
+        name.len() <= 100 && link.len() <= 100,
+        "use short names in forged headers"
+    );
+    h[..name.len()].copy_from_slice(name);
+    h[100..108].copy_from_slice(format!("{mode:07o}\0").as_bytes());
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = kind;
+    h[157..157 + link.len()].copy_from_slice(link);
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+/// A tar stream of `members`, followed by the end-of-archive marker.
+pub fn tar(members: &[Member]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in members {
+        out.extend_from_slice(&header(
+            &m.name,
+            m.kind,
+            m.data.len() as u64,
+            m.mode,
+            &m.link,
+        ));
+        out.extend_from_slice(&m.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// Compresses, encrypts and signs `tar_bytes` as bundle `name` in `dir`, with
+/// a sealed-names manifest whose counts are `contents`. Returns the manifest path.
+pub fn bundle(
+    dir: &Path,
+    name: &str,
+    tar_bytes: &[u8],
+    contents: Contents,
+    recipient: &str,
+    key: &Path,
+) -> PathBuf {
+    let recipient: age::x25519::Recipient = recipient.parse().expect("recipient");
+    let compressed = zstd::encode_all(tar_bytes, 3).expect("zstd");
+    let mut payload = Vec::new();
+    let mut w =
+        pouch::crypto::encrypt(std::slice::from_ref(&recipient), &mut payload).expect("encrypt");
+    w.write_all(&compressed).expect("write");
+    w.finish().expect("finish");
+    let key = SigningKey::load(key, &mut || panic!("test keys have no passphrase")).expect("key");
+    let m = Manifest {
+        format_version: FORMAT_VERSION,
+        bundle_id: "00112233445566778899aabbccddeeff".into(),
+        name: name.into(),
+        created: "2026-11-29T00:00:00Z".into(),
+        tool: "forged".into(),
+        marking: String::new(),
+        description: String::new(),
+        channel: Channel::default(),
+        signer: Signer {
+            key_id: key.key_id.clone(),
+        },
+        recipients: vec![RecipientInfo {
+            kind: "x25519".into(),
+            fingerprint: pouch::crypto::fingerprint(&recipient),
+        }],
+        payload: Payload {
+            file: format!("{name}.age"),
+            size: payload.len() as u64,
+            sha256: pouch::hashing::sha256_hex(&payload),
+            layers: "age+zstd+tar".into(),
+        },
+        contents,
+        entries: Vec::new(),
+    };
+    let text = m.to_toml();
+    let sig = key
+        .sign_manifest(text.as_bytes(), &m.bundle_id, name)
+        .expect("sign");
+    std::fs::write(dir.join(format!("{name}.age")), &payload).expect("write");
+    std::fs::write(dir.join(format!("{name}.toml")), &text).expect("write");
+    std::fs::write(dir.join(format!("{name}.toml.minisig")), sig).expect("write");
+    dir.join(format!("{name}.toml"))
+}
