@@ -16,16 +16,19 @@
 //! After the last entry, the list actually read must equal the inner manifest
 //! and hash to the signed [`crate::manifest::entries_digest`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::manifest::{self, Contents, Entry, EntryKind, InnerManifest, INNER_MANIFEST_NAME};
+use crate::strict_tar::TarReader;
 
 /// Longest path accepted, in bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Deepest nesting accepted, in path components.
+pub const MAX_DEPTH: usize = 128;
 /// Longest path component accepted, in bytes.
 pub const MAX_COMPONENT_BYTES: usize = 255;
 
@@ -47,6 +50,9 @@ pub fn check_path(path: &[u8]) -> Result<(), String> {
     }
     if path.starts_with('/') {
         return Err("absolute path".into());
+    }
+    if path.split('/').count() > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
     }
     for (i, part) in path.split('/').enumerate() {
         match part {
@@ -197,11 +203,11 @@ pub fn read_archive<R: Read>(
     corrupt: &dyn Fn(String) -> Error,
 ) -> Result<Vec<Entry>> {
     let read_err = |e: io::Error| corrupt(format!("{e}"));
-    let mut archive = tar::Archive::new(&mut *reader);
+    let mut archive = TarReader::new(&mut *reader);
     let mut actual: Vec<Entry> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut folders: HashSet<String> = HashSet::new();
-    let mut inner: Option<InnerManifest> = None;
+    let mut inner_seen = false;
     let mut bytes_so_far: u64 = 0;
     let max_entries = expected
         .contents
@@ -209,19 +215,19 @@ pub fn read_archive<R: Read>(
         .saturating_add(expected.contents.folders);
     let mut buf = vec![0u8; 256 * 1024];
 
-    for item in archive.entries().map_err(read_err)? {
-        let mut entry = item.map_err(read_err)?;
-        let raw_path = entry.path_bytes().into_owned();
+    let mut folded: HashMap<String, String> = HashMap::new();
+    while let Some(header) = archive.next_header().map_err(read_err)? {
+        let raw_path = header.path.clone();
         let shown = String::from_utf8_lossy(&raw_path).into_owned();
-        if inner.is_some() {
+        if inner_seen {
             return Err(bad_entry(
                 &shown,
                 "comes after the inner manifest, which must be last",
             ));
         }
-        let kind = match entry.header().entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => EntryKind::File,
-            tar::EntryType::Directory => EntryKind::Folder,
+        let kind = match header.kind {
+            b'0' | b'\0' | b'7' => EntryKind::File,
+            b'5' => EntryKind::Folder,
             other => {
                 return Err(bad_entry(
                     &shown,
@@ -238,46 +244,67 @@ pub fn read_archive<R: Read>(
         }
         check_path(path_bytes).map_err(|r| bad_entry(&shown, r))?;
         let path = String::from_utf8_lossy(path_bytes).into_owned();
-        let size = entry.header().entry_size().map_err(read_err)?;
+        let size = header.size;
         if kind == EntryKind::Folder && size != 0 {
             return Err(bad_entry(&path, "a folder with data"));
         }
 
         if path == INNER_MANIFEST_NAME {
+            // The inner manifest is fully determined by the entries read so
+            // far, so it is not parsed: its bytes must equal the canonical
+            // rendering of those entries. Its size is checked before a byte
+            // of it is read, so no crafted manifest can cost memory.
             if kind != EntryKind::File {
                 return Err(bad_entry(&path, "inner manifest is not a file"));
             }
-            if size > manifest::MAX_MANIFEST_BYTES {
-                return Err(bad_entry(&path, "inner manifest is too large"));
+            let want = InnerManifest {
+                format_version: manifest::FORMAT_VERSION,
+                entries: actual.clone(),
             }
-            let mut text = Vec::with_capacity(size as usize);
-            (&mut entry)
-                .take(size)
-                .read_to_end(&mut text)
-                .map_err(read_err)?;
-            if text.len() as u64 != size {
-                return Err(corrupt(format!(
-                    "inner manifest is truncated ({} of {size} bytes)",
-                    text.len()
-                )));
+            .to_toml();
+            if size != want.len() as u64 {
+                return Err(Error::ContentsMismatch {
+                    reason: format!(
+                        "the inner manifest ({size} bytes) does not list the entries in the archive ({} bytes expected)",
+                        want.len()
+                    ),
+                });
             }
-            inner = Some(
-                InnerManifest::parse(&text)
-                    .map_err(|r| bad_entry(&path, format!("inner manifest: {r}")))?,
-            );
+            let mut text = Vec::with_capacity(want.len());
+            loop {
+                let n = archive.read_data(&mut buf).map_err(read_err)?;
+                if n == 0 {
+                    break;
+                }
+                text.extend_from_slice(&buf[..n]);
+            }
+            if text != want.as_bytes() {
+                return Err(Error::ContentsMismatch {
+                    reason: "the inner manifest differs from the entries in the archive".into(),
+                });
+            }
+            inner_seen = true;
             continue;
         }
 
         if !seen.insert(path.clone()) {
             return Err(bad_entry(&path, "appears twice"));
         }
+        if let Some(other) = folded.insert(fold(&path), path.clone()) {
+            return Err(bad_entry(
+                &path,
+                format!(
+                    "collides with {:?} on filesystems that ignore case or Unicode normalisation",
+                    other
+                ),
+            ));
+        }
         if let Some((parent, _)) = path.rsplit_once('/') {
             if !folders.contains(parent) {
                 return Err(bad_entry(&path, "its folder does not come before it"));
             }
         }
-        let executable =
-            kind == EntryKind::File && entry.header().mode().map_err(read_err)? & 0o111 != 0;
+        let executable = kind == EntryKind::File && header.mode & 0o111 != 0;
         let index = actual.len();
         match expected.entries {
             Some(list) => {
@@ -331,7 +358,7 @@ pub fn read_archive<R: Read>(
                 let mut hasher = Sha256::new();
                 let mut done: u64 = 0;
                 loop {
-                    let n = entry.read(&mut buf).map_err(read_err)?;
+                    let n = archive.read_data(&mut buf).map_err(read_err)?;
                     if n == 0 {
                         break;
                     }
@@ -344,14 +371,14 @@ pub fn read_archive<R: Read>(
                         "entry {path:?} is truncated ({done} of {size} bytes)"
                     )));
                 }
-                let mtime = entry.header().mtime().unwrap_or(0);
-                sink.end_file(mtime)?;
-                actual.push(Entry::file(
-                    path,
-                    size,
-                    hex::encode(hasher.finalize()),
-                    executable,
-                ));
+                let sha256 = hex::encode(hasher.finalize());
+                if let Some(want) = expected.entries.and_then(|list| list.get(index)) {
+                    if want.sha256.as_deref() != Some(sha256.as_str()) {
+                        return Err(bad_entry(&path, "sha256 differs from the signed manifest"));
+                    }
+                }
+                sink.end_file(header.mtime)?;
+                actual.push(Entry::file(path, size, sha256, executable));
             }
         }
     }
@@ -367,13 +394,12 @@ pub fn read_archive<R: Read>(
         }
     }
 
-    let Some(inner) = inner else {
+    if !inner_seen {
         return Err(Error::ContentsMismatch {
             reason: "the archive has no inner manifest (it is truncated or not made by pouch)"
                 .into(),
         });
-    };
-    compare_lists(&actual, &inner.entries, "inner manifest")?;
+    }
     if let Some(list) = expected.entries {
         compare_lists(&actual, list, "signed manifest")?;
     }
@@ -429,17 +455,24 @@ fn compare_lists(actual: &[Entry], listed: &[Entry], what: &str) -> Result<()> {
     Ok(())
 }
 
-fn type_name(t: tar::EntryType) -> &'static str {
+fn type_name(t: u8) -> &'static str {
     match t {
-        tar::EntryType::Symlink => "symbolic link",
-        tar::EntryType::Link => "hard link",
-        tar::EntryType::Char => "character device",
-        tar::EntryType::Block => "block device",
-        tar::EntryType::Fifo => "FIFO",
-        tar::EntryType::XGlobalHeader => "global PAX header",
-        tar::EntryType::GNUSparse => "sparse file",
+        b'1' => "hard link",
+        b'2' => "symbolic link",
+        b'3' => "character device",
+        b'4' => "block device",
+        b'6' => "FIFO",
+        b'S' => "sparse file",
+        b'V' => "volume label",
         _ => "entry of an unsupported type",
     }
+}
+
+/// The key under which two names collide on case-insensitive or
+/// normalising filesystems (NTFS, exFAT, FAT, APFS).
+pub fn fold(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    path.nfc().collect::<String>().to_lowercase()
 }
 
 #[cfg(test)]

@@ -136,6 +136,16 @@ pub enum Error {
         /// The file or folder that exists.
         path: PathBuf,
     },
+    /// A failure after which pouch could not remove its staging folder.
+    #[error("{cause}; also, the staging folder {} could not be removed ({reason}): delete it by hand", .staging.display())]
+    StagingLeft {
+        /// The staging folder left behind.
+        staging: PathBuf,
+        /// Why removing it failed.
+        reason: String,
+        /// The failure that stopped the unpack.
+        cause: Box<Error>,
+    },
     /// The request itself is inconsistent.
     #[error("{0}")]
     Usage(String),
@@ -161,6 +171,7 @@ impl Error {
             | Error::BadSource { .. }
             | Error::Exists { .. }
             | Error::Usage(_) => 2,
+            Error::StagingLeft { cause, .. } => cause.exit_code(),
         }
     }
 
@@ -190,7 +201,7 @@ impl Error {
             }
             Error::Io { .. } => "check the path, its permissions and the free space",
             Error::BadKey { .. } => {
-                "pass a key written by pouch keygen, age-keygen or minisign -G"
+                "pass a key written by pouch keygen (or age-keygen for identities, minisign -G for signing keys)"
             }
             Error::BadRecipient { .. } => {
                 "recipients look like age1…; take them from NAME.age-recipient or age-keygen -y"
@@ -200,6 +211,7 @@ impl Error {
             }
             Error::Exists { .. } => "choose another --name or output folder, or move the old one away",
             Error::Usage(_) => "see pouch --help",
+            Error::StagingLeft { cause, .. } => cause.hint(),
         }
     }
 

@@ -53,19 +53,30 @@ pub struct InspectReport {
 /// Reads and describes a bundle; checks the signature when `trusted` is not empty.
 pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectReport> {
     let bytes = read_manifest_bytes(manifest_path)?;
-    let manifest = Manifest::parse(&bytes, manifest_path)?;
     let sig_path = signature::signature_path(manifest_path);
-    let check = if trusted.is_empty() {
-        let claimed = signature::read_signature(&sig_path)
-            .and_then(|s| signature::signature_key_id(&s, &sig_path))
-            .ok();
-        SignatureCheck::NotChecked {
-            claimed_key_id: claimed,
-        }
+    // With trusted keys, the signature is checked over the raw bytes before
+    // anything in them is parsed, as verify does.
+    let verified = if trusted.is_empty() {
+        None
     } else {
-        let outcome = signature::read_signature(&sig_path)
-            .and_then(|s| signature::verify(&bytes, &s, &sig_path, trusted))
-            .and_then(|v| {
+        // A failed check ends here: an unauthenticated manifest is not parsed.
+        Some(
+            signature::read_signature(&sig_path)
+                .and_then(|s| signature::verify(&bytes, &s, &sig_path, trusted))?,
+        )
+    };
+    let manifest = Manifest::parse(&bytes, manifest_path)?;
+    let check = match verified {
+        None => {
+            let claimed = signature::read_signature(&sig_path)
+                .and_then(|s| signature::signature_key_id(&s, &sig_path))
+                .ok();
+            SignatureCheck::NotChecked {
+                claimed_key_id: claimed,
+            }
+        }
+        Some(v) => {
+            let outcome = Ok(v).and_then(|v: signature::Verified| {
                 signature::check_trusted_comment(
                     &v.trusted_comment,
                     &manifest.bundle_id,
@@ -83,11 +94,12 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
                 }
                 Ok(v)
             });
-        match outcome {
-            Ok(v) => SignatureCheck::Trusted { key_id: v.key_id },
-            Err(e) => SignatureCheck::Failed {
-                reason: e.to_string(),
-            },
+            match outcome {
+                Ok(v) => SignatureCheck::Trusted { key_id: v.key_id },
+                Err(e) => SignatureCheck::Failed {
+                    reason: e.to_string(),
+                },
+            }
         }
     };
     let payload = crate::durable::parent_of(manifest_path).join(&manifest.payload.file);

@@ -29,6 +29,7 @@ pub mod manifest;
 pub mod pack;
 pub mod sanitize;
 pub mod signature;
+pub mod strict_tar;
 pub mod unpack;
 pub mod verify;
 

@@ -7,7 +7,7 @@
 //! every one of them is complete and fsynced, so an interrupted pack never
 //! leaves a bundle that looks complete.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -109,7 +109,13 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     for party in [&opts.sender, &opts.receiver].into_iter().flatten() {
         manifest::check_party_name(party).map_err(Error::Usage)?;
     }
-    let meta = fs::metadata(&opts.out_dir).at(&opts.out_dir)?;
+    let meta = fs::metadata(&opts.out_dir).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::Usage(format!(
+            "output folder {} does not exist; create it first (pouch never creates folders on media by itself)",
+            opts.out_dir.display()
+        )),
+        _ => Error::io(&opts.out_dir, e),
+    })?;
     if !meta.is_dir() {
         return Err(Error::Usage(format!(
             "output {} is not a folder",
@@ -242,6 +248,7 @@ fn plan(
     let mut plan: Vec<Planned> = Vec::new();
     let mut skipped = Vec::new();
     let mut names: HashSet<String> = HashSet::new();
+    let mut folded: HashMap<String, String> = HashMap::new();
     for source in sources {
         let meta = fs::symlink_metadata(source).at(source)?;
         let top = top_name(source)?;
@@ -253,7 +260,15 @@ fn plan(
             return Err(special(source, &meta));
         }
         if meta.is_file() {
-            add(&mut plan, &mut names, source.clone(), top, &meta, sde)?;
+            add(
+                &mut plan,
+                &mut names,
+                &mut folded,
+                source.clone(),
+                top,
+                &meta,
+                sde,
+            )?;
             continue;
         }
         let walker = walkdir::WalkDir::new(source)
@@ -294,6 +309,7 @@ fn plan(
             add(
                 &mut plan,
                 &mut names,
+                &mut folded,
                 item.path().to_path_buf(),
                 path,
                 &meta,
@@ -307,6 +323,7 @@ fn plan(
 fn add(
     plan: &mut Vec<Planned>,
     names: &mut HashSet<String>,
+    folded: &mut HashMap<String, String>,
     source: PathBuf,
     path: String,
     meta: &fs::Metadata,
@@ -324,6 +341,16 @@ fn add(
                 manifest::INNER_MANIFEST_NAME
             ),
         });
+    }
+    if let Some(other) = folded.insert(archive::fold(&path), path.clone()) {
+        if other != path {
+            return Err(Error::BadSource {
+                path: source,
+                reason: format!(
+                    "its name collides with {other:?} on filesystems that ignore case or Unicode normalisation; rename one"
+                ),
+            });
+        }
     }
     if !names.insert(path.clone()) {
         return Err(Error::BadSource {

@@ -94,7 +94,15 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         Ok(entries) => entries,
         Err(e) => {
             drop(sink);
-            let _ = fs::remove_dir_all(&staging);
+            if let Err(r) = fs::remove_dir_all(&staging) {
+                if fs::symlink_metadata(&staging).is_ok() {
+                    return Err(Error::StagingLeft {
+                        staging,
+                        reason: r.to_string(),
+                        cause: Box::new(e),
+                    });
+                }
+            }
             return Err(cleanup_dest(e));
         }
     };

@@ -209,7 +209,17 @@ fn an_entry_that_differs_from_the_signed_list_is_refused() {
     let d = dir.path();
     let clerk = keygen(d, "clerk");
     fs::create_dir(d.join("b")).expect("mkdir");
-    let inner = "format_version = 1\n\n[[entries]]\npath = \"a\"\nkind = \"file\"\nsize = 1\nsha256 = \"2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881\"\nmode = \"0644\"\n";
+    let claimed = pouch::manifest::Entry::file(
+        "a".into(),
+        1,
+        "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881".into(),
+        false,
+    );
+    let inner = pouch::manifest::InnerManifest {
+        format_version: 1,
+        entries: vec![claimed.clone()],
+    }
+    .to_toml();
     let members = vec![
         Member::file("a", b"y"),
         Member::file(".pouch-manifest.toml", inner.as_bytes()),
@@ -246,7 +256,7 @@ fn an_entry_that_differs_from_the_signed_list_is_refused() {
         .assert()
         .code(1)
         .stderr(predicates::str::contains(
-            "sha256 differs from the inner manifest",
+            "inner manifest differs from the entries",
         ));
     assert!(!d.join("dest").exists());
 }

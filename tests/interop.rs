@@ -1,0 +1,371 @@
+//! Interoperability with Debian's stock tools: `age`, `age-keygen`,
+//! `minisign`, `zstd` and `tar`. A missing tool fails the test, never skips it.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// `args!(command; a, b, …)` adds arguments of mixed `AsRef<OsStr>` types.
+macro_rules! args {
+    ($cmd:expr; $($arg:expr),* $(,)?) => {{
+        let mut c = $cmd;
+        $(c.arg($arg);)*
+        c
+    }};
+}
+
+/// The path of a stock tool; panics with an install hint when it is missing.
+fn require(tool: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            let package = if tool == "age-keygen" { "age" } else { tool };
+            panic!("{tool} not found: install Debian's {package} package (.ci/run does)")
+        })
+}
+
+/// The pouch binary under test.
+fn pouch() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("pouch").expect("pouch binary built");
+    c.env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Describes a finished command: status, stdout and stderr.
+fn describe(what: &str, out: &Output) -> String {
+    format!(
+        "{what}: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs a stock tool with stdin closed and returns its output.
+fn run(mut cmd: Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+}
+
+/// Asserts a finished command succeeded; returns its output.
+fn ok(what: &str, out: Output) -> Output {
+    assert!(out.status.success(), "{}", describe(what, &out));
+    out
+}
+
+/// `pouch keygen --no-passphrase`; returns (identity, recipient, secret, public).
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String, PathBuf, PathBuf) {
+    let out = args!(pouch(); "keygen", "--no-passphrase", "--name", name, "--out", dir).output();
+    ok("pouch keygen", out.expect("pouch runs"));
+    let recipient = fs::read_to_string(dir.join(format!("{name}.age-recipient")))
+        .expect("recipient file")
+        .trim()
+        .to_string();
+    assert!(recipient.starts_with("age1"), "recipient: {recipient:?}");
+    let file = |ext: &str| dir.join(format!("{name}.{ext}"));
+    (
+        file("age-identity"),
+        recipient,
+        file("minisign.key"),
+        file("minisign.pub"),
+    )
+}
+
+/// `pouch pack SOURCE -o OUT --name NAME -s KEY -r …`; returns the manifest path.
+fn pack(source: &Path, out: &Path, name: &str, key: &Path, recipients: &[&str]) -> PathBuf {
+    fs::create_dir_all(out).expect("out dir");
+    let mut c = args!(pouch(); "pack", source, "-o", out, "--name", name, "-s", key);
+    for r in recipients {
+        c.args(["-r", r]);
+    }
+    let output = ok("pouch pack", c.output().expect("pouch runs"));
+    let manifest = out.join(format!("{name}.toml"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().last().map(Path::new),
+        Some(manifest.as_path())
+    );
+    for ext in ["age", "toml", "toml.minisig"] {
+        assert!(
+            out.join(format!("{name}.{ext}")).is_file(),
+            "no {name}.{ext}"
+        );
+    }
+    manifest
+}
+
+/// `pouch unpack MANIFEST -i IDENTITY --trust PUB -d DEST`.
+fn unpack(manifest: &Path, identity: &Path, trust: &Path, dest: &Path) -> Output {
+    args!(pouch(); "unpack", manifest, "-i", identity, "--trust", trust, "-d", dest)
+        .output()
+        .expect("pouch runs")
+}
+
+/// A file's content and executable bit, or a folder.
+#[derive(Debug, PartialEq, Eq)]
+enum Node {
+    Folder,
+    File(Vec<u8>, bool),
+}
+
+/// Every path below `root`, relative, with what it is.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
+    let mut map = BTreeMap::new();
+    for item in walkdir::WalkDir::new(root).min_depth(1) {
+        let item = item.expect("walk");
+        let rel = item.path().strip_prefix(root).expect("below root");
+        let meta = fs::symlink_metadata(item.path()).expect("stat");
+        let node = if meta.is_dir() {
+            Node::Folder
+        } else if meta.is_file() {
+            let exec = meta.permissions().mode() & 0o111 != 0;
+            Node::File(fs::read(item.path()).expect("read"), exec)
+        } else {
+            panic!("unexpected file type at {}", item.path().display());
+        };
+        map.insert(rel.to_path_buf(), node);
+    }
+    map
+}
+
+/// Asserts two snapshots are equal, naming the first difference.
+fn assert_same(want: &BTreeMap<PathBuf, Node>, got: &BTreeMap<PathBuf, Node>, what: &str) {
+    let (kw, kg): (Vec<_>, Vec<_>) = (want.keys().collect(), got.keys().collect());
+    assert_eq!(kw, kg, "{what}: paths differ (left: source, right: result)");
+    for (path, node) in want {
+        let show = |n: &Node| match n {
+            Node::Folder => "folder".to_string(),
+            Node::File(c, x) => format!("file of {} bytes, executable {x}", c.len()),
+        };
+        assert!(
+            node == &got[path],
+            "{what}: {} differs: source {} vs result {}",
+            path.display(),
+            show(node),
+            show(&got[path])
+        );
+    }
+}
+
+/// A tree under `root/case`: nested folders, a non-ASCII name, an empty
+/// file and folder, an executable and ~3 MiB of pseudo-random bytes.
+fn make_tree(root: &Path) -> PathBuf {
+    let case = root.join("case");
+    fs::create_dir_all(case.join("a/b/c")).expect("mkdir");
+    fs::create_dir_all(case.join("empty folder")).expect("mkdir");
+    fs::write(case.join("Müller bericht.txt"), "Bericht\n").expect("write");
+    fs::write(case.join("a/b/c/deep.txt"), "deep\n").expect("write");
+    fs::write(case.join("a/empty"), "").expect("write");
+    let script = case.join("a/run.sh");
+    fs::write(&script, "#!/bin/sh\necho hi\n").expect("write");
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..3 * 1024 * 1024 + 17)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 32) as u8
+        })
+        .collect();
+    fs::write(case.join("a/b/noise.bin"), noise).expect("write");
+    case
+}
+
+/// Runs `age -d -i IDENTITY PAYLOAD | zstd -d | tar TAR_ARGS…` with stock tools.
+fn stock_open(identity: &Path, payload: &Path, tar_args: &[&OsStr]) -> Output {
+    let script = r#"set -o pipefail; "$1" -d -i "$2" "$3" | "$4" -d | "$5" "${@:6}""#;
+    let (age, zstd, tar) = (require("age"), require("zstd"), require("tar"));
+    let c = args!(Command::new(require("bash")); "-c", script, "stock-open", age, identity);
+    let mut c = args!(c; payload, zstd, tar);
+    c.args(tar_args);
+    run(c)
+}
+
+#[test]
+#[should_panic(expected = "no-such-tool not found: install Debian's no-such-tool package")]
+fn a_missing_tool_fails_loudly() {
+    require("no-such-tool");
+}
+
+#[test]
+fn stock_tools_recover_a_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = make_tree(d);
+    let (identity, recipient, secret, _) = keygen(d, "clerk");
+    pack(&case, &d.join("out"), "b1", &secret, &[&recipient]);
+    let payload = d.join("out/b1.age");
+    let x = d.join("x");
+    fs::create_dir(&x).expect("mkdir");
+    let tar_x = [OsStr::new("-x"), OsStr::new("-C"), x.as_os_str()];
+    ok(
+        "age -d | zstd -d | tar -x",
+        stock_open(&identity, &payload, &tar_x),
+    );
+
+    let mut top: Vec<_> = fs::read_dir(&x)
+        .expect("read extracted")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        [".pouch-manifest.toml", "case"].map(OsString::from),
+        "top level"
+    );
+    assert!(
+        x.join(".pouch-manifest.toml").is_file(),
+        "the manifest is no file"
+    );
+    assert_same(
+        &snapshot(&case),
+        &snapshot(&x.join("case")),
+        "stock extraction",
+    );
+
+    let listing = ok(
+        "... | tar -t",
+        stock_open(&identity, &payload, &[OsStr::new("-t")]),
+    );
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert_eq!(
+        listing.lines().last(),
+        Some(".pouch-manifest.toml"),
+        "the manifest is not the last tar member:\n{listing}"
+    );
+}
+
+#[test]
+fn stock_minisign_verifies_the_signature() {
+    require("minisign");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = make_tree(d);
+    let (_, recipient, secret, public) = keygen(d, "clerk");
+    let manifest = pack(&case, &d.join("out"), "b1", &secret, &[&recipient]);
+    let sig = d.join("out/b1.toml.minisig");
+    ok(
+        "minisign -V on the manifest",
+        minisign_verify(&manifest, &sig, &public),
+    );
+
+    let tampered = d.join("tampered.toml");
+    let mut bytes = fs::read(&manifest).expect("read manifest");
+    bytes.push(b'\n');
+    fs::write(&tampered, bytes).expect("write");
+    let bad = minisign_verify(&tampered, &sig, &public);
+    assert!(
+        !bad.status.success(),
+        "{}",
+        describe("minisign -V accepted a tampered manifest", &bad)
+    );
+}
+
+/// `minisign -V -m FILE -x SIG -p PUB`.
+fn minisign_verify(file: &Path, sig: &Path, public: &Path) -> Output {
+    let minisign = Command::new(require("minisign"));
+    run(args!(minisign; "-V", "-m", file, "-x", sig, "-p", public))
+}
+
+#[test]
+fn keys_from_age_keygen_and_minisign_work_in_pouch() {
+    let (age_keygen, minisign) = (require("age-keygen"), require("minisign"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = make_tree(d);
+    let id = d.join("id.txt");
+    ok(
+        "age-keygen -o",
+        run(args!(Command::new(&age_keygen); "-o", &id)),
+    );
+    let out = ok(
+        "age-keygen -y",
+        run(args!(Command::new(&age_keygen); "-y", &id)),
+    );
+    let recipient = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        recipient.starts_with("age1"),
+        "age-keygen -y printed {recipient:?}"
+    );
+    let (public, secret) = (d.join("m.pub"), d.join("m.key"));
+    let gen = args!(Command::new(&minisign); "-G", "-W", "-p", &public, "-s", &secret);
+    ok("minisign -G -W", run(gen));
+
+    let manifest = pack(&case, &d.join("out"), "b3", &secret, &[&recipient]);
+    let verify = args!(pouch(); "verify", &manifest, "--trust", &public, "-i", &id).output();
+    ok("pouch verify with stock keys", verify.expect("pouch runs"));
+    ok(
+        "pouch unpack with stock keys",
+        unpack(&manifest, &id, &public, &d.join("in")),
+    );
+    assert_same(&snapshot(&case), &snapshot(&d.join("in/b3/case")), "unpack");
+}
+
+#[test]
+fn bundle_for_two_recipients_opens_with_either() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = make_tree(d);
+    let (_, _, secret, public) = keygen(d, "clerk");
+    let (id_a, rec_a, _, _) = keygen(d, "alice");
+    let (id_b, rec_b, _, _) = keygen(d, "bob");
+    let (id_c, _, _, _) = keygen(d, "carol");
+    let manifest = pack(&case, &d.join("out"), "b4", &secret, &[&rec_a, &rec_b]);
+    let want = snapshot(&case);
+    for (who, id) in [("alice", &id_a), ("bob", &id_b)] {
+        let dest = d.join(format!("in-{who}"));
+        ok(
+            &format!("pouch unpack as {who}"),
+            unpack(&manifest, id, &public, &dest),
+        );
+        assert_same(&want, &snapshot(&dest.join("b4/case")), who);
+    }
+    let dest = d.join("in-carol");
+    let out = unpack(&manifest, &id_c, &public, &dest);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("pouch unpack as carol", &out)
+    );
+    assert!(
+        !dest.join("b4").exists(),
+        "carol's failed unpack left {}",
+        dest.join("b4").display()
+    );
+}
+
+#[test]
+fn pouch_keys_work_with_stock_tools() {
+    let (age, minisign) = (require("age"), require("minisign"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (identity, recipient, secret, public) = keygen(d, "clerk");
+    let plain = d.join("letter.txt");
+    fs::write(&plain, "Sehr geehrte Frau Müller,\n").expect("write");
+    let sealed = d.join("letter.txt.age");
+    let enc = args!(Command::new(&age); "-e", "-r", &recipient, "-o", &sealed, &plain);
+    ok("age -e -r <pouch recipient>", run(enc));
+    let dec = args!(Command::new(&age); "-d", "-i", &identity, &sealed);
+    let out = ok("age -d -i <pouch identity>", run(dec));
+    assert_eq!(
+        out.stdout,
+        fs::read(&plain).expect("read"),
+        "age decrypted other bytes"
+    );
+
+    let sign = args!(Command::new(&minisign); "-S", "-s", &secret, "-m", &plain);
+    ok("minisign -S with a pouch key", run(sign));
+    let sig = d.join("letter.txt.minisig");
+    ok(
+        "minisign -V with a pouch key",
+        minisign_verify(&plain, &sig, &public),
+    );
+}
