@@ -144,16 +144,22 @@ impl<'a, R: Read> TarReader<'a, R> {
     /// Reads one header block; `None` for the two zero blocks ending the archive.
     fn read_block(&mut self, end_allowed: bool) -> io::Result<Option<[u8; 512]>> {
         let mut block = [0u8; 512];
-        read_full(self.inner, &mut block).map_err(|_| {
-            invalid("the archive ends without an end-of-archive marker (truncated)")
+        read_full(self.inner, &mut block).map_err(|e| {
+            eof_as(
+                e,
+                "the archive ends without an end-of-archive marker (truncated)",
+            )
         })?;
         if block.iter().all(|&b| b == 0) {
             if !end_allowed {
                 return Ok(None);
             }
             let mut second = [0u8; 512];
-            read_full(self.inner, &mut second).map_err(|_| {
-                invalid("the archive ends in the middle of its end-of-archive marker")
+            read_full(self.inner, &mut second).map_err(|e| {
+                eof_as(
+                    e,
+                    "the archive ends in the middle of its end-of-archive marker",
+                )
             })?;
             if second.iter().any(|&b| b != 0) {
                 return Err(invalid("a lone zero block inside the archive"));
@@ -166,6 +172,16 @@ impl<'a, R: Read> TarReader<'a, R> {
 
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<()> {
     r.read_exact(buf)
+}
+
+/// Reports running out of input as `msg`; passes other errors (a damaged
+/// layer underneath) through unchanged.
+fn eof_as(e: io::Error, msg: &str) -> io::Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        invalid(msg)
+    } else {
+        e
+    }
 }
 
 fn truncated(e: io::Error) -> io::Error {

@@ -247,6 +247,7 @@ impl Bundle {
             .collect();
         let buffered = BufReader::with_capacity(1 << 20, payload);
         let plaintext = crypto::decrypt(buffered, identities, &fingerprints, &corrupt)?;
+        let plaintext = Layer::new(plaintext, "age");
         let mut decoder = zstd::stream::read::Decoder::new(plaintext)
             .map_err(|e| corrupt(format!("zstd: {e}")))?;
         decoder
@@ -261,7 +262,7 @@ impl Bundle {
             contents: &self.manifest.contents,
         };
         let mut limited = LimitReader::new(
-            decoder,
+            Layer::new(decoder, "zstd"),
             expected.tar_size_bound(),
             "the decompressed archive",
         );
@@ -332,4 +333,31 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         folders: m.contents.folders,
         total_bytes: m.contents.total_bytes,
     })
+}
+
+/// Names the layer an error came from ("age: …", "zstd: …"), so that a
+/// damaged payload is reported at the layer that noticed. An error that
+/// already names a lower layer passes through unchanged.
+struct Layer<R> {
+    inner: R,
+    name: &'static str,
+}
+
+impl<R> Layer<R> {
+    fn new(inner: R, name: &'static str) -> Self {
+        Layer { inner, name }
+    }
+}
+
+impl<R: Read> Read for Layer<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let text = e.to_string();
+            if text.starts_with("age: ") || text.starts_with("zstd: ") {
+                e
+            } else {
+                std::io::Error::new(e.kind(), format!("{}: {text}", self.name))
+            }
+        })
+    }
 }

@@ -73,23 +73,42 @@ pub fn header(name: &[u8], kind: u8, size: u64, mode: u32, link: &[u8]) -> [u8; 
     h
 }
 
-/// A tar stream of `members`, followed by the end-of-archive marker.
+/// A tar stream of `members`, followed by the end-of-archive marker. Names
+/// over 100 bytes get a GNU long-name record, as pouch's writer does.
 pub fn tar(members: &[Member]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for m in members {
-        out.extend_from_slice(&header(
-            &m.name,
-            m.kind,
-            m.data.len() as u64,
-            m.mode,
-            &m.link,
-        ));
-        out.extend_from_slice(&m.data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
+    let mut out = tar_body(members);
     out.extend_from_slice(&[0u8; 1024]);
     out
 }
+
+/// The members of a tar stream, without the end-of-archive marker.
+pub fn tar_body(members: &[Member]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for m in members {
+        let mut name: &[u8] = &m.name;
+        if name.len() > 100 {
+            let mut record = name.to_vec();
+            record.push(0);
+            out.extend_from_slice(&header(
+                b"././@LongLink",
+                b'L',
+                record.len() as u64,
+                0o644,
+                b"",
+            ));
+            out.extend_from_slice(&record);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+            name = &name[..100];
+        }
+        out.extend_from_slice(&header(name, m.kind, m.data.len() as u64, m.mode, &m.link));
+        out.extend_from_slice(&m.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out
+}
+
+/// The bundle id forged manifests use.
+pub const BUNDLE_ID: &str = "00112233445566778899aabbccddeeff";
 
 /// Compresses, encrypts and signs `tar_bytes` as bundle `name` in `dir`, with
 /// a sealed-names manifest whose counts are `contents`. Returns the manifest path.
@@ -101,17 +120,50 @@ pub fn bundle(
     recipient: &str,
     key: &Path,
 ) -> PathBuf {
-    let recipient: age::x25519::Recipient = recipient.parse().expect("recipient");
     let compressed = zstd::encode_all(tar_bytes, 3).expect("zstd");
+    bundle_from_plaintext(dir, name, &compressed, contents, recipient, key)
+}
+
+/// Encrypts `plaintext` (what age wraps: normally zstd of a tar) to
+/// `recipient` and signs a bundle around it.
+pub fn bundle_from_plaintext(
+    dir: &Path,
+    name: &str,
+    plaintext: &[u8],
+    contents: Contents,
+    recipient: &str,
+    key: &Path,
+) -> PathBuf {
+    let payload = encrypt(plaintext, recipient);
+    bundle_from_payload(dir, name, &payload, contents, recipient, key)
+}
+
+/// age-encrypts `plaintext` to `recipient`.
+pub fn encrypt(plaintext: &[u8], recipient: &str) -> Vec<u8> {
+    let recipient: age::x25519::Recipient = recipient.parse().expect("recipient");
     let mut payload = Vec::new();
     let mut w =
         pouch::crypto::encrypt(std::slice::from_ref(&recipient), &mut payload).expect("encrypt");
-    w.write_all(&compressed).expect("write");
+    w.write_all(plaintext).expect("write");
     w.finish().expect("finish");
-    let key = SigningKey::load(key, &mut || panic!("test keys have no passphrase")).expect("key");
+    payload
+}
+
+/// Signs a bundle around arbitrary payload bytes: the manifest states their
+/// true size and hash, so the checks after the signature are reached.
+pub fn bundle_from_payload(
+    dir: &Path,
+    name: &str,
+    payload: &[u8],
+    contents: Contents,
+    recipient: &str,
+    key: &Path,
+) -> PathBuf {
+    let recipient: age::x25519::Recipient = recipient.parse().expect("recipient");
+    let key = self::key(key);
     let m = Manifest {
         format_version: FORMAT_VERSION,
-        bundle_id: "00112233445566778899aabbccddeeff".into(),
+        bundle_id: BUNDLE_ID.into(),
         name: name.into(),
         created: "2026-11-29T00:00:00Z".into(),
         tool: "forged".into(),
@@ -128,18 +180,32 @@ pub fn bundle(
         payload: Payload {
             file: format!("{name}.age"),
             size: payload.len() as u64,
-            sha256: pouch::hashing::sha256_hex(&payload),
+            sha256: pouch::hashing::sha256_hex(payload),
             layers: "age+zstd+tar".into(),
         },
         contents,
         entries: Vec::new(),
     };
-    let text = m.to_toml();
-    let sig = key
-        .sign_manifest(text.as_bytes(), &m.bundle_id, name)
-        .expect("sign");
-    std::fs::write(dir.join(format!("{name}.age")), &payload).expect("write");
-    std::fs::write(dir.join(format!("{name}.toml")), &text).expect("write");
+    std::fs::write(dir.join(format!("{name}.age")), payload).expect("write");
+    signed_manifest(dir, name, m.to_toml().as_bytes(), BUNDLE_ID, &key)
+}
+
+/// Writes `text` as `NAME.toml` with a valid signature by `key` naming
+/// `bundle_id` and `name`, whatever the text holds.
+pub fn signed_manifest(
+    dir: &Path,
+    name: &str,
+    text: &[u8],
+    bundle_id: &str,
+    key: &SigningKey,
+) -> PathBuf {
+    let sig = key.sign_manifest(text, bundle_id, name).expect("sign");
+    std::fs::write(dir.join(format!("{name}.toml")), text).expect("write");
     std::fs::write(dir.join(format!("{name}.toml.minisig")), sig).expect("write");
     dir.join(format!("{name}.toml"))
+}
+
+/// Loads a test signing key (no passphrase).
+pub fn key(path: &Path) -> SigningKey {
+    SigningKey::load(path, &mut || panic!("test keys have no passphrase")).expect("key")
 }
