@@ -59,32 +59,61 @@ impl PendingFile {
         w.flush().at(&path)
     }
 
-    /// Sets the permissions and fsyncs the content; after this only the
-    /// rename remains.
-    pub fn sync(&mut self) -> Result<()> {
+    /// Sets the permissions, fsyncs the content and closes the file; after
+    /// this only the rename remains.
+    pub fn sync(mut self) -> Result<SyncedFile> {
         let path = self.temp.path().to_path_buf();
         let file = self.temp.as_file_mut();
-        file.set_permissions(Permissions::from_mode(self.mode))
-            .at(&path)?;
-        file.sync_all().at(&path)
+        set_mode(file, self.mode).at(&path)?;
+        file.sync_all().at(&path)?;
+        Ok(SyncedFile {
+            temp: self.temp.into_temp_path(),
+            final_path: self.final_path,
+        })
+    }
+}
+
+/// A complete, fsynced and closed file under its temporary name. Dropped
+/// without [`SyncedFile::commit`], the temporary file is removed.
+pub struct SyncedFile {
+    temp: tempfile::TempPath,
+    final_path: PathBuf,
+}
+
+impl SyncedFile {
+    /// The final path.
+    pub fn final_path(&self) -> &Path {
+        &self.final_path
     }
 
     /// Renames to the final name, refusing to replace an existing file, and
-    /// fsyncs the folder. Call [`PendingFile::sync`] first.
+    /// fsyncs the folder.
     pub fn commit(self) -> Result<PathBuf> {
         let final_path = self.final_path.clone();
-        self.temp.persist_noclobber(&final_path).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::Exists {
-                    path: final_path.clone(),
-                }
-            } else {
-                Error::io(&final_path, e.error)
-            }
-        })?;
+        rename_noreplace(&self.temp, &final_path)?;
+        // The temporary name is gone now; nothing is left to delete.
+        let _ = self.temp.keep();
         sync_dir(parent_of(&final_path))?;
         Ok(final_path)
     }
+}
+
+/// Commits files in order; if one fails, removes the ones already committed
+/// so that no partial set is left under final names.
+pub fn commit_all(files: Vec<SyncedFile>) -> Result<Vec<PathBuf>> {
+    let mut committed: Vec<PathBuf> = Vec::new();
+    for f in files {
+        match f.commit() {
+            Ok(p) => committed.push(p),
+            Err(e) => {
+                for p in &committed {
+                    let _ = fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(committed)
 }
 
 /// Writes a small file durably: temporary name, fsync, rename without
@@ -92,8 +121,46 @@ impl PendingFile {
 pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf> {
     let mut f = PendingFile::create(path, mode)?;
     f.write_all(bytes)?;
-    f.sync()?;
-    f.commit()
+    f.sync()?.commit()
+}
+
+/// Sets permission bits, tolerating filesystems that have none (FAT, exFAT
+/// and some FUSE filesystems answer "not implemented" or "not permitted").
+pub fn set_mode(file: &File, mode: u32) -> std::io::Result<()> {
+    match file.set_permissions(Permissions::from_mode(mode)) {
+        Err(e)
+            if e.raw_os_error() == Some(rustix::io::Errno::NOSYS.raw_os_error())
+                || e.kind() == std::io::ErrorKind::PermissionDenied
+                || e.kind() == std::io::ErrorKind::Unsupported =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Renames `from` to `to` unless `to` exists. Where the filesystem cannot
+/// do that atomically (some FUSE and network filesystems), checks first and
+/// then renames: the window is tiny and the folder is the clerk's own.
+pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    use rustix::io::Errno;
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        from,
+        rustix::fs::CWD,
+        to,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => Ok(()),
+        Err(Errno::EXIST) | Err(Errno::NOTEMPTY) => Err(Error::Exists {
+            path: to.to_path_buf(),
+        }),
+        Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::OPNOTSUPP) => {
+            ensure_absent(to)?;
+            fs::rename(from, to).at(to)
+        }
+        Err(e) => Err(Error::io(to, e.into())),
+    }
 }
 
 /// fsyncs a folder, so that renames and creations in it are durable.

@@ -81,6 +81,12 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// One or more parts of a split payload are missing, damaged or unexpected.
+    #[error("{} part problem(s): {}", .problems.len(), .problems.join("; "))]
+    BadParts {
+        /// One line per bad part, naming it.
+        problems: Vec<String>,
+    },
     /// An entry of the archive is unsafe or disagrees with the manifest.
     #[error("entry {}: {reason}", escape(.entry))]
     BadEntry {
@@ -130,6 +136,20 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Names that some filesystems cannot hold.
+    #[error("{} name(s) cannot be created on every filesystem:\n  {}", .problems.len(), .problems.join("\n  "))]
+    Unportable {
+        /// One line per offending path and reason.
+        problems: Vec<String>,
+    },
+    /// A file read back from the medium differs from what was written.
+    #[error("media fault: {}: {reason}", .path.display())]
+    MediaFault {
+        /// The file that read back wrong.
+        path: PathBuf,
+        /// What differs.
+        reason: String,
+    },
     /// A file would be overwritten.
     #[error("{} already exists", .path.display())]
     Exists {
@@ -163,12 +183,15 @@ impl Error {
             | Error::PayloadMissing { .. }
             | Error::NoMatchingIdentity { .. }
             | Error::CorruptPayload { .. }
+            | Error::BadParts { .. }
             | Error::BadEntry { .. }
             | Error::ContentsMismatch { .. } => 1,
             Error::Io { .. }
             | Error::BadKey { .. }
             | Error::BadRecipient { .. }
             | Error::BadSource { .. }
+            | Error::Unportable { .. }
+            | Error::MediaFault { .. }
             | Error::Exists { .. }
             | Error::Usage(_) => 2,
             Error::StagingLeft { cause, .. } => cause.exit_code(),
@@ -198,6 +221,15 @@ impl Error {
             }
             Error::BadEntry { .. } | Error::ContentsMismatch { .. } => {
                 "the bundle's contents do not match what was signed; nothing was unpacked; report it to the sender"
+            }
+            Error::BadParts { .. } => {
+                "copy the named parts again from their medium (or pass --parts-from DIR where they are), then verify again"
+            }
+            Error::Unportable { .. } => {
+                "rename these files, or pass --allow-unportable-names if the bundle will only be unpacked on Linux"
+            }
+            Error::MediaFault { .. } => {
+                "the medium did not keep what was written: write the bundle to another medium"
             }
             Error::Io { .. } => "check the path, its permissions and the free space",
             Error::BadKey { .. } => {

@@ -113,7 +113,26 @@ pub struct Payload {
     pub sha256: String,
     /// Layers from outside in: always `age+zstd+tar` in this format version.
     pub layers: String,
+    /// When split for media: the parts, in order, whose concatenation is the
+    /// payload. Empty when the payload is the single file `file`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
 }
+
+/// One part of a split payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    /// File name, `NAME.age.001`, `NAME.age.002`, …
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the part, lowercase hex.
+    pub sha256: String,
+}
+
+/// No payload is split into more parts than this.
+pub const MAX_PARTS: usize = 100_000;
 
 /// What the payload holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,6 +343,29 @@ impl Manifest {
             return Err(format!("payload.file must be {}.age", self.name));
         }
         check_sha256("payload.sha256", &self.payload.sha256)?;
+        if self.payload.parts.len() > MAX_PARTS {
+            return Err(format!("payload.parts: more than {MAX_PARTS} parts"));
+        }
+        let mut sum: u64 = 0;
+        for (i, part) in self.payload.parts.iter().enumerate() {
+            let want = crate::media::part_name(&self.name, i);
+            if part.file != want {
+                return Err(format!("payload.parts[{i}]: file must be {want}"));
+            }
+            if part.size == 0 {
+                return Err(format!("payload.parts[{i}]: a part cannot be empty"));
+            }
+            check_sha256("payload.parts.sha256", &part.sha256)?;
+            sum = sum
+                .checked_add(part.size)
+                .ok_or("payload.parts: sizes overflow")?;
+        }
+        if !self.payload.parts.is_empty() && sum != self.payload.size {
+            return Err(format!(
+                "payload.parts add up to {sum} bytes, payload.size says {}",
+                self.payload.size
+            ));
+        }
         if self.payload.layers != "age+zstd+tar" {
             return Err(format!(
                 "payload.layers {:?} is not supported",
@@ -553,6 +595,7 @@ mod tests {
                 size: 10,
                 sha256: "c".repeat(64),
                 layers: "age+zstd+tar".into(),
+                parts: Vec::new(),
             },
             contents: Contents {
                 files: 2,

@@ -20,13 +20,13 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{self, TarWriter};
 use crate::crypto;
-use crate::durable::{self, PendingFile};
+use crate::durable::{self, PendingFile, SyncedFile};
 use crate::error::{Error, IoContext, Result};
-use crate::hashing::HashingWriter;
 use crate::manifest::{
-    self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Payload, RecipientInfo,
-    Signer,
+    self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Part, Payload,
+    RecipientInfo, Signer,
 };
+use crate::media;
 use crate::signature::{self, SigningKey};
 
 /// The compression level used unless the clerk picks another.
@@ -60,6 +60,14 @@ pub struct PackOptions {
     /// Clamp recorded modification times to this (`SOURCE_DATE_EPOCH`), for
     /// reproducible payloads.
     pub source_date_epoch: Option<u64>,
+    /// Split the payload into parts of at most this many bytes. Without it,
+    /// pack splits at the FAT32 limit by itself when OUTDIR is on FAT.
+    pub split: Option<u64>,
+    /// Read every output file back from the device after writing; `None`
+    /// means: when OUTDIR is on removable media.
+    pub verify_after_write: Option<bool>,
+    /// Pack names that Windows or FAT/exFAT cannot hold.
+    pub allow_unportable_names: bool,
 }
 
 /// What pack wrote.
@@ -67,14 +75,18 @@ pub struct PackOptions {
 pub struct PackReport {
     /// The signed outer manifest.
     pub manifest_path: PathBuf,
-    /// The payload.
-    pub payload_path: PathBuf,
+    /// The payload file, or its parts in order.
+    pub payload_files: Vec<PathBuf>,
     /// The signature.
     pub signature_path: PathBuf,
     /// The manifest as written.
     pub manifest: Manifest,
     /// Special files skipped because of `skip_special`.
     pub skipped: Vec<PathBuf>,
+    /// True when pack split the payload by itself because OUTDIR is on FAT.
+    pub auto_split: bool,
+    /// True when every output file was read back from the device and matched.
+    pub verified_after_write: bool,
 }
 
 /// One entry to pack, as found when the sources were listed.
@@ -124,6 +136,17 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     }
 
     let (plan, skipped) = plan(&opts.sources, opts.skip_special, opts.source_date_epoch)?;
+    if !opts.allow_unportable_names {
+        let mut problems = Vec::new();
+        for p in &plan {
+            for why in crate::portable::problems(&p.path) {
+                problems.push(format!("{}: {why}", crate::sanitize::escape(&p.path)));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Unportable { problems });
+        }
+    }
 
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
@@ -144,20 +167,36 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     };
     manifest::check_bundle_name(&name).map_err(Error::Usage)?;
 
-    let payload_path = opts.out_dir.join(format!("{name}.age"));
     let manifest_path = opts.out_dir.join(format!("{name}.toml"));
     let signature_path = signature::signature_path(&manifest_path);
-    for p in [&payload_path, &manifest_path, &signature_path] {
+    for p in [
+        &opts.out_dir.join(format!("{name}.age")),
+        &opts.out_dir.join(media::part_name(&name, 0)),
+        &manifest_path,
+        &signature_path,
+    ] {
         durable::ensure_absent(p)?;
     }
+    let on_fat = media::is_fat(&opts.out_dir);
+    let auto_split = opts.split.is_none() && on_fat;
+    let split = match opts.split {
+        Some(size) if on_fat && size > media::FAT32_MAX_FILE => {
+            return Err(Error::Usage(format!(
+                "{} is on FAT, where no file may reach 4 GiB; use --split 4G-1 or smaller (--media fat32)",
+                opts.out_dir.display()
+            )))
+        }
+        Some(size) => Some(size),
+        None if on_fat => Some(media::FAT32_MAX_FILE),
+        None => None,
+    };
 
-    let mut payload = PendingFile::create(&payload_path, 0o644)?;
     let inner_mtime = opts
         .source_date_epoch
         .unwrap_or(now.unix_timestamp().max(0) as u64);
-    let (entries, payload_size, payload_sha256) =
-        write_payload(payload.file(), &plan, opts, inner_mtime)?;
-    payload.sync()?;
+    let writer = media::PartWriter::new(&opts.out_dir, &name, split);
+    let (entries, writer) = write_payload(writer, &plan, opts, inner_mtime)?;
+    let (written, payload_size, payload_sha256) = writer.finish()?;
 
     let (files, folders, total_bytes) = manifest::count(&entries);
     let contents = Contents {
@@ -166,6 +205,19 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         total_bytes,
         entries_sha256: manifest::entries_digest(&entries),
         sealed_names: opts.seal_names,
+    };
+    let parts = if split.is_some() {
+        written
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Part {
+                file: media::part_name(&name, i),
+                size: w.size,
+                sha256: w.sha256.clone(),
+            })
+            .collect()
+    } else {
+        Vec::new()
     };
     let m = Manifest {
         format_version: manifest::FORMAT_VERSION,
@@ -196,47 +248,84 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             size: payload_size,
             sha256: payload_sha256,
             layers: "age+zstd+tar".into(),
+            parts,
         },
         contents,
         entries: if opts.seal_names { Vec::new() } else { entries },
     };
+    let written = written.into_iter().map(|w| (w.file, w.sha256)).collect();
+    let out = seal(&m, key, written, &manifest_path)?;
+    let verify_after = opts
+        .verify_after_write
+        .unwrap_or_else(|| media::is_removable(&opts.out_dir));
+    if verify_after {
+        read_back_all(&out)?;
+    }
+    Ok(PackReport {
+        manifest_path,
+        payload_files: out
+            .iter()
+            .take(out.len() - 2)
+            .map(|(p, _)| p.clone())
+            .collect(),
+        signature_path,
+        manifest: m,
+        skipped,
+        auto_split,
+        verified_after_write: verify_after,
+    })
+}
+
+/// Signs `m` and commits the payload files, the manifest and the signature,
+/// in that order, all or nothing. Returns every committed path with the
+/// sha256 recorded while writing it.
+pub(crate) fn seal(
+    m: &Manifest,
+    key: &SigningKey,
+    payload: Vec<(SyncedFile, String)>,
+    manifest_path: &Path,
+) -> Result<Vec<(PathBuf, String)>> {
     m.validate().map_err(|r| {
         Error::Usage(format!(
             "internal error: the manifest pouch made is invalid: {r}"
         ))
     })?;
     let text = m.to_toml();
-    let sig = key.sign_manifest(text.as_bytes(), &bundle_id, &name)?;
-
-    let mut manifest_file = PendingFile::create(&manifest_path, 0o644)?;
-    manifest_file.write_all(text.as_bytes())?;
-    manifest_file.sync()?;
-    let mut sig_file = PendingFile::create(&signature_path, 0o644)?;
-    sig_file.write_all(sig.as_bytes())?;
-    sig_file.sync()?;
-
-    // Everything is on disk under temporary names; now the three renames, in
+    let sig = key.sign_manifest(text.as_bytes(), &m.bundle_id, &m.name)?;
+    let mut files = Vec::new();
+    let mut hashes = Vec::new();
+    for (f, sha) in payload {
+        files.push(f);
+        hashes.push(sha);
+    }
+    for (path, bytes) in [
+        (manifest_path.to_path_buf(), text.into_bytes()),
+        (signature::signature_path(manifest_path), sig.into_bytes()),
+    ] {
+        let mut f = PendingFile::create(&path, 0o644)?;
+        f.write_all(&bytes)?;
+        files.push(f.sync()?);
+        hashes.push(crate::hashing::sha256_hex(&bytes));
+    }
+    // Everything is on disk under temporary names; now the renames, in
     // order, undoing the earlier ones if a later one fails.
-    let mut committed: Vec<PathBuf> = Vec::new();
-    for f in [payload, manifest_file, sig_file] {
-        match f.commit() {
-            Ok(p) => committed.push(p),
-            Err(e) => {
-                for p in &committed {
-                    let _ = fs::remove_file(p);
-                }
-                return Err(e);
-            }
+    let paths = durable::commit_all(files)?;
+    Ok(paths.into_iter().zip(hashes).collect())
+}
+
+/// Reads every file back from the device and compares it with the hash
+/// recorded while writing it.
+pub(crate) fn read_back_all(files: &[(PathBuf, String)]) -> Result<()> {
+    for (path, want) in files {
+        let got = media::read_back(path)?;
+        if &got != want {
+            return Err(Error::MediaFault {
+                path: path.clone(),
+                reason: format!("reads back with sha256 {got}, but {want} was written"),
+            });
         }
     }
-
-    Ok(PackReport {
-        manifest_path,
-        payload_path,
-        signature_path,
-        manifest: m,
-        skipped,
-    })
+    Ok(())
 }
 
 /// Lists everything to pack, in order, refusing what cannot be packed.
@@ -304,7 +393,7 @@ fn plan(
                     reason: "name is not valid UTF-8; rename it".into(),
                 })?;
                 path.push('/');
-                path.push_str(part);
+                path.push_str(&crate::portable::nfc(part));
             }
             add(
                 &mut plan,
@@ -397,7 +486,7 @@ fn top_name(source: &Path) -> Result<String> {
         reason: "has no name to store it under (the root folder cannot be packed)".into(),
     })?;
     name.to_str()
-        .map(str::to_string)
+        .map(crate::portable::nfc)
         .ok_or_else(|| Error::BadSource {
             path: source.to_path_buf(),
             reason: "name is not valid UTF-8; rename it".into(),
@@ -427,21 +516,21 @@ fn special(path: &Path, meta: &fs::Metadata) -> Error {
 }
 
 /// Writes `age(zstd(tar))` of the plan to `out`; returns the entries as
-/// packed, the payload's size and its sha256.
-fn write_payload(
-    out: &mut File,
+/// packed and `out`, flushed.
+fn write_payload<W: Write>(
+    out: W,
     plan: &[Planned],
     opts: &PackOptions,
     inner_mtime: u64,
-) -> Result<(Vec<Entry>, u64, String)> {
+) -> Result<(Vec<Entry>, W)> {
     let out_name = PathBuf::from(format!(
         "{} (payload being written)",
         opts.out_dir.display()
     ));
     let out_err = |e: io::Error| Error::io(&out_name, e);
 
-    let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
-    let encrypted = crypto::encrypt(&opts.recipients, hashing)?;
+    let buffered = BufWriter::with_capacity(1 << 20, out);
+    let encrypted = crypto::encrypt(&opts.recipients, buffered)?;
     let mut zstd = zstd::stream::write::Encoder::new(encrypted, opts.level).map_err(out_err)?;
     zstd.include_checksum(true).map_err(out_err)?;
     let mut tar = TarWriter::new(zstd);
@@ -475,10 +564,9 @@ fn write_payload(
 
     let zstd = tar.finish().map_err(out_err)?;
     let encrypted = zstd.finish().map_err(out_err)?;
-    let hashing = encrypted.finish().map_err(out_err)?;
-    let (mut buffered, size, sha) = hashing.finish();
-    buffered.flush().map_err(out_err)?;
-    Ok((inner.entries, size, sha))
+    let buffered = encrypted.finish().map_err(out_err)?;
+    let out = buffered.into_inner().map_err(|e| out_err(e.into_error()))?;
+    Ok((inner.entries, out))
 }
 
 /// Streams one file into the tar, hashing it, and makes sure it did not

@@ -116,6 +116,15 @@ impl SigningKey {
         Ok(key)
     }
 
+    /// The matching public key, as a trusted key.
+    pub fn trusted(&self) -> TrustedKey {
+        TrustedKey {
+            pk: self.pk.clone(),
+            key_id: self.key_id.clone(),
+            source: "the signing key".into(),
+        }
+    }
+
     /// Signs a manifest's exact bytes; returns the text of the `.minisig` file.
     pub fn sign_manifest(&self, manifest: &[u8], bundle_id: &str, name: &str) -> Result<String> {
         let trusted = format!("{COMMENT_PREFIX}{bundle_id} name:{name}");

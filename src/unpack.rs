@@ -40,6 +40,8 @@ pub struct UnpackOptions {
     pub identities: Vec<x25519::Identity>,
     /// The destination folder; the bundle lands in `DEST/NAME`.
     pub dest: PathBuf,
+    /// More folders to look for payload parts in.
+    pub parts_from: Vec<PathBuf>,
 }
 
 /// What was unpacked.
@@ -70,7 +72,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             "no identity given: pass -i IDENTITY_FILE".into(),
         ));
     }
-    let bundle = verify::open(&opts.manifest, &opts.trust)?;
+    let bundle = verify::open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
     let created_dest = prepare_dest(&opts.dest)?;
     let target = opts.dest.join(&bundle.manifest.name);
     let cleanup_dest = |e: Error| {
@@ -166,23 +168,7 @@ fn commit(staging: &Path, target: &Path, dest: &Path) -> Result<()> {
     // One flush of the whole filesystem instead of an fsync per file.
     rustix::fs::syncfs(&dir).map_err(|e| Error::io(staging, e.into()))?;
     fs::set_permissions(staging, Permissions::from_mode(0o755)).at(staging)?;
-    rustix::fs::renameat_with(
-        rustix::fs::CWD,
-        staging,
-        rustix::fs::CWD,
-        target,
-        rustix::fs::RenameFlags::NOREPLACE,
-    )
-    .map_err(|e| {
-        let e: std::io::Error = e.into();
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::Exists {
-                path: target.to_path_buf(),
-            }
-        } else {
-            Error::io(target, e)
-        }
-    })?;
+    durable::rename_noreplace(staging, target)?;
     durable::sync_dir(dest)
 }
 

@@ -20,7 +20,9 @@ use crate::durable::parent_of;
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{sha256_hex, HashingReader, LimitReader};
 use crate::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
+use crate::media;
 use crate::signature::{self, TrustedKey};
+use sha2::{Digest, Sha256};
 
 /// The largest zstd window accepted, as a power of two (16 MiB): enough for
 /// every level pouch writes, small enough to keep decoder memory flat.
@@ -62,6 +64,8 @@ pub struct Bundle {
     pub payload_path: PathBuf,
     /// What became of the signature.
     pub signature: SignatureStatus,
+    /// Folders searched for payload parts: the manifest's, then `--parts-from`.
+    pub search_dirs: Vec<PathBuf>,
 }
 
 /// Reads a manifest and checks its signature according to `trust`.
@@ -105,7 +109,9 @@ pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
         }
     }
     let payload_path = parent_of(manifest_path).join(&manifest.payload.file);
+    let search_dirs = vec![parent_of(manifest_path).to_path_buf()];
     Ok(Bundle {
+        search_dirs,
         manifest_path: manifest_path.to_path_buf(),
         manifest,
         manifest_sha256: sha256_hex(&bytes),
@@ -150,8 +156,52 @@ impl Bundle {
         }
     }
 
-    /// Opens the payload and checks its size against the manifest.
-    fn open_payload(&self) -> Result<File> {
+    /// Also looks for parts in these folders (after the manifest's own).
+    pub fn with_parts_from(mut self, dirs: &[PathBuf]) -> Bundle {
+        self.search_dirs.extend(dirs.iter().cloned());
+        self
+    }
+
+    /// True when the payload is split into parts.
+    pub fn is_split(&self) -> bool {
+        !self.manifest.payload.parts.is_empty()
+    }
+
+    /// Opens the payload as one stream: the single file, or the parts in
+    /// order. Sizes are checked first (cheap), and a missing part is named
+    /// before anything is read.
+    pub fn open_payload(&self) -> Result<Box<dyn Read>> {
+        if self.is_split() {
+            let parts = &self.manifest.payload.parts;
+            let found = media::locate(parts, &self.search_dirs);
+            let mut problems = Vec::new();
+            let mut list = Vec::new();
+            for (part, path) in parts.iter().zip(found) {
+                match path {
+                    None => problems.push(format!("{}: missing", part.file)),
+                    Some(p) => {
+                        let size = std::fs::metadata(&p).at(&p)?.len();
+                        if size != part.size {
+                            problems.push(format!(
+                                "{}: wrong size ({size} bytes, the manifest says {})",
+                                part.file, part.size
+                            ));
+                        }
+                        list.push((p, part.clone()));
+                    }
+                }
+            }
+            for extra in media::extra_parts(&self.manifest.name, parts.len(), &self.search_dirs) {
+                problems.push(format!(
+                    "{}: unexpected part, not listed in the manifest",
+                    extra.display()
+                ));
+            }
+            if !problems.is_empty() {
+                return Err(Error::BadParts { problems });
+            }
+            return Ok(Box::new(media::PartsReader::new(list)));
+        }
         let file = File::open(&self.payload_path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::PayloadMissing {
                 path: self.payload_path.clone(),
@@ -166,7 +216,64 @@ impl Bundle {
                 size.to_string(),
             ));
         }
-        Ok(file)
+        Ok(Box::new(file))
+    }
+
+    /// Checks every part of a split payload (all of them, even after a bad
+    /// one) and the whole payload's hash; names each bad part.
+    fn check_parts(&self) -> Result<()> {
+        let parts = &self.manifest.payload.parts;
+        let found = media::locate(parts, &self.search_dirs);
+        let mut problems = Vec::new();
+        let mut whole = Sha256::new();
+        let mut whole_ok = true;
+        let mut buf = vec![0u8; 1 << 20];
+        for (part, path) in parts.iter().zip(found) {
+            let Some(path) = path else {
+                problems.push(format!("{}: missing", part.file));
+                whole_ok = false;
+                continue;
+            };
+            let mut file = File::open(&path).at(&path)?;
+            let mut h = Sha256::new();
+            let mut size: u64 = 0;
+            loop {
+                let n = file.read(&mut buf).at(&path)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+                whole.update(&buf[..n]);
+                size += n as u64;
+            }
+            if size != part.size {
+                problems.push(format!(
+                    "{}: wrong size ({size} bytes, the manifest says {})",
+                    part.file, part.size
+                ));
+                whole_ok = false;
+            } else if hex::encode(h.finalize()) != part.sha256 {
+                problems.push(format!("{}: wrong sha256 (damaged)", part.file));
+                whole_ok = false;
+            }
+        }
+        for extra in media::extra_parts(&self.manifest.name, parts.len(), &self.search_dirs) {
+            problems.push(format!(
+                "{}: unexpected part, not listed in the manifest",
+                extra.display()
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Error::BadParts { problems });
+        }
+        if whole_ok && hex::encode(whole.finalize()) != self.manifest.payload.sha256 {
+            return Err(Error::BadParts {
+                problems: vec![
+                    "the parts are each intact but do not join into the signed payload".into(),
+                ],
+            });
+        }
+        Ok(())
     }
 
     fn check_hash(&self, size: u64, sha256: String) -> Result<()> {
@@ -186,6 +293,9 @@ impl Bundle {
     /// Checks the payload's size and sha256 against the signed manifest,
     /// without decrypting it (needs no key).
     pub fn check_payload(&self) -> Result<()> {
+        if self.is_split() {
+            return self.check_parts();
+        }
         let file = self.open_payload()?;
         let reader = HashingReader::new(BufReader::with_capacity(1 << 20, file));
         let (size, sha) = reader.drain_and_finish().at(&self.payload_path)?;
@@ -220,6 +330,15 @@ impl Bundle {
                 e @ (Error::CorruptPayload { .. }
                 | Error::BadEntry { .. }
                 | Error::ContentsMismatch { .. }),
+            ) if self.is_split() => {
+                // Name the bad parts, if that is what went wrong.
+                drop(hashing);
+                self.check_parts().and(Err(e))
+            }
+            Err(
+                e @ (Error::CorruptPayload { .. }
+                | Error::BadEntry { .. }
+                | Error::ContentsMismatch { .. }),
             ) => {
                 // If the payload is not the one that was signed, say so: that
                 // is the root cause, more useful than the symptom.
@@ -234,7 +353,7 @@ impl Bundle {
 
     fn stream_contents(
         &self,
-        payload: &mut HashingReader<File>,
+        payload: &mut HashingReader<Box<dyn Read>>,
         identities: &[x25519::Identity],
         sink: &mut dyn Sink,
     ) -> Result<Vec<Entry>> {
@@ -279,6 +398,8 @@ pub struct VerifyOptions {
     pub trust: Trust,
     /// Identities; when given, the contents are checked too.
     pub identities: Vec<x25519::Identity>,
+    /// More folders to look for payload parts in.
+    pub parts_from: Vec<PathBuf>,
 }
 
 /// The outcome of a successful verification.
@@ -312,7 +433,7 @@ pub struct VerifyReport {
 
 /// Verifies a bundle; see the module docs for what is checked.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
-    let bundle = open(&opts.manifest, &opts.trust)?;
+    let bundle = open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
     if opts.identities.is_empty() {
         bundle.check_payload()?;
     } else {
@@ -353,7 +474,8 @@ impl<R: Read> Read for Layer<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.inner.read(buf).map_err(|e| {
             let text = e.to_string();
-            if text.starts_with("age: ") || text.starts_with("zstd: ") {
+            if text.starts_with("age: ") || text.starts_with("zstd: ") || text.starts_with("part ")
+            {
                 e
             } else {
                 std::io::Error::new(e.kind(), format!("{}: {text}", self.name))

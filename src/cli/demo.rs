@@ -98,7 +98,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     let m = manifest.display().to_string();
     out(&format!(
         "  wrote {}, {}, {}",
-        packed.payload_path.display(),
+        packed.payload_files[0].display(),
         packed.manifest_path.display(),
         packed.signature_path.display()
     ));
@@ -127,6 +127,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         manifest: manifest.clone(),
         trust: Trust::Keys(trusted.clone()),
         identities: Vec::new(),
+        parts_from: Vec::new(),
     })?;
     out(&format!(
         "  OK: signature by {}, payload sha256 {}",
@@ -144,6 +145,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         manifest: manifest.clone(),
         trust: Trust::Keys(trusted.clone()),
         identities: identities.clone(),
+        parts_from: Vec::new(),
     })?;
     out(&format!(
         "  OK: {} files and {} folders match the signed manifest",
@@ -156,6 +158,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         trust: Trust::Keys(trusted.clone()),
         identities: identities.clone(),
         dest: PathBuf::from("inbox"),
+        parts_from: Vec::new(),
     })?;
     let unpacked = u.output.join("case-2026-0142");
     let same = same_tree(&case, &unpacked)?;
@@ -180,7 +183,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     );
     fs::create_dir_all("tampered").at("tampered")?;
     for p in [
-        &packed.payload_path,
+        &packed.payload_files[0],
         &packed.manifest_path,
         &packed.signature_path,
     ] {
@@ -188,7 +191,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         fs::copy(p, &to).at(&to)?;
     }
     let bad_payload =
-        Path::new("tampered").join(packed.payload_path.file_name().unwrap_or_default());
+        Path::new("tampered").join(packed.payload_files[0].file_name().unwrap_or_default());
     let mut bytes = fs::read(&bad_payload).at(&bad_payload)?;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
@@ -199,6 +202,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         manifest: bad_manifest,
         trust: Trust::Keys(trusted),
         identities: Vec::new(),
+        parts_from: Vec::new(),
     }) {
         Err(e) if e.exit_code() == 1 => out(&format!("  refused, exit code 1, as it must be: {e}")),
         Err(e) => return Err(e),
@@ -213,7 +217,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     out("Without pouch, the stock tools recover and check the same bundle:");
     out(&format!(
         "  age -d -i keys/recipient.age-identity {} | zstd -d | tar -xv",
-        packed.payload_path.display()
+        packed.payload_files[0].display()
     ));
     out(&format!("  minisign -V -m {m} -p keys/clerk.minisign.pub"));
     out("");

@@ -101,6 +101,11 @@ pub enum Command {
         /// Skip symlinks, FIFOs, sockets and devices (with a warning) instead of refusing.
         #[arg(long)]
         skip_special: bool,
+        #[command(flatten)]
+        media: MediaArgs,
+        /// Pack names that Windows or FAT/exFAT cannot hold (reserved names, <>:"|?*\, trailing dot or space).
+        #[arg(long)]
+        allow_unportable_names: bool,
     },
     /// Check a bundle's signature and payload; with -i also its contents.
     #[command(
@@ -118,6 +123,9 @@ pub enum Command {
         /// Proceed without a trusted signature. Unsafe.
         #[arg(long)]
         insecure_skip_signature: bool,
+        /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
+        #[arg(long = "parts-from", value_name = "DIR")]
+        parts_from: Vec<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -146,6 +154,9 @@ pub enum Command {
         /// Proceed without a trusted signature. Unsafe.
         #[arg(long)]
         insecure_skip_signature: bool,
+        /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
+        #[arg(long = "parts-from", value_name = "DIR")]
+        parts_from: Vec<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -162,11 +173,73 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-cut a bundle's payload for another medium, without re-encrypting; re-signs the manifest.
+    #[command(
+        after_help = "Example:\n  pouch resplit stick/B.toml --media dvd -o burn/ -s clerk.minisign.key"
+    )]
+    Resplit {
+        /// The bundle's manifest (NAME.toml).
+        manifest: PathBuf,
+        /// Folder for the re-cut bundle (not the one holding it now).
+        #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
+        out_dir: PathBuf,
+        /// The clerk's minisign secret key (the manifest is signed again).
+        #[arg(short = 's', long = "signing-key", value_name = "KEY")]
+        signing_key: PathBuf,
+        /// Read the signing key's passphrase from the first line of FILE.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Signer keys trusted for the existing bundle (default: the -s key's own public key).
+        #[arg(long, value_name = "SIGNER_PUB")]
+        trust: Vec<String>,
+        /// Also look for the existing parts in DIR (repeatable).
+        #[arg(long = "parts-from", value_name = "DIR")]
+        parts_from: Vec<PathBuf>,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
     /// Run a full round trip on built-in sample data.
     Demo {
         /// Folder to work in (default: a new temporary folder, kept for you to look at).
         dir: Option<PathBuf>,
     },
+}
+
+/// Part sizes and read-back, shared by pack and resplit.
+#[derive(Debug, clap::Args)]
+pub struct MediaArgs {
+    /// Split the payload into parts of at most SIZE (bytes, or K/M/G/T = x1024, KB/MB/GB/TB = x1000).
+    #[arg(long, value_name = "SIZE", conflicts_with = "media")]
+    split: Option<String>,
+    /// Split for a medium: fat32, exfat, dvd, dvd-dl, bd25, bd50.
+    #[arg(long, value_name = "PRESET")]
+    media: Option<String>,
+    /// Read every file back from the device after writing (default: on for removable media).
+    #[arg(long, overrides_with = "no_verify_after_write")]
+    verify_after_write: bool,
+    /// Do not read files back after writing.
+    #[arg(long)]
+    no_verify_after_write: bool,
+}
+
+impl MediaArgs {
+    fn split(&self) -> Result<Option<u64>> {
+        match (&self.split, &self.media) {
+            (Some(size), _) => pouch::media::parse_size(size).map(Some),
+            (None, Some(preset)) => pouch::media::preset(preset),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn verify_after_write(&self) -> Option<bool> {
+        if self.verify_after_write {
+            Some(true)
+        } else if self.no_verify_after_write {
+            Some(false)
+        } else {
+            None
+        }
+    }
 }
 
 impl Command {
@@ -216,6 +289,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             level,
             seal_names,
             skip_special,
+            media,
+            allow_unportable_names,
         } => {
             let mut all = Vec::new();
             for r in &recipients {
@@ -238,6 +313,9 @@ pub fn run(cli: Cli) -> Result<u8> {
                 seal_names,
                 skip_special,
                 source_date_epoch: source_date_epoch()?,
+                split: media.split()?,
+                verify_after_write: media.verify_after_write(),
+                allow_unportable_names,
             };
             let report = pack::pack(&opts, &key)?;
             render::pack(&report);
@@ -248,12 +326,14 @@ pub fn run(cli: Cli) -> Result<u8> {
             trust,
             identities,
             insecure_skip_signature,
+            parts_from,
             json,
         } => {
             let opts = verify::VerifyOptions {
                 manifest,
                 trust: trust_policy(&trust, insecure_skip_signature)?,
                 identities: load_identities(&identities)?,
+                parts_from,
             };
             let report = verify::verify(&opts)?;
             render::verify(&report, json);
@@ -265,6 +345,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             trust,
             dest,
             insecure_skip_signature,
+            parts_from,
             json,
         } => {
             let opts = unpack::UnpackOptions {
@@ -272,6 +353,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 trust: trust_policy(&trust, insecure_skip_signature)?,
                 identities: load_identities(&identities)?,
                 dest,
+                parts_from,
             };
             let report = unpack::unpack(&opts)?;
             render::unpack(&report, json);
@@ -294,6 +376,33 @@ pub fn run(cli: Cli) -> Result<u8> {
                 }
                 _ => Ok(0),
             }
+        }
+        Command::Resplit {
+            manifest,
+            out_dir,
+            signing_key,
+            passphrase_file,
+            trust,
+            parts_from,
+            media,
+        } => {
+            let key = load_signing_key(&signing_key, passphrase_file.as_deref())?;
+            let trust = if trust.is_empty() {
+                Trust::Keys(vec![key.trusted()])
+            } else {
+                Trust::Keys(load_trusted(&trust)?)
+            };
+            let opts = pouch::resplit::ResplitOptions {
+                manifest,
+                trust,
+                parts_from,
+                split: media.split()?,
+                out_dir,
+                verify_after_write: media.verify_after_write(),
+            };
+            let report = pouch::resplit::resplit(&opts, &key)?;
+            render::pack(&report);
+            Ok(0)
         }
         Command::Demo { dir } => demo::run(dir),
     }

@@ -95,16 +95,35 @@ pub fn pack(r: &PackReport) {
         ));
     }
     let m = &r.manifest;
+    if r.auto_split {
+        warn("note: the output folder is on FAT, where no file may reach 4 GiB: the payload is split into parts of 4 GiB - 1 byte");
+    }
+    let payload = match r.payload_files.as_slice() {
+        [one] => format!("payload {} ({})", one.display(), bytes(m.payload.size)),
+        many => format!(
+            "payload in {} parts of at most {} ({} in all): {} … {}",
+            many.len(),
+            bytes(m.payload.parts.iter().map(|p| p.size).max().unwrap_or(0)),
+            bytes(m.payload.size),
+            many.first()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            many.last()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+    };
     warn(&format!(
-        "sealed {} files and {} folders ({}) for {} recipient(s); payload {} ({}), signed by {}",
+        "sealed {} files and {} folders ({}) for {} recipient(s); {payload}; signed by {}",
         m.contents.files,
         m.contents.folders,
         bytes(m.contents.total_bytes),
         m.recipients.len(),
-        r.payload_path.display(),
-        bytes(m.payload.size),
         m.signer.key_id
     ));
+    if r.verified_after_write {
+        warn("read back from the device: every file matches what was written");
+    }
     out(&r.manifest_path.display().to_string());
 }
 

@@ -182,6 +182,7 @@ pub fn bundle_from_payload(
             size: payload.len() as u64,
             sha256: pouch::hashing::sha256_hex(payload),
             layers: "age+zstd+tar".into(),
+            parts: Vec::new(),
         },
         contents,
         entries: Vec::new(),

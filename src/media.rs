@@ -1,0 +1,477 @@
+//! Removable media: payloads split into parts, part sizes for each kind of
+//! medium, reading parts back as one stream, and facts about the output
+//! folder's filesystem (FAT, removable).
+//!
+//! A split payload is written as `NAME.age.001`, `NAME.age.002`, … whose
+//! concatenation is exactly the single-file payload. Each part's size and
+//! sha256 are in the signed manifest, so a damaged part is named precisely
+//! and only it needs to be copied again.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::durable::{PendingFile, SyncedFile};
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::Part;
+
+/// The largest file FAT32 can hold: 4 GiB − 1 byte.
+pub const FAT32_MAX_FILE: u64 = (4 << 30) - 1;
+
+/// The smallest part size accepted.
+pub const MIN_PART: u64 = 4096;
+
+/// Media presets: name, part size (None: no split needed), capacity of the
+/// medium in bytes (for the unit tests and the docs), and a description.
+pub const PRESETS: &[(&str, Option<u64>, u64, &str)] = &[
+    (
+        "fat32",
+        Some(FAT32_MAX_FILE),
+        u64::MAX,
+        "USB stick with FAT32: parts of 4 GiB - 1 byte",
+    ),
+    (
+        "exfat",
+        None,
+        u64::MAX,
+        "exFAT or NTFS disk: no size limit, no split",
+    ),
+    (
+        "dvd",
+        Some(4_400_000_000),
+        4_700_372_992,
+        "DVD±R single layer (4.7 GB), about 6 % kept free",
+    ),
+    (
+        "dvd-dl",
+        Some(8_000_000_000),
+        8_543_666_176,
+        "DVD±R dual layer (8.5 GB), about 6 % kept free",
+    ),
+    (
+        "bd25",
+        Some(23_500_000_000),
+        25_025_314_816,
+        "BD-R single layer (25 GB), about 6 % kept free",
+    ),
+    (
+        "bd50",
+        Some(47_000_000_000),
+        50_050_629_632,
+        "BD-R dual layer (50 GB), about 6 % kept free",
+    ),
+];
+
+/// The part size for a media preset; `Ok(None)` for media that need no split.
+pub fn preset(name: &str) -> Result<Option<u64>> {
+    PRESETS
+        .iter()
+        .find(|p| p.0 == name)
+        .map(|p| p.1)
+        .ok_or_else(|| {
+            let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+            Error::Usage(format!(
+                "unknown --media {name:?}; choose one of {}",
+                names.join(", ")
+            ))
+        })
+}
+
+/// Parses a size: plain bytes, `K`/`M`/`G`/`T` or `KiB`/`MiB`/`GiB`/`TiB`
+/// (powers of 1024), `KB`/`MB`/`GB`/`TB` (powers of 1000).
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let bad = || {
+        Error::Usage(format!(
+            "size {text:?} is not understood: use bytes or a number with K, M, G, T (x1024) or KB, MB, GB, TB (x1000)"
+        ))
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KIB" => 1 << 10,
+        "M" | "MIB" => 1 << 20,
+        "G" | "GIB" => 1 << 30,
+        "T" | "TIB" => 1 << 40,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    let size = n.checked_mul(mult).ok_or_else(bad)?;
+    if size < MIN_PART {
+        return Err(Error::Usage(format!(
+            "part size {text:?} is below the minimum of {MIN_PART} bytes"
+        )));
+    }
+    Ok(size)
+}
+
+/// The file name of part `index` (0-based) of bundle `name`.
+pub fn part_name(name: &str, index: usize) -> String {
+    format!("{name}.age.{:03}", index + 1)
+}
+
+/// Whether `dir` is on a FAT filesystem (where no file may reach 4 GiB): by
+/// the kernel's filesystem magic, or by the mount table for FAT mounted
+/// through FUSE.
+pub fn is_fat(dir: &Path) -> bool {
+    const MSDOS_SUPER_MAGIC: u64 = 0x4d44;
+    if rustix::fs::statfs(dir).is_ok_and(|s| s.f_type as u64 == MSDOS_SUPER_MAGIC) {
+        return true;
+    }
+    matches!(
+        filesystem_type(dir).as_deref(),
+        Some("vfat" | "msdos" | "fuse.fusefat")
+    )
+}
+
+/// The filesystem type of the mount holding `dir`, from `/proc/self/mountinfo`.
+pub fn filesystem_type(dir: &Path) -> Option<String> {
+    let dir = fs::canonicalize(dir).ok()?;
+    let table = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut best: Option<(usize, String)> = None;
+    for line in table.lines() {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+        let mut fields = line.split(' ');
+        let mount_point = fields.nth(4)?.replace("\\040", " ");
+        let fstype = line.split(" - ").nth(1)?.split(' ').next()?.to_string();
+        if dir.starts_with(&mount_point)
+            && best
+                .as_ref()
+                .is_none_or(|(len, _)| mount_point.len() >= *len)
+        {
+            best = Some((mount_point.len(), fstype));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// Whether `dir` is on a removable device (USB stick, card, optical disc),
+/// as the kernel reports it in `/sys/dev/block/MAJ:MIN/removable` (or the
+/// parent device's, for a partition).
+pub fn is_removable(dir: &Path) -> bool {
+    let Ok(st) = rustix::fs::stat(dir) else {
+        return false;
+    };
+    let (major, minor) = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+    let base = PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+    let flag = |p: PathBuf| fs::read_to_string(p).is_ok_and(|s| s.trim() == "1");
+    flag(base.join("removable")) || flag(base.join("../removable"))
+}
+
+/// One file written by [`PartWriter`], with what was recorded while writing.
+pub struct Written {
+    /// The file, synced, under its temporary name.
+    pub file: SyncedFile,
+    /// Its size.
+    pub size: u64,
+    /// Its sha256.
+    pub sha256: String,
+}
+
+/// Writes the payload as one file or as parts of at most `part_size` bytes,
+/// each under a temporary name, hashing each part and the whole.
+pub struct PartWriter {
+    dir: PathBuf,
+    name: String,
+    part_size: Option<u64>,
+    current: Option<(PendingFile, Sha256, u64)>,
+    done: Vec<Written>,
+    whole: Sha256,
+    total: u64,
+}
+
+impl PartWriter {
+    /// Writes `NAME.age` (no `part_size`) or `NAME.age.NNN` parts into `dir`.
+    pub fn new(dir: &Path, name: &str, part_size: Option<u64>) -> PartWriter {
+        PartWriter {
+            dir: dir.to_path_buf(),
+            name: name.to_string(),
+            part_size,
+            current: None,
+            done: Vec::new(),
+            whole: Sha256::new(),
+            total: 0,
+        }
+    }
+
+    fn open_next(&mut self) -> io::Result<()> {
+        let file_name = match self.part_size {
+            Some(_) => part_name(&self.name, self.done.len()),
+            None => format!("{}.age", self.name),
+        };
+        let pending = PendingFile::create(&self.dir.join(file_name), 0o644).map_err(to_io)?;
+        self.current = Some((pending, Sha256::new(), 0));
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        if let Some((pending, hasher, size)) = self.current.take() {
+            let file = pending.sync()?;
+            self.done.push(Written {
+                file,
+                size,
+                sha256: hex::encode(hasher.finalize()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the last part; returns the files written, the total size and
+    /// the sha256 of the whole payload.
+    pub fn finish(mut self) -> Result<(Vec<Written>, u64, String)> {
+        if self.current.is_none() && self.done.is_empty() {
+            self.open_next().map_err(|e| Error::io(&self.dir, e))?;
+        }
+        self.close_current()?;
+        Ok((self.done, self.total, hex::encode(self.whole.finalize())))
+    }
+}
+
+fn to_io(e: Error) -> io::Error {
+    match e {
+        Error::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+impl Write for PartWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let (Some(limit), Some((_, _, size))) = (self.part_size, &self.current) {
+            if *size >= limit {
+                self.close_current().map_err(to_io)?;
+            }
+        }
+        if self.current.is_none() {
+            self.open_next()?;
+        }
+        let Some((pending, hasher, size)) = &mut self.current else {
+            return Err(io::Error::other("no part open"));
+        };
+        let room = self.part_size.map_or(buf.len() as u64, |l| l - *size);
+        let take = (buf.len() as u64).min(room) as usize;
+        let n = pending.file().write(&buf[..take])?;
+        hasher.update(&buf[..n]);
+        self.whole.update(&buf[..n]);
+        *size += n as u64;
+        self.total += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.current {
+            Some((pending, _, _)) => pending.file().flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where each part of a payload is, looked up in the manifest's folder and
+/// any `--parts-from` folders, in that order; `None` for a missing part.
+pub fn locate(parts: &[Part], dirs: &[PathBuf]) -> Vec<Option<PathBuf>> {
+    parts
+        .iter()
+        .map(|p| dirs.iter().map(|d| d.join(&p.file)).find(|f| f.is_file()))
+        .collect()
+}
+
+/// Part files of bundle `name` present in `dirs` beyond the `count` listed.
+pub fn extra_parts(name: &str, count: usize, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut extra = Vec::new();
+    for dir in dirs {
+        let Ok(list) = fs::read_dir(dir) else {
+            continue;
+        };
+        for item in list.flatten() {
+            let file = item.file_name();
+            let Some(file) = file.to_str() else { continue };
+            let Some(number) = file.strip_prefix(&format!("{name}.age.")) else {
+                continue;
+            };
+            if number.bytes().all(|b| b.is_ascii_digit()) {
+                match number.parse::<usize>() {
+                    Ok(n) if n >= 1 && n <= count => {}
+                    _ => extra.push(dir.join(file)),
+                }
+            }
+        }
+    }
+    extra.sort();
+    extra.dedup();
+    extra
+}
+
+/// What is wrong with one part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartProblem {
+    /// The part's file name (or path, for extra parts).
+    pub part: String,
+    /// missing, wrong size, wrong sha256, unexpected.
+    pub problem: String,
+}
+
+/// Reads the parts of a payload in order as one stream, checking each part's
+/// size when it is opened and its sha256 when it ends, so that a damaged
+/// part is named as soon as it has been read.
+pub struct PartsReader {
+    parts: Vec<(PathBuf, Part)>,
+    index: usize,
+    current: Option<(File, Sha256, u64)>,
+}
+
+impl PartsReader {
+    /// Reads `parts` from the given paths (as found by [`locate`]).
+    pub fn new(parts: Vec<(PathBuf, Part)>) -> PartsReader {
+        PartsReader {
+            parts,
+            index: 0,
+            current: None,
+        }
+    }
+}
+
+fn part_error(file: &str, problem: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("part {file}: {problem}"),
+    )
+}
+
+impl Read for PartsReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.current.is_none() {
+                let Some((path, part)) = self.parts.get(self.index) else {
+                    return Ok(0);
+                };
+                let file = File::open(path)
+                    .map_err(|e| part_error(&part.file, format!("cannot be opened: {e}")))?;
+                let size = file.metadata()?.len();
+                if size != part.size {
+                    return Err(part_error(
+                        &part.file,
+                        format!("wrong size: {size} bytes, the manifest says {}", part.size),
+                    ));
+                }
+                self.current = Some((file, Sha256::new(), 0));
+            }
+            let Some((file, hasher, done)) = &mut self.current else {
+                return Ok(0);
+            };
+            let n = file.read(buf)?;
+            if n > 0 {
+                hasher.update(&buf[..n]);
+                *done += n as u64;
+                return Ok(n);
+            }
+            let part = &self.parts[self.index].1;
+            let sha = hex::encode(std::mem::take(hasher).finalize());
+            if *done != part.size {
+                return Err(part_error(
+                    &part.file,
+                    format!("changed while being read ({done} of {} bytes)", part.size),
+                ));
+            }
+            if sha != part.sha256 {
+                return Err(part_error(
+                    &part.file,
+                    "wrong sha256: the part is damaged; copy it again".into(),
+                ));
+            }
+            self.current = None;
+            self.index += 1;
+        }
+    }
+}
+
+/// Reads a file back from its device, bypassing the page cache where the
+/// OS allows, and returns its sha256.
+pub fn read_back(path: &Path) -> Result<String> {
+    let file = File::open(path).at(path)?;
+    // The data was fsynced, so its cached pages are clean; dropping them makes
+    // the read below come from the device itself.
+    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+    let r = crate::hashing::HashingReader::new(std::io::BufReader::with_capacity(1 << 20, file));
+    let (_, sha) = r.drain_and_finish().at(path)?;
+    Ok(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_both_unit_systems() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("700M").unwrap(), 700 << 20);
+        assert_eq!(parse_size("700MB").unwrap(), 700_000_000);
+        assert_eq!(parse_size("4GiB").unwrap(), 4 << 30);
+        assert_eq!(parse_size("4g").unwrap(), 4 << 30);
+        assert!(parse_size("1").is_err(), "below the minimum");
+        assert!(parse_size("4X").is_err());
+        assert!(parse_size("99999999999T").is_err(), "overflow");
+    }
+
+    #[test]
+    fn presets_never_exceed_their_medium() {
+        for &(name, part, capacity, _) in PRESETS {
+            if let Some(part) = part {
+                assert!(
+                    part <= capacity,
+                    "{name}: part {part} > capacity {capacity}"
+                );
+                assert!(
+                    part < capacity - capacity / 50 || capacity == u64::MAX,
+                    "{name}: less than 2 % margin"
+                );
+            }
+        }
+        assert_eq!(preset("fat32").unwrap(), Some(FAT32_MAX_FILE));
+        const { assert!(FAT32_MAX_FILE < 1 << 32) };
+        assert_eq!(preset("exfat").unwrap(), None);
+        assert!(preset("floppy").is_err());
+    }
+
+    #[test]
+    fn part_writer_cuts_at_the_limit_and_the_parts_concatenate() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = crate::hashing::sha256_hex(b"seed").repeat(400); // 25,600 bytes
+        let mut w = PartWriter::new(dir.path(), "b", Some(10_000));
+        for chunk in data.as_bytes().chunks(3_000) {
+            w.write_all(chunk).unwrap();
+        }
+        let (files, total, sha) = w.finish().unwrap();
+        assert_eq!(total, data.len() as u64);
+        assert_eq!(sha, crate::hashing::sha256_hex(data.as_bytes()));
+        let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
+        assert_eq!(sizes, [10_000, 10_000, 5_600]);
+        let paths =
+            crate::durable::commit_all(files.into_iter().map(|f| f.file).collect()).unwrap();
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["b.age.001", "b.age.002", "b.age.003"]);
+        let joined: Vec<u8> = paths.iter().flat_map(|p| fs::read(p).unwrap()).collect();
+        assert_eq!(joined, data.as_bytes());
+    }
+
+    #[test]
+    fn an_exact_multiple_makes_no_empty_last_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PartWriter::new(dir.path(), "b", Some(5_000));
+        w.write_all(&[7u8; 10_000]).unwrap();
+        let (files, _, _) = w.finish().unwrap();
+        assert_eq!(files.len(), 2);
+    }
+}

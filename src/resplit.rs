@@ -1,0 +1,105 @@
+//! Re-cutting an existing bundle for another medium, without re-encrypting.
+//!
+//! The payload's bytes are copied unchanged into new parts (or one file);
+//! every old part is checked against the signed manifest while it is read,
+//! and the whole payload's sha256 must still match before anything is
+//! committed. Because the part list is in the signed manifest, the manifest
+//! is signed again with the clerk's key; everything else in it stays the same.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::error::{Error, IoContext, Result};
+use crate::hashing::HashingReader;
+use crate::manifest::Part;
+use crate::media::{self, PartWriter};
+use crate::pack::{self, PackReport};
+use crate::signature::SigningKey;
+use crate::verify::{self, Trust};
+
+/// What to re-cut, and how.
+#[derive(Clone)]
+pub struct ResplitOptions {
+    /// The bundle's manifest.
+    pub manifest: PathBuf,
+    /// Signature policy for the existing bundle.
+    pub trust: Trust,
+    /// More folders to look for the existing parts in.
+    pub parts_from: Vec<PathBuf>,
+    /// New part size; `None` joins the parts into one `NAME.age`.
+    pub split: Option<u64>,
+    /// Folder for the new bundle; must not hold the old one.
+    pub out_dir: PathBuf,
+    /// Read the new files back from the device after writing.
+    pub verify_after_write: Option<bool>,
+}
+
+/// Re-cuts a bundle; see the module docs.
+pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
+    let bundle = verify::open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
+    let m = &bundle.manifest;
+    let manifest_path = opts.out_dir.join(format!("{}.toml", m.name));
+    crate::durable::ensure_absent(&manifest_path)?;
+    if !opts.out_dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "output folder {} does not exist; create it first",
+            opts.out_dir.display()
+        )));
+    }
+    let mut source = HashingReader::new(bundle.open_payload()?);
+    let mut writer = PartWriter::new(&opts.out_dir, &m.name, opts.split);
+    let copied = io::copy(&mut source, &mut writer);
+    if let Err(e) = copied {
+        return Err(match e.kind() {
+            io::ErrorKind::InvalidData => Error::BadParts {
+                problems: vec![e.to_string()],
+            },
+            _ => Error::io(&bundle.payload_path, e),
+        });
+    }
+    let (size, sha) = source.drain_and_finish().at(&bundle.payload_path)?;
+    if size != m.payload.size || sha != m.payload.sha256 {
+        return Err(Error::PayloadMismatch {
+            path: bundle.payload_path.clone(),
+            what: "sha256",
+            expected: m.payload.sha256.clone(),
+            found: sha,
+        });
+    }
+    let (written, _, _) = writer.finish()?;
+    let mut new = m.clone();
+    new.signer.key_id = key.key_id.clone();
+    new.payload.parts = match opts.split {
+        Some(_) => written
+            .iter()
+            .enumerate()
+            .map(|(i, w)| Part {
+                file: media::part_name(&m.name, i),
+                size: w.size,
+                sha256: w.sha256.clone(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let written = written.into_iter().map(|w| (w.file, w.sha256)).collect();
+    let out = pack::seal(&new, key, written, &manifest_path)?;
+    let verify_after = opts
+        .verify_after_write
+        .unwrap_or_else(|| media::is_removable(&opts.out_dir));
+    if verify_after {
+        pack::read_back_all(&out)?;
+    }
+    Ok(PackReport {
+        signature_path: crate::signature::signature_path(&manifest_path),
+        manifest_path,
+        payload_files: out
+            .iter()
+            .take(out.len() - 2)
+            .map(|(p, _)| p.clone())
+            .collect(),
+        manifest: new,
+        skipped: Vec::new(),
+        auto_split: false,
+        verified_after_write: verify_after,
+    })
+}
