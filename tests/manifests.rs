@@ -22,7 +22,7 @@ fn every_example_parses() {
             .to_string();
         let bytes = fs::read(&path).expect("read");
         match name.as_str() {
-            "bundle.toml" | "bundle-sealed.toml" => {
+            "bundle.toml" | "bundle-sealed.toml" | "bundle-split.toml" => {
                 Manifest::parse(&bytes, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
             "inner-manifest.toml" => {
@@ -32,7 +32,7 @@ fn every_example_parses() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 3);
+    assert_eq!(seen, 4);
 }
 
 #[test]
