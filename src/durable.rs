@@ -89,21 +89,43 @@ impl SyncedFile {
     /// Renames to the final name, refusing to replace an existing file, and
     /// fsyncs the folder.
     pub fn commit(self) -> Result<PathBuf> {
+        let final_path = self.rename()?;
+        sync_dir(parent_of(&final_path))?;
+        Ok(final_path)
+    }
+
+    /// Renames to the final name (refusing to replace), without the folder fsync.
+    fn rename(self) -> Result<PathBuf> {
         let final_path = self.final_path.clone();
         rename_noreplace(&self.temp, &final_path)?;
         // The temporary name is gone now; nothing is left to delete.
         let _ = self.temp.keep();
-        sync_dir(parent_of(&final_path))?;
         Ok(final_path)
+    }
+
+    /// Renames to the final name, replacing what is there (for files pouch
+    /// owns and rewrites whole, such as the keyring), and fsyncs the folder.
+    pub fn replace(self) -> Result<()> {
+        let final_path = self.final_path.clone();
+        self.temp
+            .persist(&final_path)
+            .map_err(|e| Error::io(&final_path, e.error))?;
+        sync_dir(parent_of(&final_path))
     }
 }
 
 /// Commits files in order; if one fails, removes the ones already committed
 /// so that no partial set is left under final names.
+///
+/// The renames follow each other directly (one folder fsync after the last),
+/// so the window in which a crash leaves only the first files under final
+/// names is microseconds wide. POSIX has no way to rename several files at
+/// once; what is guaranteed is the order: when the last file (a bundle's
+/// signature) exists, so do all the others, and fewer files never verify.
 pub fn commit_all(files: Vec<SyncedFile>) -> Result<Vec<PathBuf>> {
     let mut committed: Vec<PathBuf> = Vec::new();
     for f in files {
-        match f.commit() {
+        match f.rename() {
             Ok(p) => committed.push(p),
             Err(e) => {
                 for p in &committed {
@@ -112,6 +134,10 @@ pub fn commit_all(files: Vec<SyncedFile>) -> Result<Vec<PathBuf>> {
                 return Err(e);
             }
         }
+    }
+    let dirs: std::collections::BTreeSet<&Path> = committed.iter().map(|p| parent_of(p)).collect();
+    for dir in dirs {
+        sync_dir(dir)?;
     }
     Ok(committed)
 }

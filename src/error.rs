@@ -241,7 +241,9 @@ impl Error {
             Error::BadSource { .. } => {
                 "pack only regular files and folders (--skip-special skips the rest), and keep sources still while packing"
             }
-            Error::Exists { .. } => "choose another --name or output folder, or move the old one away",
+            Error::Exists { .. } => {
+                "choose another --name or output folder, or move the old one away (a lone NAME.age without NAME.toml is left by an interrupted pack: delete it)"
+            }
             Error::Usage(_) => "see pouch --help",
             Error::StagingLeft { cause, .. } => cause.hint(),
         }

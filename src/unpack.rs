@@ -167,8 +167,10 @@ fn commit(staging: &Path, target: &Path, dest: &Path) -> Result<()> {
     let dir = File::open(staging).at(staging)?;
     // One flush of the whole filesystem instead of an fsync per file.
     rustix::fs::syncfs(&dir).map_err(|e| Error::io(staging, e.into()))?;
-    fs::set_permissions(staging, Permissions::from_mode(0o755)).at(staging)?;
+    // Renamed while still private: a crash here leaves either the 0700
+    // staging folder or the complete result, never a readable half-state.
     durable::rename_noreplace(staging, target)?;
+    fs::set_permissions(target, Permissions::from_mode(0o755)).at(target)?;
     durable::sync_dir(dest)
 }
 
