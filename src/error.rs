@@ -81,6 +81,24 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// The bundle was accepted before (same id, or same channel and sequence).
+    #[error("replay: {bundle}: {reason}")]
+    Replay {
+        /// The bundle's name.
+        bundle: String,
+        /// What it repeats.
+        reason: String,
+    },
+    /// The ledger's hash chain is broken.
+    #[error("ledger {}: record {index}: {reason}", .path.display())]
+    LedgerBroken {
+        /// The ledger file.
+        path: PathBuf,
+        /// The first bad record, from 0.
+        index: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// One or more parts of a split payload are missing, damaged or unexpected.
     #[error("{} part problem(s): {}", .problems.len(), .problems.join("; "))]
     BadParts {
@@ -184,6 +202,8 @@ impl Error {
             | Error::NoMatchingIdentity { .. }
             | Error::CorruptPayload { .. }
             | Error::BadParts { .. }
+            | Error::Replay { .. }
+            | Error::LedgerBroken { .. }
             | Error::BadEntry { .. }
             | Error::ContentsMismatch { .. } => 1,
             Error::Io { .. }
@@ -221,6 +241,12 @@ impl Error {
             }
             Error::BadEntry { .. } | Error::ContentsMismatch { .. } => {
                 "the bundle's contents do not match what was signed; nothing was unpacked; report it to the sender"
+            }
+            Error::Replay { .. } => {
+                "this bundle was received before; if you really need it again, pass --allow-replay"
+            }
+            Error::LedgerBroken { .. } => {
+                "the ledger was changed or damaged after it was written; keep a copy as evidence and report it"
             }
             Error::BadParts { .. } => {
                 "copy the named parts again from their medium (or pass --parts-from DIR where they are), then verify again"

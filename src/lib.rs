@@ -18,17 +18,22 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod audit;
 pub mod crypto;
 pub mod demo;
 pub mod durable;
 pub mod error;
 pub mod hashing;
+pub mod home;
 pub mod inspect;
 pub mod keygen;
+pub mod keyring;
+pub mod ledger;
 pub mod manifest;
 pub mod media;
 pub mod pack;
 pub mod portable;
+pub mod receipt;
 pub mod resplit;
 pub mod sanitize;
 pub mod signature;

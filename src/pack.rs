@@ -22,6 +22,7 @@ use crate::archive::{self, TarWriter};
 use crate::crypto;
 use crate::durable::{self, PendingFile, SyncedFile};
 use crate::error::{Error, IoContext, Result};
+use crate::ledger::{self, Event, Ledger, NewRecord};
 use crate::manifest::{
     self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Part, Payload,
     RecipientInfo, Signer,
@@ -68,6 +69,9 @@ pub struct PackOptions {
     pub verify_after_write: Option<bool>,
     /// Pack names that Windows or FAT/exFAT cannot hold.
     pub allow_unportable_names: bool,
+    /// The sender's ledger: gives the channel's next sequence number and
+    /// records the bundle as packed. `None`: no ledger, no sequence number.
+    pub ledger: Option<PathBuf>,
 }
 
 /// What pack wrote.
@@ -87,6 +91,8 @@ pub struct PackReport {
     pub auto_split: bool,
     /// True when every output file was read back from the device and matched.
     pub verified_after_write: bool,
+    /// sha256 of the manifest file.
+    pub manifest_sha256: String,
 }
 
 /// One entry to pack, as found when the sources were listed.
@@ -191,6 +197,17 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         None => None,
     };
 
+    // The ledger stays locked from choosing the sequence number until the
+    // bundle is recorded, so two packs cannot take the same number.
+    let mut ledger = opts.ledger.as_deref().map(Ledger::open).transpose()?;
+    let (sequence, previous_manifest_sha256) = match (&opts.sender, &opts.receiver, &mut ledger) {
+        (Some(s), Some(r), Some(l)) => {
+            let (n, prev) = ledger::next_sequence(&l.records()?, s, r);
+            (Some(n), prev)
+        }
+        _ => (None, None),
+    };
+
     let inner_mtime = opts
         .source_date_epoch
         .unwrap_or(now.unix_timestamp().max(0) as u64);
@@ -230,7 +247,8 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         channel: Channel {
             sender: opts.sender.clone(),
             receiver: opts.receiver.clone(),
-            ..Channel::default()
+            sequence,
+            previous_manifest_sha256,
         },
         signer: Signer {
             key_id: key.key_id.clone(),
@@ -261,7 +279,12 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     if verify_after {
         read_back_all(&out)?;
     }
+    let manifest_sha256 = out[out.len() - 2].1.clone();
+    if let Some(l) = &mut ledger {
+        l.append(NewRecord::about(Event::Packed, &m, &manifest_sha256))?;
+    }
     Ok(PackReport {
+        manifest_sha256,
         manifest_path,
         payload_files: out
             .iter()

@@ -90,6 +90,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
         pack::read_back_all(&out)?;
     }
     Ok(PackReport {
+        manifest_sha256: out[out.len() - 2].1.clone(),
         signature_path: crate::signature::signature_path(&manifest_path),
         manifest_path,
         payload_files: out

@@ -36,6 +36,8 @@ pub struct TrustedKey {
     pub key_id: String,
     /// Where it came from (a file, or the key itself given on the command line).
     pub source: String,
+    /// The keyring party it belongs to, when it came from the keyring.
+    pub party: Option<String>,
 }
 
 /// The text of a new key pair's files.
@@ -122,7 +124,22 @@ impl SigningKey {
             pk: self.pk.clone(),
             key_id: self.key_id.clone(),
             source: "the signing key".into(),
+            party: None,
         }
+    }
+
+    /// Signs `data` with the given trusted and untrusted comments; returns
+    /// the text of the `.minisig` file.
+    pub fn sign_with_comment(&self, data: &[u8], trusted: &str, untrusted: &str) -> Result<String> {
+        let sig = minisign::sign(
+            Some(&self.pk),
+            &self.sk,
+            Cursor::new(data),
+            Some(trusted),
+            Some(untrusted),
+        )
+        .map_err(|e| Error::Usage(format!("signing failed: {e}")))?;
+        Ok(sig.into_string())
     }
 
     /// Signs a manifest's exact bytes; returns the text of the `.minisig` file.
@@ -194,6 +211,7 @@ impl TrustedKey {
             pk,
             key_id,
             source: arg.to_string(),
+            party: None,
         })
     }
 
@@ -223,10 +241,42 @@ pub fn read_signature(path: &Path) -> Result<String> {
         }
         other => other,
     })?;
-    String::from_utf8(bytes).map_err(|_| Error::BadSignature {
-        path: path.to_path_buf(),
-        reason: "not a minisign signature".into(),
-    })
+    // The untrusted comment is not signed and may be in any encoding; the
+    // signed lines are ASCII (base64) and the trusted comment, which a lossy
+    // conversion would change and so fail to verify.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Checks the shape of a `.minisig` before the minisign crate reads it: four
+/// lines, the signature 74 bytes and the global signature 64 bytes of
+/// base64. (minisign 0.10 panics on a short global signature.)
+fn check_shape(sig_text: &str) -> std::result::Result<(), String> {
+    use ct_codecs::{Base64, Decoder};
+    let lines: Vec<&str> = sig_text.lines().collect();
+    if lines.len() < 4 {
+        return Err(format!(
+            "has {} lines, a minisign signature has 4",
+            lines.len()
+        ));
+    }
+    if !lines[0].starts_with("untrusted comment:") || !lines[2].starts_with("trusted comment:") {
+        return Err("its comment lines are missing".into());
+    }
+    let decoded = |line: &str| {
+        Base64::decode_to_vec(line.trim(), None)
+            .map(|v| v.len())
+            .unwrap_or(0)
+    };
+    if decoded(lines[1]) != 74 {
+        return Err("its signature line is not 74 bytes of base64".into());
+    }
+    if decoded(lines[3]) != 64 {
+        return Err("its global signature line is not 64 bytes of base64".into());
+    }
+    if lines.iter().skip(4).any(|l| !l.trim().is_empty()) {
+        return Err("it has more than 4 lines".into());
+    }
+    Ok(())
 }
 
 /// The key id a signature claims, without checking it.
@@ -249,6 +299,7 @@ pub fn verify(
         path: sig_path.to_path_buf(),
         reason,
     };
+    check_shape(sig_text).map_err(|r| bad(format!("not a valid minisign signature: {r}")))?;
     let sig = minisign::SignatureBox::from_string(sig_text)
         .map_err(|e| bad(format!("not a minisign signature ({e})")))?;
     let key_id = key_id_of(sig.keynum());

@@ -27,6 +27,7 @@ use serde::Serialize;
 use crate::archive::Sink;
 use crate::durable;
 use crate::error::{Error, IoContext, Result};
+use crate::ledger::{self, Arrival, Event, Ledger, NewRecord};
 use crate::verify::{self, SignatureStatus, Trust};
 
 /// What to unpack, and where.
@@ -42,6 +43,11 @@ pub struct UnpackOptions {
     pub dest: PathBuf,
     /// More folders to look for payload parts in.
     pub parts_from: Vec<PathBuf>,
+    /// The recipient's ledger: replays are refused, gaps reported, and the
+    /// outcome recorded. `None`: no ledger.
+    pub ledger: Option<PathBuf>,
+    /// Accept a bundle that was accepted before.
+    pub allow_replay: bool,
 }
 
 /// What was unpacked.
@@ -63,6 +69,10 @@ pub struct UnpackReport {
     pub folders: u64,
     /// Bytes written.
     pub total_bytes: u64,
+    /// Sequence numbers of the channel still missing.
+    pub missing: Vec<u64>,
+    /// Warnings about the bundle's place in its channel.
+    pub flags: Vec<String>,
 }
 
 /// Verifies and unpacks a bundle; see the module docs.
@@ -72,7 +82,79 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             "no identity given: pass -i IDENTITY_FILE".into(),
         ));
     }
-    let bundle = verify::open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
+    let mut ledger = opts.ledger.as_deref().map(Ledger::open).transpose()?;
+    let bundle = match verify::open(&opts.manifest, &opts.trust) {
+        Ok(b) => b.with_parts_from(&opts.parts_from),
+        Err(e) => {
+            if let (Some(l), 1) = (&mut ledger, e.exit_code()) {
+                l.append(NewRecord {
+                    event: Some(Event::Rejected),
+                    name: opts
+                        .manifest
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned()),
+                    notes: vec![e.to_string()],
+                    ..NewRecord::default()
+                })?;
+            }
+            return Err(e);
+        }
+    };
+    let record = |ledger: &mut Option<Ledger>, event: Event, notes: Vec<String>| -> Result<()> {
+        if let Some(l) = ledger {
+            let mut r = NewRecord::about(event, &bundle.manifest, &bundle.manifest_sha256);
+            r.notes = notes;
+            l.append(r)?;
+        }
+        Ok(())
+    };
+    let arrival = match &mut ledger {
+        None => Arrival::default(),
+        Some(l) => match ledger::check_arrival(&l.records()?, &bundle.manifest) {
+            Ok(a) => a,
+            Err(e @ Error::Replay { .. }) if opts.allow_replay => Arrival {
+                missing: Vec::new(),
+                flags: vec![format!("accepted again with --allow-replay ({e})")],
+            },
+            Err(e) => {
+                record(&mut ledger, Event::Rejected, vec![e.to_string()])?;
+                return Err(e);
+            }
+        },
+    };
+    let result = extract(opts, &bundle);
+    match &result {
+        Ok(_) => {
+            let mut notes: Vec<String> = arrival.flags.clone();
+            if !arrival.missing.is_empty() {
+                notes.push(format!("missing sequence numbers: {:?}", arrival.missing));
+            }
+            record(&mut ledger, Event::Accepted, notes)?;
+        }
+        Err(e) if e.exit_code() == 1 => record(&mut ledger, Event::Rejected, vec![e.to_string()])?,
+        Err(_) => {}
+    }
+    let (output, entries) = result?;
+    let (files, folders, total_bytes) = crate::manifest::count(&entries);
+    Ok(UnpackReport {
+        output,
+        bundle_id: bundle.manifest.bundle_id.clone(),
+        name: bundle.manifest.name.clone(),
+        manifest_sha256: bundle.manifest_sha256.clone(),
+        signature: bundle.signature.clone(),
+        files,
+        folders,
+        total_bytes,
+        missing: arrival.missing,
+        flags: arrival.flags,
+    })
+}
+
+/// Extracts a verified bundle into DEST/NAME through a staging folder.
+fn extract(
+    opts: &UnpackOptions,
+    bundle: &verify::Bundle,
+) -> Result<(PathBuf, Vec<crate::manifest::Entry>)> {
     let created_dest = prepare_dest(&opts.dest)?;
     let target = opts.dest.join(&bundle.manifest.name);
     let cleanup_dest = |e: Error| {
@@ -108,17 +190,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             return Err(cleanup_dest(e));
         }
     };
-    let (files, folders, total_bytes) = crate::manifest::count(&entries);
-    Ok(UnpackReport {
-        output: target,
-        bundle_id: bundle.manifest.bundle_id.clone(),
-        name: bundle.manifest.name.clone(),
-        manifest_sha256: bundle.manifest_sha256.clone(),
-        signature: bundle.signature.clone(),
-        files,
-        folders,
-        total_bytes,
-    })
+    Ok((target, entries))
 }
 
 /// Makes sure DEST is a real folder (not a symlink); creates it if missing.

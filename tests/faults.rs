@@ -96,6 +96,7 @@ fn pack_cmd(sources: &[&Path], out: &Path, name: &str, keys: &Keys) -> Command {
         .arg("-s")
         .arg(&keys.secret)
         .stdin(Stdio::null());
+    c.env("POUCH_HOME", common::test_home());
     c
 }
 
@@ -110,6 +111,9 @@ fn unpack_cmd(manifest: &Path, dest: &Path, keys: &Keys) -> Command {
         .arg(&keys.public)
         .arg("-d")
         .arg(dest)
+        // These tests unpack the same bundle again and again on purpose.
+        .arg("--allow-replay")
+        .env("POUCH_HOME", common::test_home())
         .stdin(Stdio::null());
     c
 }
@@ -386,7 +390,8 @@ fn verify_ok(manifest: &Path, keys: &Keys) -> Output {
             .arg("--trust")
             .arg(&keys.public)
             .arg("-i")
-            .arg(&keys.identity);
+            .arg(&keys.identity)
+            .env("POUCH_HOME", common::test_home());
         c
     })
 }

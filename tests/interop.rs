@@ -33,6 +33,16 @@ fn require(tool: &str) -> PathBuf {
 fn pouch() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("pouch").expect("pouch binary built");
     c.env_remove("SOURCE_DATE_EPOCH");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    c.env(
+        "POUCH_HOME",
+        std::env::temp_dir()
+            .join(format!("pouch-interop-home-{}", std::process::id()))
+            .join(test),
+    );
     c
 }
 
@@ -101,8 +111,10 @@ fn pack(source: &Path, out: &Path, name: &str, key: &Path, recipients: &[&str]) 
 }
 
 /// `pouch unpack MANIFEST -i IDENTITY --trust PUB -d DEST`.
+/// Unpacks as the holder of `identity`, with that recipient's own ledger.
 fn unpack(manifest: &Path, identity: &Path, trust: &Path, dest: &Path) -> Output {
-    args!(pouch(); "unpack", manifest, "-i", identity, "--trust", trust, "-d", dest)
+    let ledger = identity.with_extension("ledger.jsonl");
+    args!(pouch(); "unpack", manifest, "-i", identity, "--trust", trust, "-d", dest, "--ledger", &ledger)
         .output()
         .expect("pouch runs")
 }

@@ -159,6 +159,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         identities: identities.clone(),
         dest: PathBuf::from("inbox"),
         parts_from: Vec::new(),
+        ledger: Some(PathBuf::from("recipient-ledger.jsonl")),
+        allow_replay: false,
     })?;
     let unpacked = u.output.join("case-2026-0142");
     let same = same_tree(&case, &unpacked)?;

@@ -21,6 +21,12 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// The keyring (default: $POUCH_HOME/keyring.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// The ledger (default: $POUCH_HOME/ledger.jsonl).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
 }
 
 const EXAMPLES: &str = "\
@@ -123,6 +129,9 @@ pub enum Command {
         /// Proceed without a trusted signature. Unsafe.
         #[arg(long)]
         insecure_skip_signature: bool,
+        /// Record the outcome in the ledger (verified or rejected).
+        #[arg(long)]
+        record: bool,
         /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
         #[arg(long = "parts-from", value_name = "DIR")]
         parts_from: Vec<PathBuf>,
@@ -154,9 +163,45 @@ pub enum Command {
         /// Proceed without a trusted signature. Unsafe.
         #[arg(long)]
         insecure_skip_signature: bool,
+        /// Accept a bundle this ledger has accepted before.
+        #[arg(long)]
+        allow_replay: bool,
+        /// Write a signed receipt NAME.receipt.toml into DIR (needs -s).
+        #[arg(long, value_name = "DIR", requires = "signing_key")]
+        receipt_out: Option<PathBuf>,
+        /// The recipient's minisign secret key, to sign the receipt.
+        #[arg(short = 's', long = "signing-key", value_name = "KEY")]
+        signing_key: Option<PathBuf>,
+        /// Read the signing key's passphrase from the first line of FILE.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
         /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
         #[arg(long = "parts-from", value_name = "DIR")]
         parts_from: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the keyring: named parties with their signing keys and recipients.
+    #[command(subcommand)]
+    Keyring(KeyringCommand),
+    /// Show and check the ledger of bundles packed, accepted, rejected and delivered.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Receipts from recipients.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Check every bundle and receipt below PATH... without any decryption key.
+    #[command(
+        after_help = "Examples:\n  pouch audit /media/stick\n  pouch audit archive/2026-11 --ledger ledger.jsonl --json"
+    )]
+    Audit {
+        /// Folders (or files) to search.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// More trusted signer keys, besides the keyring's.
+        #[arg(long, value_name = "SIGNER_PUB")]
+        trust: Vec<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -205,6 +250,84 @@ pub enum Command {
     },
 }
 
+/// Keyring subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyringCommand {
+    /// Add a party, or add keys to one.
+    #[command(
+        after_help = "Example:\n  pouch keyring add fedpol-ic --sign-pub fedpol.minisign.pub --recipient age1..."
+    )]
+    Add {
+        /// The party's name (as in --from/--to).
+        name: String,
+        /// Its minisign public key (.pub file or RW... key).
+        #[arg(long, value_name = "FILE")]
+        sign_pub: Option<String>,
+        /// An age recipient of the party; repeatable.
+        #[arg(long = "recipient", value_name = "RECIPIENT")]
+        recipients: Vec<String>,
+        /// A file of its age recipients; repeatable.
+        #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+        recipients_files: Vec<PathBuf>,
+    },
+    /// List the parties.
+    #[command(after_help = "Example:\n  pouch keyring list --json")]
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a party.
+    #[command(after_help = "Example:\n  pouch keyring remove old-desk")]
+    Remove {
+        /// The party's name.
+        name: String,
+    },
+}
+
+/// Ledger subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Show the records; packed bundles are marked delivered or outstanding.
+    #[command(after_help = "Example:\n  pouch ledger show --channel bka-zd:fedpol-ic")]
+    Show {
+        /// Only this channel, SENDER:RECEIVER.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain: names the first edited, removed, reordered or inserted record.
+    #[command(after_help = "Example:\n  pouch ledger verify --ledger copy-of-ledger.jsonl")]
+    Verify {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Missing sequence numbers per channel among the bundles accepted.
+    #[command(after_help = "Example:\n  pouch ledger gaps")]
+    Gaps {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Receipt subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Check a recipient's receipt and record the bundle as delivered.
+    #[command(after_help = "Example:\n  pouch receipt import /media/stick/B.receipt.toml")]
+    Import {
+        /// The receipt (NAME.receipt.toml; its .minisig beside it).
+        receipt: PathBuf,
+        /// More trusted signer keys, besides the keyring's.
+        #[arg(long, value_name = "SIGNER_PUB")]
+        trust: Vec<String>,
+    },
+}
+
 /// Part sizes and read-back, shared by pack and resplit.
 #[derive(Debug, clap::Args)]
 pub struct MediaArgs {
@@ -250,12 +373,20 @@ impl Command {
             Command::Verify { json: true, .. }
                 | Command::Unpack { json: true, .. }
                 | Command::Inspect { json: true, .. }
+                | Command::Audit { json: true, .. }
+                | Command::Keyring(KeyringCommand::List { json: true })
+                | Command::Ledger(LedgerCommand::Show { json: true, .. })
+                | Command::Ledger(LedgerCommand::Verify { json: true })
+                | Command::Ledger(LedgerCommand::Gaps { json: true })
         )
     }
 }
 
 /// Runs a parsed command; returns the exit code on success paths.
 pub fn run(cli: Cli) -> Result<u8> {
+    let keyring_arg = cli.keyring.clone();
+    let ledger_path = || pouch::home::ledger_path(cli.ledger.as_ref());
+    let keyring = || pouch::keyring::open(keyring_arg.as_ref()).map(|(k, _)| k);
     match cli.command {
         Command::Keygen {
             name,
@@ -299,6 +430,24 @@ pub fn run(cli: Cli) -> Result<u8> {
             for f in &recipients_files {
                 all.extend(crypto::read_recipients_file(f)?);
             }
+            if let Some(to) = &receiver {
+                if let Some(party) = keyring()?.get(to) {
+                    for r in &party.recipients {
+                        let r = crypto::parse_recipient(r)?;
+                        if !all.contains(&r) {
+                            all.push(r);
+                        }
+                    }
+                }
+            }
+            if all.is_empty() {
+                return Err(Error::Usage(match &receiver {
+                    Some(to) => format!(
+                        "no recipients: {to} has none in the keyring; pass -r age1... or -R FILE, or pouch keyring add {to} --recipient age1..."
+                    ),
+                    None => "no recipients: pass -r age1..., -R FILE, or --to NAME of a keyring party".into(),
+                }));
+            }
             let key = load_signing_key(&signing_key, passphrase_file.as_deref())?;
             let opts = pack::PackOptions {
                 sources,
@@ -316,6 +465,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 split: media.split()?,
                 verify_after_write: media.verify_after_write(),
                 allow_unportable_names,
+                ledger: Some(ledger_path()?),
             };
             let report = pack::pack(&opts, &key)?;
             render::pack(&report);
@@ -326,17 +476,23 @@ pub fn run(cli: Cli) -> Result<u8> {
             trust,
             identities,
             insecure_skip_signature,
+            record,
             parts_from,
             json,
         } => {
+            let keys = keyring()?;
             let opts = verify::VerifyOptions {
-                manifest,
-                trust: trust_policy(&trust, insecure_skip_signature)?,
+                manifest: manifest.clone(),
+                trust: trust_policy(&trust, insecure_skip_signature, &keys)?,
                 identities: load_identities(&identities)?,
                 parts_from,
             };
-            let report = verify::verify(&opts)?;
-            render::verify(&report, json);
+            let result = verify::verify(&opts);
+            if record {
+                record_verify(&ledger_path()?, &manifest, &result)?;
+            }
+            let report = result?;
+            render::verify(&report, &keys, json);
             Ok(0)
         }
         Command::Unpack {
@@ -345,18 +501,39 @@ pub fn run(cli: Cli) -> Result<u8> {
             trust,
             dest,
             insecure_skip_signature,
+            allow_replay,
+            receipt_out,
+            signing_key,
+            passphrase_file,
             parts_from,
             json,
         } => {
+            let keys = keyring()?;
+            // Load the receipt key first: a wrong passphrase must not come
+            // after the bundle was accepted.
+            let receipt_key = match &signing_key {
+                Some(k) => Some(load_signing_key(k, passphrase_file.as_deref())?),
+                None => None,
+            };
             let opts = unpack::UnpackOptions {
-                manifest,
-                trust: trust_policy(&trust, insecure_skip_signature)?,
+                manifest: manifest.clone(),
+                trust: trust_policy(&trust, insecure_skip_signature, &keys)?,
                 identities: load_identities(&identities)?,
                 dest,
                 parts_from,
+                ledger: Some(ledger_path()?),
+                allow_replay,
             };
             let report = unpack::unpack(&opts)?;
-            render::unpack(&report, json);
+            let receipt = match (&receipt_out, &receipt_key) {
+                (Some(dir), Some(key)) => {
+                    let bytes = verify::read_manifest_bytes(&manifest)?;
+                    let m = pouch::manifest::Manifest::parse(&bytes, &manifest)?;
+                    Some(pouch::receipt::write(dir, &report, &m, key)?)
+                }
+                _ => None,
+            };
+            render::unpack(&report, receipt.as_deref(), json);
             Ok(0)
         }
         Command::Inspect {
@@ -364,7 +541,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             trust,
             json,
         } => {
-            let keys = load_trusted(&trust)?;
+            let mut keys = load_trusted(&trust)?;
+            keys.extend(keyring()?.trusted_keys());
             let report = inspect::inspect(&manifest, &keys)?;
             render::inspect(&report, json);
             match &report.signature {
@@ -404,12 +582,130 @@ pub fn run(cli: Cli) -> Result<u8> {
             render::pack(&report);
             Ok(0)
         }
+        Command::Keyring(cmd) => {
+            let (mut ring, path) = pouch::keyring::open(keyring_arg.as_ref())?;
+            match cmd {
+                KeyringCommand::Add {
+                    name,
+                    sign_pub,
+                    mut recipients,
+                    recipients_files,
+                } => {
+                    for f in &recipients_files {
+                        recipients.extend(
+                            crypto::read_recipients_file(f)?
+                                .iter()
+                                .map(|r| r.to_string()),
+                        );
+                    }
+                    ring.add(&name, sign_pub.as_deref(), &recipients)?;
+                    ring.save(&path)?;
+                    render::warn(&format!("{} updated: {name}", path.display()));
+                }
+                KeyringCommand::List { json } => render::keyring(&ring, json),
+                KeyringCommand::Remove { name } => {
+                    ring.remove(&name)?;
+                    ring.save(&path)?;
+                    render::warn(&format!("{} updated: {name} removed", path.display()));
+                }
+            }
+            Ok(0)
+        }
+        Command::Ledger(cmd) => {
+            let path = ledger_path()?;
+            match cmd {
+                LedgerCommand::Show { channel, json } => {
+                    let records = pouch::ledger::read(&path)?;
+                    render::ledger_show(&records, channel.as_deref(), json);
+                }
+                LedgerCommand::Verify { json } => {
+                    let n = pouch::ledger::verify(&path)?;
+                    render::ledger_verify(&path, n, json);
+                }
+                LedgerCommand::Gaps { json } => {
+                    let records = pouch::ledger::read(&path)?;
+                    render::ledger_gaps(&pouch::ledger::gaps(&records), json);
+                }
+            }
+            Ok(0)
+        }
+        Command::Receipt(ReceiptCommand::Import { receipt, trust }) => {
+            let mut keys = load_trusted(&trust)?;
+            keys.extend(keyring()?.trusted_keys());
+            if keys.is_empty() {
+                return Err(Error::Usage(
+                    "no trusted keys: add the recipient with pouch keyring add NAME --sign-pub FILE, or pass --trust".into(),
+                ));
+            }
+            let imported = pouch::receipt::import(&receipt, &keys, &ledger_path()?)?;
+            render::receipt(&imported);
+            Ok(0)
+        }
+        Command::Audit { paths, trust, json } => {
+            let mut keys = load_trusted(&trust)?;
+            keys.extend(keyring()?.trusted_keys());
+            let opts = pouch::audit::AuditOptions {
+                paths,
+                trusted: keys,
+                ledger: cli.ledger.clone(),
+            };
+            let report = pouch::audit::audit(&opts)?;
+            render::audit(&report, json);
+            Ok(if report.failed > 0 { 1 } else { 0 })
+        }
         Command::Demo { dir } => demo::run(dir),
     }
 }
 
-/// Loads trusted keys, or the explicit opt-out.
-pub fn trust_policy(trust: &[String], insecure_skip: bool) -> Result<Trust> {
+/// Appends the outcome of a verify to the ledger.
+fn record_verify(
+    ledger: &Path,
+    manifest: &Path,
+    result: &Result<verify::VerifyReport>,
+) -> Result<()> {
+    use pouch::ledger::{Event, Ledger, NewRecord};
+    let mut l = Ledger::open(ledger)?;
+    let bytes = verify::read_manifest_bytes(manifest).ok();
+    let parsed = bytes
+        .as_ref()
+        .and_then(|b| pouch::manifest::Manifest::parse(b, manifest).ok());
+    let sha = bytes
+        .as_ref()
+        .map(|b| pouch::hashing::sha256_hex(b))
+        .unwrap_or_default();
+    let mut rec = match &parsed {
+        Some(m) => NewRecord::about(Event::Verified, m, &sha),
+        None => NewRecord {
+            name: manifest
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned()),
+            ..NewRecord::default()
+        },
+    };
+    match result {
+        Ok(r) => {
+            rec.event = Some(Event::Verified);
+            rec.notes.push(if r.contents_checked {
+                "signature, payload and contents OK".into()
+            } else {
+                "signature and payload OK".into()
+            });
+        }
+        Err(e) => {
+            rec.event = Some(Event::Rejected);
+            rec.notes.push(e.to_string());
+        }
+    }
+    l.append(rec)?;
+    Ok(())
+}
+
+/// Loads trusted keys (the keyring's and `--trust`), or the explicit opt-out.
+pub fn trust_policy(
+    trust: &[String],
+    insecure_skip: bool,
+    keyring: &pouch::keyring::Keyring,
+) -> Result<Trust> {
     if insecure_skip {
         if !trust.is_empty() {
             return Err(Error::Usage(
@@ -419,12 +715,14 @@ pub fn trust_policy(trust: &[String], insecure_skip: bool) -> Result<Trust> {
         render::warn("WARNING: --insecure-skip-signature: the signature is NOT checked; anyone could have made this bundle");
         return Ok(Trust::InsecureSkip);
     }
-    if trust.is_empty() {
+    let mut keys = load_trusted(trust)?;
+    keys.extend(keyring.trusted_keys());
+    if keys.is_empty() {
         return Err(Error::Usage(
-            "no trusted signer: pass --trust SIGNER.minisign.pub (the sender's public key)".into(),
+            "no trusted signer: pass --trust SIGNER.minisign.pub (the sender's public key), or add the sender with pouch keyring add".into(),
         ));
     }
-    Ok(Trust::Keys(load_trusted(trust)?))
+    Ok(Trust::Keys(keys))
 }
 
 /// Loads `--trust` arguments.

@@ -134,12 +134,22 @@ fn signature_line(s: &SignatureStatus) -> String {
     }
 }
 
-pub fn verify(r: &VerifyReport, as_json: bool) {
+pub fn verify(r: &VerifyReport, keyring: &pouch::keyring::Keyring, as_json: bool) {
     if as_json {
         return json(r);
     }
     out(&format!("bundle     {} (id {})", r.name, r.bundle_id));
-    out(&format!("signature  {}", signature_line(&r.signature)));
+    let signer = match &r.signature {
+        SignatureStatus::Trusted { key_id } => keyring
+            .party_of_key(key_id)
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default(),
+        SignatureStatus::Skipped => String::new(),
+    };
+    out(&format!(
+        "signature  {}{signer}",
+        signature_line(&r.signature)
+    ));
     out(&format!(
         "payload    {} bytes, sha256 {}: matches the manifest",
         r.payload_size, r.payload_sha256
@@ -157,9 +167,16 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
     out("verdict    OK");
 }
 
-pub fn unpack(r: &UnpackReport, as_json: bool) {
+pub fn unpack(r: &UnpackReport, receipt: Option<&std::path::Path>, as_json: bool) {
     if as_json {
-        return json(r);
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(
+                "receipt".into(),
+                receipt.map(|p| p.display().to_string()).into(),
+            );
+        }
+        return json(&v);
     }
     warn(&format!(
         "bundle {} verified (signature {}); unpacked {} files, {} folders, {}",
@@ -169,6 +186,21 @@ pub fn unpack(r: &UnpackReport, as_json: bool) {
         r.folders,
         bytes(r.total_bytes)
     ));
+    if !r.missing.is_empty() {
+        warn(&format!(
+            "warning: gap in the channel: sequence numbers {:?} have not arrived",
+            r.missing
+        ));
+    }
+    for f in &r.flags {
+        warn(&format!("warning: {f}"));
+    }
+    if let Some(p) = receipt {
+        warn(&format!(
+            "receipt written: {} (send it back to the sender)",
+            p.display()
+        ));
+    }
     out(&r.output.display().to_string());
 }
 
@@ -258,4 +290,204 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         }
     }
     v
+}
+
+pub fn keyring(k: &pouch::keyring::Keyring, as_json: bool) {
+    if as_json {
+        return json(&k.parties);
+    }
+    if k.parties.is_empty() {
+        out("the keyring is empty (pouch keyring add NAME --sign-pub FILE --recipient age1...)");
+    }
+    for p in &k.parties {
+        let key = p
+            .sign_pub
+            .as_deref()
+            .and_then(|pk| pouch::signature::TrustedKey::load(pk).ok())
+            .map(|k| format!("signing key {}", k.key_id))
+            .unwrap_or_else(|| "no signing key".into());
+        out(&format!(
+            "{:<24} {key}; {} recipient(s)",
+            p.name,
+            p.recipients.len()
+        ));
+    }
+}
+
+pub fn ledger_show(records: &[pouch::ledger::Record], channel: Option<&str>, as_json: bool) {
+    use pouch::ledger::{channel_key, delivered, Event};
+    let done = delivered(records);
+    let shown: Vec<&pouch::ledger::Record> = records
+        .iter()
+        .filter(|r| {
+            channel.is_none_or(|c| channel_key(&r.sender, &r.receiver).as_deref() == Some(c))
+        })
+        .collect();
+    if as_json {
+        let v: Vec<serde_json::Value> = shown
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                if r.event == Event::Packed {
+                    if let Some(o) = v.as_object_mut() {
+                        let d = r.bundle_id.as_ref().is_some_and(|id| done.contains(id));
+                        o.insert("delivered".into(), d.into());
+                    }
+                }
+                v
+            })
+            .collect();
+        return json(&v);
+    }
+    out(&format!(
+        "{:>5}  {:<20}  {:<9}  {:<24}  {:>4}  {:<28}  status",
+        "#", "time", "event", "channel", "seq", "bundle"
+    ));
+    for r in shown {
+        let ch = channel_key(&r.sender, &r.receiver).unwrap_or_else(|| "-".into());
+        let seq = r
+            .sequence
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        let event = serde_json::to_value(r.event)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let status = match r.event {
+            Event::Packed if r.bundle_id.as_ref().is_some_and(|id| done.contains(id)) => {
+                "delivered".to_string()
+            }
+            Event::Packed => "outstanding".to_string(),
+            _ => r.notes.join("; "),
+        };
+        out(&format!(
+            "{:>5}  {:<20}  {:<9}  {:<24}  {:>4}  {:<28}  {}",
+            r.index,
+            r.time,
+            event,
+            escape(&ch),
+            seq,
+            escape(r.name.as_deref().unwrap_or("-")),
+            escape(&status)
+        ));
+    }
+}
+
+pub fn ledger_verify(path: &std::path::Path, n: u64, as_json: bool) {
+    if as_json {
+        return json(
+            &serde_json::json!({"ledger": path.display().to_string(), "records": n, "intact": true}),
+        );
+    }
+    out(&format!(
+        "{}: {n} records, hash chain intact",
+        path.display()
+    ));
+}
+
+pub fn ledger_gaps(gaps: &std::collections::BTreeMap<String, Vec<u64>>, as_json: bool) {
+    if as_json {
+        return json(gaps);
+    }
+    if gaps.is_empty() {
+        out("no channels with sequence numbers in the ledger");
+    }
+    for (channel, missing) in gaps {
+        if missing.is_empty() {
+            out(&format!("{channel}: no gaps"));
+        } else {
+            out(&format!("{channel}: missing {missing:?}"));
+        }
+    }
+}
+
+pub fn receipt(i: &pouch::receipt::Imported) {
+    let r = &i.checked.receipt;
+    let who = i
+        .checked
+        .signer_name
+        .clone()
+        .unwrap_or(i.checked.signer.clone());
+    if i.newly_recorded {
+        out(&format!(
+            "{}: delivered; receipt signed by {who}, received {}",
+            r.name, r.received
+        ));
+    } else {
+        out(&format!(
+            "{}: already recorded as delivered; nothing changed",
+            r.name
+        ));
+    }
+}
+
+pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    out(&format!(
+        "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  verdict",
+        "bundle", "channel", "seq", "signer", "marking", "size"
+    ));
+    for b in &r.bundles {
+        out(&format!(
+            "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  {}",
+            escape(&b.name),
+            escape(b.channel.as_deref().unwrap_or("-")),
+            b.sequence
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            escape(b.signer.as_deref().unwrap_or("-")),
+            escape(b.marking.as_deref().unwrap_or("-")),
+            b.size.map(bytes).unwrap_or_else(|| "-".into()),
+            b.verdict.to_uppercase()
+        ));
+        for p in &b.problems {
+            out(&format!("    problem: {}", escape(p)));
+        }
+        for w in &b.warnings {
+            out(&format!("    warning: {}", escape(w)));
+        }
+    }
+    for rc in &r.receipts {
+        out(&format!(
+            "receipt {} for {} by {}: {}",
+            rc.path.display(),
+            escape(rc.bundle.as_deref().unwrap_or("?")),
+            escape(rc.signer.as_deref().unwrap_or("?")),
+            rc.verdict.to_uppercase()
+        ));
+        for p in &rc.problems {
+            out(&format!("    problem: {}", escape(p)));
+        }
+    }
+    for c in &r.channels {
+        let gaps = if c.missing.is_empty() {
+            "no gaps".to_string()
+        } else {
+            format!("missing {:?}", c.missing)
+        };
+        out(&format!(
+            "channel {}: sequences {:?}, {gaps}",
+            escape(&c.channel),
+            c.sequences
+        ));
+    }
+    if let Some(l) = &r.ledger {
+        out(&format!(
+            "ledger {}: {} ({})",
+            l.path.display(),
+            l.verdict.to_uppercase(),
+            escape(&l.detail)
+        ));
+    }
+    for i in &r.ignored {
+        out(&format!("ignored (not a bundle file): {}", i.display()));
+    }
+    out(&format!(
+        "summary: {} bundles, {} receipts, {} failed",
+        r.bundles.len(),
+        r.receipts.len(),
+        r.failed
+    ));
 }

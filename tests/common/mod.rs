@@ -16,7 +16,20 @@ pub mod forge;
 pub fn pouch() -> Command {
     let mut c = Command::cargo_bin("pouch").expect("binary built");
     c.env_remove("SOURCE_DATE_EPOCH");
+    c.env("POUCH_HOME", test_home());
     c
+}
+
+/// A pouch home (keyring, ledger) of the calling test's own, so that tests
+/// do not see each other's ledgers, nor the user's.
+pub fn test_home() -> PathBuf {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    std::env::temp_dir()
+        .join(format!("pouch-test-home-{}", std::process::id()))
+        .join(test)
 }
 
 /// Key file paths made by `pouch keygen --name NAME --out DIR`.

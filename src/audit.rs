@@ -1,0 +1,377 @@
+//! Auditing bundles and receipts without any decryption key.
+//!
+//! `audit` walks the given folders (a mounted stick, an archive), finds every
+//! bundle manifest and receipt, and checks for each: the signature (against
+//! the trusted keys, usually the keyring), the payload or every part against
+//! the signed hashes, and, per channel among what it found, the series:
+//! missing sequence numbers, a number used twice, and whether each bundle's
+//! previous-manifest hash matches the bundle before it. Given a ledger, it
+//! also checks the ledger's chain and that every bundle found is in it.
+//! It reads nothing it does not need and never decrypts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::ledger::{self, Event};
+use crate::manifest::Manifest;
+use crate::receipt;
+use crate::signature::{self, TrustedKey};
+use crate::verify::{self, Trust};
+
+/// What to audit.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Folders (or files) to search.
+    pub paths: Vec<PathBuf>,
+    /// Keys whose signatures are trusted.
+    pub trusted: Vec<TrustedKey>,
+    /// A ledger to check and to compare the bundles with.
+    pub ledger: Option<PathBuf>,
+}
+
+/// One bundle found.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleRow {
+    /// Its manifest.
+    pub manifest: PathBuf,
+    /// Its name.
+    pub name: String,
+    /// Its id, when the manifest could be read.
+    pub bundle_id: Option<String>,
+    /// `sender:receiver`, when both are named.
+    pub channel: Option<String>,
+    /// Sequence number in the channel.
+    pub sequence: Option<u64>,
+    /// Signer: keyring name, else key id.
+    pub signer: Option<String>,
+    /// Security marking.
+    pub marking: Option<String>,
+    /// Payload size in bytes.
+    pub size: Option<u64>,
+    /// `ok` or `failed`.
+    pub verdict: String,
+    /// What failed.
+    pub problems: Vec<String>,
+    /// Warnings that are not failures.
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    manifest_sha256: Option<String>,
+    #[serde(skip)]
+    previous: Option<String>,
+}
+
+/// One receipt found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceiptRow {
+    /// The receipt file.
+    pub path: PathBuf,
+    /// The bundle it confirms.
+    pub bundle: Option<String>,
+    /// Signer: keyring name, else key id.
+    pub signer: Option<String>,
+    /// `ok` or `failed`.
+    pub verdict: String,
+    /// What failed.
+    pub problems: Vec<String>,
+}
+
+/// The series of one channel among the bundles found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelRow {
+    /// `sender:receiver`.
+    pub channel: String,
+    /// Sequence numbers found.
+    pub sequences: Vec<u64>,
+    /// Numbers missing between 1 and the highest found.
+    pub missing: Vec<u64>,
+}
+
+/// The ledger's state.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerRow {
+    /// The ledger file.
+    pub path: PathBuf,
+    /// `ok` or `failed`.
+    pub verdict: String,
+    /// Records in it, or the problem.
+    pub detail: String,
+}
+
+/// Everything audit found.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// Bundles, in path order.
+    pub bundles: Vec<BundleRow>,
+    /// Receipts, in path order.
+    pub receipts: Vec<ReceiptRow>,
+    /// Per-channel series.
+    pub channels: Vec<ChannelRow>,
+    /// The ledger, when one was given.
+    pub ledger: Option<LedgerRow>,
+    /// Files that are not part of any bundle or receipt.
+    pub ignored: Vec<PathBuf>,
+    /// Number of failed bundles, receipts and ledger.
+    pub failed: u64,
+}
+
+/// Audits; see the module docs.
+pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
+    let mut manifests = Vec::new();
+    let mut receipts = Vec::new();
+    let mut ignored = Vec::new();
+    for root in &opts.paths {
+        for item in walkdir::WalkDir::new(root)
+            .sort_by_file_name()
+            .follow_links(false)
+        {
+            let item = item.map_err(|e| crate::Error::io(root, e.into()))?;
+            if !item.file_type().is_file() {
+                continue;
+            }
+            let p = item.path().to_path_buf();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.ends_with(".receipt.toml") {
+                receipts.push(p);
+            } else if name.ends_with(".toml") {
+                manifests.push(p);
+            } else if !(name.ends_with(".minisig") || name.ends_with(".age") || is_part(&name)) {
+                ignored.push(p);
+            }
+        }
+    }
+
+    let mut bundles: Vec<BundleRow> = Vec::new();
+    for m in manifests {
+        match bundle_row(&m, &opts.trusted) {
+            Some(row) => bundles.push(row),
+            None => ignored.push(m),
+        }
+    }
+    let channels = series(&mut bundles);
+
+    let mut receipt_rows = Vec::new();
+    for r in receipts {
+        let mut row = ReceiptRow {
+            path: r.clone(),
+            bundle: None,
+            signer: None,
+            verdict: "ok".into(),
+            problems: Vec::new(),
+        };
+        match receipt::read(&r, &opts.trusted) {
+            Ok(c) => {
+                row.bundle = Some(c.receipt.name.clone());
+                row.signer = Some(c.signer_name.clone().unwrap_or(c.signer.clone()));
+                let found = bundles
+                    .iter()
+                    .find(|b| b.bundle_id.as_deref() == Some(c.receipt.bundle_id.as_str()));
+                if let Some(b) = found {
+                    if b.manifest_sha256.as_deref() != Some(c.receipt.manifest_sha256.as_str()) {
+                        row.problems.push(format!(
+                            "confirms another manifest than the bundle {} found here",
+                            b.name
+                        ));
+                    }
+                }
+            }
+            Err(e) => row.problems.push(e.to_string()),
+        }
+        if !row.problems.is_empty() {
+            row.verdict = "failed".into();
+        }
+        receipt_rows.push(row);
+    }
+
+    let ledger_row = opts
+        .ledger
+        .as_ref()
+        .map(|path| check_ledger(path, &mut bundles));
+
+    let failed = bundles.iter().filter(|b| b.verdict != "ok").count()
+        + receipt_rows.iter().filter(|r| r.verdict != "ok").count()
+        + ledger_row.iter().filter(|l| l.verdict != "ok").count();
+    Ok(AuditReport {
+        bundles,
+        receipts: receipt_rows,
+        channels,
+        ledger: ledger_row,
+        ignored,
+        failed: failed as u64,
+    })
+}
+
+fn is_part(name: &str) -> bool {
+    name.rsplit_once(".age.")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Checks one manifest; `None` when the file is not a pouch manifest at all
+/// (no signature beside it and not parseable as one).
+fn bundle_row(path: &Path, trusted: &[TrustedKey]) -> Option<BundleRow> {
+    let sig_exists = signature::signature_path(path).is_file();
+    let bytes = verify::read_manifest_bytes(path).ok();
+    let parsed = bytes.as_ref().and_then(|b| Manifest::parse(b, path).ok());
+    if !sig_exists && parsed.is_none() {
+        return None;
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut row = BundleRow {
+        manifest: path.to_path_buf(),
+        name: stem,
+        bundle_id: None,
+        channel: None,
+        sequence: None,
+        signer: None,
+        marking: None,
+        size: None,
+        verdict: "ok".into(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        manifest_sha256: None,
+        previous: None,
+    };
+    match verify::open(path, &Trust::Keys(trusted.to_vec())) {
+        Ok(b) => {
+            let m = &b.manifest;
+            row.name = m.name.clone();
+            row.bundle_id = Some(m.bundle_id.clone());
+            row.channel = ledger::channel_key(&m.channel.sender, &m.channel.receiver);
+            row.sequence = m.channel.sequence;
+            let key_id = m.signer.key_id.clone();
+            row.signer = Some(
+                trusted
+                    .iter()
+                    .find(|k| k.key_id == key_id)
+                    .and_then(|k| k.party.clone())
+                    .unwrap_or(key_id),
+            );
+            row.marking = Some(m.marking.clone());
+            row.size = Some(m.payload.size);
+            row.manifest_sha256 = Some(b.manifest_sha256.clone());
+            row.previous = m.channel.previous_manifest_sha256.clone();
+            if let Err(e) = b.check_payload() {
+                row.problems.push(e.to_string());
+            }
+        }
+        Err(e) => {
+            if let Some(m) = parsed {
+                row.name = m.name.clone();
+                row.bundle_id = Some(m.bundle_id.clone());
+                row.channel = ledger::channel_key(&m.channel.sender, &m.channel.receiver);
+                row.sequence = m.channel.sequence;
+                row.marking = Some(m.marking.clone());
+                row.size = Some(m.payload.size);
+            }
+            row.problems.push(e.to_string());
+        }
+    }
+    if !row.problems.is_empty() {
+        row.verdict = "failed".into();
+    }
+    Some(row)
+}
+
+/// Per channel: numbers found and missing; a number used twice and a broken
+/// previous-manifest link fail the bundles involved.
+fn series(bundles: &mut [BundleRow]) -> Vec<ChannelRow> {
+    let mut by_channel: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, b) in bundles.iter().enumerate() {
+        if let (Some(c), Some(_), "ok") = (&b.channel, b.sequence, b.verdict.as_str()) {
+            by_channel.entry(c.clone()).or_default().push(i);
+        }
+    }
+    let mut rows = Vec::new();
+    for (channel, idx) in by_channel {
+        let mut seqs: Vec<u64> = idx.iter().filter_map(|&i| bundles[i].sequence).collect();
+        seqs.sort_unstable();
+        let max = seqs.last().copied().unwrap_or(0);
+        let missing: Vec<u64> = (1..=max).filter(|n| !seqs.contains(n)).collect();
+        for &i in &idx {
+            let seq = bundles[i].sequence.unwrap_or(0);
+            let same: Vec<usize> = idx
+                .iter()
+                .copied()
+                .filter(|&j| j != i && bundles[j].sequence == Some(seq))
+                .collect();
+            if same
+                .iter()
+                .any(|&j| bundles[j].bundle_id != bundles[i].bundle_id)
+            {
+                bundles[i].problems.push(format!(
+                    "sequence {seq} of {channel} is used by another bundle too"
+                ));
+            }
+            if seq > 1 {
+                let before: Vec<usize> = idx
+                    .iter()
+                    .copied()
+                    .filter(|&j| bundles[j].sequence == Some(seq - 1))
+                    .collect();
+                if let Some(&j) = before.first() {
+                    if bundles[i].previous != bundles[j].manifest_sha256 {
+                        let other = bundles[j].name.clone();
+                        bundles[i].problems.push(format!("its previous-manifest hash does not match bundle {other} (sequence {})", seq - 1));
+                    }
+                } else {
+                    bundles[i].warnings.push(format!(
+                        "the bundle before it (sequence {}) is not among those audited",
+                        seq - 1
+                    ));
+                }
+            }
+            if !bundles[i].problems.is_empty() {
+                bundles[i].verdict = "failed".into();
+            }
+        }
+        seqs.dedup();
+        rows.push(ChannelRow {
+            channel,
+            sequences: seqs,
+            missing,
+        });
+    }
+    rows
+}
+
+fn check_ledger(path: &Path, bundles: &mut [BundleRow]) -> LedgerRow {
+    match ledger::verify(path) {
+        Err(e) => LedgerRow {
+            path: path.to_path_buf(),
+            verdict: "failed".into(),
+            detail: e.to_string(),
+        },
+        Ok(n) => {
+            let records = ledger::read(path).unwrap_or_default();
+            for b in bundles.iter_mut().filter(|b| b.verdict == "ok") {
+                let known: Vec<&ledger::Record> = records
+                    .iter()
+                    .filter(|r| {
+                        matches!(r.event, Event::Packed | Event::Accepted)
+                            && r.bundle_id == b.bundle_id
+                    })
+                    .collect();
+                if known.is_empty() {
+                    b.warnings.push("not in the ledger".into());
+                } else if known.iter().any(|r| r.manifest_sha256 != b.manifest_sha256) {
+                    b.problems
+                        .push("the ledger records another manifest for this bundle id".into());
+                    b.verdict = "failed".into();
+                }
+            }
+            LedgerRow {
+                path: path.to_path_buf(),
+                verdict: "ok".into(),
+                detail: format!("{n} records, chain intact"),
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The keyring: named parties with their signing public key (minisign)
+//! and/or their age recipients, in a TOML file.
+//!
+//! `pack --to NAME` takes the recipients from here; `verify` and `unpack`
+//! trust every signing key here by default and report the signer by name.
+//! The file is rewritten whole, durably, on every change.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::manifest;
+use crate::signature::TrustedKey;
+
+/// The keyring file's contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Keyring {
+    /// Format version, 1.
+    #[serde(default = "one")]
+    pub format_version: u32,
+    /// The parties, in the order they were added.
+    #[serde(default, rename = "party")]
+    pub parties: Vec<Party>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One party: an agency, a desk, a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    /// The party's name, as used in `--from`/`--to` and channels.
+    pub name: String,
+    /// Its minisign public key, base64 (`RW…`), if it signs bundles or receipts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_pub: Option<String>,
+    /// Its age recipients, if it receives bundles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+}
+
+impl Keyring {
+    /// Loads a keyring; a missing file is an empty keyring.
+    pub fn load(path: &Path) -> Result<Keyring> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Keyring {
+                    format_version: 1,
+                    parties: Vec::new(),
+                })
+            }
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let bad = |reason: String| Error::BadKey {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let k: Keyring = toml::from_str(&text).map_err(|e| {
+            bad(e
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "))
+        })?;
+        if k.format_version != 1 {
+            return Err(bad(format!(
+                "keyring format_version {} is not supported",
+                k.format_version
+            )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for p in &k.parties {
+            manifest::check_party_name(&p.name).map_err(|e| bad(format!("party name {e}")))?;
+            if !names.insert(p.name.as_str()) {
+                return Err(bad(format!("party {} is listed twice", p.name)));
+            }
+            if let Some(pk) = &p.sign_pub {
+                TrustedKey::load(pk)
+                    .map_err(|e| bad(format!("party {}: sign_pub: {e}", p.name)))?;
+            }
+            for r in &p.recipients {
+                crypto::parse_recipient(r).map_err(|e| bad(format!("party {}: {e}", p.name)))?;
+            }
+        }
+        Ok(k)
+    }
+
+    /// Writes the keyring durably, replacing the old file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        crate::home::ensure_parent(path)?;
+        let body = toml::to_string(self)
+            .map_err(|e| Error::Usage(format!("cannot write the keyring: {e}")))?;
+        let text = format!("# pouch keyring: parties, their signing keys and age recipients\n# Edit with pouch keyring add/remove.\n\n{body}");
+        let mut f = crate::durable::PendingFile::create(path, 0o600)?;
+        f.write_all(text.as_bytes())?;
+        let synced = f.sync()?;
+        synced.replace()
+    }
+
+    /// The party called `name`.
+    pub fn get(&self, name: &str) -> Option<&Party> {
+        self.parties.iter().find(|p| p.name == name)
+    }
+
+    /// Every signing key in the keyring, as trusted keys named after their party.
+    pub fn trusted_keys(&self) -> Vec<TrustedKey> {
+        self.parties
+            .iter()
+            .filter_map(|p| {
+                let pk = p.sign_pub.as_deref()?;
+                let mut k = TrustedKey::load(pk).ok()?;
+                k.source = format!("keyring party {}", p.name);
+                k.party = Some(p.name.clone());
+                Some(k)
+            })
+            .collect()
+    }
+
+    /// The party whose signing key has this id.
+    pub fn party_of_key(&self, key_id: &str) -> Option<&str> {
+        self.parties.iter().find_map(|p| {
+            let pk = p.sign_pub.as_deref()?;
+            let k = TrustedKey::load(pk).ok()?;
+            (k.key_id == key_id).then_some(p.name.as_str())
+        })
+    }
+
+    /// Adds a party, or adds keys to an existing one.
+    pub fn add(&mut self, name: &str, sign_pub: Option<&str>, recipients: &[String]) -> Result<()> {
+        manifest::check_party_name(name).map_err(|e| Error::Usage(format!("party name {e}")))?;
+        let sign_pub = match sign_pub {
+            Some(arg) => Some(TrustedKey::load(arg)?.to_base64()),
+            None => None,
+        };
+        for r in recipients {
+            crypto::parse_recipient(r)?;
+        }
+        if sign_pub.is_none() && recipients.is_empty() {
+            return Err(Error::Usage(
+                "give --sign-pub FILE and/or --recipient age1… for the party".into(),
+            ));
+        }
+        match self.parties.iter_mut().find(|p| p.name == name) {
+            Some(p) => {
+                if let (Some(old), Some(new)) = (&p.sign_pub, &sign_pub) {
+                    if old != new {
+                        return Err(Error::Usage(format!(
+                            "{name} already has a different signing key; remove the party first if the key really changed"
+                        )));
+                    }
+                }
+                if sign_pub.is_some() {
+                    p.sign_pub = sign_pub;
+                }
+                for r in recipients {
+                    if !p.recipients.contains(r) {
+                        p.recipients.push(r.clone());
+                    }
+                }
+            }
+            None => self.parties.push(Party {
+                name: name.to_string(),
+                sign_pub,
+                recipients: recipients.to_vec(),
+            }),
+        }
+        Ok(())
+    }
+
+    /// Removes a party.
+    pub fn remove(&mut self, name: &str) -> Result<()> {
+        let before = self.parties.len();
+        self.parties.retain(|p| p.name != name);
+        if self.parties.len() == before {
+            return Err(Error::Usage(format!(
+                "no party called {name} in the keyring"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The keyring at `path`, with its path, for commands that use it.
+pub fn open(explicit: Option<&PathBuf>) -> Result<(Keyring, PathBuf)> {
+    let path = crate::home::keyring_path(explicit)?;
+    let k = Keyring::load(&path)?;
+    Ok((k, path))
+}

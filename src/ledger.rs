@@ -1,0 +1,407 @@
+//! The ledger: an append-only, hash-chained record of every bundle packed,
+//! verified, accepted or rejected, and every receipt imported.
+//!
+//! One JSON object per line (`ledger.jsonl`). Each record carries its own
+//! index and the sha256 of the previous record's line (`prev`; 64 zeros for
+//! the first), so editing, removing, reordering or inserting a record breaks
+//! the chain at a place [`verify`] names. Records are appended under an
+//! exclusive lock and fsynced; the file is never rewritten.
+//!
+//! From the records the sending side takes the next sequence number of a
+//! channel, and the receiving side detects replays and gaps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::hashing::sha256_hex;
+use crate::manifest::Manifest;
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// The sender packed a bundle.
+    Packed,
+    /// A bundle was verified (`verify --record`).
+    Verified,
+    /// The recipient unpacked and accepted a bundle.
+    Accepted,
+    /// A bundle failed a check, or was refused as a replay.
+    Rejected,
+    /// The sender imported the recipient's signed receipt: delivered.
+    Receipt,
+}
+
+/// One ledger record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Position in the ledger, from 0.
+    pub index: u64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// What happened.
+    pub event: Event,
+    /// The bundle's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_id: Option<String>,
+    /// The bundle's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Sending party.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// Receiving party.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
+    /// Sequence number in the channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    /// sha256 of the bundle's manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    /// sha256 of the previous manifest in the channel, as the bundle states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_manifest_sha256: Option<String>,
+    /// Key id of the bundle's (or receipt's) signer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// Gaps found, flags raised, reasons for a rejection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// sha256 of the previous record's line; 64 zeros for the first record.
+    pub prev: String,
+}
+
+/// A record to append; index, time and chain hash are filled in.
+#[derive(Debug, Clone, Default)]
+pub struct NewRecord {
+    /// What happened.
+    pub event: Option<Event>,
+    /// The bundle's id.
+    pub bundle_id: Option<String>,
+    /// The bundle's name.
+    pub name: Option<String>,
+    /// Sending party.
+    pub sender: Option<String>,
+    /// Receiving party.
+    pub receiver: Option<String>,
+    /// Sequence number.
+    pub sequence: Option<u64>,
+    /// sha256 of the manifest.
+    pub manifest_sha256: Option<String>,
+    /// Previous manifest's sha256, as stated.
+    pub previous_manifest_sha256: Option<String>,
+    /// Signer key id.
+    pub signer: Option<String>,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+impl NewRecord {
+    /// A record about `m` (whose manifest file hashes to `manifest_sha256`).
+    pub fn about(event: Event, m: &Manifest, manifest_sha256: &str) -> NewRecord {
+        NewRecord {
+            event: Some(event),
+            bundle_id: Some(m.bundle_id.clone()),
+            name: Some(m.name.clone()),
+            sender: m.channel.sender.clone(),
+            receiver: m.channel.receiver.clone(),
+            sequence: m.channel.sequence,
+            manifest_sha256: Some(manifest_sha256.to_string()),
+            previous_manifest_sha256: m.channel.previous_manifest_sha256.clone(),
+            signer: Some(m.signer.key_id.clone()),
+            notes: Vec::new(),
+        }
+    }
+}
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// A ledger file held under an exclusive lock: read it, then append.
+pub struct Ledger {
+    path: PathBuf,
+    file: File,
+}
+
+impl Ledger {
+    /// Opens (creating if missing) and locks the ledger at `path`.
+    pub fn open(path: &Path) -> Result<Ledger> {
+        crate::home::ensure_parent(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(path)
+            .at(path)?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io(path, e.into()))?;
+        Ok(Ledger {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Every record, parsed (the chain is not checked: see [`verify`]).
+    pub fn records(&mut self) -> Result<Vec<Record>> {
+        let text = self.text()?;
+        parse_lines(&text, &self.path).map(|v| v.into_iter().map(|(_, r)| r).collect())
+    }
+
+    fn text(&mut self) -> Result<String> {
+        self.file.seek(SeekFrom::Start(0)).at(&self.path)?;
+        let mut text = String::new();
+        self.file
+            .read_to_string(&mut text)
+            .map_err(|e| Error::LedgerBroken {
+                path: self.path.clone(),
+                index: 0,
+                reason: format!("not readable as text: {e}"),
+            })?;
+        Ok(text)
+    }
+
+    /// Appends a record, chained to the last one, and fsyncs it.
+    pub fn append(&mut self, new: NewRecord) -> Result<Record> {
+        let text = self.text()?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            return Err(Error::LedgerBroken {
+                path: self.path.clone(),
+                index: text.lines().count() as u64 - 1,
+                reason: "the last record is cut off; run pouch ledger verify".into(),
+            });
+        }
+        let last = text.lines().last();
+        let (index, prev) = match last {
+            None => (0, GENESIS.to_string()),
+            Some(line) => {
+                let r: Record = serde_json::from_str(line).map_err(|e| Error::LedgerBroken {
+                    path: self.path.clone(),
+                    index: text.lines().count() as u64 - 1,
+                    reason: format!("the last record is not valid: {e}; run pouch ledger verify"),
+                })?;
+                (r.index + 1, sha256_hex(line.as_bytes()))
+            }
+        };
+        let record = Record {
+            index,
+            time: crate::manifest::format_time(time::OffsetDateTime::now_utc()),
+            event: new.event.unwrap_or(Event::Verified),
+            bundle_id: new.bundle_id,
+            name: new.name,
+            sender: new.sender,
+            receiver: new.receiver,
+            sequence: new.sequence,
+            manifest_sha256: new.manifest_sha256,
+            previous_manifest_sha256: new.previous_manifest_sha256,
+            signer: new.signer,
+            notes: new.notes,
+            prev,
+        };
+        let mut line = serde_json::to_string(&record)
+            .map_err(|e| Error::Usage(format!("cannot write a ledger record: {e}")))?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).at(&self.path)?;
+        self.file.sync_all().at(&self.path)?;
+        Ok(record)
+    }
+}
+
+fn parse_lines(text: &str, path: &Path) -> Result<Vec<(String, Record)>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let r: Record = serde_json::from_str(line).map_err(|e| Error::LedgerBroken {
+            path: path.to_path_buf(),
+            index: i as u64,
+            reason: format!("not a valid record ({e})"),
+        })?;
+        out.push((line.to_string(), r));
+    }
+    Ok(out)
+}
+
+/// Reads a ledger without locking it (for show, gaps and audit); a missing
+/// ledger is empty.
+pub fn read(path: &Path) -> Result<Vec<Record>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_lines(&text, path).map(|v| v.into_iter().map(|(_, r)| r).collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Checks the whole chain; returns the number of records, or names the first
+/// bad record.
+pub fn verify(path: &Path) -> Result<u64> {
+    let text = std::fs::read_to_string(path).at(path)?;
+    let broken = |index: u64, reason: String| Error::LedgerBroken {
+        path: path.to_path_buf(),
+        index,
+        reason,
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        let last = text.lines().count() as u64 - 1;
+        return Err(broken(
+            last,
+            "the last record is cut off (the ledger was truncated)".into(),
+        ));
+    }
+    let mut prev_hash = GENESIS.to_string();
+    for (i, line) in text.lines().enumerate() {
+        let i = i as u64;
+        let r: Record = serde_json::from_str(line)
+            .map_err(|e| broken(i, format!("not a valid record ({e})")))?;
+        if r.index != i {
+            return Err(broken(
+                i,
+                format!(
+                    "says it is record {} (records were removed, inserted or reordered)",
+                    r.index
+                ),
+            ));
+        }
+        if r.prev != prev_hash {
+            let why = if i == 0 {
+                "the first record does not start the chain (records before it were removed)"
+                    .to_string()
+            } else {
+                format!("its link to record {} does not match (record {} was edited, or records were swapped)", i - 1, i - 1)
+            };
+            return Err(broken(i, why));
+        }
+        prev_hash = sha256_hex(line.as_bytes());
+    }
+    Ok(text.lines().count() as u64)
+}
+
+/// The channel key `sender:receiver`.
+pub fn channel_key(sender: &Option<String>, receiver: &Option<String>) -> Option<String> {
+    Some(format!("{}:{}", sender.as_deref()?, receiver.as_deref()?))
+}
+
+/// The next sequence number for a channel on the sending side, and the
+/// sha256 of the channel's previous manifest (none for the first).
+pub fn next_sequence(records: &[Record], sender: &str, receiver: &str) -> (u64, Option<String>) {
+    let last = records
+        .iter()
+        .filter(|r| {
+            r.event == Event::Packed
+                && r.sender.as_deref() == Some(sender)
+                && r.receiver.as_deref() == Some(receiver)
+        })
+        .filter_map(|r| Some((r.sequence?, r.manifest_sha256.clone())))
+        .max_by_key(|(s, _)| *s);
+    match last {
+        None => (1, None),
+        Some((s, sha)) => (s + 1, sha),
+    }
+}
+
+/// What the receiving side found about a bundle before accepting it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Arrival {
+    /// Sequence numbers of the channel still missing once this one is in.
+    pub missing: Vec<u64>,
+    /// Warnings: a previous-manifest hash that does not match, and the like.
+    pub flags: Vec<String>,
+}
+
+/// Checks a bundle against the bundles already accepted: a replay (same
+/// bundle id, or same channel and sequence) is an error; gaps and a broken
+/// previous-manifest link are reported.
+pub fn check_arrival(records: &[Record], m: &Manifest) -> Result<Arrival> {
+    let accepted: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.event == Event::Accepted)
+        .collect();
+    if let Some(r) = accepted
+        .iter()
+        .find(|r| r.bundle_id.as_deref() == Some(m.bundle_id.as_str()))
+    {
+        return Err(Error::Replay {
+            bundle: m.name.clone(),
+            reason: format!(
+                "bundle {} was already accepted on {} (ledger record {})",
+                m.bundle_id, r.time, r.index
+            ),
+        });
+    }
+    let mut arrival = Arrival::default();
+    let Some(key) = channel_key(&m.channel.sender, &m.channel.receiver) else {
+        return Ok(arrival);
+    };
+    let Some(seq) = m.channel.sequence else {
+        return Ok(arrival);
+    };
+    let on_channel: Vec<&&Record> = accepted
+        .iter()
+        .filter(|r| channel_key(&r.sender, &r.receiver).as_deref() == Some(key.as_str()))
+        .collect();
+    if let Some(r) = on_channel.iter().find(|r| r.sequence == Some(seq)) {
+        return Err(Error::Replay {
+            bundle: m.name.clone(),
+            reason: format!(
+                "sequence {seq} of channel {key} was already accepted as bundle {} (ledger record {})",
+                r.name.as_deref().unwrap_or("?"),
+                r.index
+            ),
+        });
+    }
+    let mut have: BTreeSet<u64> = on_channel.iter().filter_map(|r| r.sequence).collect();
+    have.insert(seq);
+    let max = have.iter().next_back().copied().unwrap_or(seq);
+    arrival.missing = (1..=max).filter(|n| !have.contains(n)).collect();
+    match (seq, &m.channel.previous_manifest_sha256) {
+        (1, Some(_)) => arrival
+            .flags
+            .push("the first bundle of the channel names a previous manifest".into()),
+        (1, None) => {}
+        (_, None) => arrival
+            .flags
+            .push(format!("sequence {seq} names no previous manifest")),
+        (_, Some(prev)) => {
+            if let Some(before) = on_channel.iter().find(|r| r.sequence == Some(seq - 1)) {
+                if before.manifest_sha256.as_deref() != Some(prev.as_str()) {
+                    arrival.flags.push(format!(
+                        "its previous-manifest hash does not match bundle {} (sequence {}) accepted earlier",
+                        before.name.as_deref().unwrap_or("?"),
+                        seq - 1
+                    ));
+                }
+            }
+        }
+    }
+    Ok(arrival)
+}
+
+/// Missing sequence numbers per channel among the accepted bundles.
+pub fn gaps(records: &[Record]) -> BTreeMap<String, Vec<u64>> {
+    let mut seen: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.event == Event::Accepted) {
+        if let (Some(key), Some(seq)) = (channel_key(&r.sender, &r.receiver), r.sequence) {
+            seen.entry(key).or_default().insert(seq);
+        }
+    }
+    seen.into_iter()
+        .map(|(k, set)| {
+            let max = set.iter().next_back().copied().unwrap_or(0);
+            (k, (1..=max).filter(|n| !set.contains(n)).collect())
+        })
+        .collect()
+}
+
+/// Bundle ids of packed bundles for which a receipt was imported.
+pub fn delivered(records: &[Record]) -> BTreeSet<String> {
+    records
+        .iter()
+        .filter(|r| r.event == Event::Receipt)
+        .filter_map(|r| r.bundle_id.clone())
+        .collect()
+}

@@ -1,0 +1,217 @@
+//! Receipts: the recipient's signed statement that a bundle arrived intact.
+//!
+//! After a successful unpack, the recipient writes `NAME.receipt.toml` and its
+//! minisign signature (trusted comment `pouch receipt bundle_id:… name:…`).
+//! The sender imports it: the signature must be by a trusted key, the receipt
+//! must name a bundle the sender's ledger has as packed, with the same
+//! manifest hash; then the bundle is recorded as delivered.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ledger::{self, Event, Ledger, NewRecord};
+use crate::manifest;
+use crate::signature::{self, SigningKey, TrustedKey};
+use crate::unpack::UnpackReport;
+
+/// A receipt file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// Format version, 1.
+    pub format_version: u32,
+    /// Always `receipt`.
+    pub kind: String,
+    /// The bundle received.
+    pub bundle_id: String,
+    /// Its name.
+    pub name: String,
+    /// The channel's sender, as the bundle states it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// The channel's receiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver: Option<String>,
+    /// The bundle's sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
+    /// sha256 of the bundle's manifest file.
+    pub manifest_sha256: String,
+    /// When it was unpacked, RFC 3339 UTC.
+    pub received: String,
+    /// Files unpacked.
+    pub files: u64,
+    /// Bytes unpacked.
+    pub total_bytes: u64,
+    /// `accepted`.
+    pub verdict: String,
+    /// Key id of the recipient's signing key.
+    pub receiver_key_id: String,
+}
+
+fn comment(bundle_id: &str, name: &str) -> String {
+    format!("pouch receipt bundle_id:{bundle_id} name:{name}")
+}
+
+/// Writes `NAME.receipt.toml` and `NAME.receipt.toml.minisig` into `dir` for
+/// an unpacked bundle; returns the receipt's path.
+pub fn write(
+    dir: &Path,
+    report: &UnpackReport,
+    m: &manifest::Manifest,
+    key: &SigningKey,
+) -> Result<PathBuf> {
+    let r = Receipt {
+        format_version: 1,
+        kind: "receipt".into(),
+        bundle_id: report.bundle_id.clone(),
+        name: report.name.clone(),
+        sender: m.channel.sender.clone(),
+        receiver: m.channel.receiver.clone(),
+        sequence: m.channel.sequence,
+        manifest_sha256: report.manifest_sha256.clone(),
+        received: manifest::format_time(time::OffsetDateTime::now_utc()),
+        files: report.files,
+        total_bytes: report.total_bytes,
+        verdict: "accepted".into(),
+        receiver_key_id: key.key_id.clone(),
+    };
+    let body =
+        toml::to_string(&r).map_err(|e| Error::Usage(format!("cannot write the receipt: {e}")))?;
+    let text = format!(
+        "# pouch receipt: signed by the recipient; import with pouch receipt import\n\n{body}"
+    );
+    let path = dir.join(format!("{}.receipt.toml", r.name));
+    let sig = key.sign_with_comment(
+        text.as_bytes(),
+        &comment(&r.bundle_id, &r.name),
+        &format!("pouch receipt for {}", r.name),
+    )?;
+    crate::durable::ensure_absent(&path)?;
+    crate::durable::write_new(&path, text.as_bytes(), 0o644)?;
+    crate::durable::write_new(&signature::signature_path(&path), sig.as_bytes(), 0o644)?;
+    Ok(path)
+}
+
+/// A receipt read and checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    /// The receipt.
+    pub receipt: Receipt,
+    /// Its signer's key id.
+    pub signer: String,
+    /// The signer's keyring name, when known.
+    pub signer_name: Option<String>,
+}
+
+/// Reads a receipt and checks its signature against `trusted`.
+pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
+    let bytes = crate::verify::read_manifest_bytes(path)?;
+    let sig_path = signature::signature_path(path);
+    let sig_text = signature::read_signature(&sig_path)?;
+    let v = signature::verify(&bytes, &sig_text, &sig_path, trusted)?;
+    let bad = |reason: String| Error::BadManifest {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad("not UTF-8".into()))?;
+    let r: Receipt = toml::from_str(text).map_err(|e| {
+        bad(e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "))
+    })?;
+    if r.format_version != 1 || r.kind != "receipt" {
+        return Err(bad(
+            "not a pouch receipt of a version this pouch reads".into()
+        ));
+    }
+    if v.trusted_comment != comment(&r.bundle_id, &r.name) {
+        return Err(Error::BadSignature {
+            path: sig_path,
+            reason: "its trusted comment does not name this receipt's bundle".into(),
+        });
+    }
+    if r.receiver_key_id != v.key_id {
+        return Err(bad(format!(
+            "names signer {} but was signed by {}",
+            r.receiver_key_id, v.key_id
+        )));
+    }
+    let signer_name = trusted
+        .iter()
+        .find(|k| k.key_id == v.key_id)
+        .and_then(|k| k.party.clone());
+    Ok(Checked {
+        receipt: r,
+        signer: v.key_id,
+        signer_name,
+    })
+}
+
+/// What importing a receipt did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Imported {
+    /// The receipt.
+    pub checked: Checked,
+    /// False when it had been imported before (nothing was recorded again).
+    pub newly_recorded: bool,
+}
+
+/// Imports a receipt into the sender's ledger: see the module docs.
+pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result<Imported> {
+    let checked = read(path, trusted)?;
+    let r = &checked.receipt;
+    let mut ledger = Ledger::open(ledger_path)?;
+    let records = ledger.records()?;
+    let packed = records
+        .iter()
+        .find(|x| x.event == Event::Packed && x.bundle_id.as_deref() == Some(r.bundle_id.as_str()));
+    let Some(packed) = packed else {
+        return Err(Error::BadManifest {
+            path: path.to_path_buf(),
+            reason: format!(
+                "bundle {} ({}) is not in this ledger as packed; is this the right ledger?",
+                r.name, r.bundle_id
+            ),
+        });
+    };
+    if packed.manifest_sha256.as_deref() != Some(r.manifest_sha256.as_str()) {
+        return Err(Error::BadManifest {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it confirms a manifest with sha256 {}, but {} was packed with another",
+                r.manifest_sha256, r.name
+            ),
+        });
+    }
+    if ledger::delivered(&records).contains(&r.bundle_id) {
+        return Ok(Imported {
+            checked,
+            newly_recorded: false,
+        });
+    }
+    ledger.append(NewRecord {
+        event: Some(Event::Receipt),
+        bundle_id: Some(r.bundle_id.clone()),
+        name: Some(r.name.clone()),
+        sender: r.sender.clone(),
+        receiver: r.receiver.clone(),
+        sequence: r.sequence,
+        manifest_sha256: Some(r.manifest_sha256.clone()),
+        previous_manifest_sha256: None,
+        signer: Some(checked.signer.clone()),
+        notes: vec![format!(
+            "received {} by {}",
+            r.received,
+            checked.signer_name.as_deref().unwrap_or(&checked.signer)
+        )],
+    })?;
+    Ok(Imported {
+        checked,
+        newly_recorded: true,
+    })
+}
