@@ -215,6 +215,15 @@ impl Ledger {
 }
 
 fn parse_lines(text: &str, path: &Path) -> Result<Vec<(String, Record)>> {
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err(Error::LedgerBroken {
+            path: path.to_path_buf(),
+            index: text.lines().count() as u64 - 1,
+            reason:
+                "the last record is cut off (the ledger was truncated); run pouch ledger verify"
+                    .into(),
+        });
+    }
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let r: Record = serde_json::from_str(line).map_err(|e| Error::LedgerBroken {

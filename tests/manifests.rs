@@ -25,6 +25,17 @@ fn every_example_parses() {
             "bundle.toml" | "bundle-sealed.toml" | "bundle-split.toml" => {
                 Manifest::parse(&bytes, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
+            "keyring.toml" => {
+                let k =
+                    pouch::keyring::Keyring::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(k.parties.len(), 2);
+            }
+            "receipt.toml" => {
+                let text = std::str::from_utf8(&bytes).expect("UTF-8");
+                let r: pouch::receipt::Receipt =
+                    toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(r.kind, "receipt");
+            }
             "inner-manifest.toml" => {
                 InnerManifest::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
@@ -32,7 +43,7 @@ fn every_example_parses() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 4);
+    assert_eq!(seen, 6);
 }
 
 #[test]

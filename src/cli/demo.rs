@@ -37,7 +37,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
             .keep(),
     };
     std::env::set_current_dir(&dir).at(&dir)?;
-    let total = 8;
+    let total = 9;
     out(&format!(
         "pouch demo in {} (paths below are relative to it)",
         dir.display()
@@ -90,6 +90,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
             marking: "RESTRICTED (DEMO)".into(),
             description: "Case 2026/0142, fictitious".into(),
             level: pack::DEFAULT_LEVEL,
+            ledger: Some(PathBuf::from("clerk-ledger.jsonl")),
             ..Default::default()
         },
         &key,
@@ -179,6 +180,19 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
 
     step(
         8,
+        total,
+        "The auditor checks everything on the outbox medium, again without a key",
+        "pouch audit outbox --trust keys/clerk.minisign.pub",
+    );
+    let report = pouch::audit::audit(&pouch::audit::AuditOptions {
+        paths: vec![PathBuf::from("outbox")],
+        trusted: trusted.clone(),
+        ledger: None,
+    })?;
+    render::audit(&report, false);
+
+    step(
+        9,
         total,
         "A courier's stick is tampered with: one byte of a copy of the payload flipped",
         "pouch verify tampered/NAME.toml --trust keys/clerk.minisign.pub",
