@@ -32,6 +32,7 @@ pub mod ledger;
 pub mod manifest;
 pub mod media;
 pub mod pack;
+pub mod pipeline;
 pub mod portable;
 pub mod receipt;
 pub mod resplit;

@@ -28,6 +28,7 @@ use crate::manifest::{
     RecipientInfo, Signer,
 };
 use crate::media;
+use crate::pipeline::{self, ChannelWriter};
 use crate::signature::{self, SigningKey};
 
 /// The compression level used unless the clerk picks another.
@@ -539,8 +540,10 @@ fn special(path: &Path, meta: &fs::Metadata) -> Error {
 }
 
 /// Writes `age(zstd(tar))` of the plan to `out`; returns the entries as
-/// packed and `out`, flushed.
-fn write_payload<W: Write>(
+/// packed and `out`, flushed. Two stages on two threads: this one reads and
+/// hashes the files and makes the compressed archive; the other encrypts,
+/// hashes and writes (see [`crate::pipeline`]).
+fn write_payload<W: Write + Send>(
     out: W,
     plan: &[Planned],
     opts: &PackOptions,
@@ -551,10 +554,48 @@ fn write_payload<W: Write>(
         opts.out_dir.display()
     ));
     let out_err = |e: io::Error| Error::io(&out_name, e);
+    let (chan_w, mut chan_r) = pipeline::channel();
+    std::thread::scope(|scope| {
+        let recipients = &opts.recipients;
+        let out_err = &out_err;
+        let writer = scope.spawn(move || -> Result<W> {
+            let mut encrypted =
+                crypto::encrypt(recipients, BufWriter::with_capacity(1 << 20, out))?;
+            let mut buf = vec![0u8; pipeline::CHUNK];
+            loop {
+                let n = chan_r.read(&mut buf).map_err(out_err)?;
+                if n == 0 {
+                    break;
+                }
+                encrypted.write_all(&buf[..n]).map_err(out_err)?;
+            }
+            let buffered = encrypted.finish().map_err(out_err)?;
+            buffered.into_inner().map_err(|e| out_err(e.into_error()))
+        });
+        let produced = compress(chan_w, plan, opts, inner_mtime, out_err);
+        let written = writer.join().map_err(|_| {
+            Error::Usage("internal error: the writing stage stopped unexpectedly".into())
+        })?;
+        match (produced, written) {
+            (Ok(entries), Ok(out)) => Ok((entries, out)),
+            // The writer's failure (a full disk, say) is the root cause of
+            // the compressing stage's broken channel.
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(e),
+        }
+    })
+}
 
-    let buffered = BufWriter::with_capacity(1 << 20, out);
-    let encrypted = crypto::encrypt(&opts.recipients, buffered)?;
-    let mut zstd = zstd::stream::write::Encoder::new(encrypted, opts.level).map_err(out_err)?;
+/// The first stage: reads and hashes the files into a zstd-compressed tar
+/// sent down the channel; returns the entries as packed.
+fn compress(
+    chan: ChannelWriter,
+    plan: &[Planned],
+    opts: &PackOptions,
+    inner_mtime: u64,
+    out_err: &dyn Fn(io::Error) -> Error,
+) -> Result<Vec<Entry>> {
+    let mut zstd = zstd::stream::write::Encoder::new(chan, opts.level).map_err(out_err)?;
     zstd.include_checksum(true).map_err(out_err)?;
     let mut tar = TarWriter::new(zstd);
 
@@ -566,7 +607,7 @@ fn write_payload<W: Write>(
                 entries.push(Entry::folder(p.path.clone()));
             }
             EntryKind::File => {
-                let sha = append_file(&mut tar, p, &out_err)?;
+                let sha = append_file(&mut tar, p, out_err)?;
                 entries.push(Entry::file(p.path.clone(), p.size, sha, p.executable));
             }
         }
@@ -584,12 +625,10 @@ fn write_payload<W: Write>(
         inner_text.as_bytes(),
     )
     .map_err(out_err)?;
-
     let zstd = tar.finish().map_err(out_err)?;
-    let encrypted = zstd.finish().map_err(out_err)?;
-    let buffered = encrypted.finish().map_err(out_err)?;
-    let out = buffered.into_inner().map_err(|e| out_err(e.into_error()))?;
-    Ok((inner.entries, out))
+    let chan = zstd.finish().map_err(out_err)?;
+    chan.close().map_err(out_err)?;
+    Ok(inner.entries)
 }
 
 /// Streams one file into the tar, hashing it, and makes sure it did not

@@ -21,6 +21,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::hashing::{sha256_hex, HashingReader, LimitReader};
 use crate::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
 use crate::media;
+use crate::pipeline;
 use crate::signature::{self, TrustedKey};
 use sha2::{Digest, Sha256};
 
@@ -170,7 +171,7 @@ impl Bundle {
     /// Opens the payload as one stream: the single file, or the parts in
     /// order. Sizes are checked first (cheap), and a missing part is named
     /// before anything is read.
-    pub fn open_payload(&self) -> Result<Box<dyn Read>> {
+    pub fn open_payload(&self) -> Result<Box<dyn Read + Send>> {
         if self.is_split() {
             let parts = &self.manifest.payload.parts;
             let found = media::locate(parts, &self.search_dirs);
@@ -353,7 +354,7 @@ impl Bundle {
 
     fn stream_contents(
         &self,
-        payload: &mut HashingReader<Box<dyn Read>>,
+        payload: &mut HashingReader<Box<dyn Read + Send>>,
         identities: &[x25519::Identity],
         sink: &mut dyn Sink,
     ) -> Result<Vec<Entry>> {
@@ -367,25 +368,32 @@ impl Bundle {
         let buffered = BufReader::with_capacity(1 << 20, payload);
         let plaintext = crypto::decrypt(buffered, identities, &fingerprints, &corrupt)?;
         let plaintext = Layer::new(plaintext, "age");
-        let mut decoder = zstd::stream::read::Decoder::new(plaintext)
-            .map_err(|e| corrupt(format!("zstd: {e}")))?;
-        decoder
-            .window_log_max(ZSTD_WINDOW_LOG_MAX)
-            .map_err(|e| corrupt(format!("zstd: {e}")))?;
-        let expected = Expected {
-            entries: if self.manifest.contents.sealed_names {
-                None
-            } else {
-                Some(&self.manifest.entries)
-            },
-            contents: &self.manifest.contents,
-        };
-        let mut limited = LimitReader::new(
-            Layer::new(decoder, "zstd"),
-            expected.tar_size_bound(),
-            "the decompressed archive",
-        );
-        archive::read_archive(&mut limited, &expected, sink, &corrupt)
+        // Two stages: this thread's helper reads, hashes and decrypts; this
+        // thread decompresses, checks and writes the entries.
+        let (chan_w, chan_r) = pipeline::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(move || pipeline::pump(plaintext, chan_w));
+            let mut decoder = zstd::stream::read::Decoder::new(chan_r)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            decoder
+                .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let expected = Expected {
+                entries: if self.manifest.contents.sealed_names {
+                    None
+                } else {
+                    Some(&self.manifest.entries)
+                },
+                contents: &self.manifest.contents,
+            };
+            let mut limited = LimitReader::new(
+                Layer::new(decoder, "zstd"),
+                expected.tar_size_bound(),
+                "the decompressed archive",
+            );
+            // Returning drops the reading end, which stops the other stage.
+            archive::read_archive(&mut limited, &expected, sink, &corrupt)
+        })
     }
 }
 
