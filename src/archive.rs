@@ -358,6 +358,7 @@ pub fn read_archive<R: Read>(
                 let mut hasher = Sha256::new();
                 let mut done: u64 = 0;
                 loop {
+                    crate::interrupt::check()?;
                     let n = archive.read_data(&mut buf).map_err(read_err)?;
                     if n == 0 {
                         break;

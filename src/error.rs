@@ -184,6 +184,9 @@ pub enum Error {
         /// The failure that stopped the unpack.
         cause: Box<Error>,
     },
+    /// The user interrupted (Ctrl-C); everything was cleaned up.
+    #[error("interrupted")]
+    Interrupted,
     /// The request itself is inconsistent.
     #[error("{0}")]
     Usage(String),
@@ -215,6 +218,7 @@ impl Error {
             | Error::Exists { .. }
             | Error::Usage(_) => 2,
             Error::StagingLeft { cause, .. } => cause.exit_code(),
+            Error::Interrupted => 130,
         }
     }
 
@@ -272,6 +276,7 @@ impl Error {
             }
             Error::Usage(_) => "see pouch --help",
             Error::StagingLeft { cause, .. } => cause.hint(),
+            Error::Interrupted => "nothing was left half-written; run the command again to finish",
         }
     }
 

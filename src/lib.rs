@@ -19,6 +19,7 @@
 
 pub mod archive;
 pub mod audit;
+pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod durable;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod hashing;
 pub mod home;
 pub mod inspect;
+pub mod interrupt;
 pub mod keygen;
 pub mod keyring;
 pub mod ledger;
@@ -34,6 +36,7 @@ pub mod media;
 pub mod pack;
 pub mod pipeline;
 pub mod portable;
+pub mod progress;
 pub mod receipt;
 pub mod resplit;
 pub mod sanitize;

@@ -11,6 +11,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Ctrl-C (or SIGTERM) asks the work to stop: it unwinds like any other
+    // failure, removing temporary files and staging folders, and exits 130.
+    // A second Ctrl-C while cleaning up ends the process at once.
+    let flag = pouch::interrupt::flag();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, flag.clone());
+        let _ = signal_hook::flag::register(signal, flag.clone());
+    }
     let args = cli::Cli::parse();
     let json = args.command.json();
     match cli::run(args) {

@@ -73,6 +73,10 @@ pub struct PackOptions {
     /// The sender's ledger: gives the channel's next sequence number and
     /// records the bundle as packed. `None`: no ledger, no sequence number.
     pub ledger: Option<PathBuf>,
+    /// Where progress goes.
+    pub progress: crate::progress::Handle,
+    /// Include and exclude globs (from a pack spec).
+    pub filter: crate::config::Filter,
 }
 
 /// What pack wrote.
@@ -142,7 +146,12 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         )));
     }
 
-    let (plan, skipped) = plan(&opts.sources, opts.skip_special, opts.source_date_epoch)?;
+    let (plan, skipped) = plan(
+        &opts.sources,
+        opts.skip_special,
+        opts.source_date_epoch,
+        &opts.filter,
+    )?;
     if !opts.allow_unportable_names {
         let mut problems = Vec::new();
         for p in &plan {
@@ -213,7 +222,11 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         .source_date_epoch
         .unwrap_or(now.unix_timestamp().max(0) as u64);
     let writer = media::PartWriter::new(&opts.out_dir, &name, split);
-    let (entries, writer) = write_payload(writer, &plan, opts, inner_mtime)?;
+    let total: u64 = plan.iter().map(|p| p.size).sum();
+    opts.progress.start("packing", total);
+    let written = write_payload(writer, &plan, opts, inner_mtime);
+    opts.progress.finish();
+    let (entries, writer) = written?;
     let (written, payload_size, payload_sha256) = writer.finish()?;
 
     let (files, folders, total_bytes) = manifest::count(&entries);
@@ -357,6 +370,7 @@ fn plan(
     sources: &[PathBuf],
     skip_special: bool,
     sde: Option<u64>,
+    filter: &crate::config::Filter,
 ) -> Result<(Vec<Planned>, Vec<PathBuf>)> {
     let mut plan: Vec<Planned> = Vec::new();
     let mut skipped = Vec::new();
@@ -373,6 +387,9 @@ fn plan(
             return Err(special(source, &meta));
         }
         if meta.is_file() {
+            if !filter.keeps_file(&top) {
+                continue;
+            }
             add(
                 &mut plan,
                 &mut names,
@@ -387,7 +404,8 @@ fn plan(
         let walker = walkdir::WalkDir::new(source)
             .follow_links(false)
             .sort_by_file_name();
-        for item in walker {
+        let mut walk = walker.into_iter();
+        while let Some(item) = walk.next() {
             let item = item.map_err(|e| {
                 let path = e.path().unwrap_or(source).to_path_buf();
                 match e.into_io_error() {
@@ -418,6 +436,13 @@ fn plan(
                 })?;
                 path.push('/');
                 path.push_str(&crate::portable::nfc(part));
+            }
+            if meta.is_dir() && !filter.keeps_folder(&path) {
+                walk.skip_current_dir();
+                continue;
+            }
+            if meta.is_file() && !filter.keeps_file(&path) {
+                continue;
             }
             add(
                 &mut plan,
@@ -601,13 +626,15 @@ fn compress(
 
     let mut entries = Vec::with_capacity(plan.len());
     for p in plan {
+        crate::interrupt::check()?;
         match p.kind {
             EntryKind::Folder => {
                 tar.folder(&p.path, p.mtime).map_err(out_err)?;
                 entries.push(Entry::folder(p.path.clone()));
             }
             EntryKind::File => {
-                let sha = append_file(&mut tar, p, out_err)?;
+                opts.progress.item(&p.path);
+                let sha = append_file(&mut tar, p, out_err, &opts.progress)?;
                 entries.push(Entry::file(p.path.clone(), p.size, sha, p.executable));
             }
         }
@@ -637,6 +664,7 @@ fn append_file<W: Write>(
     tar: &mut TarWriter<W>,
     p: &Planned,
     out_err: &dyn Fn(io::Error) -> Error,
+    progress: &crate::progress::Handle,
 ) -> Result<String> {
     let changed = |what: &str| Error::BadSource {
         path: p.source.clone(),
@@ -652,12 +680,14 @@ fn append_file<W: Write>(
         remaining: p.size,
         hasher: Sha256::new(),
         failure: None,
+        progress: progress.clone(),
     };
     let written = tar.file(&p.path, p.size, p.executable, p.mtime, &mut reader);
     if let Some(f) = reader.failure.take() {
         return Err(match f {
             Failure::Shrank => changed("shrank"),
             Failure::Read(e) => Error::io(&p.source, e),
+            Failure::Interrupted => Error::Interrupted,
         });
     }
     written.map_err(out_err)?;
@@ -678,6 +708,7 @@ fn append_file<W: Write>(
 enum Failure {
     Shrank,
     Read(io::Error),
+    Interrupted,
 }
 
 /// Yields exactly `remaining` bytes of a file, hashing them, and remembers
@@ -687,12 +718,17 @@ struct ExactReader {
     remaining: u64,
     hasher: Sha256,
     failure: Option<Failure>,
+    progress: crate::progress::Handle,
 }
 
 impl Read for ExactReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 || buf.is_empty() {
             return Ok(0);
+        }
+        if crate::interrupt::check().is_err() {
+            self.failure = Some(Failure::Interrupted);
+            return Err(io::Error::other(crate::progress::INTERRUPTED));
         }
         let want = (buf.len() as u64).min(self.remaining) as usize;
         let n = match self.inner.read(&mut buf[..want]) {
@@ -713,6 +749,7 @@ impl Read for ExactReader {
         }
         self.hasher.update(&buf[..n]);
         self.remaining -= n as u64;
+        self.progress.advance(n as u64);
         Ok(n)
     }
 }
@@ -736,7 +773,8 @@ mod tests {
         let src = dir.path().join("case");
         fs::create_dir(&src).expect("mkdir");
         fs::write(src.join("a.txt"), "original content").expect("write");
-        let (plan, _) = plan(std::slice::from_ref(&src), false, None).expect("plan");
+        let (plan, _) =
+            plan(std::slice::from_ref(&src), false, None, &Default::default()).expect("plan");
         for new in ["short", "original content, grown"] {
             fs::write(src.join("a.txt"), new).expect("rewrite");
             let mut out = tempfile::tempfile().expect("out");
@@ -758,7 +796,7 @@ mod tests {
         fs::write(src.join("c.txt"), "c").expect("write");
         fs::write(src.join("a.txt"), "a").expect("write");
         fs::write(src.join("b/z.txt"), "z").expect("write");
-        let (plan, _) = plan(&[src], false, None).expect("plan");
+        let (plan, _) = plan(&[src], false, None, &Default::default()).expect("plan");
         let paths: Vec<&str> = plan.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -772,8 +810,82 @@ mod tests {
         let f = dir.path().join(manifest::INNER_MANIFEST_NAME);
         fs::write(&f, "x").expect("write");
         assert!(matches!(
-            plan(&[f], false, None),
+            plan(&[f], false, None, &Default::default()),
             Err(Error::BadSource { .. })
         ));
     }
+}
+
+/// What pack would do, without writing anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    /// Every entry: path in the bundle, `file` or `folder`, size.
+    pub entries: Vec<(String, String, u64)>,
+    /// Files.
+    pub files: u64,
+    /// Folders.
+    pub folders: u64,
+    /// Bytes in files.
+    pub total_bytes: u64,
+    /// Payload parts, at most (the payload is smaller when it compresses).
+    pub estimated_parts: u64,
+    /// Special files that would be skipped.
+    pub skipped: Vec<PathBuf>,
+    /// Names that some filesystems cannot hold.
+    pub unportable: Vec<String>,
+}
+
+/// Lists what [`pack`] would pack, with the same checks, writing nothing.
+pub fn dry_run(opts: &PackOptions) -> Result<DryRun> {
+    if opts.sources.is_empty() {
+        return Err(Error::Usage(
+            "nothing to pack: name at least one file or folder".into(),
+        ));
+    }
+    let (plan, skipped) = plan(
+        &opts.sources,
+        opts.skip_special,
+        opts.source_date_epoch,
+        &opts.filter,
+    )?;
+    let mut unportable = Vec::new();
+    for p in &plan {
+        for why in crate::portable::problems(&p.path) {
+            unportable.push(format!("{}: {why}", crate::sanitize::escape(&p.path)));
+        }
+    }
+    let total_bytes: u64 = plan.iter().map(|p| p.size).sum();
+    let files = plan.iter().filter(|p| p.kind == EntryKind::File).count() as u64;
+    let split = opts
+        .split
+        .or_else(|| media::is_fat(&opts.out_dir).then_some(media::FAT32_MAX_FILE));
+    // An upper bound: headers and age's tags on top of uncompressed data.
+    let bound = total_bytes + plan.len() as u64 * 1536 + 64 * 1024 + total_bytes / 4096;
+    let estimated_parts = match split {
+        Some(size) => bound.div_ceil(size).max(1),
+        None => 1,
+    };
+    Ok(DryRun {
+        entries: plan
+            .iter()
+            .map(|p| {
+                (
+                    p.path.clone(),
+                    if p.kind == EntryKind::File {
+                        "file"
+                    } else {
+                        "folder"
+                    }
+                    .to_string(),
+                    p.size,
+                )
+            })
+            .collect(),
+        files,
+        folders: plan.len() as u64 - files,
+        total_bytes,
+        estimated_parts,
+        skipped,
+        unportable,
+    })
 }

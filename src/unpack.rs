@@ -48,6 +48,8 @@ pub struct UnpackOptions {
     pub ledger: Option<PathBuf>,
     /// Accept a bundle that was accepted before.
     pub allow_replay: bool,
+    /// Where progress goes.
+    pub progress: crate::progress::Handle,
 }
 
 /// What was unpacked.
@@ -84,7 +86,9 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     }
     let mut ledger = opts.ledger.as_deref().map(Ledger::open).transpose()?;
     let bundle = match verify::open(&opts.manifest, &opts.trust) {
-        Ok(b) => b.with_parts_from(&opts.parts_from),
+        Ok(b) => b
+            .with_parts_from(&opts.parts_from)
+            .with_progress(&opts.progress),
         Err(e) => {
             if let (Some(l), 1) = (&mut ledger, e.exit_code()) {
                 l.append(NewRecord {

@@ -67,6 +67,8 @@ pub struct Bundle {
     pub signature: SignatureStatus,
     /// Folders searched for payload parts: the manifest's, then `--parts-from`.
     pub search_dirs: Vec<PathBuf>,
+    /// Where progress goes.
+    pub progress: crate::progress::Handle,
 }
 
 /// Reads a manifest and checks its signature according to `trust`.
@@ -112,6 +114,7 @@ pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
     let payload_path = parent_of(manifest_path).join(&manifest.payload.file);
     let search_dirs = vec![parent_of(manifest_path).to_path_buf()];
     Ok(Bundle {
+        progress: crate::progress::Handle::default(),
         search_dirs,
         manifest_path: manifest_path.to_path_buf(),
         manifest,
@@ -163,6 +166,12 @@ impl Bundle {
         self
     }
 
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: &crate::progress::Handle) -> Bundle {
+        self.progress = progress.clone();
+        self
+    }
+
     /// True when the payload is split into parts.
     pub fn is_split(&self) -> bool {
         !self.manifest.payload.parts.is_empty()
@@ -201,7 +210,10 @@ impl Bundle {
             if !problems.is_empty() {
                 return Err(Error::BadParts { problems });
             }
-            return Ok(Box::new(media::PartsReader::new(list)));
+            return Ok(Box::new(crate::progress::Reader::new(
+                media::PartsReader::new(list),
+                self.progress.clone(),
+            )));
         }
         let file = File::open(&self.payload_path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::PayloadMissing {
@@ -217,7 +229,10 @@ impl Bundle {
                 size.to_string(),
             ));
         }
-        Ok(Box::new(file))
+        Ok(Box::new(crate::progress::Reader::new(
+            file,
+            self.progress.clone(),
+        )))
     }
 
     /// Checks every part of a split payload (all of them, even after a bad
@@ -294,6 +309,13 @@ impl Bundle {
     /// Checks the payload's size and sha256 against the signed manifest,
     /// without decrypting it (needs no key).
     pub fn check_payload(&self) -> Result<()> {
+        self.progress.start("verifying", self.manifest.payload.size);
+        let result = self.check_payload_inner();
+        self.progress.finish();
+        interrupted_or(result)
+    }
+
+    fn check_payload_inner(&self) -> Result<()> {
         if self.is_split() {
             return self.check_parts();
         }
@@ -309,6 +331,17 @@ impl Bundle {
     /// entries read. The payload hash is checked at the end; the caller must
     /// not make anything written to `sink` visible before this returns `Ok`.
     pub fn check_contents(
+        &self,
+        identities: &[x25519::Identity],
+        sink: &mut dyn Sink,
+    ) -> Result<Vec<Entry>> {
+        self.progress.start("checking", self.manifest.payload.size);
+        let result = self.check_contents_inner(identities, sink);
+        self.progress.finish();
+        interrupted_or(result)
+    }
+
+    fn check_contents_inner(
         &self,
         identities: &[x25519::Identity],
         sink: &mut dyn Sink,
@@ -408,6 +441,8 @@ pub struct VerifyOptions {
     pub identities: Vec<x25519::Identity>,
     /// More folders to look for payload parts in.
     pub parts_from: Vec<PathBuf>,
+    /// Where progress goes.
+    pub progress: crate::progress::Handle,
 }
 
 /// The outcome of a successful verification.
@@ -441,7 +476,9 @@ pub struct VerifyReport {
 
 /// Verifies a bundle; see the module docs for what is checked.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
-    let bundle = open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
+    let bundle = open(&opts.manifest, &opts.trust)?
+        .with_parts_from(&opts.parts_from)
+        .with_progress(&opts.progress);
     if opts.identities.is_empty() {
         bundle.check_payload()?;
     } else {
@@ -489,5 +526,13 @@ impl<R: Read> Read for Layer<R> {
                 std::io::Error::new(e.kind(), format!("{}: {text}", self.name))
             }
         })
+    }
+}
+
+/// An interruption wins over whatever error it caused on its way out.
+fn interrupted_or<T>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(_) if crate::interrupt::check().is_err() => Err(Error::Interrupted),
+        other => other,
     }
 }

@@ -88,6 +88,7 @@ impl Keys {
                 Vec::new()
             },
             parts_from: Vec::new(),
+            progress: Default::default(),
         }
     }
 
@@ -98,6 +99,7 @@ impl Keys {
             identities: vec![self.identity.clone()],
             dest: dest.to_path_buf(),
             parts_from: Vec::new(),
+            progress: Default::default(),
             ledger: None,
             allow_replay: false,
         }

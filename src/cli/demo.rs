@@ -129,6 +129,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         trust: Trust::Keys(trusted.clone()),
         identities: Vec::new(),
         parts_from: Vec::new(),
+        progress: Default::default(),
     })?;
     out(&format!(
         "  OK: signature by {}, payload sha256 {}",
@@ -147,6 +148,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         trust: Trust::Keys(trusted.clone()),
         identities: identities.clone(),
         parts_from: Vec::new(),
+        progress: Default::default(),
     })?;
     out(&format!(
         "  OK: {} files and {} folders match the signed manifest",
@@ -160,6 +162,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         identities: identities.clone(),
         dest: PathBuf::from("inbox"),
         parts_from: Vec::new(),
+        progress: Default::default(),
         ledger: Some(PathBuf::from("recipient-ledger.jsonl")),
         allow_replay: false,
     })?;
@@ -219,6 +222,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         trust: Trust::Keys(trusted),
         identities: Vec::new(),
         parts_from: Vec::new(),
+        progress: Default::default(),
     }) {
         Err(e) if e.exit_code() == 1 => out(&format!("  refused, exit code 1, as it must be: {e}")),
         Err(e) => return Err(e),

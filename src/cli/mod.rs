@@ -1,5 +1,6 @@
 //! Command-line definitions and dispatch.
 
+pub mod bar;
 pub mod demo;
 pub mod render;
 
@@ -27,6 +28,9 @@ pub struct Cli {
     /// The ledger (default: $POUCH_HOME/ledger.jsonl).
     #[arg(long, global = true, value_name = "FILE")]
     pub ledger: Option<PathBuf>,
+    /// No progress bars or notes on stderr (errors are still shown).
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
 }
 
 const EXAMPLES: &str = "\
@@ -65,21 +69,27 @@ pub enum Command {
         after_help = "Example:\n  pouch pack case-0142/ -o /media/stick -R fedpol.age-recipient -s clerk.minisign.key \\\n      --from bka --to fedpol --marking RESTRICTED --description \"case 0142\""
     )]
     Pack {
-        /// Files and folders to pack.
-        #[arg(required = true, value_name = "SOURCE")]
+        /// Files and folders to pack (or `sources` in the --spec).
+        #[arg(value_name = "SOURCE")]
         sources: Vec<PathBuf>,
-        /// Folder to write the bundle to.
+        /// Folder to write the bundle to (default: the spec's or config's out_dir).
         #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
-        out_dir: PathBuf,
+        out_dir: Option<PathBuf>,
+        /// A pack spec: sources, globs, recipients, channel, marking, media... (flags override it).
+        #[arg(long, value_name = "FILE")]
+        spec: Option<PathBuf>,
+        /// List what would be packed (paths, sizes, total, estimated parts) and write nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// A recipient (age1…); repeatable.
         #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
         recipients: Vec<String>,
         /// A file of recipients, one per line; repeatable.
         #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
         recipients_files: Vec<PathBuf>,
-        /// The clerk's minisign secret key.
+        /// The clerk's minisign secret key (default: the config's signing_key).
         #[arg(short = 's', long = "signing-key", value_name = "KEY")]
-        signing_key: PathBuf,
+        signing_key: Option<PathBuf>,
         /// Read the signing key's passphrase from the first line of FILE.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
@@ -93,14 +103,14 @@ pub enum Command {
         #[arg(long = "to", value_name = "RECEIVER")]
         receiver: Option<String>,
         /// Security marking, e.g. RESTRICTED.
-        #[arg(long, default_value = "")]
-        marking: String,
+        #[arg(long)]
+        marking: Option<String>,
         /// Free-text description.
-        #[arg(long, default_value = "")]
-        description: String,
-        /// zstd compression level, 1 (fastest) to 19 (smallest).
-        #[arg(long, default_value_t = pack::DEFAULT_LEVEL)]
-        level: i32,
+        #[arg(long)]
+        description: Option<String>,
+        /// zstd compression level, 1 (fastest) to 19 (smallest); default 3.
+        #[arg(long)]
+        level: Option<i32>,
         /// Keep file names out of the outer manifest (only counts and a digest remain).
         #[arg(long)]
         seal_names: bool,
@@ -243,10 +253,38 @@ pub enum Command {
         #[command(flatten)]
         media: MediaArgs,
     },
+    /// Show the effective settings and where each comes from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = "Example:\n  pouch completions bash > /etc/bash_completion.d/pouch")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages: pouch.1 and one per subcommand (pouch-pack.1, ...).
+    #[command(after_help = "Example:\n  pouch man --out /usr/local/share/man/man1")]
+    Man {
+        /// Folder to write them to (default: print pouch.1 to stdout).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Run a full round trip on built-in sample data.
     Demo {
         /// Folder to work in (default: a new temporary folder, kept for you to look at).
         dir: Option<PathBuf>,
+    },
+}
+
+/// Config subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print each setting, its value and its source (flag, config file or default).
+    #[command(after_help = "Example:\n  pouch config show --json")]
+    Show {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -354,6 +392,10 @@ impl MediaArgs {
         }
     }
 
+    fn given(&self) -> bool {
+        self.split.is_some() || self.media.is_some()
+    }
+
     fn verify_after_write(&self) -> Option<bool> {
         if self.verify_after_write {
             Some(true)
@@ -374,6 +416,7 @@ impl Command {
                 | Command::Unpack { json: true, .. }
                 | Command::Inspect { json: true, .. }
                 | Command::Audit { json: true, .. }
+                | Command::Config(ConfigCommand::Show { json: true })
                 | Command::Keyring(KeyringCommand::List { json: true })
                 | Command::Ledger(LedgerCommand::Show { json: true, .. })
                 | Command::Ledger(LedgerCommand::Verify { json: true })
@@ -384,9 +427,14 @@ impl Command {
 
 /// Runs a parsed command; returns the exit code on success paths.
 pub fn run(cli: Cli) -> Result<u8> {
-    let keyring_arg = cli.keyring.clone();
-    let ledger_path = || pouch::home::ledger_path(cli.ledger.as_ref());
+    let config_path = pouch::config::config_path()?;
+    let config = pouch::config::Config::load(&config_path)?;
+    let keyring_arg = cli.keyring.clone().or(config.keyring.clone());
+    let ledger_arg = cli.ledger.clone().or(config.ledger.clone());
+    let ledger_path = || pouch::home::ledger_path(ledger_arg.as_ref());
     let keyring = || pouch::keyring::open(keyring_arg.as_ref()).map(|(k, _)| k);
+    let progress = bar::handle(cli.quiet);
+    render::set_quiet(cli.quiet);
     match cli.command {
         Command::Keygen {
             name,
@@ -408,6 +456,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Pack {
             sources,
             out_dir,
+            spec,
+            dry_run,
             recipients,
             recipients_files,
             signing_key,
@@ -423,6 +473,75 @@ pub fn run(cli: Cli) -> Result<u8> {
             media,
             allow_unportable_names,
         } => {
+            // Flags override the spec, the spec overrides the config.
+            let spec = match &spec {
+                Some(p) => pouch::config::Spec::load(p)?,
+                None => pouch::config::Spec::default(),
+            };
+            let sources = if sources.is_empty() {
+                spec.sources.clone()
+            } else {
+                sources
+            };
+            if sources.is_empty() {
+                return Err(Error::Usage(
+                    "nothing to pack: name files or folders, or give a --spec with sources".into(),
+                ));
+            }
+            let receiver = receiver.or(spec.to.clone());
+            let sender = sender.or(spec.from.clone()).or(config.sender.clone());
+            let split = match (media.split()?, &spec.split, &spec.media, &config.media) {
+                (Some(s), ..) => Some(s),
+                (None, Some(s), _, _) => Some(pouch::media::parse_size(s)?),
+                (None, None, Some(m), _) => pouch::media::preset(m)?,
+                (None, None, None, Some(m)) if !media.given() => pouch::media::preset(m)?,
+                _ => None,
+            };
+            let filter =
+                pouch::config::Filter::new(&spec.include, &spec.exclude).map_err(Error::Usage)?;
+            let out_dir = out_dir.or(spec.out_dir.clone()).or(config.out_dir.clone());
+            let mut opts = pack::PackOptions {
+                sources,
+                out_dir: out_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+                recipients: Vec::new(),
+                name,
+                sender,
+                receiver: receiver.clone(),
+                marking: marking
+                    .or(spec.marking.clone())
+                    .or(config.marking.clone())
+                    .unwrap_or_default(),
+                description: description.or(spec.description.clone()).unwrap_or_default(),
+                level: level
+                    .or(spec.level)
+                    .or(config.level)
+                    .unwrap_or(pack::DEFAULT_LEVEL),
+                seal_names: seal_names || spec.seal_names.unwrap_or(false),
+                skip_special,
+                source_date_epoch: source_date_epoch()?,
+                split,
+                verify_after_write: media.verify_after_write(),
+                allow_unportable_names,
+                ledger: Some(ledger_path()?),
+                progress: progress.clone(),
+                filter,
+            };
+            if dry_run {
+                let report = pack::dry_run(&opts)?;
+                render::dry_run(&report, &opts);
+                return Ok(if report.unportable.is_empty() || allow_unportable_names {
+                    0
+                } else {
+                    2
+                });
+            }
+            if out_dir.is_none() {
+                return Err(Error::Usage(
+                    "no output folder: pass -o OUTDIR (or set out_dir in the spec or config)"
+                        .into(),
+                ));
+            }
+            let ring = keyring()?;
             let mut all = Vec::new();
             for r in &recipients {
                 all.push(crypto::parse_recipient(r)?);
@@ -430,14 +549,26 @@ pub fn run(cli: Cli) -> Result<u8> {
             for f in &recipients_files {
                 all.extend(crypto::read_recipients_file(f)?);
             }
+            let mut names: Vec<String> = spec.recipients.clone();
             if let Some(to) = &receiver {
-                if let Some(party) = keyring()?.get(to) {
-                    for r in &party.recipients {
-                        let r = crypto::parse_recipient(r)?;
-                        if !all.contains(&r) {
-                            all.push(r);
+                if ring.get(to).is_some() || !names.is_empty() || !all.is_empty() {
+                    names.push(to.clone());
+                }
+            }
+            for n in &names {
+                match ring.get(n) {
+                    Some(party) => {
+                        for r in &party.recipients {
+                            let r = crypto::parse_recipient(r)?;
+                            if !all.contains(&r) {
+                                all.push(r);
+                            }
                         }
                     }
+                    None if spec.recipients.contains(n) => {
+                        return Err(Error::Usage(format!("recipient {n} of the spec is not in the keyring; pouch keyring add {n} --recipient age1...")))
+                    }
+                    None => {}
                 }
             }
             if all.is_empty() {
@@ -448,25 +579,14 @@ pub fn run(cli: Cli) -> Result<u8> {
                     None => "no recipients: pass -r age1..., -R FILE, or --to NAME of a keyring party".into(),
                 }));
             }
-            let key = load_signing_key(&signing_key, passphrase_file.as_deref())?;
-            let opts = pack::PackOptions {
-                sources,
-                out_dir,
-                recipients: all,
-                name,
-                sender,
-                receiver,
-                marking,
-                description,
-                level,
-                seal_names,
-                skip_special,
-                source_date_epoch: source_date_epoch()?,
-                split: media.split()?,
-                verify_after_write: media.verify_after_write(),
-                allow_unportable_names,
-                ledger: Some(ledger_path()?),
+            opts.recipients = all;
+            let Some(signing_key) = signing_key.or(config.signing_key.clone()) else {
+                return Err(Error::Usage(
+                    "no signing key: pass -s KEY (or set signing_key in the config)".into(),
+                ));
             };
+            let passphrase_file = passphrase_file.or(config.passphrase_file.clone());
+            let key = load_signing_key(&signing_key, passphrase_file.as_deref())?;
             let report = pack::pack(&opts, &key)?;
             render::pack(&report);
             Ok(0)
@@ -486,6 +606,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 trust: trust_policy(&trust, insecure_skip_signature, &keys)?,
                 identities: load_identities(&identities)?,
                 parts_from,
+                progress: progress.clone(),
             };
             let result = verify::verify(&opts);
             if record {
@@ -523,6 +644,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 parts_from,
                 ledger: Some(ledger_path()?),
                 allow_replay,
+                progress: progress.clone(),
             };
             let report = unpack::unpack(&opts)?;
             let receipt = match (&receipt_out, &receipt_key) {
@@ -647,11 +769,114 @@ pub fn run(cli: Cli) -> Result<u8> {
             let opts = pouch::audit::AuditOptions {
                 paths,
                 trusted: keys,
-                ledger: cli.ledger.clone(),
+                ledger: ledger_arg.clone(),
             };
             let report = pouch::audit::audit(&opts)?;
             render::audit(&report, json);
             Ok(if report.failed > 0 { 1 } else { 0 })
+        }
+        Command::Config(ConfigCommand::Show { json }) => {
+            let origin = |flag: bool, conf: bool| {
+                if flag {
+                    "flag".to_string()
+                } else if conf {
+                    format!("config {}", config_path.display())
+                } else {
+                    "default".to_string()
+                }
+            };
+            let show = |v: &Option<PathBuf>| v.as_ref().map(|p| p.display().to_string());
+            let rows: Vec<(&str, Option<String>, String)> = vec![
+                (
+                    "home",
+                    Some(pouch::home::home()?.display().to_string()),
+                    if std::env::var_os("POUCH_HOME").is_some() {
+                        "environment POUCH_HOME".into()
+                    } else {
+                        "default".into()
+                    },
+                ),
+                (
+                    "config_file",
+                    Some(config_path.display().to_string()),
+                    "default".into(),
+                ),
+                (
+                    "sender",
+                    config.sender.clone(),
+                    origin(false, config.sender.is_some()),
+                ),
+                (
+                    "signing_key",
+                    show(&config.signing_key),
+                    origin(false, config.signing_key.is_some()),
+                ),
+                (
+                    "passphrase_file",
+                    show(&config.passphrase_file),
+                    origin(false, config.passphrase_file.is_some()),
+                ),
+                (
+                    "keyring",
+                    Some(
+                        pouch::home::keyring_path(keyring_arg.as_ref())?
+                            .display()
+                            .to_string(),
+                    ),
+                    origin(cli.keyring.is_some(), config.keyring.is_some()),
+                ),
+                (
+                    "ledger",
+                    Some(ledger_path()?.display().to_string()),
+                    origin(cli.ledger.is_some(), config.ledger.is_some()),
+                ),
+                (
+                    "marking",
+                    config.marking.clone(),
+                    origin(false, config.marking.is_some()),
+                ),
+                (
+                    "level",
+                    Some(config.level.unwrap_or(pack::DEFAULT_LEVEL).to_string()),
+                    origin(false, config.level.is_some()),
+                ),
+                (
+                    "media",
+                    config.media.clone(),
+                    origin(false, config.media.is_some()),
+                ),
+                (
+                    "out_dir",
+                    show(&config.out_dir),
+                    origin(false, config.out_dir.is_some()),
+                ),
+            ];
+            render::config(&rows, json);
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "pouch", &mut buf);
+            render::out(String::from_utf8_lossy(&buf).trim_end());
+            Ok(0)
+        }
+        Command::Man { out } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match out {
+                None => {
+                    let mut buf = Vec::new();
+                    clap_mangen::Man::new(cmd)
+                        .render(&mut buf)
+                        .map_err(|e| Error::io("stdout", e))?;
+                    render::out(String::from_utf8_lossy(&buf).trim_end());
+                }
+                Some(dir) => {
+                    let written = write_man_pages(cmd, &dir)?;
+                    render::note(&format!("wrote {written} man pages to {}", dir.display()));
+                }
+            }
+            Ok(0)
         }
         Command::Demo { dir } => demo::run(dir),
     }
@@ -801,4 +1026,26 @@ fn source_date_epoch() -> Result<Option<u64>> {
         }),
         _ => Ok(None),
     }
+}
+
+/// Writes pouch.1 and a page per subcommand (and sub-subcommand) into `dir`.
+fn write_man_pages(cmd: clap::Command, dir: &Path) -> Result<usize> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut count = 0;
+    let mut stack = vec![(cmd.get_name().to_string(), cmd)];
+    while let Some((name, cmd)) = stack.pop() {
+        let mut buf = Vec::new();
+        let page = clap_mangen::Man::new(cmd.clone().name(name.clone()));
+        page.render(&mut buf).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, buf).map_err(|e| Error::io(&path, e))?;
+        count += 1;
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            stack.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+        }
+    }
+    Ok(count)
 }

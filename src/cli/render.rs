@@ -24,9 +24,23 @@ pub fn out(line: &str) {
     }
 }
 
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Silences notes on stderr (`-q`); warnings and errors still show.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Writes a line for people to stderr.
 pub fn warn(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Writes a note for people to stderr, unless `-q`.
+pub fn note(line: &str) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        warn(line);
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) {
@@ -490,4 +504,56 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
         r.receipts.len(),
         r.failed
     ));
+}
+
+pub fn dry_run(r: &pouch::pack::DryRun, opts: &pouch::pack::PackOptions) {
+    for (path, kind, size) in &r.entries {
+        if kind == "folder" {
+            out(&format!("{:>10}  {}/", "", escape(path)));
+        } else {
+            out(&format!("{:>10}  {}", bytes(*size), escape(path)));
+        }
+    }
+    for s in &r.skipped {
+        out(&format!(
+            "would skip {} (not a regular file or folder)",
+            escape(&s.to_string_lossy())
+        ));
+    }
+    for u in &r.unportable {
+        out(&format!("unportable: {u}"));
+    }
+    out(&format!(
+        "total: {} files, {} folders, {}; {} to {}; nothing was written (dry run)",
+        r.files,
+        r.folders,
+        bytes(r.total_bytes),
+        if r.estimated_parts > 1 {
+            format!("at most {} parts", r.estimated_parts)
+        } else {
+            "one payload file".into()
+        },
+        opts.out_dir.display()
+    ));
+}
+
+pub fn config(rows: &[(&str, Option<String>, String)], as_json: bool) {
+    if as_json {
+        let map: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(k, v, src)| {
+                (
+                    k.to_string(),
+                    serde_json::json!({"value": v, "source": src}),
+                )
+            })
+            .collect();
+        return json(&map);
+    }
+    for (k, v, src) in rows {
+        out(&format!(
+            "{k:<16} {:<50} ({src})",
+            v.as_deref().unwrap_or("-")
+        ));
+    }
 }

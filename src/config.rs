@@ -1,0 +1,213 @@
+//! Settings: `$POUCH_HOME/config.toml` (defaults for a clerk's machine) and
+//! pack specs (recurring transfers). Command-line flags override a spec,
+//! a spec overrides the config, the config overrides built-in defaults.
+//!
+//! Both files are strict TOML: an unknown key is an error naming the key and
+//! the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// `$POUCH_HOME/config.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Default sending party (`pack --from`).
+    pub sender: Option<String>,
+    /// Default signing key (`-s`).
+    pub signing_key: Option<PathBuf>,
+    /// File holding the signing key's passphrase (`--passphrase-file`).
+    pub passphrase_file: Option<PathBuf>,
+    /// Keyring path (`--keyring`).
+    pub keyring: Option<PathBuf>,
+    /// Ledger path (`--ledger`).
+    pub ledger: Option<PathBuf>,
+    /// Default security marking (`--marking`).
+    pub marking: Option<String>,
+    /// Default zstd level (`--level`).
+    pub level: Option<i32>,
+    /// Default media preset (`--media`).
+    pub media: Option<String>,
+    /// Default output folder (`-o`).
+    pub out_dir: Option<PathBuf>,
+}
+
+/// A pack spec: everything about a recurring transfer, in one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Files and folders to pack, relative to the spec's folder unless absolute.
+    #[serde(default)]
+    pub sources: Vec<PathBuf>,
+    /// Only files matching one of these globs (on their path in the bundle,
+    /// e.g. `case/**/*.pdf`) are packed; all files when empty.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Files and folders matching one of these globs are left out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Recipients by keyring party name.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// Sending party.
+    pub from: Option<String>,
+    /// Receiving party (its keyring recipients are added).
+    pub to: Option<String>,
+    /// Security marking.
+    pub marking: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Split size (`--split`).
+    pub split: Option<String>,
+    /// Media preset (`--media`).
+    pub media: Option<String>,
+    /// Output folder, relative to the spec's folder unless absolute.
+    pub out_dir: Option<PathBuf>,
+    /// Keep names out of the outer manifest.
+    pub seal_names: Option<bool>,
+    /// zstd level.
+    pub level: Option<i32>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{what} {}: {}",
+            path.display(),
+            e.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        ))
+    })
+}
+
+/// The config file's path: `$POUCH_HOME/config.toml`.
+pub fn config_path() -> Result<PathBuf> {
+    Ok(crate::home::home()?.join("config.toml"))
+}
+
+impl Config {
+    /// Loads the config; a missing file is an empty config.
+    pub fn load(path: &Path) -> Result<Config> {
+        if !path.exists() {
+            return Ok(Config::default());
+        }
+        let c: Config = parse(path, "config")?;
+        if let Some(l) = c.level {
+            if !(1..=19).contains(&l) {
+                return Err(Error::Usage(format!(
+                    "config {}: level {l} is out of range (1-19)",
+                    path.display()
+                )));
+            }
+        }
+        if let Some(m) = &c.media {
+            crate::media::preset(m)
+                .map_err(|e| Error::Usage(format!("config {}: {e}", path.display())))?;
+        }
+        Ok(c)
+    }
+}
+
+impl Spec {
+    /// Loads a spec, resolving its relative paths against its folder.
+    pub fn load(path: &Path) -> Result<Spec> {
+        let mut s: Spec = parse(path, "pack spec")?;
+        let base = crate::durable::parent_of(path).to_path_buf();
+        for src in &mut s.sources {
+            if src.is_relative() {
+                *src = base.join(&*src);
+            }
+        }
+        if let Some(out) = &mut s.out_dir {
+            if out.is_relative() {
+                *out = base.join(&*out);
+            }
+        }
+        Filter::new(&s.include, &s.exclude)
+            .map_err(|e| Error::Usage(format!("pack spec {}: {e}", path.display())))?;
+        Ok(s)
+    }
+}
+
+/// Include and exclude globs, matched against paths in the bundle.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    include: Option<globset::GlobSet>,
+    exclude: Option<globset::GlobSet>,
+}
+
+impl Filter {
+    /// Compiles the globs (gitignore-style: `*` stays within a component,
+    /// `**` crosses them; a pattern without `/` matches at any depth).
+    pub fn new(include: &[String], exclude: &[String]) -> std::result::Result<Filter, String> {
+        let build = |patterns: &[String]| -> std::result::Result<Option<globset::GlobSet>, String> {
+            if patterns.is_empty() {
+                return Ok(None);
+            }
+            let mut b = globset::GlobSetBuilder::new();
+            for p in patterns {
+                let p = if p.contains('/') {
+                    p.trim_start_matches('/').to_string()
+                } else {
+                    format!("**/{p}")
+                };
+                let g = globset::GlobBuilder::new(&p)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| format!("glob {p:?}: {e}"))?;
+                b.add(g);
+            }
+            b.build().map(Some).map_err(|e| e.to_string())
+        };
+        Ok(Filter {
+            include: build(include)?,
+            exclude: build(exclude)?,
+        })
+    }
+
+    /// Whether a folder at this bundle path is walked.
+    pub fn keeps_folder(&self, path: &str) -> bool {
+        !self.exclude.as_ref().is_some_and(|e| e.is_match(path))
+    }
+
+    /// Whether a file at this bundle path is packed.
+    pub fn keeps_file(&self, path: &str) -> bool {
+        self.keeps_folder(path) && self.include.as_ref().is_none_or(|i| i.is_match(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_are_gitignore_like() {
+        let f = Filter::new(
+            &["*.pdf".into(), "reports/**".into()],
+            &["*.tmp".into(), "case/private".into()],
+        )
+        .unwrap();
+        assert!(f.keeps_file("case/a.pdf"));
+        assert!(f.keeps_file("reports/x/y.txt"));
+        assert!(!f.keeps_file("case/a.txt"));
+        assert!(!f.keeps_file("reports/x.tmp"));
+        assert!(!f.keeps_folder("case/private"));
+        assert!(f.keeps_folder("case/public"));
+        assert!(Filter::new(&["[".into()], &[]).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, "sender = \"a\"\ncolour = \"red\"\n").unwrap();
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("colour") && e.contains("config.toml"), "{e}");
+    }
+}
