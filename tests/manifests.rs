@@ -36,6 +36,15 @@ fn every_example_parses() {
                     toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(r.kind, "receipt");
             }
+            "config.toml" => {
+                let c =
+                    pouch::config::Config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(c.sender.as_deref(), Some("bka-zd"));
+            }
+            "spec-weekly.toml" | "spec-urgent.toml" => {
+                let s = pouch::config::Spec::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(!s.sources.is_empty());
+            }
             "inner-manifest.toml" => {
                 InnerManifest::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
@@ -43,7 +52,7 @@ fn every_example_parses() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 6);
+    assert_eq!(seen, 9);
 }
 
 #[test]

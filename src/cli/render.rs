@@ -81,7 +81,7 @@ pub fn bytes(n: u64) -> String {
 }
 
 pub fn keygen(r: &KeygenReport) {
-    warn(&format!(
+    note(&format!(
         "wrote {} (secret), {}, {} ({}), {}",
         r.identity_path.display(),
         r.recipient_path.display(),
@@ -110,7 +110,7 @@ pub fn pack(r: &PackReport) {
     }
     let m = &r.manifest;
     if r.auto_split {
-        warn("note: the output folder is on FAT, where no file may reach 4 GiB: the payload is split into parts of 4 GiB - 1 byte");
+        note("note: the output folder is on FAT, where no file may reach 4 GiB: the payload is split into parts of 4 GiB - 1 byte");
     }
     let payload = match r.payload_files.as_slice() {
         [one] => format!("payload {} ({})", one.display(), bytes(m.payload.size)),
@@ -127,7 +127,7 @@ pub fn pack(r: &PackReport) {
                 .unwrap_or_default()
         ),
     };
-    warn(&format!(
+    note(&format!(
         "sealed {} files and {} folders ({}) for {} recipient(s); {payload}; signed by {}",
         m.contents.files,
         m.contents.folders,
@@ -136,7 +136,7 @@ pub fn pack(r: &PackReport) {
         m.signer.key_id
     ));
     if r.verified_after_write {
-        warn("read back from the device: every file matches what was written");
+        note("read back from the device: every file matches what was written");
     }
     out(&r.manifest_path.display().to_string());
 }
@@ -192,7 +192,7 @@ pub fn unpack(r: &UnpackReport, receipt: Option<&std::path::Path>, as_json: bool
         }
         return json(&v);
     }
-    warn(&format!(
+    note(&format!(
         "bundle {} verified (signature {}); unpacked {} files, {} folders, {}",
         r.name,
         signature_line(&r.signature),
@@ -210,7 +210,7 @@ pub fn unpack(r: &UnpackReport, receipt: Option<&std::path::Path>, as_json: bool
         warn(&format!("warning: {f}"));
     }
     if let Some(p) = receipt {
-        warn(&format!(
+        note(&format!(
             "receipt written: {} (send it back to the sender)",
             p.display()
         ));
