@@ -201,12 +201,9 @@ fn spec_world(d: &Path) -> (Keys, std::path::PathBuf) {
     let spec = d.join("weekly.toml");
     fs::write(
         &spec,
-        format!(
-            "sources = [\"case\"]\ninclude = [\"*.pdf\", \"*.txt\"]\nexclude = [\"*.tmp\", \"case/private\"]\nmarking = \"RESTRICTED\"\ndescription = \"weekly\"\nout_dir = \"out\"\nsplit = \"8K\"\nrecipients = []\n\n# recipients by flag in this test\n"
-        ),
+        "sources = [\"case\"]\ninclude = [\"*.pdf\", \"*.txt\"]\nexclude = [\"*.tmp\", \"case/private\"]\nmarking = \"RESTRICTED\"\ndescription = \"weekly\"\nout_dir = \"out\"\nsplit = \"8K\"\n",
     )
     .expect("write");
-    let _ = &k;
     (k, spec)
 }
 
