@@ -17,23 +17,45 @@ WORDS = ("case report witness vehicle border seized device evidence officer "
          "statement suspect interview location warrant transfer agency request").split()
 
 
-def text(rng, size):
+def _pool(rng, size, line):
     out, n = [], 0
     while n < size:
-        line = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))) + f" {rng.randint(0, 10**6)}\n"
-        out.append(line)
-        n += len(line)
-    return "".join(out).encode()[:size]
+        s = line(rng)
+        out.append(s)
+        n += len(s)
+    return "".join(out).encode()
+
+
+# Pools of realistic text, made once; files take seeded slices of them, so
+# the corpus is quick to make and still compresses like reports and logs.
+_TEXT = _LOG = None
+
+
+def _slice(rng, pool, size):
+    out = bytearray()
+    while len(out) < size:
+        start = rng.randrange(0, len(pool) - 4096)
+        out += pool[start:start + min(size - len(out), len(pool) - start)]
+    return bytes(out[:size])
+
+
+def text(rng, size):
+    global _TEXT
+    if _TEXT is None:
+        _TEXT = _pool(random.Random(1), 8 << 20, lambda r: " ".join(r.choice(WORDS) for _ in range(r.randint(6, 14))) + f" {r.randint(0, 10**6)}\n")
+    return _slice(rng, _TEXT, size)
 
 
 def log(rng, size):
-    out, n, t = [], 0, 1700000000
-    while n < size:
-        t += rng.randint(0, 5)
-        line = f"{t} host{rng.randint(1, 40)} sshd[{rng.randint(100, 99999)}]: {rng.choice(WORDS)} {rng.choice(WORDS)} from 10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}\n"
-        out.append(line)
-        n += len(line)
-    return "".join(out).encode()[:size]
+    global _LOG
+    if _LOG is None:
+        t = [1700000000]
+
+        def line(r):
+            t[0] += r.randint(0, 5)
+            return f"{t[0]} host{r.randint(1, 40)} sshd[{r.randint(100, 99999)}]: {r.choice(WORDS)} {r.choice(WORDS)} from 10.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}\n"
+        _LOG = _pool(random.Random(2), 8 << 20, line)
+    return _slice(rng, _LOG, size)
 
 
 def make_mixed(path, mib):
