@@ -553,3 +553,53 @@ fn progress_only_on_a_terminal_and_never_with_quiet() {
         "{text}"
     );
 }
+
+#[test]
+fn the_readme_documents_every_flag_of_every_command() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let subs: &[&[&str]] = &[
+        &["keygen"],
+        &["pack"],
+        &["verify"],
+        &["unpack"],
+        &["inspect"],
+        &["resplit"],
+        &["audit"],
+        &["keyring", "add"],
+        &["keyring", "list"],
+        &["keyring", "remove"],
+        &["ledger", "show"],
+        &["ledger", "verify"],
+        &["ledger", "gaps"],
+        &["receipt", "import"],
+        &["config", "show"],
+        &["completions"],
+        &["man"],
+        &["demo"],
+    ];
+    let mut missing = Vec::new();
+    for sub in subs {
+        let name = format!("pouch {}", sub.join(" "));
+        if !readme.contains(&name) {
+            missing.push(format!("command `{name}`"));
+        }
+        let out = pouch().args(*sub).arg("--help").output().expect("runs");
+        let help = String::from_utf8_lossy(&out.stdout);
+        for word in help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if word.starts_with("--")
+                && word.len() > 3
+                && word != "--help"
+                && !readme.contains(word)
+            {
+                missing.push(format!("{name} {word}"));
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        "the README does not mention: {missing:?}"
+    );
+}
