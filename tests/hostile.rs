@@ -713,6 +713,90 @@ fn cases() -> Vec<Case> {
             "listed twice",
         ),
     ];
+    // 8. entries that disagree with a signed list of names
+    let x = || Entry::file("a".into(), 1, pouch::hashing::sha256_hex(b"x"), false);
+    let y = || Entry::file("b".into(), 1, pouch::hashing::sha256_hex(b"y"), false);
+    let listed: Vec<(&'static str, Vec<Member>, Vec<Entry>, &'static str)> = vec![
+        (
+            "listed-extra-file",
+            vec![
+                Member::file("a", b"x"),
+                Member::file("b", b"y"),
+                inner(vec![x(), y()]),
+            ],
+            vec![x()],
+            "is not in the signed manifest",
+        ),
+        (
+            "listed-missing-file",
+            vec![Member::file("a", b"x"), inner(vec![x()])],
+            vec![x(), y()],
+            "listed in the signed manifest but missing",
+        ),
+        (
+            "listed-other-size",
+            vec![Member::file("a", b"xx"), inner(vec![x()])],
+            vec![x()],
+            "size 2 differs from the signed 1",
+        ),
+        (
+            "listed-other-hash",
+            vec![Member::file("a", b"z"), inner(vec![x()])],
+            vec![x()],
+            "sha256 differs from the signed manifest",
+        ),
+        (
+            "listed-other-order",
+            vec![
+                Member::file("b", b"y"),
+                Member::file("a", b"x"),
+                inner(vec![y(), x()]),
+            ],
+            vec![x(), y()],
+            "the signed manifest lists \"a\"",
+        ),
+        (
+            "listed-other-type",
+            vec![Member::folder("a"), inner(vec![Entry::folder("a".into())])],
+            vec![x()],
+            "the signed manifest lists \"a\" (File)",
+        ),
+        (
+            "listed-other-mode",
+            vec![
+                Member {
+                    mode: 0o755,
+                    ..Member::file("a", b"x")
+                },
+                inner(vec![Entry::file(
+                    "a".into(),
+                    1,
+                    pouch::hashing::sha256_hex(b"x"),
+                    true,
+                )]),
+            ],
+            vec![x()],
+            "mode differs",
+        ),
+    ];
+    for (name, members, entries, expect) in listed {
+        let tar = forge::tar(&members);
+        v.push(Case {
+            name,
+            build: Box::new(move |c, dir| {
+                forge::bundle_listed(
+                    dir,
+                    "evil",
+                    &tar,
+                    entries.clone(),
+                    &c.clerk.recipient,
+                    &c.clerk.secret,
+                )
+            }),
+            code: 1,
+            expect,
+        });
+    }
     // 11. signature layer
     v.push(Case {
         name: "signed-by-untrusted-key",

@@ -210,3 +210,35 @@ pub fn signed_manifest(
 pub fn key(path: &Path) -> SigningKey {
     SigningKey::load(path, &mut || panic!("test keys have no passphrase")).expect("key")
 }
+
+/// A bundle whose outer manifest lists `entries` (names not sealed), with
+/// counts and digest computed from them, around the archive `tar_bytes`.
+pub fn bundle_listed(
+    dir: &Path,
+    name: &str,
+    tar_bytes: &[u8],
+    entries: Vec<pouch::manifest::Entry>,
+    recipient: &str,
+    key: &Path,
+) -> PathBuf {
+    let (files, folders, total_bytes) = pouch::manifest::count(&entries);
+    let contents = Contents {
+        files,
+        folders,
+        total_bytes,
+        entries_sha256: pouch::manifest::entries_digest(&entries),
+        sealed_names: false,
+    };
+    let m = bundle(dir, name, tar_bytes, contents, recipient, key);
+    // Rewrite the manifest with the entries listed, and sign it again.
+    let text = std::fs::read_to_string(&m).expect("read");
+    let mut parsed: Manifest = toml::from_str(&text).expect("parse");
+    parsed.entries = entries;
+    signed_manifest(
+        dir,
+        name,
+        parsed.to_toml().as_bytes(),
+        BUNDLE_ID,
+        &self::key(key),
+    )
+}
