@@ -525,6 +525,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 ledger: Some(ledger_path()?),
                 progress: progress.clone(),
                 filter,
+                zstd_workers: pack::default_zstd_workers(),
             };
             if dry_run {
                 let report = pack::dry_run(&opts)?;
