@@ -122,6 +122,11 @@ impl<W: Write> TarWriter<W> {
         self.builder.append_data(&mut h, path, data)
     }
 
+    /// The writer the archive goes to (between entries only).
+    pub fn inner_mut(&mut self) -> &mut W {
+        self.builder.get_mut()
+    }
+
     /// Writes the end-of-archive marker and returns the inner writer.
     pub fn finish(self) -> io::Result<W> {
         self.builder.into_inner()

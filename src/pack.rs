@@ -635,19 +635,8 @@ fn compress(
     inner_mtime: u64,
     out_err: &dyn Fn(io::Error) -> Error,
 ) -> Result<Vec<Entry>> {
-    let mut zstd = zstd::stream::write::Encoder::new(chan, opts.level).map_err(out_err)?;
-    zstd.include_checksum(true).map_err(out_err)?;
-    if opts.zstd_workers > 0 {
-        zstd.multithread(opts.zstd_workers).map_err(out_err)?;
-        // Smaller jobs than zstd's default (4 windows, 8 MiB at level 3)
-        // keep the workers' buffers, and so pouch's memory, small.
-        // (Measured on the 1 GiB mixed corpus: 2 MiB jobs cost 1.4 % in size
-        // and keep pack under 40 MiB; the default jobs took it to 84 MiB.)
-        zstd.set_parameter(zstd::zstd_safe::CParameter::JobSize(2 << 20))
-            .map_err(out_err)?;
-    }
-    let mut tar = TarWriter::new(zstd);
-
+    let mut tar =
+        TarWriter::new(Frames::new(chan, opts.level, opts.zstd_workers).map_err(out_err)?);
     let mut entries = Vec::with_capacity(plan.len());
     for p in plan {
         crate::interrupt::check()?;
@@ -658,11 +647,22 @@ fn compress(
             }
             EntryKind::File => {
                 opts.progress.item(&p.path);
+                // Already-compressed files (photos, PDFs, archives) go into a
+                // frame at the fastest level: compressing them again costs
+                // time and saves nothing. Stock zstd reads the concatenation.
+                let level = if opts.level > 1 && p.size >= ADAPTIVE_MIN && incompressible(&p.source)
+                {
+                    1
+                } else {
+                    opts.level
+                };
+                tar.inner_mut().switch(level).map_err(out_err)?;
                 let sha = append_file(&mut tar, p, out_err, &opts.progress)?;
                 entries.push(Entry::file(p.path.clone(), p.size, sha, p.executable));
             }
         }
     }
+    tar.inner_mut().switch(opts.level).map_err(out_err)?;
     let inner = InnerManifest {
         format_version: manifest::FORMAT_VERSION,
         entries,
@@ -676,10 +676,105 @@ fn compress(
         inner_text.as_bytes(),
     )
     .map_err(out_err)?;
-    let zstd = tar.finish().map_err(out_err)?;
-    let chan = zstd.finish().map_err(out_err)?;
+    let frames = tar.finish().map_err(out_err)?;
+    let chan = frames.finish().map_err(out_err)?;
     chan.close().map_err(out_err)?;
     Ok(inner.entries)
+}
+
+/// Files smaller than this are compressed at the chosen level whatever they hold.
+const ADAPTIVE_MIN: u64 = 1 << 20;
+
+/// Whether a file looks already compressed: its first 128 KiB shrink by
+/// less than 3 % at zstd's fastest level. Cheap, and read from the page
+/// cache again right after.
+fn incompressible(path: &Path) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut sample = vec![0u8; 128 * 1024];
+    let Ok(n) = file.read_at(&mut sample, 0) else {
+        return false;
+    };
+    sample.truncate(n);
+    zstd::bulk::compress(&sample, 1).is_ok_and(|c| c.len() * 100 > n * 97)
+}
+
+/// A zstd stream made of frames whose level can change between entries:
+/// [`Frames::switch`] ends the current frame and starts the next at another
+/// level. Concatenated frames are one valid zstd stream.
+struct Frames {
+    encoder: Option<zstd::stream::write::Encoder<'static, ChannelWriter>>,
+    level: i32,
+    workers: u32,
+}
+
+impl Frames {
+    fn new(chan: ChannelWriter, level: i32, workers: u32) -> io::Result<Frames> {
+        Ok(Frames {
+            encoder: Some(Self::encoder(chan, level, workers)?),
+            level,
+            workers,
+        })
+    }
+
+    fn encoder(
+        chan: ChannelWriter,
+        level: i32,
+        workers: u32,
+    ) -> io::Result<zstd::stream::write::Encoder<'static, ChannelWriter>> {
+        let mut e = zstd::stream::write::Encoder::new(chan, level)?;
+        e.include_checksum(true)?;
+        if workers > 0 {
+            e.multithread(workers)?;
+            // Smaller jobs than zstd's default (4 windows, 8 MiB at level 3)
+            // keep the workers' buffers, and so pouch's memory, small.
+            // (Measured on the 1 GiB mixed corpus: 2 MiB jobs cost 1.4 % in
+            // size and keep pack under 40 MiB; the default took it to 84 MiB.)
+            e.set_parameter(zstd::zstd_safe::CParameter::JobSize(2 << 20))?;
+        }
+        Ok(e)
+    }
+
+    /// Continues at `level`: a new frame if it differs from the current one.
+    fn switch(&mut self, level: i32) -> io::Result<()> {
+        if level == self.level {
+            return Ok(());
+        }
+        let chan = self.finish_frame()?;
+        self.encoder = Some(Self::encoder(chan, level, self.workers)?);
+        self.level = level;
+        Ok(())
+    }
+
+    fn finish_frame(&mut self) -> io::Result<ChannelWriter> {
+        match self.encoder.take() {
+            Some(e) => e.finish(),
+            None => Err(io::Error::other("zstd stream already finished")),
+        }
+    }
+
+    /// Ends the last frame; returns the channel.
+    fn finish(mut self) -> io::Result<ChannelWriter> {
+        self.finish_frame()
+    }
+}
+
+impl Write for Frames {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.encoder {
+            Some(e) => e.write(buf),
+            None => Err(io::Error::other("zstd stream already finished")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.encoder {
+            Some(e) => e.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Streams one file into the tar, hashing it, and makes sure it did not

@@ -681,3 +681,53 @@ fn demo_runs_the_full_round_trip() {
         .stdout(contains("refused, exit code 1"))
         .stdout(contains("$ pouch unpack"));
 }
+
+#[test]
+fn already_compressed_files_get_their_own_fast_frame() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let clerk = keygen(d, "clerk");
+    let src = d.join("case");
+    fs::create_dir(&src).expect("mkdir");
+    fs::write(
+        src.join("a-report.txt"),
+        "witness statement, line after line\n".repeat(60_000),
+    )
+    .expect("write");
+    fs::write(src.join("b-photo.jpg"), common::noise(2 << 20, 4)).expect("write");
+    fs::write(
+        src.join("c-report.txt"),
+        "another report, line after line\n".repeat(60_000),
+    )
+    .expect("write");
+    let m = pack(&[&src], &d.join("out"), "f", &clerk, &[&clerk], &[]);
+    let ids = pouch::crypto::read_identity_file(&clerk.identity).expect("identity");
+    let file = fs::File::open(d.join("out/f.age")).expect("open");
+    let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).expect("header");
+    let mut r = dec
+        .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
+        .expect("decrypt");
+    let mut z = Vec::new();
+    r.read_to_end(&mut z).expect("read");
+    let mut frames = 0;
+    let mut rest = &z[..];
+    while !rest.is_empty() {
+        let n = zstd::zstd_safe::find_frame_compressed_size(rest).expect("a whole zstd frame");
+        rest = &rest[n..];
+        frames += 1;
+    }
+    assert_eq!(
+        frames, 3,
+        "text, then the photo at the fast level, then text again"
+    );
+    pouch()
+        .arg("verify")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&clerk.public)
+        .arg("-i")
+        .arg(&clerk.identity)
+        .assert()
+        .success();
+}

@@ -427,8 +427,15 @@ impl Command {
 
 /// Runs a parsed command; returns the exit code on success paths.
 pub fn run(cli: Cli) -> Result<u8> {
-    let config_path = pouch::config::config_path()?;
-    let config = pouch::config::Config::load(&config_path)?;
+    // Without a home (no POUCH_HOME, no HOME) there is no config: commands
+    // that need the keyring or the ledger say so themselves.
+    let config_path =
+        pouch::config::config_path().unwrap_or_else(|_| PathBuf::from("(no home: set POUCH_HOME)"));
+    let config = if config_path.is_absolute() || config_path.exists() {
+        pouch::config::Config::load(&config_path)?
+    } else {
+        pouch::config::Config::default()
+    };
     let keyring_arg = cli.keyring.clone().or(config.keyring.clone());
     let ledger_arg = cli.ledger.clone().or(config.ledger.clone());
     let ledger_path = || pouch::home::ledger_path(ledger_arg.as_ref());
