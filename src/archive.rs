@@ -34,6 +34,13 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 
 /// Checks that a path from an archive or manifest is safe to create below a
 /// destination folder. Returns what is wrong otherwise.
+///
+/// ```
+/// use pouch::archive::check_path;
+/// assert!(check_path(b"case/report.pdf").is_ok());
+/// assert!(check_path(b"../etc/passwd").is_err());
+/// assert!(check_path(b"/etc/passwd").is_err());
+/// ```
 pub fn check_path(path: &[u8]) -> Result<(), String> {
     if path.is_empty() {
         return Err("empty name".into());

@@ -8,6 +8,12 @@
 /// Returns `name` with control, bidirectional-formatting and other invisible
 /// formatting characters replaced by `\u{…}` escapes, and backslashes doubled,
 /// so that the result shows exactly one way on any terminal.
+///
+/// ```
+/// use pouch::sanitize::escape;
+/// assert_eq!(escape("invoice\u{202E}fdp.exe"), "invoice\\u{202e}fdp.exe");
+/// assert_eq!(escape("Zeugenaussage Müller.txt"), "Zeugenaussage Müller.txt");
+/// ```
 pub fn escape(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
