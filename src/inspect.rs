@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hashing::sha256_hex;
 use crate::manifest::Manifest;
 use crate::signature::{self, TrustedKey};
@@ -75,32 +75,12 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
                 claimed_key_id: claimed,
             }
         }
-        Some(v) => {
-            let outcome = Ok(v).and_then(|v: signature::Verified| {
-                signature::check_trusted_comment(
-                    &v.trusted_comment,
-                    &manifest.bundle_id,
-                    &manifest.name,
-                    &sig_path,
-                )?;
-                if v.key_id != manifest.signer.key_id {
-                    return Err(Error::BadManifest {
-                        path: manifest_path.to_path_buf(),
-                        reason: format!(
-                            "names signer {} but was signed by {}",
-                            manifest.signer.key_id, v.key_id
-                        ),
-                    });
-                }
-                Ok(v)
-            });
-            match outcome {
-                Ok(v) => SignatureCheck::Trusted { key_id: v.key_id },
-                Err(e) => SignatureCheck::Failed {
-                    reason: e.to_string(),
-                },
-            }
-        }
+        Some(v) => match crate::verify::bind(&v, &manifest, manifest_path) {
+            Ok(()) => SignatureCheck::Trusted { key_id: v.key_id },
+            Err(e) => SignatureCheck::Failed {
+                reason: e.to_string(),
+            },
+        },
     };
     let payload = crate::durable::parent_of(manifest_path).join(&manifest.payload.file);
     let payload_present =

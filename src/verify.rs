@@ -94,22 +94,8 @@ pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
         Trust::InsecureSkip => (SignatureStatus::Skipped, None),
     };
     let manifest = Manifest::parse(&bytes, manifest_path)?;
-    if let Some(v) = verified {
-        signature::check_trusted_comment(
-            &v.trusted_comment,
-            &manifest.bundle_id,
-            &manifest.name,
-            &sig_path,
-        )?;
-        if manifest.signer.key_id != v.key_id {
-            return Err(Error::BadManifest {
-                path: manifest_path.to_path_buf(),
-                reason: format!(
-                    "names signer {} but was signed by {}",
-                    manifest.signer.key_id, v.key_id
-                ),
-            });
-        }
+    if let Some(v) = &verified {
+        bind(v, &manifest, manifest_path)?;
     }
     let payload_path = parent_of(manifest_path).join(&manifest.payload.file);
     let search_dirs = vec![parent_of(manifest_path).to_path_buf()];
@@ -122,6 +108,28 @@ pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
         payload_path,
         signature,
     })
+}
+
+/// Checks that a verified signature belongs to this manifest: its trusted
+/// comment names the bundle, and the manifest names the key that signed it.
+pub fn bind(v: &signature::Verified, manifest: &Manifest, manifest_path: &Path) -> Result<()> {
+    let sig_path = signature::signature_path(manifest_path);
+    signature::check_trusted_comment(
+        &v.trusted_comment,
+        &manifest.bundle_id,
+        &manifest.name,
+        &sig_path,
+    )?;
+    if manifest.signer.key_id != v.key_id {
+        return Err(Error::BadManifest {
+            path: manifest_path.to_path_buf(),
+            reason: format!(
+                "names signer {} but was signed by {}",
+                manifest.signer.key_id, v.key_id
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Reads a manifest file, refusing anything larger than a manifest can be.
