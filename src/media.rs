@@ -176,6 +176,19 @@ pub struct Written {
     pub sha256: String,
 }
 
+/// The manifest's part list for the files a split [`PartWriter`] wrote.
+pub fn parts_of(name: &str, written: &[Written]) -> Vec<Part> {
+    written
+        .iter()
+        .enumerate()
+        .map(|(i, w)| Part {
+            file: part_name(name, i),
+            size: w.size,
+            sha256: w.sha256.clone(),
+        })
+        .collect()
+}
+
 /// Writes the payload as one file or as parts of at most `part_size` bytes,
 /// each under a temporary name, hashing each part and the whole.
 pub struct PartWriter {

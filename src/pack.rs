@@ -20,12 +20,12 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::{self, TarWriter};
 use crate::crypto;
-use crate::durable::{self, PendingFile, SyncedFile};
+use crate::durable::{self, PendingFile};
 use crate::error::{Error, IoContext, Result};
 use crate::ledger::{self, Event, Ledger, NewRecord};
 use crate::manifest::{
-    self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Part, Payload,
-    RecipientInfo, Signer,
+    self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Payload, RecipientInfo,
+    Signer,
 };
 use crate::media;
 use crate::pipeline::{self, ChannelWriter};
@@ -253,15 +253,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         sealed_names: opts.seal_names,
     };
     let parts = if split.is_some() {
-        written
-            .iter()
-            .enumerate()
-            .map(|(i, w)| Part {
-                file: media::part_name(&name, i),
-                size: w.size,
-                sha256: w.sha256.clone(),
-            })
-            .collect()
+        media::parts_of(&name, &written)
     } else {
         Vec::new()
     };
@@ -300,43 +292,50 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         contents,
         entries: if opts.seal_names { Vec::new() } else { entries },
     };
-    let written = written.into_iter().map(|w| (w.file, w.sha256)).collect();
-    let out = seal(&m, key, written, &manifest_path)?;
-    let verify_after = opts
-        .verify_after_write
-        .unwrap_or_else(|| media::is_removable(&opts.out_dir));
-    if verify_after {
-        read_back_all(&out)?;
-    }
-    let manifest_sha256 = out[out.len() - 2].1.clone();
+    let sealed = seal(
+        &m,
+        key,
+        written,
+        &manifest_path,
+        &opts.out_dir,
+        opts.verify_after_write,
+    )?;
     if let Some(l) = &mut ledger {
-        l.append(NewRecord::about(Event::Packed, &m, &manifest_sha256))?;
+        l.append(NewRecord::about(Event::Packed, &m, &sealed.manifest_sha256))?;
     }
     Ok(PackReport {
-        manifest_sha256,
+        manifest_sha256: sealed.manifest_sha256,
         manifest_path,
-        payload_files: out
-            .iter()
-            .take(out.len() - 2)
-            .map(|(p, _)| p.clone())
-            .collect(),
+        payload_files: sealed.payload_files,
         signature_path,
         manifest: m,
         skipped,
         auto_split,
-        verified_after_write: verify_after,
+        verified_after_write: sealed.verified_after_write,
     })
 }
 
+/// What [`seal`] committed.
+pub(crate) struct Sealed {
+    /// The payload file or its parts, in order.
+    pub payload_files: Vec<PathBuf>,
+    /// sha256 of the manifest file.
+    pub manifest_sha256: String,
+    /// Whether every file was read back from the device and matched.
+    pub verified_after_write: bool,
+}
+
 /// Signs `m` and commits the payload files, the manifest and the signature,
-/// in that order, all or nothing. Returns every committed path with the
-/// sha256 recorded while writing it.
+/// in that order, all or nothing; then, if asked (or, by default, when
+/// `out_dir` is on removable media), reads every file back from the device.
 pub(crate) fn seal(
     m: &Manifest,
     key: &SigningKey,
-    payload: Vec<(SyncedFile, String)>,
+    payload: Vec<media::Written>,
     manifest_path: &Path,
-) -> Result<Vec<(PathBuf, String)>> {
+    out_dir: &Path,
+    verify_after_write: Option<bool>,
+) -> Result<Sealed> {
     m.validate().map_err(|r| {
         Error::Usage(format!(
             "internal error: the manifest pouch made is invalid: {r}"
@@ -346,9 +345,9 @@ pub(crate) fn seal(
     let sig = key.sign_manifest(text.as_bytes(), &m.bundle_id, &m.name)?;
     let mut files = Vec::new();
     let mut hashes = Vec::new();
-    for (f, sha) in payload {
-        files.push(f);
-        hashes.push(sha);
+    for w in payload {
+        files.push(w.file);
+        hashes.push(w.sha256);
     }
     for (path, bytes) in [
         (manifest_path.to_path_buf(), text.into_bytes()),
@@ -359,25 +358,28 @@ pub(crate) fn seal(
         files.push(f.sync()?);
         hashes.push(crate::hashing::sha256_hex(&bytes));
     }
+    let manifest_sha256 = hashes[hashes.len() - 2].clone();
     // Everything is on disk under temporary names; now the renames, in
     // order, undoing the earlier ones if a later one fails.
     let paths = durable::commit_all(files)?;
-    Ok(paths.into_iter().zip(hashes).collect())
-}
-
-/// Reads every file back from the device and compares it with the hash
-/// recorded while writing it.
-pub(crate) fn read_back_all(files: &[(PathBuf, String)]) -> Result<()> {
-    for (path, want) in files {
-        let got = media::read_back(path)?;
-        if &got != want {
-            return Err(Error::MediaFault {
-                path: path.clone(),
-                reason: format!("reads back with sha256 {got}, but {want} was written"),
-            });
+    let verified_after_write = verify_after_write.unwrap_or_else(|| media::is_removable(out_dir));
+    if verified_after_write {
+        for (path, want) in paths.iter().zip(&hashes) {
+            let got = media::read_back(path)?;
+            if &got != want {
+                return Err(Error::MediaFault {
+                    path: path.clone(),
+                    reason: format!("reads back with sha256 {got}, but {want} was written"),
+                });
+            }
         }
     }
-    Ok(())
+    let payload_count = paths.len() - 2;
+    Ok(Sealed {
+        payload_files: paths.into_iter().take(payload_count).collect(),
+        manifest_sha256,
+        verified_after_write,
+    })
 }
 
 /// Lists everything to pack, in order, refusing what cannot be packed.

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::HashingReader;
-use crate::manifest::Part;
 use crate::media::{self, PartWriter};
 use crate::pack::{self, PackReport};
 use crate::signature::SigningKey;
@@ -70,37 +69,25 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
     let mut new = m.clone();
     new.signer.key_id = key.key_id.clone();
     new.payload.parts = match opts.split {
-        Some(_) => written
-            .iter()
-            .enumerate()
-            .map(|(i, w)| Part {
-                file: media::part_name(&m.name, i),
-                size: w.size,
-                sha256: w.sha256.clone(),
-            })
-            .collect(),
+        Some(_) => media::parts_of(&m.name, &written),
         None => Vec::new(),
     };
-    let written = written.into_iter().map(|w| (w.file, w.sha256)).collect();
-    let out = pack::seal(&new, key, written, &manifest_path)?;
-    let verify_after = opts
-        .verify_after_write
-        .unwrap_or_else(|| media::is_removable(&opts.out_dir));
-    if verify_after {
-        pack::read_back_all(&out)?;
-    }
+    let sealed = pack::seal(
+        &new,
+        key,
+        written,
+        &manifest_path,
+        &opts.out_dir,
+        opts.verify_after_write,
+    )?;
     Ok(PackReport {
-        manifest_sha256: out[out.len() - 2].1.clone(),
+        manifest_sha256: sealed.manifest_sha256,
         signature_path: crate::signature::signature_path(&manifest_path),
         manifest_path,
-        payload_files: out
-            .iter()
-            .take(out.len() - 2)
-            .map(|(p, _)| p.clone())
-            .collect(),
+        payload_files: sealed.payload_files,
         manifest: new,
         skipped: Vec::new(),
         auto_split: false,
-        verified_after_write: verify_after,
+        verified_after_write: sealed.verified_after_write,
     })
 }
