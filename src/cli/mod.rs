@@ -557,26 +557,24 @@ pub fn run(cli: Cli) -> Result<u8> {
             for f in &recipients_files {
                 all.extend(crypto::read_recipients_file(f)?);
             }
-            let mut names: Vec<String> = spec.recipients.clone();
-            if let Some(to) = &receiver {
-                if ring.get(to).is_some() || !names.is_empty() || !all.is_empty() {
-                    names.push(to.clone());
+            // The spec's recipients must be in the keyring; the receiver
+            // (--to) contributes its recipients when it is there.
+            for n in &spec.recipients {
+                if ring.get(n).is_none() {
+                    return Err(Error::Usage(format!(
+                        "recipient {n} of the spec is not in the keyring; pouch keyring add {n} --recipient age1..."
+                    )));
                 }
             }
-            for n in &names {
-                match ring.get(n) {
-                    Some(party) => {
-                        for r in &party.recipients {
-                            let r = crypto::parse_recipient(r)?;
-                            if !all.contains(&r) {
-                                all.push(r);
-                            }
-                        }
-                    }
-                    None if spec.recipients.contains(n) => {
-                        return Err(Error::Usage(format!("recipient {n} of the spec is not in the keyring; pouch keyring add {n} --recipient age1...")))
-                    }
-                    None => {}
+            let parties = spec
+                .recipients
+                .iter()
+                .chain(receiver.iter())
+                .filter_map(|n| ring.get(n));
+            for r in parties.flat_map(|p| p.recipients.iter()) {
+                let r = crypto::parse_recipient(r)?;
+                if !all.contains(&r) {
+                    all.push(r);
                 }
             }
             if all.is_empty() {
@@ -671,8 +669,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             trust,
             json,
         } => {
-            let mut keys = load_trusted(&trust)?;
-            keys.extend(keyring()?.trusted_keys());
+            let keys = load_trusted(&trust, &keyring()?)?;
             let report = inspect::inspect(&manifest, &keys)?;
             render::inspect(&report, json);
             match &report.signature {
@@ -698,7 +695,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let trust = if trust.is_empty() {
                 Trust::Keys(vec![key.trusted()])
             } else {
-                Trust::Keys(load_trusted(&trust)?)
+                Trust::Keys(load_trusted(&trust, &Default::default())?)
             };
             let opts = pouch::resplit::ResplitOptions {
                 manifest,
@@ -760,8 +757,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Receipt(ReceiptCommand::Import { receipt, trust }) => {
-            let mut keys = load_trusted(&trust)?;
-            keys.extend(keyring()?.trusted_keys());
+            let keys = load_trusted(&trust, &keyring()?)?;
             if keys.is_empty() {
                 return Err(Error::Usage(
                     "no trusted keys: add the recipient with pouch keyring add NAME --sign-pub FILE, or pass --trust".into(),
@@ -772,8 +768,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Audit { paths, trust, json } => {
-            let mut keys = load_trusted(&trust)?;
-            keys.extend(keyring()?.trusted_keys());
+            let keys = load_trusted(&trust, &keyring()?)?;
             let opts = pouch::audit::AuditOptions {
                 paths,
                 trusted: keys,
@@ -948,8 +943,7 @@ pub fn trust_policy(
         render::warn("WARNING: --insecure-skip-signature: the signature is NOT checked; anyone could have made this bundle");
         return Ok(Trust::InsecureSkip);
     }
-    let mut keys = load_trusted(trust)?;
-    keys.extend(keyring.trusted_keys());
+    let keys = load_trusted(trust, keyring)?;
     if keys.is_empty() {
         return Err(Error::Usage(
             "no trusted signer: pass --trust SIGNER.minisign.pub (the sender's public key), or add the sender with pouch keyring add".into(),
@@ -958,9 +952,17 @@ pub fn trust_policy(
     Ok(Trust::Keys(keys))
 }
 
-/// Loads `--trust` arguments.
-pub fn load_trusted(trust: &[String]) -> Result<Vec<TrustedKey>> {
-    trust.iter().map(|t| TrustedKey::load(t)).collect()
+/// The trusted signer keys: `--trust` arguments, then the keyring's.
+pub fn load_trusted(
+    trust: &[String],
+    keyring: &pouch::keyring::Keyring,
+) -> Result<Vec<TrustedKey>> {
+    let mut keys = trust
+        .iter()
+        .map(|t| TrustedKey::load(t))
+        .collect::<Result<Vec<_>>>()?;
+    keys.extend(keyring.trusted_keys());
+    Ok(keys)
 }
 
 /// Loads `-i` identity files.
