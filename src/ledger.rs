@@ -152,7 +152,7 @@ impl Ledger {
     /// Every record, parsed (the chain is not checked: see [`verify`]).
     pub fn records(&mut self) -> Result<Vec<Record>> {
         let text = self.text()?;
-        parse_lines(&text, &self.path).map(|v| v.into_iter().map(|(_, r)| r).collect())
+        parse_lines(&text, &self.path)
     }
 
     fn text(&mut self) -> Result<String> {
@@ -171,13 +171,7 @@ impl Ledger {
     /// Appends a record, chained to the last one, and fsyncs it.
     pub fn append(&mut self, new: NewRecord) -> Result<Record> {
         let text = self.text()?;
-        if !text.is_empty() && !text.ends_with('\n') {
-            return Err(Error::LedgerBroken {
-                path: self.path.clone(),
-                index: text.lines().count() as u64 - 1,
-                reason: "the last record is cut off; run pouch ledger verify".into(),
-            });
-        }
+        ensure_whole(&text, &self.path, "; run pouch ledger verify")?;
         let last = text.lines().last();
         let (index, prev) = match last {
             None => (0, GENESIS.to_string()),
@@ -214,16 +208,21 @@ impl Ledger {
     }
 }
 
-fn parse_lines(text: &str, path: &Path) -> Result<Vec<(String, Record)>> {
-    if !text.is_empty() && !text.ends_with('\n') {
-        return Err(Error::LedgerBroken {
-            path: path.to_path_buf(),
-            index: text.lines().count() as u64 - 1,
-            reason:
-                "the last record is cut off (the ledger was truncated); run pouch ledger verify"
-                    .into(),
-        });
+/// Fails when the ledger does not end with a whole line: its last record
+/// was cut off. `advice` is appended to the reason.
+fn ensure_whole(text: &str, path: &Path, advice: &str) -> Result<()> {
+    if text.is_empty() || text.ends_with('\n') {
+        return Ok(());
     }
+    Err(Error::LedgerBroken {
+        path: path.to_path_buf(),
+        index: text.lines().count() as u64 - 1,
+        reason: format!("the last record is cut off (the ledger was truncated){advice}"),
+    })
+}
+
+fn parse_lines(text: &str, path: &Path) -> Result<Vec<Record>> {
+    ensure_whole(text, path, "; run pouch ledger verify")?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let r: Record = serde_json::from_str(line).map_err(|e| Error::LedgerBroken {
@@ -231,7 +230,7 @@ fn parse_lines(text: &str, path: &Path) -> Result<Vec<(String, Record)>> {
             index: i as u64,
             reason: format!("not a valid record ({e})"),
         })?;
-        out.push((line.to_string(), r));
+        out.push(r);
     }
     Ok(out)
 }
@@ -240,7 +239,7 @@ fn parse_lines(text: &str, path: &Path) -> Result<Vec<(String, Record)>> {
 /// ledger is empty.
 pub fn read(path: &Path) -> Result<Vec<Record>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => parse_lines(&text, path).map(|v| v.into_iter().map(|(_, r)| r).collect()),
+        Ok(text) => parse_lines(&text, path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(Error::io(path, e)),
     }
@@ -255,13 +254,7 @@ pub fn verify(path: &Path) -> Result<u64> {
         index,
         reason,
     };
-    if !text.is_empty() && !text.ends_with('\n') {
-        let last = text.lines().count() as u64 - 1;
-        return Err(broken(
-            last,
-            "the last record is cut off (the ledger was truncated)".into(),
-        ));
-    }
+    ensure_whole(&text, path, "")?;
     let mut prev_hash = GENESIS.to_string();
     for (i, line) in text.lines().enumerate() {
         let i = i as u64;
