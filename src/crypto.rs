@@ -7,14 +7,14 @@
 //! pouch parses them itself so that it can report a bad line by number without
 //! ever echoing secret material.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use age::secrecy::ExposeSecret;
 use age::x25519;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// An identity file larger than this is not a key file.
 const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
@@ -167,21 +167,13 @@ fn map_decrypt_error(
 }
 
 fn read_small_text(path: &Path) -> Result<String> {
-    let file = std::fs::File::open(path).at(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .at(path)?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(Error::BadKey {
-            path: path.to_path_buf(),
-            reason: "larger than a key file can be".into(),
-        });
-    }
-    String::from_utf8(bytes).map_err(|_| Error::BadKey {
+    let bad = |reason: &str| Error::BadKey {
         path: path.to_path_buf(),
-        reason: "not UTF-8 text".into(),
-    })
+        reason: reason.into(),
+    };
+    let bytes = crate::durable::read_capped(path, MAX_KEY_FILE_BYTES)?
+        .ok_or_else(|| bad("larger than a key file can be"))?;
+    String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))
 }
 
 #[cfg(test)]

@@ -194,6 +194,17 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
+/// Reads a whole file if it holds at most `max` bytes; `Ok(None)` if it is
+/// larger (only `max + 1` bytes are ever read). Callers say what "too
+/// large" means for their kind of file.
+pub fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let file = File::open(path).at(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes).at(path)?;
+    Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
 /// The folder a path is in (`.` for a bare name).
 pub fn parent_of(path: &Path) -> &Path {
     match path.parent() {

@@ -9,10 +9,10 @@
 //! Keys are minisign's own files: `minisign -G` keys work here, and keys
 //! written by [`generate`] work with `minisign`.
 
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 
 /// A signature file larger than this is not a minisign signature.
 const MAX_SIG_BYTES: u64 = 16 * 1024;
@@ -352,16 +352,10 @@ pub fn signature_path(manifest: &Path) -> PathBuf {
 }
 
 fn read_small(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let file = std::fs::File::open(path).at(path)?;
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).at(path)?;
-    if bytes.len() as u64 > max {
-        return Err(Error::BadKey {
-            path: path.to_path_buf(),
-            reason: format!("larger than {max} bytes, too large for a key or signature"),
-        });
-    }
-    Ok(bytes)
+    crate::durable::read_capped(path, max)?.ok_or_else(|| Error::BadKey {
+        path: path.to_path_buf(),
+        reason: format!("larger than {max} bytes, too large for a key or signature"),
+    })
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::archive::{self, Expected, NullSink, Sink};
 use crate::crypto;
-use crate::durable::parent_of;
+use crate::durable::{parent_of, read_capped};
 use crate::error::{Error, IoContext, Result};
 use crate::hashing::{sha256_hex, HashingReader, LimitReader};
 use crate::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
@@ -134,21 +134,13 @@ pub fn bind(v: &signature::Verified, manifest: &Manifest, manifest_path: &Path) 
 
 /// Reads a manifest file, refusing anything larger than a manifest can be.
 pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
-    let file = File::open(path).at(path)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .at(path)?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(Error::BadManifest {
-            path: path.to_path_buf(),
-            reason: format!(
-                "larger than {} MiB; not a pouch manifest",
-                MAX_MANIFEST_BYTES >> 20
-            ),
-        });
-    }
-    Ok(bytes)
+    read_capped(path, MAX_MANIFEST_BYTES)?.ok_or_else(|| Error::BadManifest {
+        path: path.to_path_buf(),
+        reason: format!(
+            "larger than {} MiB; not a pouch manifest",
+            MAX_MANIFEST_BYTES >> 20
+        ),
+    })
 }
 
 impl Bundle {
