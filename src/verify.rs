@@ -192,21 +192,13 @@ impl Bundle {
                     Some(p) => {
                         let size = std::fs::metadata(&p).at(&p)?.len();
                         if size != part.size {
-                            problems.push(format!(
-                                "{}: wrong size ({size} bytes, the manifest says {})",
-                                part.file, part.size
-                            ));
+                            problems.push(wrong_size(part, size));
                         }
                         list.push((p, part.clone()));
                     }
                 }
             }
-            for extra in media::extra_parts(&self.manifest.name, parts.len(), &self.search_dirs) {
-                problems.push(format!(
-                    "{}: unexpected part, not listed in the manifest",
-                    extra.display()
-                ));
-            }
+            problems.extend(self.unexpected_parts());
             if !problems.is_empty() {
                 return Err(Error::BadParts { problems });
             }
@@ -242,12 +234,10 @@ impl Bundle {
         let found = media::locate(parts, &self.search_dirs);
         let mut problems = Vec::new();
         let mut whole = Sha256::new();
-        let mut whole_ok = true;
         let mut buf = vec![0u8; 1 << 20];
         for (part, path) in parts.iter().zip(found) {
             let Some(path) = path else {
                 problems.push(format!("{}: missing", part.file));
-                whole_ok = false;
                 continue;
             };
             let mut file = File::open(&path).at(&path)?;
@@ -263,26 +253,17 @@ impl Bundle {
                 size += n as u64;
             }
             if size != part.size {
-                problems.push(format!(
-                    "{}: wrong size ({size} bytes, the manifest says {})",
-                    part.file, part.size
-                ));
-                whole_ok = false;
+                problems.push(wrong_size(part, size));
             } else if hex::encode(h.finalize()) != part.sha256 {
                 problems.push(format!("{}: wrong sha256 (damaged)", part.file));
-                whole_ok = false;
             }
         }
-        for extra in media::extra_parts(&self.manifest.name, parts.len(), &self.search_dirs) {
-            problems.push(format!(
-                "{}: unexpected part, not listed in the manifest",
-                extra.display()
-            ));
-        }
+        problems.extend(self.unexpected_parts());
         if !problems.is_empty() {
             return Err(Error::BadParts { problems });
         }
-        if whole_ok && hex::encode(whole.finalize()) != self.manifest.payload.sha256 {
+        // Every part is present and intact here, so `whole` saw them all.
+        if hex::encode(whole.finalize()) != self.manifest.payload.sha256 {
             return Err(Error::BadParts {
                 problems: vec![
                     "the parts are each intact but do not join into the signed payload".into(),
@@ -290,6 +271,23 @@ impl Bundle {
             });
         }
         Ok(())
+    }
+
+    /// Part files of this bundle in the search folders that the manifest does not list.
+    fn unexpected_parts(&self) -> Vec<String> {
+        media::extra_parts(
+            &self.manifest.name,
+            self.manifest.payload.parts.len(),
+            &self.search_dirs,
+        )
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: unexpected part, not listed in the manifest",
+                p.display()
+            )
+        })
+        .collect()
     }
 
     fn check_hash(&self, size: u64, sha256: String) -> Result<()> {
@@ -527,6 +525,13 @@ impl<R: Read> Read for Layer<R> {
             }
         })
     }
+}
+
+fn wrong_size(part: &crate::manifest::Part, size: u64) -> String {
+    format!(
+        "{}: wrong size ({size} bytes, the manifest says {})",
+        part.file, part.size
+    )
 }
 
 /// An interruption wins over whatever error it caused on its way out.
