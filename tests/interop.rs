@@ -1,12 +1,15 @@
 //! Interoperability with Debian's stock tools: `age`, `age-keygen`,
 //! `minisign`, `zstd` and `tar`. A missing tool fails the test, never skips it.
 
-use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+mod common;
+
+use common::{assert_same_tree, pouch};
 
 /// `args!(command; a, b, …)` adds arguments of mixed `AsRef<OsStr>` types.
 macro_rules! args {
@@ -17,33 +20,9 @@ macro_rules! args {
     }};
 }
 
-/// The path of a stock tool; panics with an install hint when it is missing.
+/// The path of a stock tool; fails the test with an install hint when it is missing.
 fn require(tool: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            let package = if tool == "age-keygen" { "age" } else { tool };
-            panic!("{tool} not found: install Debian's {package} package (.ci/run does)")
-        })
-}
-
-/// The pouch binary under test.
-fn pouch() -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("pouch").expect("pouch binary built");
-    c.env_remove("SOURCE_DATE_EPOCH");
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("main")
-        .replace("::", "-");
-    c.env(
-        "POUCH_HOME",
-        std::env::temp_dir()
-            .join(format!("pouch-interop-home-{}", std::process::id()))
-            .join(test),
-    );
-    c
+    common::require(tool, if tool == "age-keygen" { "age" } else { tool })
 }
 
 /// Describes a finished command: status, stdout and stderr.
@@ -119,52 +98,6 @@ fn unpack(manifest: &Path, identity: &Path, trust: &Path, dest: &Path) -> Output
         .expect("pouch runs")
 }
 
-/// A file's content and executable bit, or a folder.
-#[derive(Debug, PartialEq, Eq)]
-enum Node {
-    Folder,
-    File(Vec<u8>, bool),
-}
-
-/// Every path below `root`, relative, with what it is.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
-    let mut map = BTreeMap::new();
-    for item in walkdir::WalkDir::new(root).min_depth(1) {
-        let item = item.expect("walk");
-        let rel = item.path().strip_prefix(root).expect("below root");
-        let meta = fs::symlink_metadata(item.path()).expect("stat");
-        let node = if meta.is_dir() {
-            Node::Folder
-        } else if meta.is_file() {
-            let exec = meta.permissions().mode() & 0o111 != 0;
-            Node::File(fs::read(item.path()).expect("read"), exec)
-        } else {
-            panic!("unexpected file type at {}", item.path().display());
-        };
-        map.insert(rel.to_path_buf(), node);
-    }
-    map
-}
-
-/// Asserts two snapshots are equal, naming the first difference.
-fn assert_same(want: &BTreeMap<PathBuf, Node>, got: &BTreeMap<PathBuf, Node>, what: &str) {
-    let (kw, kg): (Vec<_>, Vec<_>) = (want.keys().collect(), got.keys().collect());
-    assert_eq!(kw, kg, "{what}: paths differ (left: source, right: result)");
-    for (path, node) in want {
-        let show = |n: &Node| match n {
-            Node::Folder => "folder".to_string(),
-            Node::File(c, x) => format!("file of {} bytes, executable {x}", c.len()),
-        };
-        assert!(
-            node == &got[path],
-            "{what}: {} differs: source {} vs result {}",
-            path.display(),
-            show(node),
-            show(&got[path])
-        );
-    }
-}
-
 /// A tree under `root/case`: nested folders, a non-ASCII name, an empty
 /// file and folder, an executable and ~3 MiB of pseudo-random bytes.
 fn make_tree(root: &Path) -> PathBuf {
@@ -236,11 +169,7 @@ fn stock_tools_recover_a_bundle() {
         x.join(".pouch-manifest.toml").is_file(),
         "the manifest is no file"
     );
-    assert_same(
-        &snapshot(&case),
-        &snapshot(&x.join("case")),
-        "stock extraction",
-    );
+    assert_same_tree(&case, &x.join("case"));
 
     let listing = ok(
         "... | tar -t",
@@ -317,7 +246,7 @@ fn keys_from_age_keygen_and_minisign_work_in_pouch() {
         "pouch unpack with stock keys",
         unpack(&manifest, &id, &public, &d.join("in")),
     );
-    assert_same(&snapshot(&case), &snapshot(&d.join("in/b3/case")), "unpack");
+    assert_same_tree(&case, &d.join("in/b3/case"));
 }
 
 #[test]
@@ -330,14 +259,13 @@ fn bundle_for_two_recipients_opens_with_either() {
     let (id_b, rec_b, _, _) = keygen(d, "bob");
     let (id_c, _, _, _) = keygen(d, "carol");
     let manifest = pack(&case, &d.join("out"), "b4", &secret, &[&rec_a, &rec_b]);
-    let want = snapshot(&case);
     for (who, id) in [("alice", &id_a), ("bob", &id_b)] {
         let dest = d.join(format!("in-{who}"));
         ok(
             &format!("pouch unpack as {who}"),
             unpack(&manifest, id, &public, &dest),
         );
-        assert_same(&want, &snapshot(&dest.join("b4/case")), who);
+        assert_same_tree(&case, &dest.join("b4/case"));
     }
     let dest = d.join("in-carol");
     let out = unpack(&manifest, &id_c, &public, &dest);

@@ -8,22 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_same_tree, keygen, noise, pouch, Keys};
+use common::{assert_same_tree, keygen, noise, pouch, require, Keys};
 use predicates::prelude::*;
 use predicates::str::contains;
-
-/// Finds a tool on PATH or fails the test saying how to get it.
-fn require(tool: &str, package: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(tool))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!("{tool} not found: install Debian's {package} package (.ci/run does)")
-        })
-}
 
 fn run(cmd: &mut Command) {
     let out = cmd

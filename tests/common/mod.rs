@@ -32,6 +32,20 @@ pub fn test_home() -> PathBuf {
         .join(test)
 }
 
+/// The path of a stock tool on PATH; fails the test with an install hint
+/// when it is missing (tests that need a tool never skip).
+pub fn require(tool: &str, package: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(tool))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!("{tool} not found: install Debian's {package} package (.ci/run does)")
+        })
+}
+
 /// Key file paths made by `pouch keygen --name NAME --out DIR`.
 pub struct Keys {
     pub identity: PathBuf,
