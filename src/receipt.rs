@@ -89,7 +89,6 @@ pub fn write(
         &comment(&r.bundle_id, &r.name),
         &format!("pouch receipt for {}", r.name),
     )?;
-    crate::durable::ensure_absent(&path)?;
     crate::durable::write_new(&path, text.as_bytes(), 0o644)?;
     crate::durable::write_new(&signature::signature_path(&path), sig.as_bytes(), 0o644)?;
     Ok(path)
