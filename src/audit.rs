@@ -30,6 +30,8 @@ pub struct AuditOptions {
     pub trusted: Vec<TrustedKey>,
     /// A ledger to check and to compare the bundles with.
     pub ledger: Option<PathBuf>,
+    /// Fail bundles that are not sealed to post-quantum recipients only.
+    pub require_pq: bool,
 }
 
 /// One bundle found.
@@ -51,6 +53,8 @@ pub struct BundleRow {
     pub marking: Option<String>,
     /// Payload size in bytes.
     pub size: Option<u64>,
+    /// Whether every recipient is post-quantum, when the manifest could be read.
+    pub post_quantum: Option<bool>,
     /// `ok` or `failed`.
     pub verdict: String,
     /// What failed.
@@ -148,7 +152,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
 
     let mut bundles: Vec<BundleRow> = Vec::new();
     for m in manifests {
-        match bundle_row(&m, &opts.trusted) {
+        match bundle_row(&m, &opts.trusted, opts.require_pq) {
             Some(row) => bundles.push(row),
             None => ignored.push(m),
         }
@@ -213,7 +217,7 @@ fn is_part(name: &str) -> bool {
 
 /// Checks one manifest; `None` when the file is not a pouch manifest at all
 /// (no signature beside it and not parseable as one).
-fn bundle_row(path: &Path, trusted: &[TrustedKey]) -> Option<BundleRow> {
+fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<BundleRow> {
     let sig_exists = signature::signature_path(path).is_file();
     let bytes = verify::read_manifest_bytes(path).ok();
     let parsed = bytes.as_ref().and_then(|b| Manifest::parse(b, path).ok());
@@ -233,6 +237,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey]) -> Option<BundleRow> {
         signer: None,
         marking: None,
         size: None,
+        post_quantum: None,
         verdict: "ok".into(),
         problems: Vec::new(),
         warnings: Vec::new(),
@@ -256,6 +261,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey]) -> Option<BundleRow> {
             );
             row.marking = Some(m.marking.clone());
             row.size = Some(m.payload.size);
+            row.post_quantum = Some(m.is_post_quantum());
             row.manifest_sha256 = Some(b.manifest_sha256.clone());
             row.previous = m.channel.previous_manifest_sha256.clone();
             if let Err(e) = b.check_payload() {
@@ -270,9 +276,17 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey]) -> Option<BundleRow> {
                 row.sequence = m.channel.sequence;
                 row.marking = Some(m.marking.clone());
                 row.size = Some(m.payload.size);
+                row.post_quantum = Some(m.is_post_quantum());
             }
             row.problems.push(e.to_string());
         }
+    }
+    if require_pq && row.post_quantum == Some(false) {
+        row.problems.push(
+            "not post-quantum: sealed to classic X25519 recipients, which a future quantum \
+             computer could open from a recorded copy"
+                .into(),
+        );
     }
     if !row.problems.is_empty() {
         row.verdict = "failed".into();

@@ -33,6 +33,8 @@ pub struct Config {
     pub media: Option<String>,
     /// Default output folder (`-o`).
     pub out_dir: Option<PathBuf>,
+    /// Refuse classic recipients in every pack (`pack --require-pq`).
+    pub require_pq: Option<bool>,
 }
 
 /// A pack spec: everything about a recurring transfer, in one file.
@@ -70,6 +72,9 @@ pub struct Spec {
     pub seal_names: Option<bool>,
     /// zstd level.
     pub level: Option<i32>,
+    /// Refuse classic recipients (`--require-pq`); a flag, the spec or the
+    /// config can only turn this on.
+    pub require_pq: Option<bool>,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {

@@ -1,47 +1,220 @@
 //! The age layer: recipients, identities, fingerprints, and the encrypting and
 //! decrypting streams.
 //!
+//! Two recipient types are supported: classic X25519 (`age1…`,
+//! `AGE-SECRET-KEY-1…`) and the hybrid post-quantum ML-KEM-768 + X25519 type
+//! (`age1pq1…`, `AGE-SECRET-KEY-PQ-1…`, see [`crate::pq`]). A payload is sealed
+//! to recipients of one kind only.
+//!
 //! Key files are in the stock formats: identity files as `age-keygen` writes
-//! them (comment lines starting with `#`, one `AGE-SECRET-KEY-1…` per line) and
-//! recipients files as `age -R` reads them (one `age1…` per line, `#` comments).
-//! pouch parses them itself so that it can report a bad line by number without
-//! ever echoing secret material.
+//! them (comment lines starting with `#`, one identity per line) and
+//! recipients files as `age -R` reads them (one recipient per line, `#`
+//! comments). pouch parses them itself so that it can report a bad line by
+//! number without ever echoing secret material, and because the age crate's
+//! parsers do not know the post-quantum type.
 
+use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use age::secrecy::ExposeSecret;
+use age::secrecy::{ExposeSecret, SecretString};
 use age::x25519;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::pq;
+
+/// The manifest's name for a classic recipient.
+pub const KIND_X25519: &str = "x25519";
+/// The manifest's name for a post-quantum recipient (age's stanza type).
+pub const KIND_PQ: &str = pq::STANZA_TAG;
+
+/// An age recipient pouch can seal to.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// `age1…`: X25519.
+    X25519(x25519::Recipient),
+    /// `age1pq1…`: ML-KEM-768 + X25519.
+    PostQuantum(Box<pq::Recipient>),
+}
+
+impl Recipient {
+    /// Whether the file key's encapsulation to this recipient resists a quantum computer.
+    pub fn is_post_quantum(&self) -> bool {
+        matches!(self, Recipient::PostQuantum(_))
+    }
+
+    /// The manifest's name for this kind of recipient: `x25519` or `mlkem768x25519`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Recipient::X25519(_) => KIND_X25519,
+            Recipient::PostQuantum(_) => KIND_PQ,
+        }
+    }
+}
+
+impl age::Recipient for Recipient {
+    fn wrap_file_key(
+        &self,
+        file_key: &age_core::format::FileKey,
+    ) -> std::result::Result<
+        (
+            Vec<age_core::format::Stanza>,
+            std::collections::HashSet<String>,
+        ),
+        age::EncryptError,
+    > {
+        match self {
+            Recipient::X25519(r) => r.wrap_file_key(file_key),
+            Recipient::PostQuantum(r) => r.wrap_file_key(file_key),
+        }
+    }
+}
+
+impl fmt::Display for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Recipient::X25519(r) => r.fmt(f),
+            Recipient::PostQuantum(r) => r.fmt(f),
+        }
+    }
+}
+
+impl fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind(), fingerprint(self))
+    }
+}
+
+/// An age identity pouch can decrypt with.
+#[derive(Clone)]
+pub enum Identity {
+    /// `AGE-SECRET-KEY-1…`.
+    X25519(x25519::Identity),
+    /// `AGE-SECRET-KEY-PQ-1…`.
+    PostQuantum(Box<pq::Identity>),
+}
+
+impl Identity {
+    /// The matching recipient.
+    pub fn to_public(&self) -> Recipient {
+        match self {
+            Identity::X25519(i) => Recipient::X25519(i.to_public()),
+            Identity::PostQuantum(i) => Recipient::PostQuantum(Box::new(i.to_public())),
+        }
+    }
+
+    /// The identity in its file form.
+    pub fn to_secret_string(&self) -> SecretString {
+        match self {
+            Identity::X25519(i) => i.to_string(),
+            Identity::PostQuantum(i) => i.to_string(),
+        }
+    }
+}
+
+impl age::Identity for Identity {
+    fn unwrap_stanza(
+        &self,
+        stanza: &age_core::format::Stanza,
+    ) -> Option<std::result::Result<age_core::format::FileKey, age::DecryptError>> {
+        match self {
+            Identity::X25519(i) => i.unwrap_stanza(stanza),
+            Identity::PostQuantum(i) => i.unwrap_stanza(stanza),
+        }
+    }
+}
+
+impl std::str::FromStr for Identity {
+    type Err = String;
+
+    /// Parses one identity line. The error never contains the input.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.starts_with("AGE-SECRET-KEY-PQ-") {
+            s.parse::<pq::Identity>()
+                .map(|i| Identity::PostQuantum(Box::new(i)))
+                .map_err(|e| format!("not a post-quantum age identity ({e})"))
+        } else {
+            s.parse::<x25519::Identity>()
+                .map(Identity::X25519)
+                .map_err(|e| format!("not an age identity ({e})"))
+        }
+    }
+}
+
+/// Checks that `recipients` can seal one payload: never empty, never a mix
+/// of post-quantum and classic keys, and post-quantum if `require_pq`.
+pub fn check_recipient_set(recipients: &[Recipient], require_pq: bool) -> Result<()> {
+    let pq = recipients.iter().filter(|r| r.is_post_quantum()).count();
+    if pq > 0 && pq < recipients.len() {
+        let classic: Vec<String> = recipients
+            .iter()
+            .filter(|r| !r.is_post_quantum())
+            .map(fingerprint)
+            .collect();
+        return Err(Error::Usage(format!(
+            "cannot mix post-quantum (age1pq1…) and classic (age1…) recipients in one bundle: \
+             anyone who breaks the classic X25519 stanza later, with a quantum computer, \
+             gets the file key, so the post-quantum ones would protect nothing. \
+             Classic recipient(s): {}. Give every recipient a post-quantum key \
+             (pouch keygen --pq) or seal separate bundles",
+            classic.join(", ")
+        )));
+    }
+    if require_pq && pq < recipients.len() {
+        return Err(Error::Usage(
+            "post-quantum recipients are required (--require-pq or require_pq in the config \
+             or spec), but these recipients are classic X25519 keys; ask each recipient for an \
+             age1pq1… key (pouch keygen --pq or age-keygen -pq)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The largest age header pouch reads: room for hundreds of post-quantum
+/// recipients (about 1.5 KiB each), far more than a bundle has.
+const MAX_HEADER_BYTES: u64 = 1 << 20;
+
+/// The first line of a binary age file.
+const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
+
+/// The decrypted stream [`decrypt`] and [`open`] return: the header pouch
+/// read ahead to check it, then the rest of the input.
+pub type Plaintext<R> = age::stream::StreamReader<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>;
 
 /// An identity file larger than this is not a key file.
 const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
 
 /// A short, stable, public name for a recipient: the first 16 hex digits of
 /// the sha256 of its `age1…` string. It identifies the key without revealing it.
-pub fn fingerprint(recipient: &x25519::Recipient) -> String {
+pub fn fingerprint(recipient: &Recipient) -> String {
     let digest = Sha256::digest(recipient.to_string().as_bytes());
     hex::encode(&digest[..8])
 }
 
-/// Parses one `age1…` recipient.
-pub fn parse_recipient(s: &str) -> Result<x25519::Recipient> {
+/// Parses one `age1…` or `age1pq1…` recipient.
+pub fn parse_recipient(s: &str) -> Result<Recipient> {
     let s = s.trim();
-    s.parse::<x25519::Recipient>()
-        .map_err(|reason| Error::BadRecipient {
-            recipient: s.to_string(),
-            reason: if s.starts_with("age1pq1") {
-                "post-quantum recipients are not supported by this version of pouch".into()
-            } else {
-                reason.to_string()
-            },
-        })
+    let parsed = if s.starts_with("age1pq1") {
+        s.parse::<pq::Recipient>()
+            .map(|r| Recipient::PostQuantum(Box::new(r)))
+            .map_err(str::to_string)
+    } else {
+        s.parse::<x25519::Recipient>()
+            .map(Recipient::X25519)
+            .map_err(|e| e.to_string())
+    };
+    parsed.map_err(|reason| Error::BadRecipient {
+        // A post-quantum recipient is 1,960 characters; its start is enough.
+        recipient: s.chars().take(80).collect(),
+        reason,
+    })
 }
 
-/// Reads a recipients file: one `age1…` per line, blank lines and `#` comments ignored.
-pub fn read_recipients_file(path: &Path) -> Result<Vec<x25519::Recipient>> {
+/// Reads a recipients file: one `age1…` or `age1pq1…` per line, blank lines
+/// and `#` comments ignored.
+pub fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
     let text = read_small_text(path)?;
     let mut out = Vec::new();
     for (no, line) in text.lines().enumerate() {
@@ -65,7 +238,7 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<x25519::Recipient>> {
 }
 
 /// Reads an identity file as written by `age-keygen` or `pouch keygen`.
-pub fn read_identity_file(path: &Path) -> Result<Vec<x25519::Identity>> {
+pub fn read_identity_file(path: &Path) -> Result<Vec<Identity>> {
     let text = read_small_text(path)?;
     let bad = |reason: String| Error::BadKey {
         path: path.to_path_buf(),
@@ -85,41 +258,39 @@ pub fn read_identity_file(path: &Path) -> Result<Vec<x25519::Identity>> {
             continue;
         }
         // Never echo the line: it may be secret.
-        if line.starts_with("AGE-SECRET-KEY-PQ-") {
-            return Err(bad(format!(
-                "line {}: post-quantum identities are not supported by this version of pouch",
-                no + 1
-            )));
-        }
         let id = line
-            .parse::<x25519::Identity>()
-            .map_err(|e| bad(format!("line {}: not an age identity ({e})", no + 1)))?;
+            .parse::<Identity>()
+            .map_err(|e| bad(format!("line {}: {e}", no + 1)))?;
         out.push(id);
     }
     if out.is_empty() {
-        return Err(bad("no AGE-SECRET-KEY-1… line in this file".into()));
+        return Err(bad(
+            "no AGE-SECRET-KEY-1… or AGE-SECRET-KEY-PQ-1… line in this file".into(),
+        ));
     }
     Ok(out)
 }
 
-/// A new X25519 identity, as the text of an identity file (age-keygen's format)
-/// and the matching recipient.
-pub fn generate_identity(created: &str) -> (String, x25519::Recipient) {
-    let id = x25519::Identity::generate();
+/// A new identity, post-quantum or classic, as the text of an identity file
+/// (age-keygen's format) and the matching recipient.
+pub fn generate_identity(created: &str, post_quantum: bool) -> (String, Recipient) {
+    let id = if post_quantum {
+        Identity::PostQuantum(Box::new(pq::Identity::generate()))
+    } else {
+        Identity::X25519(x25519::Identity::generate())
+    };
     let recipient = id.to_public();
     let text = format!(
         "# created: {created}\n# public key: {recipient}\n{}\n",
-        id.to_string().expose_secret()
+        id.to_secret_string().expose_secret()
     );
     (text, recipient)
 }
 
 /// Starts an age stream to `recipients` on `w`. The caller must call
 /// `finish()` on the result.
-pub fn encrypt<W: Write>(
-    recipients: &[x25519::Recipient],
-    w: W,
-) -> Result<age::stream::StreamWriter<W>> {
+pub fn encrypt<W: Write>(recipients: &[Recipient], w: W) -> Result<age::stream::StreamWriter<W>> {
+    check_recipient_set(recipients, false)?;
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| Error::Usage(format!("cannot encrypt to these recipients: {e}")))?;
@@ -132,25 +303,92 @@ pub fn encrypt<W: Write>(
 /// bundle's recipients, named in the error when no identity matches.
 pub fn decrypt<R: std::io::BufRead>(
     r: R,
-    identities: &[x25519::Identity],
+    identities: &[Identity],
     bundle_fingerprints: &[String],
     corrupt: &dyn Fn(String) -> Error,
-) -> Result<age::stream::StreamReader<R>> {
-    let decryptor = age::Decryptor::new_buffered(r)
-        .map_err(|e| map_decrypt_error(e, identities, bundle_fingerprints, corrupt))?;
-    if decryptor.is_scrypt() {
-        return Err(corrupt(
+) -> Result<Plaintext<R>> {
+    open(r, identities).map_err(|e| match e {
+        Opened::Age(e) => map_decrypt_error(e, identities, bundle_fingerprints, corrupt),
+        Opened::Passphrase => corrupt(
             "the payload is passphrase-encrypted; pouch bundles are encrypted to recipients".into(),
-        ));
+        ),
+    })
+}
+
+/// Why [`open`] failed.
+#[derive(Debug)]
+pub enum Opened {
+    /// The age layer refused the header (malformed, wrong MAC, no identity matched).
+    Age(age::DecryptError),
+    /// A passphrase (scrypt) file: pouch seals to recipients only.
+    Passphrase,
+}
+
+/// Reads an age header from `r` and unwraps the file key with `identities`.
+/// This is [`decrypt`] without the mapping to pouch's errors.
+///
+/// The header is read ahead (at most 1 MiB) and its stanzas are checked
+/// with age-core's strict stanza parser first: the age crate also accepts,
+/// for files from early rage versions, stanzas whose body does not end with
+/// a short line, which the age specification forbids.
+pub fn open<R: std::io::BufRead>(
+    mut r: R,
+    identities: &[Identity],
+) -> std::result::Result<Plaintext<R>, Opened> {
+    let header = read_header(&mut r).map_err(|e| Opened::Age(age::DecryptError::Io(e)))?;
+    if !stanzas_are_canonical(&header) {
+        return Err(Opened::Age(age::DecryptError::InvalidHeader));
+    }
+    let input = std::io::Read::chain(std::io::Cursor::new(header), r);
+    let decryptor = age::Decryptor::new_buffered(input).map_err(Opened::Age)?;
+    if decryptor.is_scrypt() {
+        return Err(Opened::Passphrase);
     }
     decryptor
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
-        .map_err(|e| map_decrypt_error(e, identities, bundle_fingerprints, corrupt))
+        .map_err(Opened::Age)
+}
+
+/// Reads a binary age header up to and including its MAC line (`---`), or
+/// only the first line when it is not `age-encryption.org/v1`: the age crate
+/// then reports what the input is instead. Stops at [`MAX_HEADER_BYTES`].
+fn read_header<R: std::io::BufRead>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    use std::io::{BufRead, Read};
+    let mut header = Vec::new();
+    let mut limited = r.take(MAX_HEADER_BYTES);
+    limited.read_until(b'\n', &mut header)?;
+    if header != AGE_V1 {
+        return Ok(header);
+    }
+    loop {
+        let start = header.len();
+        let n = limited.read_until(b'\n', &mut header)?;
+        if n == 0 || !header.ends_with(b"\n") || header[start..].starts_with(b"---") {
+            return Ok(header);
+        }
+    }
+}
+
+/// Whether every stanza of a v1 header parses strictly (a header cut short
+/// by the size limit does not).
+fn stanzas_are_canonical(header: &[u8]) -> bool {
+    let Some(mut rest) = header.strip_prefix(AGE_V1) else {
+        return true;
+    };
+    while rest.starts_with(b"-> ") {
+        match age_core::format::read::age_stanza(rest) {
+            Ok((tail, _)) => rest = tail,
+            Err(_) => return false,
+        }
+    }
+    // The MAC line, and anything malformed after the stanzas, is the age
+    // crate's to judge.
+    true
 }
 
 fn map_decrypt_error(
     e: age::DecryptError,
-    identities: &[x25519::Identity],
+    identities: &[Identity],
     bundle: &[String],
     corrupt: &dyn Fn(String) -> Error,
 ) -> Error {
@@ -182,7 +420,7 @@ mod tests {
 
     #[test]
     fn generated_identity_parses_back_and_matches_its_recipient() {
-        let (text, recipient) = generate_identity("2026-11-29T00:00:00Z");
+        let (text, recipient) = generate_identity("2026-11-29T00:00:00Z", false);
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("k");
         std::fs::write(&path, &text).expect("write");

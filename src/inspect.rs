@@ -46,6 +46,8 @@ pub struct InspectReport {
     pub signature: SignatureCheck,
     /// Whether the payload file is present beside the manifest with the signed size.
     pub payload_present: bool,
+    /// Whether every recipient is post-quantum (ML-KEM-768 + X25519).
+    pub post_quantum: bool,
     /// The manifest itself.
     pub manifest: Manifest,
 }
@@ -90,6 +92,7 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
         manifest_sha256: sha256_hex(&bytes),
         signature: check,
         payload_present,
+        post_quantum: manifest.is_post_quantum(),
         manifest,
     })
 }

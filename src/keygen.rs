@@ -48,7 +48,12 @@ pub fn key_paths(dir: &Path, name: &str) -> [PathBuf; 4] {
 }
 
 /// Generates and writes the key files for `name` in `dir`.
-pub fn keygen(name: &str, dir: &Path, passphrase: Option<String>) -> Result<KeygenReport> {
+pub fn keygen(
+    name: &str,
+    dir: &Path,
+    passphrase: Option<String>,
+    post_quantum: bool,
+) -> Result<KeygenReport> {
     manifest::check_party_name(name).map_err(|e| Error::Usage(format!("key name {e}")))?;
     let paths = key_paths(dir, name);
     for p in &paths {
@@ -56,7 +61,7 @@ pub fn keygen(name: &str, dir: &Path, passphrase: Option<String>) -> Result<Keyg
     }
     let [identity_path, recipient_path, signing_key_path, signing_pub_path] = paths;
     let created = manifest::format_time(time::OffsetDateTime::now_utc());
-    let (identity_text, recipient) = crypto::generate_identity(&created);
+    let (identity_text, recipient) = crypto::generate_identity(&created, post_quantum);
     let protected = passphrase.is_some();
     let pair = signature::generate(passphrase)?;
 

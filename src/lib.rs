@@ -36,6 +36,7 @@ pub mod media;
 pub mod pack;
 pub mod pipeline;
 pub mod portable;
+pub mod pq;
 pub mod progress;
 pub mod receipt;
 pub mod resplit;

@@ -95,7 +95,8 @@ pub struct Signer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecipientInfo {
-    /// The age recipient type, `x25519`.
+    /// The age recipient type: `x25519` (classic) or `mlkem768x25519`
+    /// (post-quantum, ML-KEM-768 + X25519).
     pub kind: String,
     /// See [`crate::crypto::fingerprint`].
     pub fingerprint: String,
@@ -265,6 +266,16 @@ pub fn count(entries: &[Entry]) -> (u64, u64, u64) {
 }
 
 impl Manifest {
+    /// Whether the payload's file key is sealed only to post-quantum
+    /// (ML-KEM-768 + X25519) recipients.
+    pub fn is_post_quantum(&self) -> bool {
+        !self.recipients.is_empty()
+            && self
+                .recipients
+                .iter()
+                .all(|r| r.kind == crate::crypto::KIND_PQ)
+    }
+
     /// Parses and validates a manifest read from `path`.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest> {
         let bad = |reason: String| Error::BadManifest {
@@ -332,7 +343,7 @@ impl Manifest {
             return Err("recipients: at least one is required".into());
         }
         for r in &self.recipients {
-            if r.kind != "x25519" {
+            if r.kind != crate::crypto::KIND_X25519 && r.kind != crate::crypto::KIND_PQ {
                 return Err(format!("recipients: unknown kind {:?}", r.kind));
             }
             if r.fingerprint.len() != 16 || !is_lower_hex(&r.fingerprint) {

@@ -14,7 +14,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use age::x25519;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -41,8 +40,10 @@ pub struct PackOptions {
     pub sources: Vec<PathBuf>,
     /// Folder to write the bundle into; must exist.
     pub out_dir: PathBuf,
-    /// Who can decrypt; at least one.
-    pub recipients: Vec<x25519::Recipient>,
+    /// Who can decrypt; at least one, all post-quantum or all classic.
+    pub recipients: Vec<crypto::Recipient>,
+    /// Refuse classic (X25519-only) recipients.
+    pub require_pq: bool,
     /// The bundle's name; by default `YYYYMMDD-HHMMSS-` and 8 digits of the id.
     pub name: Option<String>,
     /// Sending party.
@@ -138,6 +139,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             "no recipients: pass at least one -r age1… or -R FILE".into(),
         ));
     }
+    crypto::check_recipient_set(&opts.recipients, opts.require_pq)?;
     if !(1..=19).contains(&opts.level) {
         return Err(Error::Usage(format!(
             "--level {} is out of range: use 1 (fastest) to 19 (smallest)",
@@ -278,7 +280,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             .recipients
             .iter()
             .map(|r| RecipientInfo {
-                kind: "x25519".into(),
+                kind: r.kind().into(),
                 fingerprint: crypto::fingerprint(r),
             })
             .collect(),
@@ -891,7 +893,9 @@ mod tests {
     fn opts(out: &Path) -> PackOptions {
         PackOptions {
             out_dir: out.to_path_buf(),
-            recipients: vec![x25519::Identity::generate().to_public()],
+            recipients: vec![crypto::Recipient::X25519(
+                age::x25519::Identity::generate().to_public(),
+            )],
             level: DEFAULT_LEVEL,
             ..Default::default()
         }
@@ -972,6 +976,7 @@ pub fn dry_run(opts: &PackOptions) -> Result<DryRun> {
             "nothing to pack: name at least one file or folder".into(),
         ));
     }
+    crypto::check_recipient_set(&opts.recipients, opts.require_pq)?;
     let (plan, skipped) = plan(
         &opts.sources,
         opts.skip_special,

@@ -21,7 +21,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use age::x25519;
 use serde::Serialize;
 
 use crate::archive::Sink;
@@ -38,7 +37,7 @@ pub struct UnpackOptions {
     /// Signature policy.
     pub trust: Trust,
     /// Identities to decrypt with.
-    pub identities: Vec<x25519::Identity>,
+    pub identities: Vec<crate::crypto::Identity>,
     /// The destination folder; the bundle lands in `DEST/NAME`.
     pub dest: PathBuf,
     /// More folders to look for payload parts in.

@@ -11,7 +11,6 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use age::x25519;
 use serde::Serialize;
 
 use crate::archive::{self, Expected, NullSink, Sink};
@@ -330,7 +329,7 @@ impl Bundle {
     /// not make anything written to `sink` visible before this returns `Ok`.
     pub fn check_contents(
         &self,
-        identities: &[x25519::Identity],
+        identities: &[crypto::Identity],
         sink: &mut dyn Sink,
     ) -> Result<Vec<Entry>> {
         self.progress.start("checking", self.manifest.payload.size);
@@ -341,7 +340,7 @@ impl Bundle {
 
     fn check_contents_inner(
         &self,
-        identities: &[x25519::Identity],
+        identities: &[crypto::Identity],
         sink: &mut dyn Sink,
     ) -> Result<Vec<Entry>> {
         if identities.is_empty() {
@@ -386,7 +385,7 @@ impl Bundle {
     fn stream_contents(
         &self,
         payload: &mut HashingReader<Box<dyn Read + Send>>,
-        identities: &[x25519::Identity],
+        identities: &[crypto::Identity],
         sink: &mut dyn Sink,
     ) -> Result<Vec<Entry>> {
         let corrupt = |reason: String| self.corrupt(reason);
@@ -436,7 +435,7 @@ pub struct VerifyOptions {
     /// Signature policy.
     pub trust: Trust,
     /// Identities; when given, the contents are checked too.
-    pub identities: Vec<x25519::Identity>,
+    pub identities: Vec<crypto::Identity>,
     /// More folders to look for payload parts in.
     pub parts_from: Vec<PathBuf>,
     /// Where progress goes.

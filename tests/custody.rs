@@ -482,7 +482,7 @@ fn keyring_names_recipients_and_signers_and_refuses_strangers() {
     let m = w.pack("b1");
     let text = fs::read_to_string(&m).expect("read");
     assert!(text.contains(&pouch::crypto::fingerprint(
-        &w.recipient.recipient.parse().expect("recipient")
+        &pouch::crypto::parse_recipient(&w.recipient.recipient).expect("recipient")
     )));
     w.receiver()
         .arg("verify")

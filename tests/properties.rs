@@ -50,7 +50,7 @@ struct Keys {
     _dir: tempfile::TempDir,
     signing: SigningKey,
     trusted: TrustedKey,
-    identity: x25519::Identity,
+    identity: pouch::crypto::Identity,
 }
 
 fn keys() -> Keys {
@@ -69,7 +69,7 @@ fn keys() -> Keys {
         _dir: dir,
         signing,
         trusted,
-        identity: x25519::Identity::generate(),
+        identity: pouch::crypto::Identity::X25519(x25519::Identity::generate()),
     }
 }
 

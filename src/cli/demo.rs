@@ -56,25 +56,27 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         "pouch keygen --name clerk --out keys --no-passphrase",
     );
     fs::create_dir_all("keys").at("keys")?;
-    let clerk = keygen::keygen("clerk", Path::new("keys"), None)?;
+    let clerk = keygen::keygen("clerk", Path::new("keys"), None, false)?;
     out(&format!("  signing key id {}", clerk.key_id));
     step(
         2,
         total,
-        "The recipient makes keys and sends the clerk keys/recipient.age-recipient",
-        "pouch keygen --name recipient --out keys --no-passphrase",
+        "The recipient makes keys (post-quantum age key) and sends the clerk keys/recipient.age-recipient",
+        "pouch keygen --name recipient --out keys --no-passphrase --pq",
     );
-    let recipient = keygen::keygen("recipient", Path::new("keys"), None)?;
+    let recipient = keygen::keygen("recipient", Path::new("keys"), None, true)?;
     out(&format!(
-        "  recipient {} (fingerprint {})",
-        recipient.recipient, recipient.recipient_fingerprint
+        "  recipient {}… ({} characters, fingerprint {})",
+        &recipient.recipient[..24],
+        recipient.recipient.len(),
+        recipient.recipient_fingerprint
     ));
 
     step(
         3,
         total,
         "The clerk seals the case folder for the recipient and signs it",
-        "pouch pack sample/case-2026-0142 -o outbox -R keys/recipient.age-recipient -s keys/clerk.minisign.key \\\n    --from bka-demo --to fedpol-demo --marking \"RESTRICTED (DEMO)\" --description \"Case 2026/0142, fictitious\"",
+        "pouch pack sample/case-2026-0142 -o outbox -R keys/recipient.age-recipient -s keys/clerk.minisign.key --require-pq \\\n    --from bka-demo --to fedpol-demo --marking \"RESTRICTED (DEMO)\" --description \"Case 2026/0142, fictitious\"",
     );
     fs::create_dir_all("outbox").at("outbox")?;
     let key = SigningKey::load(&clerk.signing_key_path, &mut || {
@@ -85,6 +87,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
             sources: vec![case.clone()],
             out_dir: PathBuf::from("outbox"),
             recipients: crypto::read_recipients_file(&recipient.recipient_path)?,
+            require_pq: true,
             sender: Some("bka-demo".into()),
             receiver: Some("fedpol-demo".into()),
             marking: "RESTRICTED (DEMO)".into(),
@@ -185,12 +188,13 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         8,
         total,
         "The auditor checks everything on the outbox medium, again without a key",
-        "pouch audit outbox --trust keys/clerk.minisign.pub",
+        "pouch audit outbox --trust keys/clerk.minisign.pub --require-pq",
     );
     let report = pouch::audit::audit(&pouch::audit::AuditOptions {
         paths: vec![PathBuf::from("outbox")],
         trusted: trusted.clone(),
         ledger: None,
+        require_pq: true,
     })?;
     render::audit(&report, false);
 
@@ -234,7 +238,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     }
 
     out("");
-    out("Without pouch, the stock tools recover and check the same bundle:");
+    out("Without pouch, the stock tools recover and check the same bundle");
+    out("(post-quantum keys need age 1.3 or later, or typage):");
     out(&format!(
         "  age -d -i keys/recipient.age-identity {} | zstd -d | tar -xv",
         packed.payload_files[0].display()

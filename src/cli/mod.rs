@@ -48,7 +48,7 @@ Exit codes: 0 success, 1 the bundle failed a check, 2 usage, configuration or I/
 pub enum Command {
     /// Make an age identity and a minisign signing key pair.
     #[command(
-        after_help = "Example:\n  pouch keygen --name clerk --out keys --passphrase-file pass.txt"
+        after_help = "Examples:\n  pouch keygen --name clerk --out keys --passphrase-file pass.txt\n  pouch keygen --name fedpol --out keys --pq      (post-quantum age key)"
     )]
     Keygen {
         /// Base name of the four key files.
@@ -63,6 +63,9 @@ pub enum Command {
         /// Read the signing key's passphrase from the first line of FILE.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
+        /// Make a post-quantum age key (ML-KEM-768 + X25519: AGE-SECRET-KEY-PQ-1…, age1pq1…).
+        #[arg(long)]
+        pq: bool,
     },
     /// Seal files and folders into a signed, encrypted bundle.
     #[command(
@@ -81,7 +84,7 @@ pub enum Command {
         /// List what would be packed (paths, sizes, total, estimated parts) and write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// A recipient (age1…); repeatable.
+        /// A recipient (age1… or post-quantum age1pq1…); repeatable.
         #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
         recipients: Vec<String>,
         /// A file of recipients, one per line; repeatable.
@@ -122,6 +125,9 @@ pub enum Command {
         /// Pack names that Windows or FAT/exFAT cannot hold (reserved names, <>:"|?*\, trailing dot or space).
         #[arg(long)]
         allow_unportable_names: bool,
+        /// Refuse to seal unless every recipient is post-quantum (age1pq1…).
+        #[arg(long)]
+        require_pq: bool,
     },
     /// Check a bundle's signature and payload; with -i also its contents.
     #[command(
@@ -215,6 +221,9 @@ pub enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Fail every bundle that is not sealed to post-quantum recipients only.
+        #[arg(long)]
+        require_pq: bool,
     },
     /// Show what a bundle holds, from its manifest.
     #[command(after_help = "Example:\n  pouch inspect B.toml --trust clerk.minisign.pub")]
@@ -448,6 +457,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             out,
             no_passphrase,
             passphrase_file,
+            pq,
         } => {
             let passphrase = if no_passphrase {
                 None
@@ -456,7 +466,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             } else {
                 Some(prompt_new_passphrase()?)
             };
-            let report = keygen::keygen(&name, &out, passphrase)?;
+            let report = keygen::keygen(&name, &out, passphrase, pq)?;
             render::keygen(&report);
             Ok(0)
         }
@@ -479,6 +489,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             skip_special,
             media,
             allow_unportable_names,
+            require_pq,
         } => {
             // Flags override the spec, the spec overrides the config.
             let spec = match &spec {
@@ -511,6 +522,9 @@ pub fn run(cli: Cli) -> Result<u8> {
                 sources,
                 out_dir: out_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
                 recipients: Vec::new(),
+                require_pq: require_pq
+                    || spec.require_pq.unwrap_or(false)
+                    || config.require_pq.unwrap_or(false),
                 name,
                 sender,
                 receiver: receiver.clone(),
@@ -767,12 +781,18 @@ pub fn run(cli: Cli) -> Result<u8> {
             render::receipt(&imported);
             Ok(0)
         }
-        Command::Audit { paths, trust, json } => {
+        Command::Audit {
+            paths,
+            trust,
+            json,
+            require_pq,
+        } => {
             let keys = load_trusted(&trust, &keyring()?)?;
             let opts = pouch::audit::AuditOptions {
                 paths,
                 trusted: keys,
                 ledger: ledger_arg.clone(),
+                require_pq: require_pq || config.require_pq.unwrap_or(false),
             };
             let report = pouch::audit::audit(&opts)?;
             render::audit(&report, json);
@@ -852,6 +872,11 @@ pub fn run(cli: Cli) -> Result<u8> {
                     "out_dir",
                     show(&config.out_dir),
                     origin(false, config.out_dir.is_some()),
+                ),
+                (
+                    "require_pq",
+                    Some(config.require_pq.unwrap_or(false).to_string()),
+                    origin(false, config.require_pq.is_some()),
                 ),
             ];
             render::config(&rows, json);
@@ -966,7 +991,7 @@ pub fn load_trusted(
 }
 
 /// Loads `-i` identity files.
-pub fn load_identities(paths: &[PathBuf]) -> Result<Vec<age::x25519::Identity>> {
+pub fn load_identities(paths: &[PathBuf]) -> Result<Vec<crypto::Identity>> {
     let mut ids = Vec::new();
     for p in paths {
         ids.extend(crypto::read_identity_file(p)?);

@@ -266,7 +266,16 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         .iter()
         .map(|r| format!("{} {}", r.kind, r.fingerprint))
         .collect();
-    v.push(format!("recipients   {}: {}", fps.len(), fps.join(", ")));
+    v.push(format!(
+        "recipients   {} ({}): {}",
+        fps.len(),
+        if m.is_post_quantum() {
+            "post-quantum"
+        } else {
+            "classic X25519, not post-quantum"
+        },
+        fps.join(", ")
+    ));
     v.push(format!(
         "payload      {}, {} ({} bytes), sha256 {}{}",
         m.payload.file,
@@ -440,12 +449,12 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
         return json(r);
     }
     out(&format!(
-        "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  verdict",
-        "bundle", "channel", "seq", "signer", "marking", "size"
+        "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  {:<3}  verdict",
+        "bundle", "channel", "seq", "signer", "marking", "size", "pq"
     ));
     for b in &r.bundles {
         out(&format!(
-            "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  {}",
+            "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  {:<3}  {}",
             escape(&b.name),
             escape(b.channel.as_deref().unwrap_or("-")),
             b.sequence
@@ -454,6 +463,11 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
             escape(b.signer.as_deref().unwrap_or("-")),
             escape(b.marking.as_deref().unwrap_or("-")),
             b.size.map(bytes).unwrap_or_else(|| "-".into()),
+            match b.post_quantum {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            },
             b.verdict.to_uppercase()
         ));
         for p in &b.problems {

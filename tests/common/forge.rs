@@ -140,7 +140,7 @@ pub fn bundle_from_plaintext(
 
 /// age-encrypts `plaintext` to `recipient`.
 pub fn encrypt(plaintext: &[u8], recipient: &str) -> Vec<u8> {
-    let recipient: age::x25519::Recipient = recipient.parse().expect("recipient");
+    let recipient = pouch::crypto::parse_recipient(recipient).expect("recipient");
     let mut payload = Vec::new();
     let mut w =
         pouch::crypto::encrypt(std::slice::from_ref(&recipient), &mut payload).expect("encrypt");
@@ -159,7 +159,7 @@ pub fn bundle_from_payload(
     recipient: &str,
     key: &Path,
 ) -> PathBuf {
-    let recipient: age::x25519::Recipient = recipient.parse().expect("recipient");
+    let recipient = pouch::crypto::parse_recipient(recipient).expect("recipient");
     let key = self::key(key);
     let m = Manifest {
         format_version: FORMAT_VERSION,
@@ -174,7 +174,7 @@ pub fn bundle_from_payload(
             key_id: key.key_id.clone(),
         },
         recipients: vec![RecipientInfo {
-            kind: "x25519".into(),
+            kind: recipient.kind().into(),
             fingerprint: pouch::crypto::fingerprint(&recipient),
         }],
         payload: Payload {

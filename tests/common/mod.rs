@@ -57,9 +57,19 @@ pub struct Keys {
 
 /// Runs `pouch keygen --no-passphrase` and returns the key paths.
 pub fn keygen(dir: &Path, name: &str) -> Keys {
+    keygen_with(dir, name, &[])
+}
+
+/// Runs `pouch keygen --no-passphrase --pq`: a post-quantum age key.
+pub fn keygen_pq(dir: &Path, name: &str) -> Keys {
+    keygen_with(dir, name, &["--pq"])
+}
+
+fn keygen_with(dir: &Path, name: &str, extra: &[&str]) -> Keys {
     pouch()
         .args(["keygen", "--name", name, "--no-passphrase", "--out"])
         .arg(dir)
+        .args(extra)
         .assert()
         .success();
     let recipient_file = dir.join(format!("{name}.age-recipient"));
