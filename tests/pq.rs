@@ -1,0 +1,525 @@
+//! Post-quantum sealing (age's `mlkem768x25519` recipients) end to end:
+//! the round trip through the binary with two post-quantum recipients, the
+//! refusal to mix them with classic ones, `--require-pq` (flag, spec and
+//! config), `audit --require-pq`, the keyring, and interoperability with
+//! typage (the npm package `age-encryption`, a second, independent
+//! implementation by age's author) in both directions.
+//!
+//! typage runs on the machine's Node.js from `tests/typage/`; the first test
+//! that needs it runs `npm ci` there when `node_modules` is missing. A missing
+//! `node` or `npm` fails the tests, never skips them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+mod common;
+
+use common::forge;
+use common::{assert_same_tree, keygen, keygen_pq, pack, pouch, rich_tree};
+
+const KIND_PQ: &str = "kind = \"mlkem768x25519\"";
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The age header of a payload: everything up to and including the MAC line.
+fn age_header(payload: &Path) -> String {
+    let bytes = fs::read(payload).expect("read payload");
+    let mac = bytes
+        .windows(5)
+        .position(|w| w == b"\n--- ")
+        .expect("a MAC line");
+    let end = mac
+        + 1
+        + bytes[mac + 1..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .expect("eol")
+        + 1;
+    String::from_utf8(bytes[..end].to_vec()).expect("the header is text")
+}
+
+#[test]
+fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = rich_tree(d);
+    let clerk = keygen(d, "clerk");
+    let a = keygen_pq(d, "a");
+    let b = keygen_pq(d, "b");
+    for k in [&a, &b] {
+        assert!(k.recipient.starts_with("age1pq1"), "{}", k.recipient);
+        assert_eq!(k.recipient.len(), 1959);
+        let id = fs::read_to_string(&k.identity).expect("identity");
+        assert!(id.contains("\nAGE-SECRET-KEY-PQ-1"), "{id}");
+        assert!(id.contains(&format!("# public key: {}", k.recipient)));
+    }
+    let out = d.join("out");
+    let m = pack(&[&case], &out, "pq2", &clerk, &[&a, &b], &["--require-pq"]);
+
+    let text = fs::read_to_string(&m).expect("manifest");
+    assert_eq!(text.matches(KIND_PQ).count(), 2, "{text}");
+
+    let inspect = pouch()
+        .arg("inspect")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&clerk.public)
+        .output()
+        .expect("runs");
+    assert!(inspect.status.success(), "{}", stderr_of(&inspect));
+    let shown = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        shown.contains("recipients   2 (post-quantum): mlkem768x25519 "),
+        "{shown}"
+    );
+    let json = pouch()
+        .args(["inspect", "--json"])
+        .arg(&m)
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(v["post_quantum"], true);
+    assert_eq!(v["manifest"]["recipients"][1]["kind"], "mlkem768x25519");
+
+    for (who, key) in [("a", &a), ("b", &b)] {
+        pouch()
+            .arg("verify")
+            .arg(&m)
+            .arg("--trust")
+            .arg(&clerk.public)
+            .arg("-i")
+            .arg(&key.identity)
+            .assert()
+            .success();
+        let dest = d.join(format!("inbox-{who}"));
+        fs::create_dir(&dest).expect("mkdir");
+        pouch()
+            .arg("unpack")
+            .arg(&m)
+            .arg("-i")
+            .arg(&key.identity)
+            .arg("--trust")
+            .arg(&clerk.public)
+            .arg("-d")
+            .arg(&dest)
+            .arg("--allow-replay")
+            .assert()
+            .success();
+        assert_same_tree(&case, &dest.join("pq2/case 0142"));
+    }
+
+    // A classic identity is not one of them: exit 1, naming the recipients.
+    let out = pouch()
+        .arg("verify")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&clerk.public)
+        .arg("-i")
+        .arg(&clerk.identity)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+
+    // The cost: each post-quantum stanza is the 1,120-byte encapsulated key
+    // and the 32-byte sealed file key, in base64 with the stanza's framing.
+    let header = age_header(&d.join("out/pq2.age"));
+    let lines: Vec<&str> = header.split_inclusive('\n').collect();
+    let pq_stanzas = lines
+        .iter()
+        .filter(|l| l.starts_with("-> mlkem768x25519 "))
+        .count();
+    assert_eq!(pq_stanzas, 2, "{header}");
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with("-> mlkem768x25519 ") {
+            let size = l.len() + lines[i + 1].len();
+            assert_eq!(size, 1557, "one post-quantum stanza, in bytes");
+        }
+    }
+    eprintln!(
+        "age header: {} bytes for two post-quantum recipients (1557 bytes per stanza)",
+        header.len()
+    );
+}
+
+#[test]
+fn post_quantum_and_classic_recipients_are_never_mixed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = rich_tree(d);
+    let clerk = keygen(d, "clerk");
+    let pq = keygen_pq(d, "pq");
+    let out = d.join("out");
+    fs::create_dir(&out).expect("mkdir");
+    let run = pouch()
+        .arg("pack")
+        .arg(&case)
+        .arg("-o")
+        .arg(&out)
+        .arg("-s")
+        .arg(&clerk.secret)
+        .args(["-r", &pq.recipient, "-r", &clerk.recipient])
+        .output()
+        .expect("runs");
+    assert_eq!(run.status.code(), Some(2));
+    let err = stderr_of(&run);
+    assert!(err.contains("cannot mix post-quantum"), "{err}");
+    assert!(err.contains("pouch keygen --pq"), "{err}");
+    assert!(
+        entries(&out).is_empty(),
+        "nothing written: {:?}",
+        entries(&out)
+    );
+
+    // The same through a recipients file holding both kinds.
+    let both = d.join("both.txt");
+    fs::write(
+        &both,
+        format!("# two kinds\n{}\n{}\n", pq.recipient, clerk.recipient),
+    )
+    .expect("write");
+    let run = pouch()
+        .arg("pack")
+        .arg(&case)
+        .arg("-o")
+        .arg(&out)
+        .arg("-s")
+        .arg(&clerk.secret)
+        .arg("-R")
+        .arg(&both)
+        .output()
+        .expect("runs");
+    assert_eq!(run.status.code(), Some(2), "{}", stderr_of(&run));
+    assert!(entries(&out).is_empty());
+}
+
+#[test]
+fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = rich_tree(d);
+    let clerk = keygen(d, "clerk");
+    let pq = keygen_pq(d, "pq");
+    let out = d.join("out");
+    fs::create_dir(&out).expect("mkdir");
+    let spec = d.join("spec.toml");
+    fs::write(&spec, "require_pq = true\n").expect("write spec");
+
+    let attempt = |recipient: &str, extra: &[&Path], config: bool| {
+        let home = common::test_home();
+        fs::create_dir_all(&home).expect("home");
+        let config_path = home.join("config.toml");
+        if config {
+            fs::write(&config_path, "require_pq = true\n").expect("write config");
+        } else {
+            let _ = fs::remove_file(&config_path);
+        }
+        let mut c = pouch();
+        c.arg("pack")
+            .arg(&case)
+            .arg("-o")
+            .arg(&out)
+            .arg("-s")
+            .arg(&clerk.secret)
+            .args(["-r", recipient]);
+        for e in extra {
+            c.arg(e);
+        }
+        c.output().expect("runs")
+    };
+    let flag = PathBuf::from("--require-pq");
+    let spec_arg = PathBuf::from(format!("--spec={}", spec.display()));
+    for (what, extra, config) in [
+        ("flag", vec![flag.as_path()], false),
+        ("spec", vec![spec_arg.as_path()], false),
+        ("config", vec![], true),
+    ] {
+        let run = attempt(&clerk.recipient, &extra, config);
+        assert_eq!(run.status.code(), Some(2), "{what}: {}", stderr_of(&run));
+        let err = stderr_of(&run);
+        assert!(
+            err.contains("post-quantum recipients are required"),
+            "{what}: {err}"
+        );
+        assert!(entries(&out).is_empty(), "{what}: nothing written");
+    }
+    // With a post-quantum recipient each of them lets the bundle through.
+    let run = attempt(&pq.recipient, &[flag.as_path()], true);
+    assert!(run.status.success(), "{}", stderr_of(&run));
+    let written = entries(&out);
+    assert_eq!(written.len(), 3, "{written:?}");
+
+    let show = pouch()
+        .args(["config", "show", "--json"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains("require_pq"), "{text}");
+}
+
+#[test]
+fn audit_flags_bundles_that_are_not_post_quantum() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = rich_tree(d);
+    let clerk = keygen(d, "clerk");
+    let pq = keygen_pq(d, "pq");
+    let stick = d.join("stick");
+    pack(&[&case], &stick, "classic", &clerk, &[&clerk], &[]);
+    pack(&[&case], &stick, "quantum", &clerk, &[&pq], &[]);
+
+    let audit = |extra: &[&str]| {
+        pouch()
+            .arg("audit")
+            .arg(&stick)
+            .arg("--trust")
+            .arg(&clerk.public)
+            .args(extra)
+            .output()
+            .expect("runs")
+    };
+    // Without the flag both pass, and the table says which is which.
+    let plain = audit(&[]);
+    assert!(plain.status.success(), "{}", stderr_of(&plain));
+    let table = String::from_utf8_lossy(&plain.stdout).into_owned();
+    let line = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {table}"))
+            .to_string()
+    };
+    assert!(line("classic").contains(" no "), "{table}");
+    assert!(line("quantum").contains(" yes "), "{table}");
+
+    // With it the classic bundle fails, and only that one.
+    let strict = audit(&["--require-pq", "--json"]);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr_of(&strict));
+    let v: serde_json::Value = serde_json::from_slice(&strict.stdout).expect("JSON");
+    let bundles = v["bundles"].as_array().expect("bundles");
+    let row = |name: &str| {
+        bundles
+            .iter()
+            .find(|b| b["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    assert_eq!(row("classic")["post_quantum"], false);
+    assert_eq!(row("classic")["verdict"], "failed");
+    assert!(row("classic")["problems"][0]
+        .as_str()
+        .expect("a problem")
+        .contains("not post-quantum"));
+    assert_eq!(row("quantum")["post_quantum"], true);
+    assert_eq!(row("quantum")["verdict"], "ok");
+    assert_eq!(v["failed"], 1);
+}
+
+#[test]
+fn a_keyring_party_can_hold_a_post_quantum_recipient() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = rich_tree(d);
+    let clerk = keygen(d, "clerk");
+    let pq = keygen_pq(d, "fedpol");
+    pouch()
+        .args(["keyring", "add", "fedpol-ic", "--recipient", &pq.recipient])
+        .assert()
+        .success();
+    let list = pouch()
+        .args(["keyring", "list", "--json"])
+        .output()
+        .expect("runs");
+    assert!(list.status.success(), "{}", stderr_of(&list));
+    let m = pack(
+        &[&case],
+        &d.join("out"),
+        "b1",
+        &clerk,
+        &[],
+        &["--to", "fedpol-ic", "--require-pq"],
+    );
+    let text = fs::read_to_string(&m).expect("manifest");
+    assert_eq!(text.matches(KIND_PQ).count(), 1, "{text}");
+}
+
+// ---------------------------------------------------------------------------
+// typage
+
+/// `tests/typage/typage.mjs`, with typage installed beside it.
+fn typage() -> Command {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    let dir = READY.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/typage");
+        common::require("node", "nodejs");
+        if !dir
+            .join("node_modules/age-encryption/package.json")
+            .is_file()
+        {
+            let npm = common::require("npm", "npm");
+            let out = Command::new(npm)
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .expect("npm runs");
+            assert!(
+                out.status.success(),
+                "npm ci in tests/typage failed (it needs the npm registry): {}",
+                stderr_of(&out)
+            );
+        }
+        dir
+    });
+    let mut c = Command::new("node");
+    c.arg(dir.join("typage.mjs"));
+    c
+}
+
+fn run_ok(mut c: Command, what: &str) {
+    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = rich_tree(d);
+    let clerk = keygen(d, "clerk");
+    let (identity, recipients) = (d.join("typage.identity"), d.join("typage.recipient"));
+    let mut c = typage();
+    c.arg("keygen").arg(&identity).arg(&recipients);
+    run_ok(c, "typage keygen");
+    let recipient = fs::read_to_string(&recipients).expect("recipient");
+    assert!(recipient.starts_with("age1pq1"), "{recipient}");
+
+    let out = d.join("out");
+    fs::create_dir(&out).expect("mkdir");
+    pouch()
+        .arg("pack")
+        .arg(&case)
+        .arg("-o")
+        .arg(&out)
+        .args(["--name", "for-typage", "--require-pq", "-s"])
+        .arg(&clerk.secret)
+        .arg("-R")
+        .arg(&recipients)
+        .assert()
+        .success();
+
+    // typage decrypts; the stock zstd and tar do the rest.
+    let plain = d.join("payload.tar.zst");
+    let mut c = typage();
+    c.arg("decrypt")
+        .arg(&identity)
+        .arg(out.join("for-typage.age"))
+        .arg(&plain);
+    run_ok(c, "typage decrypt");
+    let x = d.join("x");
+    fs::create_dir(&x).expect("mkdir");
+    let mut c = Command::new(common::require("bash", "bash"));
+    c.arg("-c")
+        .arg(r#"set -o pipefail; "$1" -dc "$2" | "$3" -x -C "$4""#)
+        .arg("open")
+        .arg(common::require("zstd", "zstd"))
+        .arg(&plain)
+        .arg(common::require("tar", "tar"))
+        .arg(&x);
+    run_ok(c, "zstd -dc | tar -x");
+    fs::remove_file(x.join(".pouch-manifest.toml")).expect("the inner manifest is there");
+    assert_same_tree(&case, &x.join("case 0142"));
+
+    // pouch reads typage's identity file too.
+    pouch()
+        .arg("verify")
+        .arg(out.join("for-typage.toml"))
+        .arg("--trust")
+        .arg(&clerk.public)
+        .arg("-i")
+        .arg(&identity)
+        .assert()
+        .success();
+}
+
+#[test]
+fn pouch_unpacks_a_payload_typage_sealed_to_a_pouch_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = rich_tree(d);
+    let clerk = keygen(d, "clerk");
+    let me = keygen_pq(d, "me");
+
+    // A genuine bundle gives the plaintext (zstd of the tar) and the
+    // contents (names sealed, as in the manifests forge writes).
+    let m = pack(
+        &[&case],
+        &d.join("orig"),
+        "b1",
+        &clerk,
+        &[&me],
+        &["--seal-names"],
+    );
+    let manifest =
+        pouch::manifest::Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
+    let identities = pouch::crypto::read_identity_file(&me.identity).expect("identity");
+    let payload = fs::read(m.with_extension("age")).expect("payload");
+    let mut reader = pouch::crypto::open(payload.as_slice(), &identities).expect("opens");
+    let mut plaintext = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut plaintext).expect("decrypts");
+
+    // typage seals that plaintext to my post-quantum recipient.
+    let (plain_path, sealed) = (d.join("plain"), d.join("sealed.age"));
+    fs::write(&plain_path, &plaintext).expect("write");
+    let mut c = typage();
+    c.arg("encrypt")
+        .arg(&me.recipient_file)
+        .arg(&plain_path)
+        .arg(&sealed);
+    run_ok(c, "typage encrypt");
+    let typage_payload = fs::read(&sealed).expect("read");
+    assert!(typage_payload.starts_with(b"age-encryption.org/v1\n-> mlkem768x25519 "));
+    assert_ne!(typage_payload, payload);
+
+    // The clerk signs a bundle around typage's payload; pouch unpacks it.
+    let forged = d.join("typage");
+    fs::create_dir(&forged).expect("mkdir");
+    let m2 = forge::bundle_from_payload(
+        &forged,
+        "b2",
+        &typage_payload,
+        manifest.contents.clone(),
+        &me.recipient,
+        &clerk.secret,
+    );
+    let dest = d.join("inbox");
+    fs::create_dir(&dest).expect("mkdir");
+    pouch()
+        .arg("unpack")
+        .arg(&m2)
+        .arg("-i")
+        .arg(&me.identity)
+        .arg("--trust")
+        .arg(&clerk.public)
+        .arg("-d")
+        .arg(&dest)
+        .assert()
+        .success();
+    assert_same_tree(&case, &dest.join("b2/case 0142"));
+}
