@@ -369,6 +369,35 @@ fn read_header<R: std::io::BufRead>(r: &mut R) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// The tags of the recipient stanzas in the age header at the start of `r`
+/// (which needs no key to read), in order.
+pub fn stanza_tags<R: std::io::BufRead>(mut r: R) -> std::result::Result<Vec<String>, String> {
+    let header = read_header(&mut r).map_err(|e| e.to_string())?;
+    let Some(mut rest) = header.strip_prefix(AGE_V1) else {
+        return Err("not an age v1 file".into());
+    };
+    let mut tags = Vec::new();
+    while rest.starts_with(b"-> ") {
+        let (tail, stanza) = age_core::format::read::age_stanza(rest)
+            .map_err(|_| "a malformed recipient stanza".to_string())?;
+        tags.push(stanza.tag.to_string());
+        rest = tail;
+    }
+    if !rest.starts_with(b"--- ") {
+        return Err("no MAC line after the recipient stanzas".into());
+    }
+    Ok(tags)
+}
+
+/// The manifest's recipient kind for an age stanza tag, if it is one pouch seals to.
+pub fn kind_of_tag(tag: &str) -> Option<&'static str> {
+    match tag {
+        "X25519" => Some(KIND_X25519),
+        pq::STANZA_TAG => Some(KIND_PQ),
+        _ => None,
+    }
+}
+
 /// Whether every stanza of a v1 header parses strictly (a header cut short
 /// by the size limit does not).
 fn stanzas_are_canonical(header: &[u8]) -> bool {

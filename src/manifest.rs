@@ -350,6 +350,17 @@ impl Manifest {
                 return Err("recipients: fingerprint must be 16 lowercase hex digits".into());
             }
         }
+        let post_quantum = self
+            .recipients
+            .iter()
+            .filter(|r| r.kind == crate::crypto::KIND_PQ)
+            .count();
+        if post_quantum > 0 && post_quantum < self.recipients.len() {
+            return Err(
+                "recipients: post-quantum and classic recipients are mixed, which pouch never writes"
+                    .into(),
+            );
+        }
         if self.payload.file != format!("{}.age", self.name) {
             return Err(format!("payload.file must be {}.age", self.name));
         }
@@ -661,6 +672,19 @@ mod tests {
             (
                 "not listed before",
                 Box::new(|m| m.entries[1].path = "other/a.txt".into()),
+            ),
+            (
+                "unknown kind",
+                Box::new(|m| m.recipients[0].kind = "scrypt".into()),
+            ),
+            (
+                "mixed",
+                Box::new(|m| {
+                    m.recipients.push(RecipientInfo {
+                        kind: crate::crypto::KIND_PQ.into(),
+                        fingerprint: "fedcba9876543210".into(),
+                    })
+                }),
             ),
         ];
         for (what, edit) in cases {

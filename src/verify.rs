@@ -314,12 +314,41 @@ impl Bundle {
 
     fn check_payload_inner(&self) -> Result<()> {
         if self.is_split() {
-            return self.check_parts();
+            self.check_parts()?;
+        } else {
+            let file = self.open_payload()?;
+            let reader = HashingReader::new(BufReader::with_capacity(1 << 20, file));
+            let (size, sha) = reader.drain_and_finish().at(&self.payload_path)?;
+            self.check_hash(size, sha)?;
         }
-        let file = self.open_payload()?;
-        let reader = HashingReader::new(BufReader::with_capacity(1 << 20, file));
-        let (size, sha) = reader.drain_and_finish().at(&self.payload_path)?;
-        self.check_hash(size, sha)
+        self.check_stanzas()
+    }
+
+    /// The payload's age header is readable without a key: its recipient
+    /// stanzas must be of the kinds, and as many, as the manifest's
+    /// recipients (grease and unknown stanzas aside). So what the manifest
+    /// says about post-quantum protection is checked, not only claimed.
+    fn check_stanzas(&self) -> Result<()> {
+        let header = BufReader::new(self.open_payload()?);
+        let tags =
+            crypto::stanza_tags(header).map_err(|e| self.corrupt(format!("age header: {e}")))?;
+        let mut found: Vec<&str> = tags.iter().filter_map(|t| crypto::kind_of_tag(t)).collect();
+        let mut listed: Vec<&str> = self
+            .manifest
+            .recipients
+            .iter()
+            .map(|r| r.kind.as_str())
+            .collect();
+        found.sort_unstable();
+        listed.sort_unstable();
+        if found != listed {
+            return Err(self.corrupt(format!(
+                "the age header seals the file key to [{}], but the signed manifest lists [{}]",
+                found.join(", "),
+                listed.join(", ")
+            )));
+        }
+        Ok(())
     }
 
     /// In one pass over the payload: hashes it, decrypts it with
@@ -355,6 +384,7 @@ impl Bundle {
             Ok(entries) => {
                 let (size, sha) = hashing.drain_and_finish().at(&self.payload_path)?;
                 self.check_hash(size, sha)?;
+                self.check_stanzas()?;
                 Ok(entries)
             }
             Err(

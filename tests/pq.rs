@@ -327,6 +327,57 @@ fn audit_flags_bundles_that_are_not_post_quantum() {
 }
 
 #[test]
+fn a_manifest_that_claims_post_quantum_for_a_classic_payload_fails_without_a_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let case = rich_tree(d);
+    let clerk = keygen(d, "clerk");
+    let stick = d.join("stick");
+    let m = pack(&[&case], &stick, "liar", &clerk, &[&clerk], &[]);
+    // The clerk's key signs a manifest that says post-quantum, around a
+    // payload sealed to an X25519 recipient.
+    let text = fs::read_to_string(&m)
+        .expect("manifest")
+        .replace("kind = \"x25519\"", KIND_PQ);
+    let manifest = pouch::manifest::Manifest::parse(text.as_bytes(), &m).expect("still valid");
+    assert!(manifest.is_post_quantum());
+    forge::signed_manifest(
+        &stick,
+        "liar",
+        text.as_bytes(),
+        &manifest.bundle_id,
+        &forge::key(&clerk.secret),
+    );
+
+    let out = pouch()
+        .arg("verify")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&clerk.public)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(
+            "seals the file key to [x25519], but the signed manifest lists [mlkem768x25519]"
+        ),
+        "{err}"
+    );
+    let audit = pouch()
+        .arg("audit")
+        .arg(&stick)
+        .arg("--trust")
+        .arg(&clerk.public)
+        .arg("--json")
+        .output()
+        .expect("runs");
+    assert_eq!(audit.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("JSON");
+    assert_eq!(v["bundles"][0]["verdict"], "failed");
+}
+
+#[test]
 fn a_keyring_party_can_hold_a_post_quantum_recipient() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
