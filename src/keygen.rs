@@ -31,6 +31,8 @@ pub struct KeygenReport {
     pub recipient: String,
     /// The recipient's fingerprint, as manifests show it.
     pub recipient_fingerprint: String,
+    /// The recipient's kind, as manifests show it: `x25519` or `mlkem768x25519`.
+    pub recipient_kind: String,
     /// The minisign key id.
     pub key_id: String,
     /// Whether the signing key is passphrase-protected.
@@ -75,6 +77,7 @@ pub fn keygen(
         signing_key_path,
         signing_pub_path,
         recipient_fingerprint: crypto::fingerprint(&recipient),
+        recipient_kind: recipient.kind().into(),
         recipient: recipient.to_string(),
         key_id: pair.key_id,
         passphrase_protected: protected,

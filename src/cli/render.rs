@@ -95,8 +95,13 @@ pub fn keygen(r: &KeygenReport) {
     ));
     out(&format!("recipient: {}", r.recipient));
     out(&format!(
-        "recipient fingerprint: {}",
-        r.recipient_fingerprint
+        "recipient fingerprint: {} ({})",
+        r.recipient_fingerprint,
+        if r.recipient_kind == pouch::crypto::KIND_PQ {
+            "post-quantum, mlkem768x25519"
+        } else {
+            "X25519, not post-quantum"
+        }
     ));
     out(&format!("signing key id: {}", r.key_id));
 }
