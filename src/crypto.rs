@@ -142,8 +142,9 @@ impl std::str::FromStr for Identity {
     }
 }
 
-/// Checks that `recipients` can seal one payload: never empty, never a mix
-/// of post-quantum and classic keys, and post-quantum if `require_pq`.
+/// Checks that `recipients` can seal one payload: never a mix of
+/// post-quantum and classic keys, and post-quantum if `require_pq`. (An
+/// empty list passes; pack refuses it, with its own message.)
 pub fn check_recipient_set(recipients: &[Recipient], require_pq: bool) -> Result<()> {
     let pq = recipients.iter().filter(|r| r.is_post_quantum()).count();
     if pq > 0 && pq < recipients.len() {
@@ -176,6 +177,11 @@ pub fn check_recipient_set(recipients: &[Recipient], require_pq: bool) -> Result
 /// recipients (about 1.5 KiB each), far more than a bundle has.
 const MAX_HEADER_BYTES: u64 = 1 << 20;
 
+/// The most lines an age header may have: room for a thousand recipients.
+/// The age crate parses the header again after every line it reads, so its
+/// time grows with the square of the line count; this bounds it.
+const MAX_HEADER_LINES: usize = 2048;
+
 /// The first line of a binary age file.
 const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
 
@@ -205,10 +211,28 @@ pub fn parse_recipient(s: &str) -> Result<Recipient> {
             .map(Recipient::X25519)
             .map_err(|e| e.to_string())
     };
-    parsed.map_err(|reason| Error::BadRecipient {
-        // A post-quantum recipient is 1,960 characters; its start is enough.
-        recipient: s.chars().take(80).collect(),
-        reason,
+    parsed.map_err(|reason| {
+        // Never echo a secret key given by mistake; of anything else, the
+        // start is enough (a post-quantum recipient is 1,959 characters).
+        if s.get(..15)
+            .is_some_and(|p| p.eq_ignore_ascii_case("AGE-SECRET-KEY-"))
+        {
+            Error::BadRecipient {
+                recipient: "AGE-SECRET-KEY-…".into(),
+                reason: "this is a secret identity, not a recipient: give the age1… line \
+                         of the .age-recipient file (and keep the identity to yourself)"
+                    .into(),
+            }
+        } else {
+            Error::BadRecipient {
+                recipient: if s.chars().count() <= 90 {
+                    s.to_string()
+                } else {
+                    s.chars().take(24).collect::<String>() + "…"
+                },
+                reason,
+            }
+        }
     })
 }
 
@@ -335,7 +359,10 @@ pub fn open<R: std::io::BufRead>(
     mut r: R,
     identities: &[Identity],
 ) -> std::result::Result<Plaintext<R>, Opened> {
-    let header = read_header(&mut r).map_err(|e| Opened::Age(age::DecryptError::Io(e)))?;
+    let header = read_header(&mut r).map_err(|e| match e {
+        HeaderError::Io(e) => Opened::Age(age::DecryptError::Io(e)),
+        HeaderError::Invalid(_) => Opened::Age(age::DecryptError::InvalidHeader),
+    })?;
     if !stanzas_are_canonical(&header) {
         return Err(Opened::Age(age::DecryptError::InvalidHeader));
     }
@@ -349,30 +376,58 @@ pub fn open<R: std::io::BufRead>(
         .map_err(Opened::Age)
 }
 
+/// Why an age header was not read.
+enum HeaderError {
+    Io(std::io::Error),
+    /// Too large, too many lines, or no MAC line.
+    Invalid(&'static str),
+}
+
 /// Reads a binary age header up to and including its MAC line (`---`), or
 /// only the first line when it is not `age-encryption.org/v1`: the age crate
-/// then reports what the input is instead. Stops at [`MAX_HEADER_BYTES`].
-fn read_header<R: std::io::BufRead>(r: &mut R) -> std::io::Result<Vec<u8>> {
+/// then reports what the input is instead. A v1 header must end with its MAC
+/// line within [`MAX_HEADER_BYTES`] and [`MAX_HEADER_LINES`], so the age
+/// crate never reads any of it unchecked.
+fn read_header<R: std::io::BufRead>(r: &mut R) -> std::result::Result<Vec<u8>, HeaderError> {
     use std::io::{BufRead, Read};
     let mut header = Vec::new();
     let mut limited = r.take(MAX_HEADER_BYTES);
-    limited.read_until(b'\n', &mut header)?;
+    limited
+        .read_until(b'\n', &mut header)
+        .map_err(HeaderError::Io)?;
     if header != AGE_V1 {
         return Ok(header);
     }
-    loop {
+    for _ in 1..MAX_HEADER_LINES {
         let start = header.len();
-        let n = limited.read_until(b'\n', &mut header)?;
-        if n == 0 || !header.ends_with(b"\n") || header[start..].starts_with(b"---") {
+        let n = limited
+            .read_until(b'\n', &mut header)
+            .map_err(HeaderError::Io)?;
+        if n == 0 || !header.ends_with(b"\n") {
+            return Err(HeaderError::Invalid(
+                if header.len() as u64 >= MAX_HEADER_BYTES {
+                    "the age header is larger than 1 MiB"
+                } else {
+                    "the age header ends before its MAC line"
+                },
+            ));
+        }
+        if header[start..].starts_with(b"---") {
             return Ok(header);
         }
     }
+    Err(HeaderError::Invalid(
+        "the age header has more than 2,048 lines",
+    ))
 }
 
 /// The tags of the recipient stanzas in the age header at the start of `r`
 /// (which needs no key to read), in order.
 pub fn stanza_tags<R: std::io::BufRead>(mut r: R) -> std::result::Result<Vec<String>, String> {
-    let header = read_header(&mut r).map_err(|e| e.to_string())?;
+    let header = read_header(&mut r).map_err(|e| match e {
+        HeaderError::Io(e) => e.to_string(),
+        HeaderError::Invalid(why) => why.to_string(),
+    })?;
     let Some(mut rest) = header.strip_prefix(AGE_V1) else {
         return Err("not an age v1 file".into());
     };
@@ -398,8 +453,8 @@ pub fn kind_of_tag(tag: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether every stanza of a v1 header parses strictly (a header cut short
-/// by the size limit does not).
+/// Whether every stanza of a v1 header (read whole by [`read_header`])
+/// parses strictly.
 fn stanzas_are_canonical(header: &[u8]) -> bool {
     let Some(mut rest) = header.strip_prefix(AGE_V1) else {
         return true;
@@ -471,5 +526,92 @@ mod tests {
         let err = err.to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(!err.contains("SECRETSECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_key_given_as_a_recipient_is_never_echoed() {
+        for pq in [false, true] {
+            let (text, _) = generate_identity("now", pq);
+            let secret = text.lines().last().expect("the identity line");
+            let data = &secret[secret.len() - 40..];
+            for given in [secret.to_string(), secret.to_lowercase()] {
+                let err = parse_recipient(&given)
+                    .expect_err("not a recipient")
+                    .to_string();
+                assert!(!err.to_uppercase().contains(data), "{err}");
+                assert!(err.contains("secret identity, not a recipient"), "{err}");
+            }
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("r.txt");
+            std::fs::write(&path, &text).expect("write");
+            let err = read_recipients_file(&path)
+                .expect_err("an identity file")
+                .to_string();
+            assert!(!err.contains(data), "{err}");
+        }
+    }
+
+    fn open_err(file: &[u8]) -> Opened {
+        match open(file, &[]) {
+            Ok(_) => panic!("opened"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn headers_too_long_or_without_a_mac_line_are_refused_before_age_reads_them() {
+        // Many lines: the age crate's parse time grows with their square.
+        let mut many = AGE_V1.to_vec();
+        for _ in 0..20_000 {
+            many.extend_from_slice(b"-> a\n\n");
+        }
+        many.extend_from_slice(b"--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        assert!(matches!(
+            open_err(&many),
+            Opened::Age(age::DecryptError::InvalidHeader)
+        ));
+
+        // Exactly 1 MiB of well-formed stanzas, the MAC line after the limit:
+        // refused, never handed on unchecked.
+        let mut exact = AGE_V1.to_vec();
+        let arg_len = MAX_HEADER_BYTES as usize - exact.len() - "-> a \n\n".len();
+        exact.extend_from_slice(b"-> a ");
+        exact.extend(std::iter::repeat_n(b'x', arg_len));
+        exact.extend_from_slice(b"\n\n");
+        assert_eq!(exact.len() as u64, MAX_HEADER_BYTES);
+        exact.extend_from_slice(b"--- AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n");
+        assert!(matches!(
+            open_err(&exact),
+            Opened::Age(age::DecryptError::InvalidHeader)
+        ));
+        assert_eq!(
+            stanza_tags(exact.as_slice()).err().as_deref(),
+            Some("the age header is larger than 1 MiB")
+        );
+
+        // A header that just stops.
+        let cut = [AGE_V1, b"-> X25519 abc\n".as_slice()].concat();
+        assert!(matches!(
+            open_err(&cut),
+            Opened::Age(age::DecryptError::InvalidHeader)
+        ));
+    }
+
+    #[test]
+    fn many_post_quantum_recipients_fit_in_a_header() {
+        let ids: Vec<Identity> = (0..100)
+            .map(|_| Identity::PostQuantum(Box::new(pq::Identity::generate())))
+            .collect();
+        let recipients: Vec<Recipient> = ids.iter().map(Identity::to_public).collect();
+        let mut file = Vec::new();
+        let mut w = encrypt(&recipients, &mut file).expect("encrypt");
+        w.write_all(b"payload").expect("write");
+        w.finish().expect("finish");
+        let tags = stanza_tags(file.as_slice()).expect("tags");
+        assert_eq!(tags.iter().filter(|t| *t == pq::STANZA_TAG).count(), 100);
+        let mut r = open(file.as_slice(), &ids[99..]).expect("the last one opens it");
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut plain).expect("read");
+        assert_eq!(plain, b"payload");
     }
 }

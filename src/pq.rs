@@ -26,6 +26,7 @@ mod xwing;
 use std::collections::HashSet;
 use std::fmt;
 
+use age::secrecy::zeroize::{Zeroize, Zeroizing};
 use age::secrecy::{ExposeSecret, ExposeSecretMut, SecretBox, SecretString};
 use age_core::format::{FileKey, Stanza, FILE_KEY_BYTES};
 use age_core::primitives::{bech32_decode, bech32_encode, hpke_open, hpke_seal};
@@ -81,6 +82,12 @@ impl std::str::FromStr for Recipient {
             },
             |_, bytes| Self::from_key_bytes(&bytes.collect::<Vec<_>>()),
         )
+        .and_then(|r| {
+            // Only the canonical encoding: no non-zero padding bits, no upper case.
+            (r.to_string() == s)
+                .then_some(r)
+                .ok_or("not the canonical encoding of its key")
+        })
     }
 }
 
@@ -146,8 +153,12 @@ impl Identity {
 
     /// The identity in its file form, `AGE-SECRET-KEY-PQ-1…`.
     pub fn to_string(&self) -> SecretString {
-        let text = bech32_encode(hrp(IDENTITY_HRP), &self.key.to_bytes()).to_uppercase();
-        SecretString::from(text)
+        let mut seed = Zeroizing::new(self.key.to_bytes());
+        let mut lower = Zeroizing::new(bech32_encode(hrp(IDENTITY_HRP), seed.as_slice()));
+        let upper = lower.to_uppercase();
+        seed.zeroize();
+        lower.zeroize();
+        SecretString::from(upper)
     }
 
     /// Unwraps one `mlkem768x25519` stanza. `Err` is a malformed stanza (a
@@ -170,9 +181,9 @@ impl Identity {
         let encapped = xwing::EncappedKey::from_bytes(&enc).map_err(|_| "bad encapsulated key")?;
         match hpke_open::<XWing>(&encapped, &self.key, INFO, &stanza.body) {
             Ok(plain) => {
-                let plain = SecretBox::new(plain.into_boxed_slice());
+                let plain = Zeroizing::new(plain);
                 let file_key = FileKey::try_init_with_mut(|k| {
-                    k.copy_from_slice(plain.expose_secret());
+                    k.copy_from_slice(&plain);
                     Ok::<(), ()>(())
                 })
                 .map_err(|()| "bad file key")?;
@@ -195,10 +206,10 @@ impl std::str::FromStr for Identity {
 
     /// Parses `AGE-SECRET-KEY-PQ-1…`. The error never contains the input.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s != s.to_uppercase() {
+        if s.bytes().any(|b| b.is_ascii_lowercase()) {
             return Err("post-quantum identities are upper case");
         }
-        bech32_decode(
+        let id = bech32_decode(
             s,
             |_| "invalid Bech32 encoding",
             |h| {
@@ -221,7 +232,12 @@ impl std::str::FromStr for Identity {
                 }
                 Ok(Self::from_seed(&seed))
             },
-        )
+        )?;
+        // Only the canonical encoding: no non-zero padding bits.
+        if id.to_string().expose_secret() != s {
+            return Err("not the canonical encoding of a post-quantum identity");
+        }
+        Ok(id)
     }
 }
 
@@ -267,5 +283,42 @@ mod tests {
         let got = id.unwrap_stanza(&stanzas[0]).expect("ours").expect("opens");
         assert_eq!(got.expose_secret(), &[7u8; FILE_KEY_BYTES]);
         assert!(other.unwrap_stanza(&stanzas[0]).is_none());
+    }
+
+    /// The seed's Bech32 form with one of the 4 padding bits after the key's
+    /// last bit set, and a valid checksum.
+    fn with_padding_bit(hrp_text: &str, data: &[u8]) -> String {
+        use bech32::primitives::iter::{ByteIterExt, Fe32IterExt};
+        let mut fes: Vec<bech32::Fe32> = data.iter().copied().bytes_to_fes().collect();
+        let last = fes.len() - 1;
+        fes[last] = bech32::Fe32::try_from(fes[last].to_u8() | 1).expect("5 bits");
+        fes.into_iter()
+            .with_checksum::<bech32::Bech32>(&hrp(hrp_text))
+            .chars()
+            .collect()
+    }
+
+    #[test]
+    fn only_canonical_bech32_is_accepted() {
+        let id = Identity::generate();
+        let seed = id.key.to_bytes();
+        let odd = with_padding_bit(IDENTITY_HRP, &seed).to_uppercase();
+        assert_ne!(odd, *id.to_string().expose_secret());
+        assert_eq!(
+            odd.parse::<Identity>().err(),
+            Some("not the canonical encoding of a post-quantum identity")
+        );
+        // A key of 1,216 bytes ends on a group boundary plus 3 bits: 2 bits of padding.
+        let key = id.to_public().0.to_bytes();
+        let odd = with_padding_bit(RECIPIENT_HRP, &key);
+        assert_ne!(odd, id.to_public().to_string());
+        assert!(odd.parse::<Recipient>().is_err());
+        // Upper-case recipients are not what anyone writes.
+        assert!(id
+            .to_public()
+            .to_string()
+            .to_uppercase()
+            .parse::<Recipient>()
+            .is_err());
     }
 }
