@@ -1,7 +1,8 @@
 //! Making key pairs in the stock tools' formats.
 //!
 //! `pouch keygen --name NAME` writes four files: an age identity
-//! (`NAME.age-identity`, age-keygen's format, mode 0600), its recipient
+//! (`NAME.age-identity`, age-keygen's format, mode 0600; X25519, or with
+//! `--pq` the post-quantum `mlkem768x25519` type), its recipient
 //! (`NAME.age-recipient`), and a minisign key pair (`NAME.minisign.key`, mode
 //! 0600, passphrase-protected unless asked otherwise, and `NAME.minisign.pub`).
 //! Nothing existing is overwritten: if any of the four exists, nothing is written.

@@ -9,7 +9,8 @@
 //! The library does the work and never prints, exits or reads the terminal;
 //! the `pouch` binary parses arguments, renders reports and maps errors to
 //! exit codes. Operations:
-//! - [`keygen::keygen`]: age identity and minisign key pair;
+//! - [`keygen::keygen`]: age identity (X25519, or post-quantum ML-KEM-768 +
+//!   X25519, see [`pq`]) and minisign key pair;
 //! - [`pack::pack`]: seal sources into a bundle;
 //! - [`verify::verify`]: check signature and payload, and with an identity the contents;
 //! - [`unpack::unpack`]: verify and extract safely;

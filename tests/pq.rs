@@ -9,9 +9,10 @@
 //! that needs it runs `npm ci` there when `node_modules` is missing. A missing
 //! `node` or `npm` fails the tests, never skips them.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 mod common;
@@ -21,7 +22,101 @@ use common::{assert_same_tree, keygen, keygen_pq, pack, pouch, rich_tree};
 
 const KIND_PQ: &str = "kind = \"mlkem768x25519\"";
 
-fn stderr_of(out: &std::process::Output) -> String {
+/// What most tests start from: a folder with a case tree, a clerk (classic
+/// age key, signing key) and a party with a post-quantum age key.
+struct World {
+    dir: tempfile::TempDir,
+    case: PathBuf,
+    clerk: common::Keys,
+    pq: common::Keys,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let case = rich_tree(dir.path());
+    let clerk = keygen(dir.path(), "clerk");
+    let pq = keygen_pq(dir.path(), "pq");
+    World {
+        case,
+        clerk,
+        pq,
+        dir,
+    }
+}
+
+impl World {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A new, empty folder.
+    fn folder(&self, name: &str) -> PathBuf {
+        let p = self.path(name);
+        fs::create_dir(&p).expect("mkdir");
+        p
+    }
+}
+
+/// `pouch verify M --trust PUB [-i IDENTITY]`.
+fn verify(m: &Path, trust: &Path, identity: Option<&Path>) -> Output {
+    let mut c = pouch();
+    c.arg("verify").arg(m).arg("--trust").arg(trust);
+    if let Some(i) = identity {
+        c.arg("-i").arg(i);
+    }
+    c.output().expect("runs")
+}
+
+/// `pouch unpack M -i IDENTITY --trust PUB -d DEST EXTRA...` into a new DEST.
+fn unpack(m: &Path, identity: &Path, trust: &Path, dest: &Path, extra: &[&str]) -> Output {
+    fs::create_dir(dest).expect("mkdir");
+    pouch()
+        .arg("unpack")
+        .arg(m)
+        .arg("-i")
+        .arg(identity)
+        .arg("--trust")
+        .arg(trust)
+        .arg("-d")
+        .arg(dest)
+        .args(extra)
+        .output()
+        .expect("runs")
+}
+
+/// `pouch pack SOURCE -o OUT -s KEY ARGS...`, for refusals.
+fn pack_with(source: &Path, out: &Path, key: &Path, args: &[&OsStr]) -> Output {
+    pouch()
+        .arg("pack")
+        .arg(source)
+        .arg("-o")
+        .arg(out)
+        .arg("-s")
+        .arg(key)
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+/// `pouch audit STICK --trust PUB EXTRA...`.
+fn audit(stick: &Path, trust: &Path, extra: &[&str]) -> Output {
+    pouch()
+        .arg("audit")
+        .arg(stick)
+        .arg("--trust")
+        .arg(trust)
+        .args(extra)
+        .output()
+        .expect("runs")
+}
+
+/// Asserts success, showing stderr otherwise.
+fn ok(out: Output, what: &str) -> Output {
+    assert!(out.status.success(), "{what}: {}", stderr_of(&out));
+    out
+}
+
+fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -95,42 +190,15 @@ fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
     assert_eq!(v["manifest"]["recipients"][1]["kind"], "mlkem768x25519");
 
     for (who, key) in [("a", &a), ("b", &b)] {
-        pouch()
-            .arg("verify")
-            .arg(&m)
-            .arg("--trust")
-            .arg(&clerk.public)
-            .arg("-i")
-            .arg(&key.identity)
-            .assert()
-            .success();
+        ok(verify(&m, &clerk.public, Some(&key.identity)), who);
         let dest = d.join(format!("inbox-{who}"));
-        fs::create_dir(&dest).expect("mkdir");
-        pouch()
-            .arg("unpack")
-            .arg(&m)
-            .arg("-i")
-            .arg(&key.identity)
-            .arg("--trust")
-            .arg(&clerk.public)
-            .arg("-d")
-            .arg(&dest)
-            .arg("--allow-replay")
-            .assert()
-            .success();
+        let extra = ["--allow-replay"];
+        ok(unpack(&m, &key.identity, &clerk.public, &dest, &extra), who);
         assert_same_tree(&case, &dest.join("pq2/case 0142"));
     }
 
     // A classic identity is not one of them: exit 1, naming the recipients.
-    let out = pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-i")
-        .arg(&clerk.identity)
-        .output()
-        .expect("runs");
+    let out = verify(&m, &clerk.public, Some(&clerk.identity));
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
 
     // The cost: each post-quantum stanza is the 1,120-byte encapsulated key
@@ -156,23 +224,11 @@ fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
 
 #[test]
 fn post_quantum_and_classic_recipients_are_never_mixed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let case = rich_tree(d);
-    let clerk = keygen(d, "clerk");
-    let pq = keygen_pq(d, "pq");
-    let out = d.join("out");
-    fs::create_dir(&out).expect("mkdir");
-    let run = pouch()
-        .arg("pack")
-        .arg(&case)
-        .arg("-o")
-        .arg(&out)
-        .arg("-s")
-        .arg(&clerk.secret)
-        .args(["-r", &pq.recipient, "-r", &clerk.recipient])
-        .output()
-        .expect("runs");
+    let w = world();
+    let (d, case, clerk, pq) = (w.dir.path(), &w.case, &w.clerk, &w.pq);
+    let out = w.folder("out");
+    let args = ["-r", &pq.recipient, "-r", &clerk.recipient].map(OsStr::new);
+    let run = pack_with(case, &out, &clerk.secret, &args);
     assert_eq!(run.status.code(), Some(2));
     let err = stderr_of(&run);
     assert!(err.contains("cannot mix post-quantum"), "{err}");
@@ -190,34 +246,25 @@ fn post_quantum_and_classic_recipients_are_never_mixed() {
         format!("# two kinds\n{}\n{}\n", pq.recipient, clerk.recipient),
     )
     .expect("write");
-    let run = pouch()
-        .arg("pack")
-        .arg(&case)
-        .arg("-o")
-        .arg(&out)
-        .arg("-s")
-        .arg(&clerk.secret)
-        .arg("-R")
-        .arg(&both)
-        .output()
-        .expect("runs");
+    let run = pack_with(
+        case,
+        &out,
+        &clerk.secret,
+        &["-R".as_ref(), both.as_os_str()],
+    );
     assert_eq!(run.status.code(), Some(2), "{}", stderr_of(&run));
     assert!(entries(&out).is_empty());
 }
 
 #[test]
 fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let case = rich_tree(d);
-    let clerk = keygen(d, "clerk");
-    let pq = keygen_pq(d, "pq");
-    let out = d.join("out");
-    fs::create_dir(&out).expect("mkdir");
+    let w = world();
+    let (d, case, clerk, pq) = (w.dir.path(), &w.case, &w.clerk, &w.pq);
+    let out = w.folder("out");
     let spec = d.join("spec.toml");
     fs::write(&spec, "require_pq = true\n").expect("write spec");
 
-    let attempt = |recipient: &str, extra: &[&Path], config: bool| {
+    let attempt = |recipient: &str, extra: Option<&OsStr>, config: bool| {
         let home = common::test_home();
         fs::create_dir_all(&home).expect("home");
         let config_path = home.join("config.toml");
@@ -226,27 +273,18 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
         } else {
             let _ = fs::remove_file(&config_path);
         }
-        let mut c = pouch();
-        c.arg("pack")
-            .arg(&case)
-            .arg("-o")
-            .arg(&out)
-            .arg("-s")
-            .arg(&clerk.secret)
-            .args(["-r", recipient]);
-        for e in extra {
-            c.arg(e);
-        }
-        c.output().expect("runs")
+        let mut args = vec![OsStr::new("-r"), OsStr::new(recipient)];
+        args.extend(extra);
+        pack_with(case, &out, &clerk.secret, &args)
     };
-    let flag = PathBuf::from("--require-pq");
-    let spec_arg = PathBuf::from(format!("--spec={}", spec.display()));
+    let flag = OsStr::new("--require-pq");
+    let spec_arg = OsString::from(format!("--spec={}", spec.display()));
     for (what, extra, config) in [
-        ("flag", vec![flag.as_path()], false),
-        ("spec", vec![spec_arg.as_path()], false),
-        ("config", vec![], true),
+        ("flag", Some(flag), false),
+        ("spec", Some(spec_arg.as_os_str()), false),
+        ("config", None, true),
     ] {
-        let run = attempt(&clerk.recipient, &extra, config);
+        let run = attempt(&clerk.recipient, extra, config);
         assert_eq!(run.status.code(), Some(2), "{what}: {}", stderr_of(&run));
         let err = stderr_of(&run);
         assert!(
@@ -256,7 +294,7 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
         assert!(entries(&out).is_empty(), "{what}: nothing written");
     }
     // With a post-quantum recipient each of them lets the bundle through.
-    let run = attempt(&pq.recipient, &[flag.as_path()], true);
+    let run = attempt(&pq.recipient, Some(flag), true);
     assert!(run.status.success(), "{}", stderr_of(&run));
     let written = entries(&out);
     assert_eq!(written.len(), 3, "{written:?}");
@@ -271,27 +309,14 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
 
 #[test]
 fn audit_flags_bundles_that_are_not_post_quantum() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let case = rich_tree(d);
-    let clerk = keygen(d, "clerk");
-    let pq = keygen_pq(d, "pq");
+    let w = world();
+    let (d, case, clerk, pq) = (w.dir.path(), &w.case, &w.clerk, &w.pq);
     let stick = d.join("stick");
-    pack(&[&case], &stick, "classic", &clerk, &[&clerk], &[]);
-    pack(&[&case], &stick, "quantum", &clerk, &[&pq], &[]);
+    pack(&[case], &stick, "classic", clerk, &[clerk], &[]);
+    pack(&[case], &stick, "quantum", clerk, &[pq], &[]);
 
-    let audit = |extra: &[&str]| {
-        pouch()
-            .arg("audit")
-            .arg(&stick)
-            .arg("--trust")
-            .arg(&clerk.public)
-            .args(extra)
-            .output()
-            .expect("runs")
-    };
     // Without the flag both pass, and the table says which is which.
-    let plain = audit(&[]);
+    let plain = audit(&stick, &clerk.public, &[]);
     assert!(plain.status.success(), "{}", stderr_of(&plain));
     let table = String::from_utf8_lossy(&plain.stdout).into_owned();
     let line = |name: &str| {
@@ -305,7 +330,7 @@ fn audit_flags_bundles_that_are_not_post_quantum() {
     assert!(line("quantum").contains(" yes "), "{table}");
 
     // With it the classic bundle fails, and only that one.
-    let strict = audit(&["--require-pq", "--json"]);
+    let strict = audit(&stick, &clerk.public, &["--require-pq", "--json"]);
     assert_eq!(strict.status.code(), Some(1), "{}", stderr_of(&strict));
     let v: serde_json::Value = serde_json::from_slice(&strict.stdout).expect("JSON");
     let bundles = v["bundles"].as_array().expect("bundles");
@@ -349,13 +374,7 @@ fn a_manifest_that_claims_post_quantum_for_a_classic_payload_fails_without_a_key
         &forge::key(&clerk.secret),
     );
 
-    let out = pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .output()
-        .expect("runs");
+    let out = verify(&m, &clerk.public, None);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(
@@ -364,16 +383,9 @@ fn a_manifest_that_claims_post_quantum_for_a_classic_payload_fails_without_a_key
         ),
         "{err}"
     );
-    let audit = pouch()
-        .arg("audit")
-        .arg(&stick)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("--json")
-        .output()
-        .expect("runs");
-    assert_eq!(audit.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("JSON");
+    let report = audit(&stick, &clerk.public, &["--json"]);
+    assert_eq!(report.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("JSON");
     assert_eq!(v["bundles"][0]["verdict"], "failed");
 }
 
@@ -463,17 +475,11 @@ fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
 
     let out = d.join("out");
     fs::create_dir(&out).expect("mkdir");
-    pouch()
-        .arg("pack")
-        .arg(&case)
-        .arg("-o")
-        .arg(&out)
-        .args(["--name", "for-typage", "--require-pq", "-s"])
-        .arg(&clerk.secret)
-        .arg("-R")
-        .arg(&recipients)
-        .assert()
-        .success();
+    let mut args = ["--name", "for-typage", "--require-pq", "-R"]
+        .map(OsStr::new)
+        .to_vec();
+    args.push(recipients.as_os_str());
+    ok(pack_with(&case, &out, &clerk.secret, &args), "pack");
 
     // typage decrypts; the stock zstd and tar do the rest.
     let plain = d.join("payload.tar.zst");
@@ -498,15 +504,11 @@ fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
     assert_same_tree(&case, &x.join("case 0142"));
 
     // pouch reads typage's identity file too.
-    pouch()
-        .arg("verify")
-        .arg(out.join("for-typage.toml"))
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-i")
-        .arg(&identity)
-        .assert()
-        .success();
+    let m = out.join("for-typage.toml");
+    ok(
+        verify(&m, &clerk.public, Some(&identity)),
+        "verify -i typage",
+    );
 }
 
 #[test]
@@ -560,17 +562,9 @@ fn pouch_unpacks_a_payload_typage_sealed_to_a_pouch_key() {
         &clerk.secret,
     );
     let dest = d.join("inbox");
-    fs::create_dir(&dest).expect("mkdir");
-    pouch()
-        .arg("unpack")
-        .arg(&m2)
-        .arg("-i")
-        .arg(&me.identity)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-d")
-        .arg(&dest)
-        .assert()
-        .success();
+    ok(
+        unpack(&m2, &me.identity, &clerk.public, &dest, &[]),
+        "unpack",
+    );
     assert_same_tree(&case, &dest.join("b2/case 0142"));
 }
