@@ -22,7 +22,7 @@ pub struct PendingFile {
 
 impl PendingFile {
     /// Creates a temporary file in the folder of `final_path`, to become
-    /// `final_path` with permissions `mode` on [`PendingFile::commit`].
+    /// `final_path` with permissions `mode` once synced ([`PendingFile::sync`]) and committed ([`SyncedFile::commit`]).
     pub fn create(final_path: &Path, mode: u32) -> Result<PendingFile> {
         let dir = parent_of(final_path);
         let name = final_path

@@ -17,7 +17,7 @@
 //!   post-quantum protection away).
 //!
 //! The HPKE key schedule is the `hpke` crate's and the KEM's parts come from
-//! `ml-kem`, `x25519-dalek` and `sha3` (see [`xwing`]). The `x-wing` crate
+//! `ml-kem`, `x25519-dalek` and `sha3` (composed in `src/pq/xwing.rs`). The `x-wing` crate
 //! cannot be used: it needs `kem` 0.3, while age 0.12 pins the pre-release
 //! `kem` 0.3.0-pre.0, and Cargo allows only one of the two in a build.
 
