@@ -352,6 +352,79 @@ fn audit_flags_bundles_that_are_not_post_quantum() {
 }
 
 #[test]
+fn a_low_order_share_in_a_signed_bundle_is_refused_and_dest_stays_as_it_was() {
+    let w = world();
+    let m = pack(
+        &[&w.case],
+        &w.path("orig"),
+        "b1",
+        &w.clerk,
+        &[&w.pq],
+        &["--seal-names"],
+    );
+    let manifest =
+        pouch::manifest::Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
+    // Replace the X25519 part of the stanza's encapsulated key (its last 32
+    // bytes) with the identity point, whose shared secret is all zeros, and
+    // have the clerk's key sign the result: only the age layer can refuse it.
+    let payload = fs::read(m.with_extension("age")).expect("payload");
+    let text = String::from_utf8_lossy(&payload[..4096]).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("-> mlkem768x25519 "))
+        .expect("a post-quantum stanza");
+    let enc = line.trim_start_matches("-> mlkem768x25519 ");
+    let mut raw = base64_decode(enc);
+    let n = raw.len();
+    raw[n - 32..].fill(0);
+    let evil_line = format!("-> mlkem768x25519 {}", base64_encode(&raw));
+    let start = payload
+        .windows(line.len())
+        .position(|x| x == line.as_bytes())
+        .expect("found");
+    let evil = [
+        &payload[..start],
+        evil_line.as_bytes(),
+        &payload[start + line.len()..],
+    ]
+    .concat();
+    let forged = w.folder("forged");
+    let m2 = forge::bundle_from_payload(
+        &forged,
+        "b1",
+        &evil,
+        manifest.contents.clone(),
+        &w.pq.recipient,
+        &w.clerk.secret,
+    );
+    let dest = w.path("inbox");
+    let out = unpack(&m2, &w.pq.identity, &w.clerk.public, &dest, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("age: "), "{}", stderr_of(&out));
+    // Not "Header MAC is invalid": the stanza is refused before the MAC.
+    assert!(
+        stderr_of(&out).contains("Header is invalid"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(entries(&dest).is_empty(), "DEST as it was");
+    let out = verify(&m2, &w.clerk.public, Some(&w.pq.identity));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::prelude::BASE64_STANDARD_NO_PAD
+        .decode(s)
+        .expect("base64")
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::prelude::BASE64_STANDARD_NO_PAD.encode(b)
+}
+
+#[test]
 fn a_manifest_that_claims_post_quantum_for_a_classic_payload_fails_without_a_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
