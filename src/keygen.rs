@@ -58,6 +58,13 @@ pub fn keygen(
     post_quantum: bool,
 ) -> Result<KeygenReport> {
     manifest::check_party_name(name).map_err(|e| Error::Usage(format!("key name {e}")))?;
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "key folder {} does not exist; create it first (mkdir {})",
+            dir.display(),
+            dir.display()
+        )));
+    }
     let paths = key_paths(dir, name);
     for p in &paths {
         durable::ensure_absent(p)?;

@@ -731,3 +731,19 @@ fn already_compressed_files_get_their_own_fast_frame() {
         .assert()
         .success();
 }
+
+#[test]
+fn keygen_into_a_missing_folder_says_so_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("keys");
+    let out = pouch()
+        .args(["keygen", "--name", "clerk", "--no-passphrase", "--out"])
+        .arg(&missing)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("does not exist; create it first"), "{err}");
+    assert!(!missing.exists());
+    assert_eq!(fs::read_dir(dir.path()).expect("read").count(), 0);
+}

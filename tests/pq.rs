@@ -253,6 +253,7 @@ fn post_quantum_and_classic_recipients_are_never_mixed() {
         &["-R".as_ref(), both.as_os_str()],
     );
     assert_eq!(run.status.code(), Some(2), "{}", stderr_of(&run));
+    assert!(stderr_of(&run).contains("cannot mix post-quantum"));
     assert!(entries(&out).is_empty());
 }
 
@@ -263,6 +264,8 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
     let out = w.folder("out");
     let spec = d.join("spec.toml");
     fs::write(&spec, "require_pq = true\n").expect("write spec");
+    // A classic bundle, made before anything requires post-quantum.
+    pack(&[case], &d.join("classic"), "c1", clerk, &[clerk], &[]);
 
     let attempt = |recipient: &str, extra: Option<&OsStr>, config: bool| {
         let home = common::test_home();
@@ -293,18 +296,38 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
         );
         assert!(entries(&out).is_empty(), "{what}: nothing written");
     }
-    // With a post-quantum recipient each of them lets the bundle through.
-    let run = attempt(&pq.recipient, Some(flag), true);
-    assert!(run.status.success(), "{}", stderr_of(&run));
-    let written = entries(&out);
-    assert_eq!(written.len(), 3, "{written:?}");
+    // With a post-quantum recipient each of them lets a bundle through.
+    for (n, (what, extra, config)) in [
+        ("flag", Some(flag), false),
+        ("spec", Some(spec_arg.as_os_str()), false),
+        ("config", None, true),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = attempt(&pq.recipient, extra, config);
+        assert!(run.status.success(), "{what}: {}", stderr_of(&run));
+        assert_eq!(entries(&out).len(), 3 * (n + 1), "{what}: a bundle");
+    }
 
+    // The config (still in place) is what config show reports.
     let show = pouch()
         .args(["config", "show", "--json"])
         .output()
         .expect("runs");
-    let text = String::from_utf8_lossy(&show.stdout);
-    assert!(text.contains("require_pq"), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&show.stdout).expect("JSON");
+    assert_eq!(v["require_pq"]["value"], "true", "{v}");
+    let source = v["require_pq"]["source"].as_str().expect("a source");
+    assert!(source.starts_with("config"), "{source}");
+
+    // And audit takes it from the config too: the classic bundle fails.
+    let report = audit(&d.join("classic"), &clerk.public, &[]);
+    assert_eq!(report.status.code(), Some(1), "{}", stderr_of(&report));
+    assert!(
+        String::from_utf8_lossy(&report.stdout).contains("not post-quantum"),
+        "{}",
+        String::from_utf8_lossy(&report.stdout)
+    );
 }
 
 #[test]
@@ -478,6 +501,19 @@ fn a_keyring_party_can_hold_a_post_quantum_recipient() {
         .output()
         .expect("runs");
     assert!(list.status.success(), "{}", stderr_of(&list));
+    let parties: serde_json::Value = serde_json::from_slice(&list.stdout).expect("JSON");
+    assert_eq!(parties[0]["name"], "fedpol-ic", "{parties}");
+    assert_eq!(parties[0]["recipients"][0], pq.recipient.as_str());
+
+    // The party's post-quantum key and a classic -r do not mix either.
+    let out = d.join("refused");
+    fs::create_dir(&out).expect("mkdir");
+    let args = ["--to", "fedpol-ic", "-r", &clerk.recipient].map(OsStr::new);
+    let run = pack_with(&case, &out, &clerk.secret, &args);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr_of(&run));
+    assert!(stderr_of(&run).contains("cannot mix post-quantum"));
+    assert!(entries(&out).is_empty());
+
     let m = pack(
         &[&case],
         &d.join("out"),
@@ -499,10 +535,29 @@ fn typage() -> Command {
     let dir = READY.get_or_init(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/typage");
         common::require("node", "nodejs");
-        if !dir
-            .join("node_modules/age-encryption/package.json")
-            .is_file()
-        {
+        let version = Command::new("node")
+            .arg("--version")
+            .output()
+            .expect("node runs");
+        let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+        let mut numbers = version
+            .trim_start_matches('v')
+            .split('.')
+            .map(|n| n.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        assert!(
+            (major, minor) >= (20, 19),
+            "typage needs Node.js 20.19 or later, found {version}"
+        );
+        // Installed, at the pinned version (a stale node_modules is redone).
+        let json = |p: PathBuf| -> Option<serde_json::Value> {
+            serde_json::from_str(&fs::read_to_string(p).ok()?).ok()
+        };
+        let wanted = json(dir.join("package.json")).expect("tests/typage/package.json");
+        let installed = json(dir.join("node_modules/age-encryption/package.json"));
+        let current =
+            installed.is_some_and(|v| v["version"] == wanted["dependencies"]["age-encryption"]);
+        if !current {
             let npm = common::require("npm", "npm");
             let out = Command::new(npm)
                 .args(["ci", "--no-audit", "--no-fund"])
@@ -620,6 +675,13 @@ fn pouch_unpacks_a_payload_typage_sealed_to_a_pouch_key() {
         .arg(&sealed);
     run_ok(c, "typage encrypt");
     let typage_payload = fs::read(&sealed).expect("read");
+
+    // typage reads the identity file pouch keygen --pq wrote, too.
+    let back = d.join("back");
+    let mut c = typage();
+    c.arg("decrypt").arg(&me.identity).arg(&sealed).arg(&back);
+    run_ok(c, "typage decrypt with a pouch identity file");
+    assert_eq!(fs::read(&back).expect("read"), plaintext);
     assert!(typage_payload.starts_with(b"age-encryption.org/v1\n-> mlkem768x25519 "));
     assert_ne!(typage_payload, payload);
 

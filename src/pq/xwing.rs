@@ -453,6 +453,7 @@ mod known_answer {
                 .export(&field(x, "exporter_context"), &mut out)
                 .expect("export");
             assert_eq!(out, field(x, "exported_value"));
+            out.fill(0);
             receiver
                 .export(&field(x, "exporter_context"), &mut out)
                 .expect("export");
