@@ -428,20 +428,28 @@ pub fn stanza_tags<R: std::io::BufRead>(mut r: R) -> std::result::Result<Vec<Str
         HeaderError::Io(e) => e.to_string(),
         HeaderError::Invalid(why) => why.to_string(),
     })?;
-    let Some(mut rest) = header.strip_prefix(AGE_V1) else {
+    let Some(body) = header.strip_prefix(AGE_V1) else {
         return Err("not an age v1 file".into());
     };
-    let mut tags = Vec::new();
-    while rest.starts_with(b"-> ") {
-        let (tail, stanza) = age_core::format::read::age_stanza(rest)
-            .map_err(|_| "a malformed recipient stanza".to_string())?;
-        tags.push(stanza.tag.to_string());
-        rest = tail;
-    }
+    let (tags, rest) =
+        strict_stanzas(body).ok_or_else(|| "a malformed recipient stanza".to_string())?;
     if !rest.starts_with(b"--- ") {
         return Err("no MAC line after the recipient stanzas".into());
     }
     Ok(tags)
+}
+
+/// Parses the stanzas at the start of a v1 header's body (after its first
+/// line) with age-core's strict parser: their tags and what follows them,
+/// or `None` when one is malformed.
+fn strict_stanzas(mut body: &[u8]) -> Option<(Vec<String>, &[u8])> {
+    let mut tags = Vec::new();
+    while body.starts_with(b"-> ") {
+        let (tail, stanza) = age_core::format::read::age_stanza(body).ok()?;
+        tags.push(stanza.tag.to_string());
+        body = tail;
+    }
+    Some((tags, body))
 }
 
 /// The manifest's recipient kind for an age stanza tag, if it is one pouch seals to.
@@ -455,19 +463,12 @@ pub fn kind_of_tag(tag: &str) -> Option<&'static str> {
 
 /// Whether every stanza of a v1 header (read whole by [`read_header`])
 /// parses strictly.
+/// The MAC line, and anything malformed after the stanzas, is the age
+/// crate's to judge.
 fn stanzas_are_canonical(header: &[u8]) -> bool {
-    let Some(mut rest) = header.strip_prefix(AGE_V1) else {
-        return true;
-    };
-    while rest.starts_with(b"-> ") {
-        match age_core::format::read::age_stanza(rest) {
-            Ok((tail, _)) => rest = tail,
-            Err(_) => return false,
-        }
-    }
-    // The MAC line, and anything malformed after the stanzas, is the age
-    // crate's to judge.
-    true
+    header
+        .strip_prefix(AGE_V1)
+        .is_none_or(|body| strict_stanzas(body).is_some())
 }
 
 fn map_decrypt_error(

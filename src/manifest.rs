@@ -350,12 +350,11 @@ impl Manifest {
                 return Err("recipients: fingerprint must be 16 lowercase hex digits".into());
             }
         }
-        let post_quantum = self
+        let any_pq = self
             .recipients
             .iter()
-            .filter(|r| r.kind == crate::crypto::KIND_PQ)
-            .count();
-        if post_quantum > 0 && post_quantum < self.recipients.len() {
+            .any(|r| r.kind == crate::crypto::KIND_PQ);
+        if any_pq && !self.is_post_quantum() {
             return Err(
                 "recipients: post-quantum and classic recipients are mixed, which pouch never writes"
                     .into(),

@@ -127,19 +127,25 @@ struct Planned {
     ino: (u64, u64),
 }
 
-/// Seals `opts.sources` into a bundle in `opts.out_dir`, signed with `key`.
-pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
+/// The checks [`pack`] and [`dry_run`] share before looking at the disk:
+/// something to pack, and recipients of one kind (post-quantum if required).
+fn check_request(opts: &PackOptions) -> Result<()> {
     if opts.sources.is_empty() {
         return Err(Error::Usage(
             "nothing to pack: name at least one file or folder".into(),
         ));
     }
+    crypto::check_recipient_set(&opts.recipients, opts.require_pq)
+}
+
+/// Seals `opts.sources` into a bundle in `opts.out_dir`, signed with `key`.
+pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
+    check_request(opts)?;
     if opts.recipients.is_empty() {
         return Err(Error::Usage(
             "no recipients: pass at least one -r age1… or -R FILE".into(),
         ));
     }
-    crypto::check_recipient_set(&opts.recipients, opts.require_pq)?;
     if !(1..=19).contains(&opts.level) {
         return Err(Error::Usage(format!(
             "--level {} is out of range: use 1 (fastest) to 19 (smallest)",
@@ -971,12 +977,7 @@ pub struct DryRun {
 
 /// Lists what [`pack`] would pack, with the same checks, writing nothing.
 pub fn dry_run(opts: &PackOptions) -> Result<DryRun> {
-    if opts.sources.is_empty() {
-        return Err(Error::Usage(
-            "nothing to pack: name at least one file or folder".into(),
-        ));
-    }
-    crypto::check_recipient_set(&opts.recipients, opts.require_pq)?;
+    check_request(opts)?;
     let (plan, skipped) = plan(
         &opts.sources,
         opts.skip_special,

@@ -11,6 +11,28 @@ use std::time::Duration;
 use common::{keygen, pouch, Keys};
 use predicates::str::contains;
 
+/// Every command that does something (subcommand groups name their members).
+const COMMANDS: &[&[&str]] = &[
+    &["keygen"],
+    &["pack"],
+    &["verify"],
+    &["unpack"],
+    &["inspect"],
+    &["resplit"],
+    &["audit"],
+    &["keyring", "add"],
+    &["keyring", "list"],
+    &["keyring", "remove"],
+    &["ledger", "show"],
+    &["ledger", "verify"],
+    &["ledger", "gaps"],
+    &["receipt", "import"],
+    &["config", "show"],
+    &["completions"],
+    &["man"],
+    &["demo"],
+];
+
 fn json_of(out: &std::process::Output) -> serde_json::Value {
     assert!(
         out.status.success(),
@@ -36,26 +58,7 @@ fn field(text: &str, key: &str) -> Option<String> {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    let subs: &[&[&str]] = &[
-        &["keygen"],
-        &["pack"],
-        &["verify"],
-        &["unpack"],
-        &["inspect"],
-        &["resplit"],
-        &["audit"],
-        &["keyring", "add"],
-        &["keyring", "list"],
-        &["keyring", "remove"],
-        &["ledger", "show"],
-        &["ledger", "verify"],
-        &["ledger", "gaps"],
-        &["receipt", "import"],
-        &["config", "show"],
-        &["completions"],
-        &["man"],
-    ];
-    for sub in subs {
+    for sub in COMMANDS {
         let out = pouch().args(*sub).arg("--help").output().expect("runs");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -558,28 +561,8 @@ fn progress_only_on_a_terminal_and_never_with_quiet() {
 fn the_readme_documents_every_flag_of_every_command() {
     let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README");
-    let subs: &[&[&str]] = &[
-        &["keygen"],
-        &["pack"],
-        &["verify"],
-        &["unpack"],
-        &["inspect"],
-        &["resplit"],
-        &["audit"],
-        &["keyring", "add"],
-        &["keyring", "list"],
-        &["keyring", "remove"],
-        &["ledger", "show"],
-        &["ledger", "verify"],
-        &["ledger", "gaps"],
-        &["receipt", "import"],
-        &["config", "show"],
-        &["completions"],
-        &["man"],
-        &["demo"],
-    ];
     let mut missing = Vec::new();
-    for sub in subs {
+    for sub in COMMANDS {
         let name = format!("pouch {}", sub.join(" "));
         if !readme.contains(&name) {
             missing.push(format!("command `{name}`"));

@@ -279,6 +279,7 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Run a full round trip on built-in sample data.
+    #[command(after_help = "Example:\n  pouch demo /tmp/pouch-demo")]
     Demo {
         /// Folder to work in (default: a new temporary folder, kept for you to look at).
         dir: Option<PathBuf>,
