@@ -138,6 +138,17 @@ fn check_request(opts: &PackOptions) -> Result<()> {
     crypto::check_recipient_set(&opts.recipients, opts.require_pq)
 }
 
+/// Every name in `plan` that some filesystem cannot hold, with the reason.
+fn unportable(plan: &[Planned]) -> Vec<String> {
+    plan.iter()
+        .flat_map(|p| {
+            crate::portable::problems(&p.path)
+                .into_iter()
+                .map(|why| format!("{}: {why}", crate::sanitize::escape(&p.path)))
+        })
+        .collect()
+}
+
 /// Seals `opts.sources` into a bundle in `opts.out_dir`, signed with `key`.
 pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     check_request(opts)?;
@@ -176,12 +187,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         &opts.filter,
     )?;
     if !opts.allow_unportable_names {
-        let mut problems = Vec::new();
-        for p in &plan {
-            for why in crate::portable::problems(&p.path) {
-                problems.push(format!("{}: {why}", crate::sanitize::escape(&p.path)));
-            }
-        }
+        let problems = unportable(&plan);
         if !problems.is_empty() {
             return Err(Error::Unportable { problems });
         }
@@ -984,12 +990,7 @@ pub fn dry_run(opts: &PackOptions) -> Result<DryRun> {
         opts.source_date_epoch,
         &opts.filter,
     )?;
-    let mut unportable = Vec::new();
-    for p in &plan {
-        for why in crate::portable::problems(&p.path) {
-            unportable.push(format!("{}: {why}", crate::sanitize::escape(&p.path)));
-        }
-    }
+    let unportable = unportable(&plan);
     let total_bytes: u64 = plan.iter().map(|p| p.size).sum();
     let files = plan.iter().filter(|p| p.kind == EntryKind::File).count() as u64;
     let split = opts
