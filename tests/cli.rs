@@ -721,15 +721,10 @@ fn already_compressed_files_get_their_own_fast_frame() {
         frames, 3,
         "text, then the photo at the fast level, then text again"
     );
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-i")
-        .arg(&clerk.identity)
-        .assert()
-        .success();
+    common::ok(
+        "verify -i",
+        common::verify(&m, &clerk.public, Some(&clerk.identity)),
+    );
 }
 
 #[test]

@@ -1009,15 +1009,10 @@ fn a_replaced_untrusted_comment_does_not_matter() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines[0] = "untrusted comment: anything at all, even lies";
     fs::write(&sig, lines.join("\n") + "\n").expect("write");
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-i")
-        .arg(&clerk.identity)
-        .assert()
-        .success();
+    common::ok(
+        "verify -i",
+        common::verify(&m, &clerk.public, Some(&clerk.identity)),
+    );
 }
 
 #[test]
@@ -1063,14 +1058,7 @@ fn privileged_mode_bits_and_foreign_owners_are_dropped() {
             .expect("octal");
         off += 512 + (size as usize).div_ceil(512) * 512;
     }
-    let (files, folders, total_bytes) = pouch::manifest::count(&entries);
-    let contents = Contents {
-        files,
-        folders,
-        total_bytes,
-        entries_sha256: pouch::manifest::entries_digest(&entries),
-        sealed_names: true,
-    };
+    let contents = forge::contents_of(&entries, true);
     fs::create_dir(d.join("b")).expect("mkdir");
     let manifest = forge::bundle(
         &d.join("b"),

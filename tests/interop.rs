@@ -5,11 +5,11 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 mod common;
 
-use common::{assert_same_tree, pouch};
+use common::{assert_same_tree, describe, ok, pouch, run};
 
 /// `args!(command; a, b, …)` adds arguments of mixed `AsRef<OsStr>` types.
 macro_rules! args {
@@ -23,29 +23,6 @@ macro_rules! args {
 /// The path of a stock tool; fails the test with an install hint when it is missing.
 fn require(tool: &str) -> PathBuf {
     common::require(tool, if tool == "age-keygen" { "age" } else { tool })
-}
-
-/// Describes a finished command: status, stdout and stderr.
-fn describe(what: &str, out: &Output) -> String {
-    format!(
-        "{what}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs a stock tool with stdin closed and returns its output.
-fn run(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
-}
-
-/// Asserts a finished command succeeded; returns its output.
-fn ok(what: &str, out: Output) -> Output {
-    assert!(out.status.success(), "{}", describe(what, &out));
-    out
 }
 
 /// `pouch keygen --no-passphrase`; returns (identity, recipient, secret, public).

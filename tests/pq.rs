@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 mod common;
 
 use common::forge;
-use common::{assert_same_tree, keygen, keygen_pq, pack, pouch, rich_tree};
+use common::{assert_same_tree, keygen, keygen_pq, ok, pack, pouch, rich_tree, run, verify};
 
 const KIND_PQ: &str = "kind = \"mlkem768x25519\"";
 
@@ -55,16 +55,6 @@ impl World {
         fs::create_dir(&p).expect("mkdir");
         p
     }
-}
-
-/// `pouch verify M --trust PUB [-i IDENTITY]`.
-fn verify(m: &Path, trust: &Path, identity: Option<&Path>) -> Output {
-    let mut c = pouch();
-    c.arg("verify").arg(m).arg("--trust").arg(trust);
-    if let Some(i) = identity {
-        c.arg("-i").arg(i);
-    }
-    c.output().expect("runs")
 }
 
 /// `pouch unpack M -i IDENTITY --trust PUB -d DEST EXTRA...` into a new DEST.
@@ -108,12 +98,6 @@ fn audit(stick: &Path, trust: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("runs")
-}
-
-/// Asserts success, showing stderr otherwise.
-fn ok(out: Output, what: &str) -> Output {
-    assert!(out.status.success(), "{what}: {}", stderr_of(&out));
-    out
 }
 
 fn stderr_of(out: &Output) -> String {
@@ -190,10 +174,10 @@ fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
     assert_eq!(v["manifest"]["recipients"][1]["kind"], "mlkem768x25519");
 
     for (who, key) in [("a", &a), ("b", &b)] {
-        ok(verify(&m, &clerk.public, Some(&key.identity)), who);
+        ok(who, verify(&m, &clerk.public, Some(&key.identity)));
         let dest = d.join(format!("inbox-{who}"));
         let extra = ["--allow-replay"];
-        ok(unpack(&m, &key.identity, &clerk.public, &dest, &extra), who);
+        ok(who, unpack(&m, &key.identity, &clerk.public, &dest, &extra));
         assert_same_tree(&case, &dest.join("pq2/case 0142"));
     }
 
@@ -577,17 +561,6 @@ fn typage() -> Command {
     c
 }
 
-fn run_ok(mut c: Command, what: &str) {
-    let out = c.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        stderr_of(&out)
-    );
-}
-
 #[test]
 fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -597,7 +570,7 @@ fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
     let (identity, recipients) = (d.join("typage.identity"), d.join("typage.recipient"));
     let mut c = typage();
     c.arg("keygen").arg(&identity).arg(&recipients);
-    run_ok(c, "typage keygen");
+    ok("typage keygen", run(c));
     let recipient = fs::read_to_string(&recipients).expect("recipient");
     assert!(recipient.starts_with("age1pq1"), "{recipient}");
 
@@ -607,7 +580,7 @@ fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
         .map(OsStr::new)
         .to_vec();
     args.push(recipients.as_os_str());
-    ok(pack_with(&case, &out, &clerk.secret, &args), "pack");
+    ok("pack", pack_with(&case, &out, &clerk.secret, &args));
 
     // typage decrypts; the stock zstd and tar do the rest.
     let plain = d.join("payload.tar.zst");
@@ -616,7 +589,7 @@ fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
         .arg(&identity)
         .arg(out.join("for-typage.age"))
         .arg(&plain);
-    run_ok(c, "typage decrypt");
+    ok("typage decrypt", run(c));
     let x = d.join("x");
     fs::create_dir(&x).expect("mkdir");
     let mut c = Command::new(common::require("bash", "bash"));
@@ -627,15 +600,15 @@ fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
         .arg(&plain)
         .arg(common::require("tar", "tar"))
         .arg(&x);
-    run_ok(c, "zstd -dc | tar -x");
+    ok("zstd -dc | tar -x", run(c));
     fs::remove_file(x.join(".pouch-manifest.toml")).expect("the inner manifest is there");
     assert_same_tree(&case, &x.join("case 0142"));
 
     // pouch reads typage's identity file too.
     let m = out.join("for-typage.toml");
     ok(
-        verify(&m, &clerk.public, Some(&identity)),
         "verify -i typage",
+        verify(&m, &clerk.public, Some(&identity)),
     );
 }
 
@@ -673,14 +646,14 @@ fn pouch_unpacks_a_payload_typage_sealed_to_a_pouch_key() {
         .arg(&me.recipient_file)
         .arg(&plain_path)
         .arg(&sealed);
-    run_ok(c, "typage encrypt");
+    ok("typage encrypt", run(c));
     let typage_payload = fs::read(&sealed).expect("read");
 
     // typage reads the identity file pouch keygen --pq wrote, too.
     let back = d.join("back");
     let mut c = typage();
     c.arg("decrypt").arg(&me.identity).arg(&sealed).arg(&back);
-    run_ok(c, "typage decrypt with a pouch identity file");
+    ok("typage decrypt with a pouch identity file", run(c));
     assert_eq!(fs::read(&back).expect("read"), plaintext);
     assert!(typage_payload.starts_with(b"age-encryption.org/v1\n-> mlkem768x25519 "));
     assert_ne!(typage_payload, payload);
@@ -698,8 +671,8 @@ fn pouch_unpacks_a_payload_typage_sealed_to_a_pouch_key() {
     );
     let dest = d.join("inbox");
     ok(
-        unpack(&m2, &me.identity, &clerk.public, &dest, &[]),
         "unpack",
+        unpack(&m2, &me.identity, &clerk.public, &dest, &[]),
     );
     assert_same_tree(&case, &dest.join("b2/case 0142"));
 }

@@ -221,14 +221,7 @@ pub fn bundle_listed(
     recipient: &str,
     key: &Path,
 ) -> PathBuf {
-    let (files, folders, total_bytes) = pouch::manifest::count(&entries);
-    let contents = Contents {
-        files,
-        folders,
-        total_bytes,
-        entries_sha256: pouch::manifest::entries_digest(&entries),
-        sealed_names: false,
-    };
+    let contents = contents_of(&entries, false);
     let m = bundle(dir, name, tar_bytes, contents, recipient, key);
     // Rewrite the manifest with the entries listed, and sign it again.
     let text = std::fs::read_to_string(&m).expect("read");
@@ -241,4 +234,16 @@ pub fn bundle_listed(
         BUNDLE_ID,
         &self::key(key),
     )
+}
+
+/// The manifest's counts and digest for `entries`.
+pub fn contents_of(entries: &[pouch::manifest::Entry], sealed_names: bool) -> Contents {
+    let (files, folders, total_bytes) = pouch::manifest::count(entries);
+    Contents {
+        files,
+        folders,
+        total_bytes,
+        entries_sha256: pouch::manifest::entries_digest(entries),
+        sealed_names,
+    }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 
 use assert_cmd::Command;
 
@@ -44,6 +45,39 @@ pub fn require(tool: &str, package: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!("{tool} not found: install Debian's {package} package (.ci/run does)")
         })
+}
+
+/// Describes a finished command: status, stdout and stderr.
+pub fn describe(what: &str, out: &Output) -> String {
+    format!(
+        "{what}: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs a (non-pouch) tool with stdin closed and returns its output.
+pub fn run(mut cmd: std::process::Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+}
+
+/// Asserts a finished command succeeded; returns its output.
+pub fn ok(what: &str, out: Output) -> Output {
+    assert!(out.status.success(), "{}", describe(what, &out));
+    out
+}
+
+/// `pouch verify MANIFEST --trust PUB [-i IDENTITY]`.
+pub fn verify(manifest: &Path, trust: &Path, identity: Option<&Path>) -> Output {
+    let mut c = pouch();
+    c.arg("verify").arg(manifest).arg("--trust").arg(trust);
+    if let Some(i) = identity {
+        c.arg("-i").arg(i);
+    }
+    c.output().expect("runs")
 }
 
 /// Key file paths made by `pouch keygen --name NAME --out DIR`.
