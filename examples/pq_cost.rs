@@ -9,8 +9,8 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     const N: u32 = 500;
     for post_quantum in [false, true] {
-        let (text, recipient) = pouch::crypto::generate_identity("now", post_quantum);
-        let identity: pouch::crypto::Identity = text
+        let (text, recipient) = pouch::payload::crypto::generate_identity("now", post_quantum);
+        let identity: pouch::payload::crypto::Identity = text
             .lines()
             .last()
             .ok_or("an empty identity file")?
@@ -19,7 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut files = Vec::new();
         for _ in 0..N {
             let mut file = Vec::new();
-            let mut w = pouch::crypto::encrypt(std::slice::from_ref(&recipient), &mut file)?;
+            let mut w =
+                pouch::payload::crypto::encrypt(std::slice::from_ref(&recipient), &mut file)?;
             w.write_all(b"x")?;
             w.finish()?;
             files.push(file);
@@ -27,14 +28,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let seal = started.elapsed() / N;
         let started = Instant::now();
         for f in &files {
-            let mut r = pouch::crypto::open(f.as_slice(), std::slice::from_ref(&identity))
+            let mut r = pouch::payload::crypto::open(f.as_slice(), std::slice::from_ref(&identity))
                 .map_err(|e| format!("{e:?}"))?;
             r.read_to_end(&mut Vec::new())?;
         }
         let open = started.elapsed() / N;
         let started = Instant::now();
         for _ in 0..N {
-            pouch::crypto::generate_identity("now", post_quantum);
+            pouch::payload::crypto::generate_identity("now", post_quantum);
         }
         let keygen = started.elapsed() / N;
         println!(

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::custody::ledger::{self, Event};
+use crate::custody::receipt;
 use crate::error::Result;
-use crate::ledger::{self, Event};
-use crate::manifest::Manifest;
-use crate::receipt;
+use crate::format::manifest::Manifest;
 use crate::signature::{self, TrustedKey};
 use crate::verify::{self, Trust};
 

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::hashing::sha256_hex;
-use crate::manifest::Manifest;
+use crate::format::manifest::Manifest;
+use crate::payload::hashing::sha256_hex;
 use crate::signature::{self, TrustedKey};
 use crate::verify::read_manifest_bytes;
 
@@ -84,7 +84,7 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
             },
         },
     };
-    let payload = crate::durable::parent_of(manifest_path).join(&manifest.payload.file);
+    let payload = crate::disk::durable::parent_of(manifest_path).join(&manifest.payload.file);
     let payload_present =
         std::fs::metadata(&payload).is_ok_and(|m| m.is_file() && m.len() == manifest.payload.size);
     Ok(InspectReport {

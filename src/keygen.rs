@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::crypto;
-use crate::durable;
+use crate::disk::durable;
 use crate::error::{Error, Result};
-use crate::manifest;
+use crate::format::manifest;
+use crate::payload::crypto;
 use crate::signature;
 
 /// What keygen wrote.

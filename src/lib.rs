@@ -18,32 +18,21 @@
 
 #![forbid(unsafe_code)]
 
-pub mod archive;
 pub mod audit;
-pub mod config;
-pub mod crypto;
+pub mod custody;
 pub mod demo;
-pub mod durable;
+pub mod disk;
 pub mod error;
-pub mod hashing;
-pub mod home;
+pub mod format;
 pub mod inspect;
 pub mod interrupt;
 pub mod keygen;
-pub mod keyring;
-pub mod ledger;
-pub mod manifest;
-pub mod media;
 pub mod pack;
-pub mod pipeline;
-pub mod portable;
-pub mod pq;
+pub mod payload;
 pub mod progress;
-pub mod receipt;
 pub mod resplit;
-pub mod sanitize;
+pub mod settings;
 pub mod signature;
-pub mod strict_tar;
 pub mod unpack;
 pub mod verify;
 

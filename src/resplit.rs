@@ -9,10 +9,10 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::disk::media::{self, PartWriter};
 use crate::error::{Error, IoContext, Result};
-use crate::hashing::HashingReader;
-use crate::media::{self, PartWriter};
 use crate::pack::{self, PackReport};
+use crate::payload::hashing::HashingReader;
 use crate::signature::SigningKey;
 use crate::verify::{self, Trust};
 
@@ -38,7 +38,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
     let bundle = verify::open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
     let m = &bundle.manifest;
     let manifest_path = opts.out_dir.join(format!("{}.toml", m.name));
-    crate::durable::ensure_absent(&manifest_path)?;
+    crate::disk::durable::ensure_absent(&manifest_path)?;
     if !opts.out_dir.is_dir() {
         return Err(Error::Usage(format!(
             "output folder {} does not exist; create it first",

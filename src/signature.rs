@@ -338,7 +338,7 @@ pub fn check_trusted_comment(
             path: sig_path.to_path_buf(),
             reason: format!(
                 "its trusted comment {:?} does not name this bundle ({want:?})",
-                crate::sanitize::escape(comment)
+                crate::format::sanitize::escape(comment)
             ),
         })
     }
@@ -352,7 +352,7 @@ pub fn signature_path(manifest: &Path) -> PathBuf {
 }
 
 fn read_small(path: &Path, max: u64) -> Result<Vec<u8>> {
-    crate::durable::read_capped(path, max)?.ok_or_else(|| Error::BadKey {
+    crate::disk::durable::read_capped(path, max)?.ok_or_else(|| Error::BadKey {
         path: path.to_path_buf(),
         reason: format!("larger than {max} bytes, too large for a key or signature"),
     })

@@ -3,7 +3,7 @@
 //! The bundle is hostile until proven otherwise. After the signature check,
 //! one streaming pass over the payload extracts into a fresh private staging
 //! folder inside DEST (mode 0700, a random name), while every entry is checked
-//! against the signed manifest by [`crate::archive::read_archive`]. Only when
+//! against the signed manifest by [`crate::payload::archive::read_archive`]. Only when
 //! the payload hash, every entry and the inner manifest all matched is the
 //! staging folder flushed to disk and renamed to `DEST/NAME` (without
 //! replacing anything). On any failure the staging folder is removed and DEST
@@ -11,7 +11,7 @@
 //!
 //! Only regular files (0644, or 0755 when executable) and folders (0755) are
 //! created, owned by the user running pouch; paths are joined to the staging
-//! folder only after [`crate::archive::check_path`] accepted them, and the
+//! folder only after [`crate::payload::archive::check_path`] accepted them, and the
 //! staging folder holds nothing pouch did not create, so no link can be
 //! followed.
 
@@ -23,10 +23,10 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::archive::Sink;
-use crate::durable;
+use crate::custody::ledger::{self, Arrival, Event, Ledger, NewRecord};
+use crate::disk::durable;
 use crate::error::{Error, IoContext, Result};
-use crate::ledger::{self, Arrival, Event, Ledger, NewRecord};
+use crate::payload::archive::Sink;
 use crate::verify::{self, SignatureStatus, Trust};
 
 /// What to unpack, and where.
@@ -37,7 +37,7 @@ pub struct UnpackOptions {
     /// Signature policy.
     pub trust: Trust,
     /// Identities to decrypt with.
-    pub identities: Vec<crate::crypto::Identity>,
+    pub identities: Vec<crate::payload::crypto::Identity>,
     /// The destination folder; the bundle lands in `DEST/NAME`.
     pub dest: PathBuf,
     /// More folders to look for payload parts in.
@@ -138,7 +138,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         Err(_) => {}
     }
     let (output, entries) = result?;
-    let (files, folders, total_bytes) = crate::manifest::count(&entries);
+    let (files, folders, total_bytes) = crate::format::manifest::count(&entries);
     Ok(UnpackReport {
         output,
         bundle_id: bundle.manifest.bundle_id.clone(),
@@ -157,7 +157,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
 fn extract(
     opts: &UnpackOptions,
     bundle: &verify::Bundle,
-) -> Result<(PathBuf, Vec<crate::manifest::Entry>)> {
+) -> Result<(PathBuf, Vec<crate::format::manifest::Entry>)> {
     let created_dest = prepare_dest(&opts.dest)?;
     let target = opts.dest.join(&bundle.manifest.name);
     let cleanup_dest = |e: Error| {

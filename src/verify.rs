@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::archive::{self, Expected, NullSink, Sink};
-use crate::crypto;
-use crate::durable::{parent_of, read_capped};
+use crate::disk::durable::{parent_of, read_capped};
+use crate::disk::media;
 use crate::error::{Error, IoContext, Result};
-use crate::hashing::{sha256_hex, HashingReader, LimitReader};
-use crate::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
-use crate::media;
-use crate::pipeline;
+use crate::format::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
+use crate::payload::archive::{self, Expected, NullSink, Sink};
+use crate::payload::crypto;
+use crate::payload::hashing::{sha256_hex, HashingReader, LimitReader};
+use crate::payload::pipeline;
 use crate::signature::{self, TrustedKey};
 use sha2::{Digest, Sha256};
 
@@ -556,7 +556,7 @@ impl<R: Read> Read for Layer<R> {
     }
 }
 
-fn wrong_size(part: &crate::manifest::Part, size: u64) -> String {
+fn wrong_size(part: &crate::format::manifest::Part, size: u64) -> String {
     format!(
         "{}: wrong size ({size} bytes, the manifest says {})",
         part.file, part.size

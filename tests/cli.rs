@@ -651,7 +651,7 @@ fn same_tree_packs_to_identical_plaintext_with_source_date_epoch() {
             .output()
             .expect("runs");
         assert!(out.status.success(), "{}", stderr_of(&out));
-        let ids = pouch::crypto::read_identity_file(&clerk.identity).expect("identity");
+        let ids = pouch::payload::crypto::read_identity_file(&clerk.identity).expect("identity");
         let file = fs::File::open(d.join(format!("{name}.age"))).expect("open");
         let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).expect("header");
         let mut r = dec
@@ -702,7 +702,7 @@ fn already_compressed_files_get_their_own_fast_frame() {
     )
     .expect("write");
     let m = pack(&[&src], &d.join("out"), "f", &clerk, &[&clerk], &[]);
-    let ids = pouch::crypto::read_identity_file(&clerk.identity).expect("identity");
+    let ids = pouch::payload::crypto::read_identity_file(&clerk.identity).expect("identity");
     let file = fs::File::open(d.join("out/f.age")).expect("open");
     let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).expect("header");
     let mut r = dec

@@ -112,7 +112,7 @@ fn a_series_of_five_bundles_gaps_replays_late_arrivals_and_forged_links() {
         if i == 0 {
             assert!(field(&text, "previous_manifest_sha256").is_none());
         } else {
-            let prev = pouch::hashing::sha256_hex(&fs::read(&m[i - 1]).expect("read"));
+            let prev = pouch::payload::hashing::sha256_hex(&fs::read(&m[i - 1]).expect("read"));
             assert_eq!(field(&text, "previous_manifest_sha256"), Some(prev));
         }
     }
@@ -481,8 +481,8 @@ fn keyring_names_recipients_and_signers_and_refuses_strangers() {
         .stdout(contains("1 recipient(s)"));
     let m = w.pack("b1");
     let text = fs::read_to_string(&m).expect("read");
-    assert!(text.contains(&pouch::crypto::fingerprint(
-        &pouch::crypto::parse_recipient(&w.recipient.recipient).expect("recipient")
+    assert!(text.contains(&pouch::payload::crypto::fingerprint(
+        &pouch::payload::crypto::parse_recipient(&w.recipient.recipient).expect("recipient")
     )));
     w.receiver()
         .arg("verify")

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use common::forge::{self, Member};
 use common::{keygen, pouch, Keys};
-use pouch::manifest::{Contents, Entry, InnerManifest};
+use pouch::format::manifest::{Contents, Entry, InnerManifest};
 
 struct Ctx {
     clerk: Keys,
@@ -477,7 +477,7 @@ fn cases() -> Vec<Case> {
                 inner(vec![Entry::file(
                     "a".into(),
                     1,
-                    pouch::hashing::sha256_hex(b"x"),
+                    pouch::payload::hashing::sha256_hex(b"x"),
                     false,
                 )]),
                 Member::file("b", b"y"),
@@ -491,7 +491,7 @@ fn cases() -> Vec<Case> {
                 inner(vec![Entry::file(
                     "a".into(),
                     1,
-                    pouch::hashing::sha256_hex(b"x"),
+                    pouch::payload::hashing::sha256_hex(b"x"),
                     false,
                 )]),
             ],
@@ -519,7 +519,7 @@ fn cases() -> Vec<Case> {
                 inner(vec![Entry::file(
                     "a".into(),
                     1,
-                    pouch::hashing::sha256_hex(b"x"),
+                    pouch::payload::hashing::sha256_hex(b"x"),
                     false,
                 )]),
             ],
@@ -714,8 +714,22 @@ fn cases() -> Vec<Case> {
         ),
     ];
     // 8. entries that disagree with a signed list of names
-    let x = || Entry::file("a".into(), 1, pouch::hashing::sha256_hex(b"x"), false);
-    let y = || Entry::file("b".into(), 1, pouch::hashing::sha256_hex(b"y"), false);
+    let x = || {
+        Entry::file(
+            "a".into(),
+            1,
+            pouch::payload::hashing::sha256_hex(b"x"),
+            false,
+        )
+    };
+    let y = || {
+        Entry::file(
+            "b".into(),
+            1,
+            pouch::payload::hashing::sha256_hex(b"y"),
+            false,
+        )
+    };
     let listed: Vec<(&'static str, Vec<Member>, Vec<Entry>, &'static str)> = vec![
         (
             "listed-extra-file",
@@ -771,7 +785,7 @@ fn cases() -> Vec<Case> {
                 inner(vec![Entry::file(
                     "a".into(),
                     1,
-                    pouch::hashing::sha256_hex(b"x"),
+                    pouch::payload::hashing::sha256_hex(b"x"),
                     true,
                 )]),
             ],
@@ -1026,8 +1040,18 @@ fn privileged_mode_bits_and_foreign_owners_are_dropped() {
     let clerk = keygen(d, "clerk");
     let entries = vec![
         Entry::folder("d".into()),
-        Entry::file("d/suid".into(), 1, pouch::hashing::sha256_hex(b"x"), true),
-        Entry::file("d/plain".into(), 1, pouch::hashing::sha256_hex(b"y"), false),
+        Entry::file(
+            "d/suid".into(),
+            1,
+            pouch::payload::hashing::sha256_hex(b"x"),
+            true,
+        ),
+        Entry::file(
+            "d/plain".into(),
+            1,
+            pouch::payload::hashing::sha256_hex(b"y"),
+            false,
+        ),
     ];
     let mut m = vec![
         Member {

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use pouch::manifest::{entries_digest, InnerManifest, Manifest};
+use pouch::format::manifest::{entries_digest, InnerManifest, Manifest};
 
 fn dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/manifests"))
@@ -26,23 +26,24 @@ fn every_example_parses() {
                 Manifest::parse(&bytes, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
             "keyring.toml" => {
-                let k =
-                    pouch::keyring::Keyring::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let k = pouch::custody::keyring::Keyring::load(&path)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(k.parties.len(), 2);
             }
             "receipt.toml" => {
                 let text = std::str::from_utf8(&bytes).expect("UTF-8");
-                let r: pouch::receipt::Receipt =
+                let r: pouch::custody::receipt::Receipt =
                     toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(r.kind, "receipt");
             }
             "config.toml" => {
-                let c =
-                    pouch::config::Config::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let c = pouch::settings::config::Config::load(&path)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(c.sender.as_deref(), Some("bka-zd"));
             }
             "spec-weekly.toml" | "spec-urgent.toml" => {
-                let s = pouch::config::Spec::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let s = pouch::settings::config::Spec::load(&path)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert!(!s.sources.is_empty());
             }
             "inner-manifest.toml" => {

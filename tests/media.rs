@@ -132,7 +132,7 @@ fn split_parts_survive_a_real_fat32_image() {
         .flat_map(|p| fs::read(p).expect("read"))
         .collect();
     let text = fs::read_to_string(&m).expect("read");
-    let sha = pouch::hashing::sha256_hex(&joined);
+    let sha = pouch::payload::hashing::sha256_hex(&joined);
     assert!(
         text.contains(&format!("sha256 = \"{sha}\"")),
         "whole-payload hash listed"
@@ -415,10 +415,10 @@ fn pack_splits_by_itself_on_a_fat_mount() {
     }
     let _guard = Unmount(mnt.clone());
     assert!(
-        pouch::media::is_fat(&mnt),
+        pouch::disk::media::is_fat(&mnt),
         "the FUSE mount is recognised as FAT"
     );
-    assert!(!pouch::media::is_fat(d), "the temp folder is not FAT");
+    assert!(!pouch::disk::media::is_fat(d), "the temp folder is not FAT");
     fs::write(d.join("f.txt"), "f").expect("write");
     pouch()
         .arg("pack")
@@ -515,7 +515,7 @@ fn unportable_names_are_refused_with_every_path_listed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for name in bad {
-        let shown = pouch::sanitize::escape(&format!("case/{name}"));
+        let shown = pouch::format::sanitize::escape(&format!("case/{name}"));
         assert!(stderr.contains(&shown), "{shown} not listed in: {stderr}");
     }
     assert!(!stderr.contains("fine.txt"));

@@ -370,7 +370,7 @@ fn a_low_order_share_in_a_signed_bundle_is_refused_and_dest_stays_as_it_was() {
         &["--seal-names"],
     );
     let manifest =
-        pouch::manifest::Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
+        pouch::format::manifest::Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
     // Replace the X25519 part of the stanza's encapsulated key (its last 32
     // bytes) with the identity point, whose shared secret is all zeros, and
     // have the clerk's key sign the result: only the age layer can refuse it.
@@ -444,7 +444,8 @@ fn a_manifest_that_claims_post_quantum_for_a_classic_payload_fails_without_a_key
     let text = fs::read_to_string(&m)
         .expect("manifest")
         .replace("kind = \"x25519\"", KIND_PQ);
-    let manifest = pouch::manifest::Manifest::parse(text.as_bytes(), &m).expect("still valid");
+    let manifest =
+        pouch::format::manifest::Manifest::parse(text.as_bytes(), &m).expect("still valid");
     assert!(manifest.is_post_quantum());
     forge::signed_manifest(
         &stick,
@@ -631,10 +632,10 @@ fn pouch_unpacks_a_payload_typage_sealed_to_a_pouch_key() {
         &["--seal-names"],
     );
     let manifest =
-        pouch::manifest::Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
-    let identities = pouch::crypto::read_identity_file(&me.identity).expect("identity");
+        pouch::format::manifest::Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
+    let identities = pouch::payload::crypto::read_identity_file(&me.identity).expect("identity");
     let payload = fs::read(m.with_extension("age")).expect("payload");
-    let mut reader = pouch::crypto::open(payload.as_slice(), &identities).expect("opens");
+    let mut reader = pouch::payload::crypto::open(payload.as_slice(), &identities).expect("opens");
     let mut plaintext = Vec::new();
     std::io::Read::read_to_end(&mut reader, &mut plaintext).expect("decrypts");
 

@@ -34,8 +34,8 @@ use proptest::test_runner::{TestCaseError, TestRunner};
 use unicode_normalization::UnicodeNormalization;
 
 use common::{noise, snapshot, Node};
-use pouch::archive::check_path;
 use pouch::pack::{self, pack, PackOptions};
+use pouch::payload::archive::check_path;
 use pouch::signature::{self, SigningKey, TrustedKey};
 use pouch::unpack::{unpack, UnpackOptions};
 use pouch::verify::{verify, Trust, VerifyOptions};
@@ -50,7 +50,7 @@ struct Keys {
     _dir: tempfile::TempDir,
     signing: SigningKey,
     trusted: TrustedKey,
-    identity: pouch::crypto::Identity,
+    identity: pouch::payload::crypto::Identity,
 }
 
 fn keys() -> Keys {
@@ -69,7 +69,7 @@ fn keys() -> Keys {
         _dir: dir,
         signing,
         trusted,
-        identity: pouch::crypto::Identity::X25519(x25519::Identity::generate()),
+        identity: pouch::payload::crypto::Identity::X25519(x25519::Identity::generate()),
     }
 }
 

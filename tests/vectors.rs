@@ -1,5 +1,5 @@
 //! Third-party test data for the age layer, through pouch's own decryption
-//! path (`pouch::crypto`: pouch's identity parser, then `crypto::open`, then
+//! path (`pouch::payload::crypto`: pouch's identity parser, then `crypto::open`, then
 //! reading the stream to its end):
 //!
 //! - all 143 Community Cryptography Test Vectors for age (C2SP/CCTV, in
@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::Path;
 
 use age::secrecy::ExposeSecret;
-use pouch::crypto::{self, Identity, Opened};
+use pouch::payload::crypto::{self, Identity, Opened};
 use sha2::{Digest, Sha256};
 
 const CCTV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/age-cctv");

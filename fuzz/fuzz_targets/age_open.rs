@@ -12,7 +12,7 @@ use std::io::Read;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pouch::crypto::{self, Identity};
+use pouch::payload::crypto::{self, Identity};
 
 fn identities() -> &'static [Identity] {
     static IDS: OnceLock<Vec<Identity>> = OnceLock::new();

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use pouch::manifest::{InnerManifest, Manifest};
+use pouch::format::manifest::{InnerManifest, Manifest};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Manifest::parse(data, Path::new("fuzz.toml")) {

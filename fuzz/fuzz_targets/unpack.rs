@@ -32,12 +32,12 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pouch::manifest::{
+use pouch::format::manifest::{
     entries_digest, Channel, Contents, Entry, EntryKind, Manifest, Payload, RecipientInfo, Signer,
     FORMAT_VERSION, INNER_MANIFEST_NAME,
 };
 use pouch::signature::{SigningKey, TrustedKey};
-use pouch::strict_tar::TarReader;
+use pouch::payload::strict_tar::TarReader;
 use pouch::unpack::{unpack, UnpackOptions};
 use pouch::verify::Trust;
 
@@ -162,7 +162,7 @@ fn pre_pass(tar: &[u8]) -> Option<(Vec<Entry>, BTreeMap<String, Vec<u8>>)> {
         match kind {
             EntryKind::Folder => entries.push(Entry::folder(path)),
             EntryKind::File => {
-                let sha = pouch::hashing::sha256_hex(&data);
+                let sha = pouch::payload::hashing::sha256_hex(&data);
                 entries.push(Entry::file(
                     path.clone(),
                     data.len() as u64,
@@ -191,7 +191,7 @@ fn write_bundle(f: &Fixture, tar: &[u8], contents: Contents) -> PathBuf {
     let compressed = zstd::encode_all(tar, 1).expect("zstd");
     let mut payload = Vec::new();
     let mut w =
-        pouch::crypto::encrypt(std::slice::from_ref(&f.recipient), &mut payload).expect("encrypt");
+        pouch::payload::crypto::encrypt(std::slice::from_ref(&f.recipient), &mut payload).expect("encrypt");
     w.write_all(&compressed).expect("encrypt write");
     w.finish().expect("encrypt finish");
     let m = Manifest {
@@ -208,12 +208,12 @@ fn write_bundle(f: &Fixture, tar: &[u8], contents: Contents) -> PathBuf {
         },
         recipients: vec![RecipientInfo {
             kind: "x25519".into(),
-            fingerprint: pouch::crypto::fingerprint(&f.recipient),
+            fingerprint: pouch::payload::crypto::fingerprint(&f.recipient),
         }],
         payload: Payload {
             file: format!("{NAME}.age"),
             size: payload.len() as u64,
-            sha256: pouch::hashing::sha256_hex(&payload),
+            sha256: pouch::payload::hashing::sha256_hex(&payload),
             layers: "age+zstd+tar".into(),
             parts: Vec::new(),
         },
@@ -272,7 +272,7 @@ fuzz_target!(|data: &[u8]| {
     let plan = pre_pass(data).filter(|(e, _)| data.len() % 512 == 0 && e.len() <= 1024);
     let contents = match &plan {
         Some((entries, _)) => {
-            let (files, folders, total_bytes) = pouch::manifest::count(entries);
+            let (files, folders, total_bytes) = pouch::format::manifest::count(entries);
             Contents {
                 files,
                 folders,
@@ -355,7 +355,7 @@ fuzz_target!(|data: &[u8]| {
                 want.keys().collect::<Vec<_>>()
             );
             assert!(tree == want, "unpacked contents differ from the archive");
-            let (files, folders, bytes) = pouch::manifest::count(&entries);
+            let (files, folders, bytes) = pouch::format::manifest::count(&entries);
             assert_eq!(
                 (report.files, report.folders, report.total_bytes),
                 (files, folders, bytes)

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pouch::format::sanitize::escape;
 use pouch::progress::{Handle, Progress};
-use pouch::sanitize::escape;
 
 struct Bar {
     bar: Mutex<Option<ProgressBar>>,

@@ -5,9 +5,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use pouch::error::{Error, IoContext, Result};
+use pouch::payload::crypto;
 use pouch::signature::{SigningKey, TrustedKey};
 use pouch::verify::{Trust, VerifyOptions};
-use pouch::{crypto, demo, inspect, keygen, pack, unpack, verify};
+use pouch::{demo, inspect, keygen, pack, unpack, verify};
 
 use super::render::{self, out};
 

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 
 use pouch::error::{Error, Result};
+use pouch::payload::crypto;
 use pouch::signature::{SigningKey, TrustedKey};
 use pouch::verify::Trust;
-use pouch::{crypto, inspect, keygen, pack, unpack, verify};
+use pouch::{inspect, keygen, pack, unpack, verify};
 
 /// Seal files into signed, encrypted bundles for air-gapped transfer, and
 /// verify and unpack them at the other end.
@@ -396,8 +397,8 @@ pub struct MediaArgs {
 impl MediaArgs {
     fn split(&self) -> Result<Option<u64>> {
         match (&self.split, &self.media) {
-            (Some(size), _) => pouch::media::parse_size(size).map(Some),
-            (None, Some(preset)) => pouch::media::preset(preset),
+            (Some(size), _) => pouch::disk::media::parse_size(size).map(Some),
+            (None, Some(preset)) => pouch::disk::media::preset(preset),
             (None, None) => Ok(None),
         }
     }
@@ -439,17 +440,17 @@ impl Command {
 pub fn run(cli: Cli) -> Result<u8> {
     // Without a home (no POUCH_HOME, no HOME) there is no config: commands
     // that need the keyring or the ledger say so themselves.
-    let config_path =
-        pouch::config::config_path().unwrap_or_else(|_| PathBuf::from("(no home: set POUCH_HOME)"));
+    let config_path = pouch::settings::config::config_path()
+        .unwrap_or_else(|_| PathBuf::from("(no home: set POUCH_HOME)"));
     let config = if config_path.is_absolute() || config_path.exists() {
-        pouch::config::Config::load(&config_path)?
+        pouch::settings::config::Config::load(&config_path)?
     } else {
-        pouch::config::Config::default()
+        pouch::settings::config::Config::default()
     };
     let keyring_arg = cli.keyring.clone().or(config.keyring.clone());
     let ledger_arg = cli.ledger.clone().or(config.ledger.clone());
-    let ledger_path = || pouch::home::ledger_path(ledger_arg.as_ref());
-    let keyring = || pouch::keyring::open(keyring_arg.as_ref()).map(|(k, _)| k);
+    let ledger_path = || pouch::settings::home::ledger_path(ledger_arg.as_ref());
+    let keyring = || pouch::custody::keyring::open(keyring_arg.as_ref()).map(|(k, _)| k);
     let progress = bar::handle(cli.quiet);
     render::set_quiet(cli.quiet);
     match cli.command {
@@ -494,8 +495,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         } => {
             // Flags override the spec, the spec overrides the config.
             let spec = match &spec {
-                Some(p) => pouch::config::Spec::load(p)?,
-                None => pouch::config::Spec::default(),
+                Some(p) => pouch::settings::config::Spec::load(p)?,
+                None => pouch::settings::config::Spec::default(),
             };
             let sources = if sources.is_empty() {
                 spec.sources.clone()
@@ -511,13 +512,13 @@ pub fn run(cli: Cli) -> Result<u8> {
             let sender = sender.or(spec.from.clone()).or(config.sender.clone());
             let split = match (media.split()?, &spec.split, &spec.media, &config.media) {
                 (Some(s), ..) => Some(s),
-                (None, Some(s), _, _) => Some(pouch::media::parse_size(s)?),
-                (None, None, Some(m), _) => pouch::media::preset(m)?,
-                (None, None, None, Some(m)) if !media.given() => pouch::media::preset(m)?,
+                (None, Some(s), _, _) => Some(pouch::disk::media::parse_size(s)?),
+                (None, None, Some(m), _) => pouch::disk::media::preset(m)?,
+                (None, None, None, Some(m)) if !media.given() => pouch::disk::media::preset(m)?,
                 _ => None,
             };
-            let filter =
-                pouch::config::Filter::new(&spec.include, &spec.exclude).map_err(Error::Usage)?;
+            let filter = pouch::settings::config::Filter::new(&spec.include, &spec.exclude)
+                .map_err(Error::Usage)?;
             let out_dir = out_dir.or(spec.out_dir.clone()).or(config.out_dir.clone());
             let mut opts = pack::PackOptions {
                 sources,
@@ -671,8 +672,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             let receipt = match (&receipt_out, &receipt_key) {
                 (Some(dir), Some(key)) => {
                     let bytes = verify::read_manifest_bytes(&manifest)?;
-                    let m = pouch::manifest::Manifest::parse(&bytes, &manifest)?;
-                    Some(pouch::receipt::write(dir, &report, &m, key)?)
+                    let m = pouch::format::manifest::Manifest::parse(&bytes, &manifest)?;
+                    Some(pouch::custody::receipt::write(dir, &report, &m, key)?)
                 }
                 _ => None,
             };
@@ -725,7 +726,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Keyring(cmd) => {
-            let (mut ring, path) = pouch::keyring::open(keyring_arg.as_ref())?;
+            let (mut ring, path) = pouch::custody::keyring::open(keyring_arg.as_ref())?;
             match cmd {
                 KeyringCommand::Add {
                     name,
@@ -757,16 +758,16 @@ pub fn run(cli: Cli) -> Result<u8> {
             let path = ledger_path()?;
             match cmd {
                 LedgerCommand::Show { channel, json } => {
-                    let records = pouch::ledger::read(&path)?;
+                    let records = pouch::custody::ledger::read(&path)?;
                     render::ledger_show(&records, channel.as_deref(), json);
                 }
                 LedgerCommand::Verify { json } => {
-                    let n = pouch::ledger::verify(&path)?;
+                    let n = pouch::custody::ledger::verify(&path)?;
                     render::ledger_verify(&path, n, json);
                 }
                 LedgerCommand::Gaps { json } => {
-                    let records = pouch::ledger::read(&path)?;
-                    render::ledger_gaps(&pouch::ledger::gaps(&records), json);
+                    let records = pouch::custody::ledger::read(&path)?;
+                    render::ledger_gaps(&pouch::custody::ledger::gaps(&records), json);
                 }
             }
             Ok(0)
@@ -778,7 +779,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                     "no trusted keys: add the recipient with pouch keyring add NAME --sign-pub FILE, or pass --trust".into(),
                 ));
             }
-            let imported = pouch::receipt::import(&receipt, &keys, &ledger_path()?)?;
+            let imported = pouch::custody::receipt::import(&receipt, &keys, &ledger_path()?)?;
             render::receipt(&imported);
             Ok(0)
         }
@@ -813,7 +814,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             let rows: Vec<(&str, Option<String>, String)> = vec![
                 (
                     "home",
-                    Some(pouch::home::home()?.display().to_string()),
+                    Some(pouch::settings::home::home()?.display().to_string()),
                     if std::env::var_os("POUCH_HOME").is_some() {
                         "environment POUCH_HOME".into()
                     } else {
@@ -843,7 +844,7 @@ pub fn run(cli: Cli) -> Result<u8> {
                 (
                     "keyring",
                     Some(
-                        pouch::home::keyring_path(keyring_arg.as_ref())?
+                        pouch::settings::home::keyring_path(keyring_arg.as_ref())?
                             .display()
                             .to_string(),
                     ),
@@ -917,15 +918,15 @@ fn record_verify(
     manifest: &Path,
     result: &Result<verify::VerifyReport>,
 ) -> Result<()> {
-    use pouch::ledger::{Event, Ledger, NewRecord};
+    use pouch::custody::ledger::{Event, Ledger, NewRecord};
     let mut l = Ledger::open(ledger)?;
     let bytes = verify::read_manifest_bytes(manifest).ok();
     let parsed = bytes
         .as_ref()
-        .and_then(|b| pouch::manifest::Manifest::parse(b, manifest).ok());
+        .and_then(|b| pouch::format::manifest::Manifest::parse(b, manifest).ok());
     let sha = bytes
         .as_ref()
-        .map(|b| pouch::hashing::sha256_hex(b))
+        .map(|b| pouch::payload::hashing::sha256_hex(b))
         .unwrap_or_default();
     let mut rec = match &parsed {
         Some(m) => NewRecord::about(Event::Verified, m, &sha),
@@ -958,7 +959,7 @@ fn record_verify(
 pub fn trust_policy(
     trust: &[String],
     insecure_skip: bool,
-    keyring: &pouch::keyring::Keyring,
+    keyring: &pouch::custody::keyring::Keyring,
 ) -> Result<Trust> {
     if insecure_skip {
         if !trust.is_empty() {
@@ -981,7 +982,7 @@ pub fn trust_policy(
 /// The trusted signer keys: `--trust` arguments, then the keyring's.
 pub fn load_trusted(
     trust: &[String],
-    keyring: &pouch::keyring::Keyring,
+    keyring: &pouch::custody::keyring::Keyring,
 ) -> Result<Vec<TrustedKey>> {
     let mut keys = trust
         .iter()

@@ -6,11 +6,11 @@
 use std::io::Write;
 
 use pouch::error::Error;
+use pouch::format::manifest::EntryKind;
+use pouch::format::sanitize::escape;
 use pouch::inspect::{InspectReport, SignatureCheck};
 use pouch::keygen::KeygenReport;
-use pouch::manifest::EntryKind;
 use pouch::pack::PackReport;
-use pouch::sanitize::escape;
 use pouch::unpack::UnpackReport;
 use pouch::verify::{SignatureStatus, VerifyReport};
 
@@ -97,7 +97,7 @@ pub fn keygen(r: &KeygenReport) {
     out(&format!(
         "recipient fingerprint: {} ({})",
         r.recipient_fingerprint,
-        if r.recipient_kind == pouch::crypto::KIND_PQ {
+        if r.recipient_kind == pouch::payload::crypto::KIND_PQ {
             "post-quantum, mlkem768x25519"
         } else {
             "X25519, not post-quantum"
@@ -153,7 +153,7 @@ fn signature_line(s: &SignatureStatus) -> String {
     }
 }
 
-pub fn verify(r: &VerifyReport, keyring: &pouch::keyring::Keyring, as_json: bool) {
+pub fn verify(r: &VerifyReport, keyring: &pouch::custody::keyring::Keyring, as_json: bool) {
     if as_json {
         return json(r);
     }
@@ -320,7 +320,7 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
     v
 }
 
-pub fn keyring(k: &pouch::keyring::Keyring, as_json: bool) {
+pub fn keyring(k: &pouch::custody::keyring::Keyring, as_json: bool) {
     if as_json {
         return json(&k.parties);
     }
@@ -342,10 +342,14 @@ pub fn keyring(k: &pouch::keyring::Keyring, as_json: bool) {
     }
 }
 
-pub fn ledger_show(records: &[pouch::ledger::Record], channel: Option<&str>, as_json: bool) {
-    use pouch::ledger::{channel_key, delivered, Event};
+pub fn ledger_show(
+    records: &[pouch::custody::ledger::Record],
+    channel: Option<&str>,
+    as_json: bool,
+) {
+    use pouch::custody::ledger::{channel_key, delivered, Event};
     let done = delivered(records);
-    let shown: Vec<&pouch::ledger::Record> = records
+    let shown: Vec<&pouch::custody::ledger::Record> = records
         .iter()
         .filter(|r| {
             channel.is_none_or(|c| channel_key(&r.sender, &r.receiver).as_deref() == Some(c))
@@ -429,7 +433,7 @@ pub fn ledger_gaps(gaps: &std::collections::BTreeMap<String, Vec<u64>>, as_json:
     }
 }
 
-pub fn receipt(i: &pouch::receipt::Imported) {
+pub fn receipt(i: &pouch::custody::receipt::Imported) {
     let r = &i.checked.receipt;
     let who = i
         .checked

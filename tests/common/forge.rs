@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use pouch::manifest::{
+use pouch::format::manifest::{
     Channel, Contents, Manifest, Payload, RecipientInfo, Signer, FORMAT_VERSION,
 };
 use pouch::signature::SigningKey;
@@ -140,10 +140,10 @@ pub fn bundle_from_plaintext(
 
 /// age-encrypts `plaintext` to `recipient`.
 pub fn encrypt(plaintext: &[u8], recipient: &str) -> Vec<u8> {
-    let recipient = pouch::crypto::parse_recipient(recipient).expect("recipient");
+    let recipient = pouch::payload::crypto::parse_recipient(recipient).expect("recipient");
     let mut payload = Vec::new();
-    let mut w =
-        pouch::crypto::encrypt(std::slice::from_ref(&recipient), &mut payload).expect("encrypt");
+    let mut w = pouch::payload::crypto::encrypt(std::slice::from_ref(&recipient), &mut payload)
+        .expect("encrypt");
     w.write_all(plaintext).expect("write");
     w.finish().expect("finish");
     payload
@@ -159,7 +159,7 @@ pub fn bundle_from_payload(
     recipient: &str,
     key: &Path,
 ) -> PathBuf {
-    let recipient = pouch::crypto::parse_recipient(recipient).expect("recipient");
+    let recipient = pouch::payload::crypto::parse_recipient(recipient).expect("recipient");
     let key = self::key(key);
     let m = Manifest {
         format_version: FORMAT_VERSION,
@@ -175,12 +175,12 @@ pub fn bundle_from_payload(
         },
         recipients: vec![RecipientInfo {
             kind: recipient.kind().into(),
-            fingerprint: pouch::crypto::fingerprint(&recipient),
+            fingerprint: pouch::payload::crypto::fingerprint(&recipient),
         }],
         payload: Payload {
             file: format!("{name}.age"),
             size: payload.len() as u64,
-            sha256: pouch::hashing::sha256_hex(payload),
+            sha256: pouch::payload::hashing::sha256_hex(payload),
             layers: "age+zstd+tar".into(),
             parts: Vec::new(),
         },
@@ -217,7 +217,7 @@ pub fn bundle_listed(
     dir: &Path,
     name: &str,
     tar_bytes: &[u8],
-    entries: Vec<pouch::manifest::Entry>,
+    entries: Vec<pouch::format::manifest::Entry>,
     recipient: &str,
     key: &Path,
 ) -> PathBuf {
@@ -237,13 +237,13 @@ pub fn bundle_listed(
 }
 
 /// The manifest's counts and digest for `entries`.
-pub fn contents_of(entries: &[pouch::manifest::Entry], sealed_names: bool) -> Contents {
-    let (files, folders, total_bytes) = pouch::manifest::count(entries);
+pub fn contents_of(entries: &[pouch::format::manifest::Entry], sealed_names: bool) -> Contents {
+    let (files, folders, total_bytes) = pouch::format::manifest::count(entries);
     Contents {
         files,
         folders,
         total_bytes,
-        entries_sha256: pouch::manifest::entries_digest(entries),
+        entries_sha256: pouch::format::manifest::entries_digest(entries),
         sealed_names,
     }
 }

@@ -93,7 +93,7 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
 
 /// The config file's path: `$POUCH_HOME/config.toml`.
 pub fn config_path() -> Result<PathBuf> {
-    Ok(crate::home::home()?.join("config.toml"))
+    Ok(crate::settings::home::home()?.join("config.toml"))
 }
 
 impl Config {
@@ -112,7 +112,7 @@ impl Config {
             }
         }
         if let Some(m) = &c.media {
-            crate::media::preset(m)
+            crate::disk::media::preset(m)
                 .map_err(|e| Error::Usage(format!("config {}: {e}", path.display())))?;
         }
         Ok(c)
@@ -123,7 +123,7 @@ impl Spec {
     /// Loads a spec, resolving its relative paths against its folder.
     pub fn load(path: &Path) -> Result<Spec> {
         let mut s: Spec = parse(path, "pack spec")?;
-        let base = crate::durable::parent_of(path).to_path_buf();
+        let base = crate::disk::durable::parent_of(path).to_path_buf();
         for src in &mut s.sources {
             if src.is_relative() {
                 *src = base.join(&*src);

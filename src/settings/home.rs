@@ -43,7 +43,7 @@ pub fn ledger_path(explicit: Option<&PathBuf>) -> Result<PathBuf> {
 /// Creates the folder holding `file` (mode 0700) if it is missing.
 pub fn ensure_parent(file: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    let dir = crate::durable::parent_of(file);
+    let dir = crate::disk::durable::parent_of(file);
     if dir.is_dir() {
         return Ok(());
     }

@@ -3,7 +3,7 @@
 //!
 //! Two recipient types are supported: classic X25519 (`age1…`,
 //! `AGE-SECRET-KEY-1…`) and the hybrid post-quantum ML-KEM-768 + X25519 type
-//! (`age1pq1…`, `AGE-SECRET-KEY-PQ-1…`, see [`crate::pq`]). A payload is sealed
+//! (`age1pq1…`, `AGE-SECRET-KEY-PQ-1…`, see [`crate::payload::pq`]). A payload is sealed
 //! to recipients of one kind only.
 //!
 //! Key files are in the stock formats: identity files as `age-keygen` writes
@@ -22,7 +22,7 @@ use age::x25519;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::pq;
+use crate::payload::pq;
 
 /// The manifest's name for a classic recipient.
 pub const KIND_X25519: &str = "x25519";
@@ -494,7 +494,7 @@ fn read_small_text(path: &Path) -> Result<String> {
         path: path.to_path_buf(),
         reason: reason.into(),
     };
-    let bytes = crate::durable::read_capped(path, MAX_KEY_FILE_BYTES)?
+    let bytes = crate::disk::durable::read_capped(path, MAX_KEY_FILE_BYTES)?
         .ok_or_else(|| bad("larger than a key file can be"))?;
     String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))
 }

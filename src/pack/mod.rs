@@ -17,17 +17,17 @@ use std::time::UNIX_EPOCH;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::archive::{self, TarWriter};
-use crate::crypto;
-use crate::durable::{self, PendingFile};
+use crate::custody::ledger::{self, Event, Ledger, NewRecord};
+use crate::disk::durable::{self, PendingFile};
+use crate::disk::media;
 use crate::error::{Error, IoContext, Result};
-use crate::ledger::{self, Event, Ledger, NewRecord};
-use crate::manifest::{
+use crate::format::manifest::{
     self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Payload, RecipientInfo,
     Signer,
 };
-use crate::media;
-use crate::pipeline::{self, ChannelWriter};
+use crate::payload::archive::{self, TarWriter};
+use crate::payload::crypto;
+use crate::payload::pipeline::{self, ChannelWriter};
 use crate::signature::{self, SigningKey};
 
 /// The compression level used unless the clerk picks another.
@@ -77,7 +77,7 @@ pub struct PackOptions {
     /// Where progress goes.
     pub progress: crate::progress::Handle,
     /// Include and exclude globs (from a pack spec).
-    pub filter: crate::config::Filter,
+    pub filter: crate::settings::config::Filter,
     /// zstd worker threads besides the calling one (0: compress on the
     /// calling thread). See [`default_zstd_workers`].
     pub zstd_workers: u32,
@@ -142,9 +142,9 @@ fn check_request(opts: &PackOptions) -> Result<()> {
 fn unportable(plan: &[Planned]) -> Vec<String> {
     plan.iter()
         .flat_map(|p| {
-            crate::portable::problems(&p.path)
+            crate::format::portable::problems(&p.path)
                 .into_iter()
-                .map(|why| format!("{}: {why}", crate::sanitize::escape(&p.path)))
+                .map(|why| format!("{}: {why}", crate::format::sanitize::escape(&p.path)))
         })
         .collect()
 }
@@ -370,7 +370,7 @@ pub(crate) fn seal(
         let mut f = PendingFile::create(&path, 0o644)?;
         f.write_all(&bytes)?;
         files.push(f.sync()?);
-        hashes.push(crate::hashing::sha256_hex(&bytes));
+        hashes.push(crate::payload::hashing::sha256_hex(&bytes));
     }
     let manifest_sha256 = hashes[hashes.len() - 2].clone();
     // Everything is on disk under temporary names; now the renames, in
@@ -401,7 +401,7 @@ fn plan(
     sources: &[PathBuf],
     skip_special: bool,
     sde: Option<u64>,
-    filter: &crate::config::Filter,
+    filter: &crate::settings::config::Filter,
 ) -> Result<(Vec<Planned>, Vec<PathBuf>)> {
     let mut plan: Vec<Planned> = Vec::new();
     let mut skipped = Vec::new();
@@ -466,7 +466,7 @@ fn plan(
                     reason: "name is not valid UTF-8; rename it".into(),
                 })?;
                 path.push('/');
-                path.push_str(&crate::portable::nfc(part));
+                path.push_str(&crate::format::portable::nfc(part));
             }
             if meta.is_dir() && !filter.keeps_folder(&path) {
                 walk.skip_current_dir();
@@ -566,7 +566,7 @@ fn top_name(source: &Path) -> Result<String> {
         reason: "has no name to store it under (the root folder cannot be packed)".into(),
     })?;
     name.to_str()
-        .map(crate::portable::nfc)
+        .map(crate::format::portable::nfc)
         .ok_or_else(|| Error::BadSource {
             path: source.to_path_buf(),
             reason: "name is not valid UTF-8; rename it".into(),
@@ -598,7 +598,7 @@ fn special(path: &Path, meta: &fs::Metadata) -> Error {
 /// Writes `age(zstd(tar))` of the plan to `out`; returns the entries as
 /// packed and `out`, flushed. Two stages on two threads: this one reads and
 /// hashes the files and makes the compressed archive; the other encrypts,
-/// hashes and writes (see [`crate::pipeline`]).
+/// hashes and writes (see [`crate::payload::pipeline`]).
 fn write_payload<W: Write + Send>(
     out: W,
     plan: &[Planned],

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto;
 use crate::error::{Error, Result};
-use crate::manifest;
+use crate::format::manifest;
+use crate::payload::crypto;
 use crate::signature::TrustedKey;
 
 /// The keyring file's contents.
@@ -93,11 +93,11 @@ impl Keyring {
 
     /// Writes the keyring durably, replacing the old file.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::home::ensure_parent(path)?;
+        crate::settings::home::ensure_parent(path)?;
         let body = toml::to_string(self)
             .map_err(|e| Error::Usage(format!("cannot write the keyring: {e}")))?;
         let text = format!("# pouch keyring: parties, their signing keys and age recipients\n# Edit with pouch keyring add/remove.\n\n{body}");
-        let mut f = crate::durable::PendingFile::create(path, 0o600)?;
+        let mut f = crate::disk::durable::PendingFile::create(path, 0o600)?;
         f.write_all(text.as_bytes())?;
         let synced = f.sync()?;
         synced.replace()
@@ -188,7 +188,7 @@ impl Keyring {
 
 /// The keyring at `path`, with its path, for commands that use it.
 pub fn open(explicit: Option<&PathBuf>) -> Result<(Keyring, PathBuf)> {
-    let path = crate::home::keyring_path(explicit)?;
+    let path = crate::settings::home::keyring_path(explicit)?;
     let k = Keyring::load(&path)?;
     Ok((k, path))
 }

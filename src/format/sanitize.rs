@@ -10,7 +10,7 @@
 /// so that the result shows exactly one way on any terminal.
 ///
 /// ```
-/// use pouch::sanitize::escape;
+/// use pouch::format::sanitize::escape;
 /// assert_eq!(escape("invoice\u{202E}fdp.exe"), "invoice\\u{202e}fdp.exe");
 /// assert_eq!(escape("Zeugenaussage Müller.txt"), "Zeugenaussage Müller.txt");
 /// ```

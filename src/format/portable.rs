@@ -6,7 +6,7 @@
 //! components over 255 UTF-16 units) would fail there, or worse, be silently
 //! changed. pack refuses such names, listing every offending path, unless the
 //! clerk says `--allow-unportable-names`. Names that collide when case or
-//! Unicode normalisation is ignored are refused by [`crate::archive::fold`]
+//! Unicode normalisation is ignored are refused by [`crate::payload::archive::fold`]
 //! checks at pack and unpack time.
 
 /// Windows' reserved device names; reserved with any extension too.

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::custody::ledger::{self, Event, Ledger, NewRecord};
 use crate::error::{Error, Result};
-use crate::ledger::{self, Event, Ledger, NewRecord};
-use crate::manifest;
+use crate::format::manifest;
 use crate::signature::{self, SigningKey, TrustedKey};
 use crate::unpack::UnpackReport;
 
@@ -89,8 +89,8 @@ pub fn write(
         &comment(&r.bundle_id, &r.name),
         &format!("pouch receipt for {}", r.name),
     )?;
-    crate::durable::write_new(&path, text.as_bytes(), 0o644)?;
-    crate::durable::write_new(&signature::signature_path(&path), sig.as_bytes(), 0o644)?;
+    crate::disk::durable::write_new(&path, text.as_bytes(), 0o644)?;
+    crate::disk::durable::write_new(&signature::signature_path(&path), sig.as_bytes(), 0o644)?;
     Ok(path)
 }
 

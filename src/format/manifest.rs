@@ -18,8 +18,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::archive;
 use crate::error::{Error, Result};
+use crate::payload::archive;
 
 /// The manifest format this version of pouch writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -98,7 +98,7 @@ pub struct RecipientInfo {
     /// The age recipient type: `x25519` (classic) or `mlkem768x25519`
     /// (post-quantum, ML-KEM-768 + X25519).
     pub kind: String,
-    /// See [`crate::crypto::fingerprint`].
+    /// See [`crate::payload::crypto::fingerprint`].
     pub fingerprint: String,
 }
 
@@ -273,7 +273,7 @@ impl Manifest {
             && self
                 .recipients
                 .iter()
-                .all(|r| r.kind == crate::crypto::KIND_PQ)
+                .all(|r| r.kind == crate::payload::crypto::KIND_PQ)
     }
 
     /// Parses and validates a manifest read from `path`.
@@ -343,7 +343,9 @@ impl Manifest {
             return Err("recipients: at least one is required".into());
         }
         for r in &self.recipients {
-            if r.kind != crate::crypto::KIND_X25519 && r.kind != crate::crypto::KIND_PQ {
+            if r.kind != crate::payload::crypto::KIND_X25519
+                && r.kind != crate::payload::crypto::KIND_PQ
+            {
                 return Err(format!("recipients: unknown kind {:?}", r.kind));
             }
             if r.fingerprint.len() != 16 || !is_lower_hex(&r.fingerprint) {
@@ -353,7 +355,7 @@ impl Manifest {
         let any_pq = self
             .recipients
             .iter()
-            .any(|r| r.kind == crate::crypto::KIND_PQ);
+            .any(|r| r.kind == crate::payload::crypto::KIND_PQ);
         if any_pq && !self.is_post_quantum() {
             return Err(
                 "recipients: post-quantum and classic recipients are mixed, which pouch never writes"
@@ -369,7 +371,7 @@ impl Manifest {
         }
         let mut sum: u64 = 0;
         for (i, part) in self.payload.parts.iter().enumerate() {
-            let want = crate::media::part_name(&self.name, i);
+            let want = crate::disk::media::part_name(&self.name, i);
             if part.file != want {
                 return Err(format!("payload.parts[{i}]: file must be {want}"));
             }
@@ -680,7 +682,7 @@ mod tests {
                 "mixed",
                 Box::new(|m| {
                     m.recipients.push(RecipientInfo {
-                        kind: crate::crypto::KIND_PQ.into(),
+                        kind: crate::payload::crypto::KIND_PQ.into(),
                         fingerprint: "fedcba9876543210".into(),
                     })
                 }),

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::hashing::sha256_hex;
-use crate::manifest::Manifest;
+use crate::format::manifest::Manifest;
+use crate::payload::hashing::sha256_hex;
 
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,7 +133,7 @@ pub struct Ledger {
 impl Ledger {
     /// Opens (creating if missing) and locks the ledger at `path`.
     pub fn open(path: &Path) -> Result<Ledger> {
-        crate::home::ensure_parent(path)?;
+        crate::settings::home::ensure_parent(path)?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -186,7 +186,7 @@ impl Ledger {
         };
         let record = Record {
             index,
-            time: crate::manifest::format_time(time::OffsetDateTime::now_utc()),
+            time: crate::format::manifest::format_time(time::OffsetDateTime::now_utc()),
             event: new.event.unwrap_or(Event::Verified),
             bundle_id: new.bundle_id,
             name: new.name,

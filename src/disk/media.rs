@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::durable::{PendingFile, SyncedFile};
+use crate::disk::durable::{PendingFile, SyncedFile};
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::Part;
+use crate::format::manifest::Part;
 
 /// The largest file FAT32 can hold: 4 GiB − 1 byte.
 pub const FAT32_MAX_FILE: u64 = (4 << 30) - 1;
@@ -414,7 +414,10 @@ pub fn read_back(path: &Path) -> Result<String> {
     // The data was fsynced, so its cached pages are clean; dropping them makes
     // the read below come from the device itself.
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
-    let r = crate::hashing::HashingReader::new(std::io::BufReader::with_capacity(1 << 20, file));
+    let r = crate::payload::hashing::HashingReader::new(std::io::BufReader::with_capacity(
+        1 << 20,
+        file,
+    ));
     let (_, sha) = r.drain_and_finish().at(path)?;
     Ok(sha)
 }
@@ -458,18 +461,18 @@ mod tests {
     #[test]
     fn part_writer_cuts_at_the_limit_and_the_parts_concatenate() {
         let dir = tempfile::tempdir().unwrap();
-        let data = crate::hashing::sha256_hex(b"seed").repeat(400); // 25,600 bytes
+        let data = crate::payload::hashing::sha256_hex(b"seed").repeat(400); // 25,600 bytes
         let mut w = PartWriter::new(dir.path(), "b", Some(10_000));
         for chunk in data.as_bytes().chunks(3_000) {
             w.write_all(chunk).unwrap();
         }
         let (files, total, sha) = w.finish().unwrap();
         assert_eq!(total, data.len() as u64);
-        assert_eq!(sha, crate::hashing::sha256_hex(data.as_bytes()));
+        assert_eq!(sha, crate::payload::hashing::sha256_hex(data.as_bytes()));
         let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
         assert_eq!(sizes, [10_000, 10_000, 5_600]);
         let paths =
-            crate::durable::commit_all(files.into_iter().map(|f| f.file).collect()).unwrap();
+            crate::disk::durable::commit_all(files.into_iter().map(|f| f.file).collect()).unwrap();
         let names: Vec<_> = paths
             .iter()
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())

@@ -14,7 +14,7 @@
 //!   the end of the archive.
 //!
 //! After the last entry, the list actually read must equal the inner manifest
-//! and hash to the signed [`crate::manifest::entries_digest`].
+//! and hash to the signed [`crate::format::manifest::entries_digest`].
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
@@ -22,8 +22,10 @@ use std::io::{self, Read, Write};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::manifest::{self, Contents, Entry, EntryKind, InnerManifest, INNER_MANIFEST_NAME};
-use crate::strict_tar::TarReader;
+use crate::format::manifest::{
+    self, Contents, Entry, EntryKind, InnerManifest, INNER_MANIFEST_NAME,
+};
+use crate::payload::strict_tar::TarReader;
 
 /// Longest path accepted, in bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -36,7 +38,7 @@ pub const MAX_COMPONENT_BYTES: usize = 255;
 /// destination folder. Returns what is wrong otherwise.
 ///
 /// ```
-/// use pouch::archive::check_path;
+/// use pouch::payload::archive::check_path;
 /// assert!(check_path(b"case/report.pdf").is_ok());
 /// assert!(check_path(b"../etc/passwd").is_err());
 /// assert!(check_path(b"/etc/passwd").is_err());
@@ -442,7 +444,7 @@ fn compare_lists(actual: &[Entry], listed: &[Entry], what: &str) -> Result<()> {
                 return Err(Error::ContentsMismatch {
                     reason: format!(
                         "{} is listed in the {what} but missing",
-                        crate::sanitize::escape(&want.path)
+                        crate::format::sanitize::escape(&want.path)
                     ),
                 })
             }

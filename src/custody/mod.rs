@@ -1,0 +1,6 @@
+//! The custody records: the hash-chained ledger, signed receipts, and the
+//! keyring of named parties.
+
+pub mod keyring;
+pub mod ledger;
+pub mod receipt;

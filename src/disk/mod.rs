@@ -1,0 +1,5 @@
+//! The disk: durable files (temporary name, fsync, rename, fsync the folder),
+//! payload parts, and filesystem facts (FAT limits, removable media).
+
+pub mod durable;
+pub mod media;
