@@ -119,6 +119,14 @@ pub enum Error {
         /// What disagrees.
         reason: String,
     },
+    /// A receipt is malformed, badly signed, or not for the bundle it names.
+    #[error("receipt {}: {reason}", .path.display())]
+    BadReceipt {
+        /// The receipt file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     // ---- usage, configuration or I/O (exit 2) ----
     /// Reading or writing a file failed.
@@ -187,9 +195,22 @@ pub enum Error {
     /// The user interrupted (Ctrl-C); everything was cleaned up.
     #[error("interrupted")]
     Interrupted,
-    /// The request itself is inconsistent.
+    /// A config file or pack spec is malformed or names a bad value.
+    #[error("{}: {reason}", .path.display())]
+    Config {
+        /// The config file or pack spec.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The operator's flags are inconsistent or incomplete.
     #[error("{0}")]
     Usage(String),
+    /// An invariant of pouch itself failed, or the system could not provide
+    /// what pouch needs (randomness, a serialiser): a bug or a broken system,
+    /// never the operator's or the bundle's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -208,7 +229,8 @@ impl Error {
             | Error::Replay { .. }
             | Error::LedgerBroken { .. }
             | Error::BadEntry { .. }
-            | Error::ContentsMismatch { .. } => 1,
+            | Error::ContentsMismatch { .. }
+            | Error::BadReceipt { .. } => 1,
             Error::Io { .. }
             | Error::BadKey { .. }
             | Error::BadRecipient { .. }
@@ -216,7 +238,9 @@ impl Error {
             | Error::Unportable { .. }
             | Error::MediaFault { .. }
             | Error::Exists { .. }
-            | Error::Usage(_) => 2,
+            | Error::Config { .. }
+            | Error::Usage(_)
+            | Error::Internal(_) => 2,
             Error::StagingLeft { cause, .. } => cause.exit_code(),
             Error::Interrupted => 130,
         }
@@ -274,7 +298,16 @@ impl Error {
             Error::Exists { .. } => {
                 "choose another --name or output folder, or move the old one away (a lone NAME.age without NAME.toml is left by an interrupted pack: delete it)"
             }
+            Error::BadReceipt { .. } => {
+                "the receipt is damaged or not for this bundle; ask the recipient for a fresh receipt of this bundle"
+            }
+            Error::Config { .. } => {
+                "fix or remove the named setting; pouch config show lists every setting and where it came from"
+            }
             Error::Usage(_) => "see pouch --help",
+            Error::Internal(_) => {
+                "this is a fault in pouch or the system, not in the bundle: report it with the command that was run"
+            }
             Error::StagingLeft { cause, .. } => cause.hint(),
             Error::Interrupted => "nothing was left half-written; run the command again to finish",
         }
