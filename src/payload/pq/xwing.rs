@@ -139,15 +139,19 @@ impl Deserializable for PublicKey {
         if encoded.len() != size {
             return Err(HpkeError::IncorrectInputLength(size, encoded.len()));
         }
-        let (m, x) = encoded.split_at(MLKEM_EK_BYTES);
+        let (m, x) = encoded
+            .split_first_chunk::<MLKEM_EK_BYTES>()
+            .ok_or(HpkeError::IncorrectInputLength(size, encoded.len()))?;
         if !mlkem_coefficients_reduced(m) {
             return Err(HpkeError::ValidationError);
         }
-        let x: [u8; 32] = x.try_into().expect("split at the right length");
+        let x: [u8; 32] = x
+            .try_into()
+            .map_err(|_| HpkeError::IncorrectInputLength(size, encoded.len()))?;
         if is_low_order(x) {
             return Err(HpkeError::ValidationError);
         }
-        let ek_m = EncapsulationKey::from_bytes(m.try_into().expect("split at the right length"));
+        let ek_m = EncapsulationKey::from_bytes(&(*m).into());
         Ok(Self {
             ek_m,
             pk_x: x.into(),
@@ -177,11 +181,11 @@ impl Deserializable for EncappedKey {
         if encoded.len() != size {
             return Err(HpkeError::IncorrectInputLength(size, encoded.len()));
         }
-        let (m, x) = encoded.split_at(MLKEM_CT_BYTES);
-        let ct_m: [u8; MLKEM_CT_BYTES] = m.try_into().expect("split at the right length");
+        let wrong_length = || HpkeError::IncorrectInputLength(size, encoded.len());
+        let (m, x) = encoded.split_first_chunk::<MLKEM_CT_BYTES>().ok_or_else(wrong_length)?;
         Ok(Self {
-            ct_m: ct_m.into(),
-            ct_x: x.try_into().expect("split at the right length"),
+            ct_m: (*m).into(),
+            ct_x: x.try_into().map_err(|_| wrong_length())?,
         })
     }
 }
