@@ -11,7 +11,6 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::disk::durable::{PendingFile, SyncedFile};
@@ -322,15 +321,6 @@ pub fn extra_parts(name: &str, count: usize, dirs: &[PathBuf]) -> Vec<PathBuf> {
     extra.sort();
     extra.dedup();
     extra
-}
-
-/// What is wrong with one part.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PartProblem {
-    /// The part's file name (or path, for extra parts).
-    pub part: String,
-    /// missing, wrong size, wrong sha256, unexpected.
-    pub problem: String,
 }
 
 /// Reads the parts of a payload in order as one stream, checking each part's
