@@ -226,10 +226,10 @@ impl Bundle {
             if !problems.is_empty() {
                 return Err(Error::BadParts { problems });
             }
-            return Ok(Payload::Parts(media::PartsReader::new(
+            return Ok(Payload::Parts(Box::new(media::PartsReader::new(
                 list,
                 &self.progress,
-            )));
+            ))));
         }
         let file = File::open(&self.payload_path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::PayloadMissing {
@@ -529,5 +529,66 @@ fn interrupted_or<T>(result: Result<T>) -> Result<T> {
     match result {
         Err(_) if crate::interrupt::check().is_err() => Err(Error::Interrupted),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(dir: &Path, name: &str) -> Bundle {
+        let text = std::fs::read(Path::new("manifests").join(name)).expect("example");
+        let path = dir.join(name);
+        std::fs::write(&path, &text).expect("write");
+        open(&path, &Trust::InsecureSkip).expect("opens without a signature check")
+    }
+
+    #[test]
+    fn no_trusted_key_is_a_usage_error_before_any_signature_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(&path, "not read further").expect("write");
+        let err = open(&path, &Trust::Keys(Vec::new())).expect_err("no keys");
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+    }
+
+    #[test]
+    fn stanzas_must_match_the_signed_recipients_in_kind_and_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = example(dir.path(), "bundle.toml");
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        b.check_stanzas(&tags(&["X25519", "grease-x", "X25519"]))
+            .expect("two X25519 stanzas and grease");
+        let err = b
+            .check_stanzas(&tags(&["X25519"]))
+            .expect_err("one missing");
+        assert!(
+            err.to_string().contains(
+                "seals the file key to [x25519], but the signed manifest lists [x25519, x25519]"
+            ),
+            "{err}"
+        );
+        assert!(b
+            .check_stanzas(&tags(&["X25519", crypto::KIND_PQ]))
+            .is_err());
+    }
+
+    #[test]
+    fn a_missing_payload_is_named_before_anything_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let single = example(dir.path(), "bundle.toml");
+        assert!(matches!(
+            single.open_payload(),
+            Err(Error::PayloadMissing { .. })
+        ));
+        let split = example(dir.path(), "bundle-split.toml");
+        assert!(split.is_split());
+        let Err(Error::BadParts { problems }) = split.check_payload() else {
+            panic!("the parts are missing")
+        };
+        assert!(
+            problems.iter().all(|p| p.ends_with(": missing")),
+            "{problems:?}"
+        );
     }
 }

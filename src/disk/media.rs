@@ -468,7 +468,7 @@ pub enum Payload {
     /// `NAME.age`.
     File(crate::payload::hashing::HashingReader<crate::progress::Reader<File>>),
     /// `NAME.age.001`, `NAME.age.002`, …
-    Parts(PartsReader),
+    Parts(Box<PartsReader>),
 }
 
 impl Payload {
