@@ -100,7 +100,7 @@ pub fn open_bytes(manifest_path: &Path, bytes: &[u8], trust: &Trust) -> Result<B
         }
         None => SignatureStatus::Skipped,
     };
-    let payload_path = parent_of(manifest_path).join(&manifest.payload.file);
+    let payload_path = payload_path(manifest_path, &manifest);
     let search_dirs = vec![parent_of(manifest_path).to_path_buf()];
     Ok(Bundle {
         progress: crate::progress::Handle::default(),
@@ -111,6 +111,11 @@ pub fn open_bytes(manifest_path: &Path, bytes: &[u8], trust: &Trust) -> Result<B
         payload_path,
         signature,
     })
+}
+
+/// Where a single-file payload is expected: beside its manifest.
+pub fn payload_path(manifest_path: &Path, manifest: &Manifest) -> PathBuf {
+    parent_of(manifest_path).join(&manifest.payload.file)
 }
 
 /// Checks the signature of a manifest's `bytes` by one of `keys` (when

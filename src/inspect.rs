@@ -76,7 +76,7 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
             },
         },
     };
-    let payload = crate::disk::durable::parent_of(manifest_path).join(&manifest.payload.file);
+    let payload = bundle::payload_path(manifest_path, &manifest);
     let payload_present =
         std::fs::metadata(&payload).is_ok_and(|m| m.is_file() && m.len() == manifest.payload.size);
     Ok(InspectReport {
