@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::bundle::{self, Trust};
 use crate::custody::ledger::{self, Event};
 use crate::custody::receipt;
 use crate::error::Result;
 use crate::format::manifest::Manifest;
 use crate::signature::{self, TrustedKey};
-use crate::verify::{self, Trust};
 
 /// What to audit.
 #[derive(Debug, Clone)]
@@ -219,9 +219,11 @@ fn is_part(name: &str) -> bool {
 /// (no signature beside it and not parseable as one).
 fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<BundleRow> {
     let sig_exists = signature::signature_path(path).is_file();
-    let bytes = verify::read_manifest_bytes(path).ok();
-    let parsed = bytes.as_ref().and_then(|b| Manifest::parse(b, path).ok());
-    if !sig_exists && parsed.is_none() {
+    // Read once; parsed here only when there is no signature to check first.
+    let bytes = bundle::read_manifest_bytes(path);
+    let parse = |b: &Result<Vec<u8>>| b.as_ref().ok().and_then(|b| Manifest::parse(b, path).ok());
+    let unsigned = if sig_exists { None } else { parse(&bytes) };
+    if !sig_exists && unsigned.is_none() {
         return None;
     }
     let stem = path
@@ -244,7 +246,10 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
         manifest_sha256: None,
         previous: None,
     };
-    match verify::open(path, &Trust::Keys(trusted.to_vec())) {
+    let opened = bytes.as_ref().map_err(|e| e.to_string()).and_then(|b| {
+        bundle::open_bytes(path, b, &Trust::Keys(trusted.to_vec())).map_err(|e| e.to_string())
+    });
+    match opened {
         Ok(b) => {
             let m = &b.manifest;
             row.name = m.name.clone();
@@ -269,7 +274,8 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
             }
         }
         Err(e) => {
-            if let Some(m) = parsed {
+            // Not authenticated: shown to help find the bundle, never trusted.
+            if let Some(m) = unsigned.or_else(|| parse(&bytes)) {
                 row.name = m.name.clone();
                 row.bundle_id = Some(m.bundle_id.clone());
                 row.channel = ledger::channel_key(&m.channel.sender, &m.channel.receiver);
@@ -278,7 +284,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
                 row.size = Some(m.payload.size);
                 row.post_quantum = Some(m.is_post_quantum());
             }
-            row.problems.push(e.to_string());
+            row.problems.push(e);
         }
     }
     if require_pq && row.post_quantum == Some(false) {

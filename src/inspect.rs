@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::bundle::{self, read_manifest_bytes};
 use crate::error::Result;
 use crate::format::manifest::Manifest;
 use crate::payload::hashing::sha256_hex;
 use crate::signature::{self, TrustedKey};
-use crate::verify::read_manifest_bytes;
 
 /// The signature as inspect saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,17 +57,9 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
     let bytes = read_manifest_bytes(manifest_path)?;
     let sig_path = signature::signature_path(manifest_path);
     // With trusted keys, the signature is checked over the raw bytes before
-    // anything in them is parsed, as verify does.
-    let verified = if trusted.is_empty() {
-        None
-    } else {
-        // A failed check ends here: an unauthenticated manifest is not parsed.
-        Some(
-            signature::read_signature(&sig_path)
-                .and_then(|s| signature::verify(&bytes, &s, &sig_path, trusted))?,
-        )
-    };
-    let manifest = Manifest::parse(&bytes, manifest_path)?;
+    // anything in them is parsed, as verify does; a failed check ends here.
+    let keys = (!trusted.is_empty()).then_some(trusted);
+    let (manifest, verified) = bundle::authenticate(manifest_path, &bytes, keys)?;
     let check = match verified {
         None => {
             let claimed = signature::read_signature(&sig_path)
@@ -77,14 +69,14 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
                 claimed_key_id: claimed,
             }
         }
-        Some(v) => match crate::verify::bind(&v, &manifest, manifest_path) {
+        Some(v) => match bundle::bind(&v, &manifest, manifest_path) {
             Ok(()) => SignatureCheck::Trusted { key_id: v.key_id },
             Err(e) => SignatureCheck::Failed {
                 reason: e.to_string(),
             },
         },
     };
-    let payload = crate::disk::durable::parent_of(manifest_path).join(&manifest.payload.file);
+    let payload = bundle::payload_path(manifest_path, &manifest);
     let payload_present =
         std::fs::metadata(&payload).is_ok_and(|m| m.is_file() && m.len() == manifest.payload.size);
     Ok(InspectReport {

@@ -26,15 +26,3 @@ pub fn check() -> Result<()> {
         Ok(())
     }
 }
-
-/// The same check for I/O paths: an `io::Error` of kind `Interrupted`.
-pub fn check_io() -> std::io::Result<()> {
-    if FLAG.load(Ordering::Relaxed) {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Interrupted,
-            "interrupted",
-        ))
-    } else {
-        Ok(())
-    }
-}

@@ -9,12 +9,11 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::bundle::{self, Trust};
 use crate::disk::media::{self, PartWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::pack::{self, PackReport};
-use crate::payload::hashing::HashingReader;
 use crate::signature::SigningKey;
-use crate::verify::{self, Trust};
 
 /// What to re-cut, and how.
 #[derive(Clone)]
@@ -35,7 +34,7 @@ pub struct ResplitOptions {
 
 /// Re-cuts a bundle; see the module docs.
 pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
-    let bundle = verify::open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
+    let bundle = bundle::open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
     let m = &bundle.manifest;
     let manifest_path = opts.out_dir.join(format!("{}.toml", m.name));
     crate::disk::durable::ensure_absent(&manifest_path)?;
@@ -45,7 +44,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
             opts.out_dir.display()
         )));
     }
-    let mut source = HashingReader::new(bundle.open_payload()?);
+    let mut source = bundle.open_payload()?;
     let mut writer = PartWriter::new(&opts.out_dir, &m.name, opts.split);
     let copied = io::copy(&mut source, &mut writer);
     if let Err(e) = copied {
@@ -56,7 +55,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
             _ => Error::io(&bundle.payload_path, e),
         });
     }
-    let (size, sha) = source.drain_and_finish().at(&bundle.payload_path)?;
+    let (size, sha) = source.finish().at(&bundle.payload_path)?;
     if size != m.payload.size || sha != m.payload.sha256 {
         return Err(Error::PayloadMismatch {
             path: bundle.payload_path.clone(),

@@ -23,11 +23,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::bundle::{self, Bundle, SignatureStatus, Trust};
 use crate::custody::ledger::{self, Arrival, Event, Ledger, NewRecord};
 use crate::disk::durable;
 use crate::error::{Error, IoContext, Result};
+use crate::format::manifest::{Entry, Manifest};
 use crate::payload::archive::Sink;
-use crate::verify::{self, SignatureStatus, Trust};
 
 /// What to unpack, and where.
 #[derive(Clone)]
@@ -74,6 +75,10 @@ pub struct UnpackReport {
     pub missing: Vec<u64>,
     /// Warnings about the bundle's place in its channel.
     pub flags: Vec<String>,
+    /// The manifest, as verified: a receipt is written from it, never from
+    /// the file read again.
+    #[serde(skip)]
+    pub manifest: Manifest,
 }
 
 /// Verifies and unpacks a bundle; see the module docs.
@@ -84,7 +89,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         ));
     }
     let mut ledger = opts.ledger.as_deref().map(Ledger::open).transpose()?;
-    let bundle = match verify::open(&opts.manifest, &opts.trust) {
+    let bundle = match bundle::open(&opts.manifest, &opts.trust) {
         Ok(b) => b
             .with_parts_from(&opts.parts_from)
             .with_progress(&opts.progress),
@@ -150,14 +155,12 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         total_bytes,
         missing: arrival.missing,
         flags: arrival.flags,
+        manifest: bundle.manifest,
     })
 }
 
 /// Extracts a verified bundle into DEST/NAME through a staging folder.
-fn extract(
-    opts: &UnpackOptions,
-    bundle: &verify::Bundle,
-) -> Result<(PathBuf, Vec<crate::format::manifest::Entry>)> {
+fn extract(opts: &UnpackOptions, bundle: &Bundle) -> Result<(PathBuf, Vec<Entry>)> {
     let created_dest = prepare_dest(&opts.dest)?;
     let target = opts.dest.join(&bundle.manifest.name);
     let cleanup_dest = |e: Error| {

@@ -670,11 +670,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             };
             let report = unpack::unpack(&opts)?;
             let receipt = match (&receipt_out, &receipt_key) {
-                (Some(dir), Some(key)) => {
-                    let bytes = verify::read_manifest_bytes(&manifest)?;
-                    let m = pouch::format::manifest::Manifest::parse(&bytes, &manifest)?;
-                    Some(pouch::custody::receipt::write(dir, &report, &m, key)?)
-                }
+                (Some(dir), Some(key)) => Some(pouch::custody::receipt::write(dir, &report, key)?),
                 _ => None,
             };
             render::unpack(&report, receipt.as_deref(), json);
@@ -920,14 +916,23 @@ fn record_verify(
 ) -> Result<()> {
     use pouch::custody::ledger::{Event, Ledger, NewRecord};
     let mut l = Ledger::open(ledger)?;
-    let bytes = verify::read_manifest_bytes(manifest).ok();
-    let parsed = bytes
-        .as_ref()
-        .and_then(|b| pouch::format::manifest::Manifest::parse(b, manifest).ok());
-    let sha = bytes
-        .as_ref()
-        .map(|b| pouch::payload::hashing::sha256_hex(b))
-        .unwrap_or_default();
+    let (parsed, sha) = match result {
+        Ok(r) => (Some(r.manifest.clone()), r.manifest_sha256.clone()),
+        // Rejected: read again only to name what was rejected.
+        Err(_) => {
+            let bytes = verify::read_manifest_bytes(manifest).ok();
+            let m = bytes
+                .as_ref()
+                .and_then(|b| pouch::format::manifest::Manifest::parse(b, manifest).ok());
+            (
+                m,
+                bytes
+                    .as_ref()
+                    .map(|b| pouch::payload::hashing::sha256_hex(b))
+                    .unwrap_or_default(),
+            )
+        }
+    };
     let mut rec = match &parsed {
         Some(m) => NewRecord::about(Event::Verified, m, &sha),
         None => NewRecord {

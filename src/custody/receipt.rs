@@ -56,13 +56,10 @@ fn comment(bundle_id: &str, name: &str) -> String {
 }
 
 /// Writes `NAME.receipt.toml` and `NAME.receipt.toml.minisig` into `dir` for
-/// an unpacked bundle; returns the receipt's path.
-pub fn write(
-    dir: &Path,
-    report: &UnpackReport,
-    m: &manifest::Manifest,
-    key: &SigningKey,
-) -> Result<PathBuf> {
+/// an unpacked bundle, from the manifest the unpack verified; returns the
+/// receipt's path.
+pub fn write(dir: &Path, report: &UnpackReport, key: &SigningKey) -> Result<PathBuf> {
+    let m = &report.manifest;
     let r = Receipt {
         format_version: 1,
         kind: "receipt".into(),

@@ -46,11 +46,6 @@ impl PendingFile {
         self.temp.as_file_mut()
     }
 
-    /// The final path.
-    pub fn final_path(&self) -> &Path {
-        &self.final_path
-    }
-
     /// Writes all of `bytes` to the file.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         let path = self.temp.path().to_path_buf();
@@ -81,11 +76,6 @@ pub struct SyncedFile {
 }
 
 impl SyncedFile {
-    /// The final path.
-    pub fn final_path(&self) -> &Path {
-        &self.final_path
-    }
-
     /// Renames to the final name, refusing to replace an existing file, and
     /// fsyncs the folder.
     pub fn commit(self) -> Result<PathBuf> {

@@ -11,7 +11,6 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::disk::durable::{PendingFile, SyncedFile};
@@ -189,15 +188,65 @@ pub fn parts_of(name: &str, written: &[Written]) -> Vec<Part> {
         .collect()
 }
 
+/// The per-part and whole-payload sha256 of a payload cut into files,
+/// computed in the same pass with each byte hashed once per digest needed.
+///
+/// The first file's bytes go through one hasher only: when it ends, a copy
+/// of its state becomes the start of the whole digest, which only files
+/// after it update. A payload of one file therefore costs one digest, its
+/// part's, which is also the whole's.
+#[derive(Default, Clone)]
+pub struct Digests {
+    part: Sha256,
+    whole: Option<Sha256>,
+    first: Option<String>,
+    ended: usize,
+}
+
+impl Digests {
+    /// Hashes `bytes` of the current file.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.part.update(bytes);
+        if self.ended > 0 {
+            if let Some(whole) = &mut self.whole {
+                whole.update(bytes);
+            }
+        }
+    }
+
+    /// Ends the current file; returns its sha256 (lowercase hex).
+    pub fn end_part(&mut self) -> String {
+        let part = std::mem::take(&mut self.part);
+        if self.ended == 0 {
+            self.whole = Some(part.clone());
+        }
+        let sha = hex::encode(part.finalize());
+        if self.ended == 0 {
+            self.first = Some(sha.clone());
+        }
+        self.ended += 1;
+        sha
+    }
+
+    /// The sha256 of everything hashed, across all files.
+    pub fn whole(self) -> String {
+        match (self.ended, self.first, self.whole) {
+            (1, Some(first), _) => first,
+            (n, _, Some(whole)) if n > 1 => hex::encode(whole.finalize()),
+            _ => hex::encode(self.part.finalize()),
+        }
+    }
+}
+
 /// Writes the payload as one file or as parts of at most `part_size` bytes,
-/// each under a temporary name, hashing each part and the whole.
+/// each under a temporary name, hashing each part and the whole in one pass.
 pub struct PartWriter {
     dir: PathBuf,
     name: String,
     part_size: Option<u64>,
-    current: Option<(PendingFile, Sha256, u64)>,
+    current: Option<(PendingFile, u64)>,
     done: Vec<Written>,
-    whole: Sha256,
+    digests: Digests,
     total: u64,
 }
 
@@ -210,7 +259,7 @@ impl PartWriter {
             part_size,
             current: None,
             done: Vec::new(),
-            whole: Sha256::new(),
+            digests: Digests::default(),
             total: 0,
         }
     }
@@ -221,17 +270,17 @@ impl PartWriter {
             None => format!("{}.age", self.name),
         };
         let pending = PendingFile::create(&self.dir.join(file_name), 0o644).map_err(to_io)?;
-        self.current = Some((pending, Sha256::new(), 0));
+        self.current = Some((pending, 0));
         Ok(())
     }
 
     fn close_current(&mut self) -> Result<()> {
-        if let Some((pending, hasher, size)) = self.current.take() {
+        if let Some((pending, size)) = self.current.take() {
             let file = pending.sync()?;
             self.done.push(Written {
                 file,
                 size,
-                sha256: hex::encode(hasher.finalize()),
+                sha256: self.digests.end_part(),
             });
         }
         Ok(())
@@ -244,7 +293,7 @@ impl PartWriter {
             self.open_next().map_err(|e| Error::io(&self.dir, e))?;
         }
         self.close_current()?;
-        Ok((self.done, self.total, hex::encode(self.whole.finalize())))
+        Ok((self.done, self.total, self.digests.whole()))
     }
 }
 
@@ -260,7 +309,7 @@ impl Write for PartWriter {
         if buf.is_empty() {
             return Ok(0);
         }
-        if let (Some(limit), Some((_, _, size))) = (self.part_size, &self.current) {
+        if let (Some(limit), Some((_, size))) = (self.part_size, &self.current) {
             if *size >= limit {
                 self.close_current().map_err(to_io)?;
             }
@@ -268,14 +317,13 @@ impl Write for PartWriter {
         if self.current.is_none() {
             self.open_next()?;
         }
-        let Some((pending, hasher, size)) = &mut self.current else {
+        let Some((pending, size)) = &mut self.current else {
             return Err(io::Error::other("no part open"));
         };
         let room = self.part_size.map_or(buf.len() as u64, |l| l - *size);
         let take = (buf.len() as u64).min(room) as usize;
         let n = pending.file().write(&buf[..take])?;
-        hasher.update(&buf[..n]);
-        self.whole.update(&buf[..n]);
+        self.digests.update(&buf[..n]);
         *size += n as u64;
         self.total += n as u64;
         Ok(n)
@@ -283,7 +331,7 @@ impl Write for PartWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.current {
-            Some((pending, _, _)) => pending.file().flush(),
+            Some((pending, _)) => pending.file().flush(),
             None => Ok(()),
         }
     }
@@ -324,32 +372,37 @@ pub fn extra_parts(name: &str, count: usize, dirs: &[PathBuf]) -> Vec<PathBuf> {
     extra
 }
 
-/// What is wrong with one part.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PartProblem {
-    /// The part's file name (or path, for extra parts).
-    pub part: String,
-    /// missing, wrong size, wrong sha256, unexpected.
-    pub problem: String,
-}
-
 /// Reads the parts of a payload in order as one stream, checking each part's
 /// size when it is opened and its sha256 when it ends, so that a damaged
-/// part is named as soon as it has been read.
+/// part is named as soon as it has been read. The whole payload's digest
+/// comes from the same pass ([`PartsReader::finish`]).
 pub struct PartsReader {
     parts: Vec<(PathBuf, Part)>,
     index: usize,
-    current: Option<(File, Sha256, u64)>,
+    current: Option<(crate::progress::Reader<File>, u64)>,
+    digests: Digests,
+    total: u64,
+    progress: crate::progress::Handle,
 }
 
 impl PartsReader {
-    /// Reads `parts` from the given paths (as found by [`locate`]).
-    pub fn new(parts: Vec<(PathBuf, Part)>) -> PartsReader {
+    /// Reads `parts` from the given paths (as found by [`locate`]),
+    /// reporting the bytes read to `progress`.
+    pub fn new(parts: Vec<(PathBuf, Part)>, progress: &crate::progress::Handle) -> PartsReader {
         PartsReader {
             parts,
             index: 0,
             current: None,
+            digests: Digests::default(),
+            total: 0,
+            progress: progress.clone(),
         }
+    }
+
+    /// Reads what is left, then returns the size and sha256 of the whole payload.
+    pub fn finish(mut self) -> io::Result<(u64, String)> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok((self.total, self.digests.whole()))
     }
 }
 
@@ -376,26 +429,27 @@ impl Read for PartsReader {
                         format!("wrong size: {size} bytes, the manifest says {}", part.size),
                     ));
                 }
-                self.current = Some((file, Sha256::new(), 0));
+                let file = crate::progress::Reader::new(file, self.progress.clone());
+                self.current = Some((file, 0));
             }
-            let Some((file, hasher, done)) = &mut self.current else {
+            let Some((file, done)) = &mut self.current else {
                 return Ok(0);
             };
             let n = file.read(buf)?;
             if n > 0 {
-                hasher.update(&buf[..n]);
+                self.digests.update(&buf[..n]);
                 *done += n as u64;
+                self.total += n as u64;
                 return Ok(n);
             }
             let part = &self.parts[self.index].1;
-            let sha = hex::encode(std::mem::take(hasher).finalize());
             if *done != part.size {
                 return Err(part_error(
                     &part.file,
                     format!("changed while being read ({done} of {} bytes)", part.size),
                 ));
             }
-            if sha != part.sha256 {
+            if self.digests.end_part() != part.sha256 {
                 return Err(part_error(
                     &part.file,
                     "wrong sha256: the part is damaged; copy it again".into(),
@@ -403,6 +457,35 @@ impl Read for PartsReader {
             }
             self.current = None;
             self.index += 1;
+        }
+    }
+}
+
+/// A payload on the medium read as one stream: the single file (its bytes
+/// reported to the progress sink) or the parts in order. Its size and
+/// sha256 come from the same pass ([`Payload::finish`]).
+pub enum Payload {
+    /// `NAME.age`.
+    File(crate::payload::hashing::HashingReader<crate::progress::Reader<File>>),
+    /// `NAME.age.001`, `NAME.age.002`, …
+    Parts(Box<PartsReader>),
+}
+
+impl Payload {
+    /// Reads what is left, then returns the size and sha256 of the whole payload.
+    pub fn finish(self) -> io::Result<(u64, String)> {
+        match self {
+            Payload::File(r) => r.drain_and_finish(),
+            Payload::Parts(r) => r.finish(),
+        }
+    }
+}
+
+impl Read for Payload {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Payload::File(r) => r.read(buf),
+            Payload::Parts(r) => r.read(buf),
         }
     }
 }
@@ -489,5 +572,63 @@ mod tests {
         w.write_all(&[7u8; 10_000]).unwrap();
         let (files, _, _) = w.finish().unwrap();
         assert_eq!(files.len(), 2);
+    }
+
+    #[test]
+    fn one_part_has_one_digest_and_it_is_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for split in [None, Some(1 << 20)] {
+            let sub = dir.path().join(format!("{split:?}"));
+            fs::create_dir(&sub).unwrap();
+            let mut w = PartWriter::new(&sub, "b", split);
+            w.write_all(b"only part").unwrap();
+            let (files, total, sha) = w.finish().unwrap();
+            assert_eq!((files.len(), total), (1, 9));
+            assert_eq!(sha, crate::payload::hashing::sha256_hex(b"only part"));
+            assert_eq!(files[0].sha256, sha);
+        }
+    }
+
+    #[test]
+    fn digests_of_several_parts_give_each_part_and_the_whole() {
+        let mut d = Digests::default();
+        d.update(b"ab");
+        d.update(b"c");
+        assert_eq!(d.end_part(), crate::payload::hashing::sha256_hex(b"abc"));
+        d.update(b"de");
+        assert_eq!(d.end_part(), crate::payload::hashing::sha256_hex(b"de"));
+        d.update(b"f");
+        assert_eq!(d.end_part(), crate::payload::hashing::sha256_hex(b"f"));
+        assert_eq!(d.whole(), crate::payload::hashing::sha256_hex(b"abcdef"));
+        let mut unended = Digests::default();
+        unended.update(b"xyz");
+        assert_eq!(unended.whole(), crate::payload::hashing::sha256_hex(b"xyz"));
+    }
+
+    #[test]
+    fn parts_reader_checks_each_part_and_joins_the_whole_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = PartWriter::new(dir.path(), "b", Some(10_000));
+        w.write_all(&data).unwrap();
+        let (files, _, sha) = w.finish().unwrap();
+        let parts = parts_of("b", &files);
+        let paths =
+            crate::disk::durable::commit_all(files.into_iter().map(|f| f.file).collect()).unwrap();
+        let list: Vec<(PathBuf, Part)> = paths.iter().cloned().zip(parts.clone()).collect();
+        let mut r = PartsReader::new(list.clone(), &crate::progress::Handle::default());
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+        assert_eq!(r.finish().unwrap(), (data.len() as u64, sha));
+
+        let mut bad = list;
+        bad[1].1.sha256 = crate::payload::hashing::sha256_hex(b"other");
+        let r = PartsReader::new(bad, &crate::progress::Handle::default());
+        let err = r.finish().expect_err("a damaged part");
+        assert!(
+            err.to_string().starts_with("part b.age.002: wrong sha256"),
+            "{err}"
+        );
     }
 }

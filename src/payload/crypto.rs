@@ -325,13 +325,15 @@ pub fn encrypt<W: Write>(recipients: &[Recipient], w: W) -> Result<age::stream::
 
 /// Opens an age stream from `r` with `identities`. `fingerprints` are the
 /// bundle's recipients, named in the error when no identity matches.
+/// Returns the plaintext and the tags of the header's recipient stanzas,
+/// in order, from the one strict parse of the header.
 pub fn decrypt<R: std::io::BufRead>(
     r: R,
     identities: &[Identity],
     bundle_fingerprints: &[String],
     corrupt: &dyn Fn(String) -> Error,
-) -> Result<Plaintext<R>> {
-    open(r, identities).map_err(|e| match e {
+) -> Result<(Plaintext<R>, Vec<String>)> {
+    open_with_tags(r, identities).map_err(|e| match e {
         Opened::Age(e) => map_decrypt_error(e, identities, bundle_fingerprints, corrupt),
         Opened::Passphrase => corrupt(
             "the payload is passphrase-encrypted; pouch bundles are encrypted to recipients".into(),
@@ -356,24 +358,40 @@ pub enum Opened {
 /// for files from early rage versions, stanzas whose body does not end with
 /// a short line, which the age specification forbids.
 pub fn open<R: std::io::BufRead>(
-    mut r: R,
+    r: R,
     identities: &[Identity],
 ) -> std::result::Result<Plaintext<R>, Opened> {
+    open_with_tags(r, identities).map(|(plaintext, _)| plaintext)
+}
+
+/// [`open`], also returning the tags of the header's recipient stanzas in
+/// order, as its strict check parsed them.
+pub fn open_with_tags<R: std::io::BufRead>(
+    mut r: R,
+    identities: &[Identity],
+) -> std::result::Result<(Plaintext<R>, Vec<String>), Opened> {
     let header = read_header(&mut r).map_err(|e| match e {
         HeaderError::Io(e) => Opened::Age(age::DecryptError::Io(e)),
         HeaderError::Invalid(_) => Opened::Age(age::DecryptError::InvalidHeader),
     })?;
-    if !stanzas_are_canonical(&header) {
-        return Err(Opened::Age(age::DecryptError::InvalidHeader));
-    }
+    // Not v1: the age crate says what the input is instead.
+    let tags = match header.strip_prefix(AGE_V1) {
+        Some(body) => {
+            strict_stanzas(body)
+                .ok_or(Opened::Age(age::DecryptError::InvalidHeader))?
+                .0
+        }
+        None => Vec::new(),
+    };
     let input = std::io::Read::chain(std::io::Cursor::new(header), r);
     let decryptor = age::Decryptor::new_buffered(input).map_err(Opened::Age)?;
     if decryptor.is_scrypt() {
         return Err(Opened::Passphrase);
     }
-    decryptor
+    let plaintext = decryptor
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
-        .map_err(Opened::Age)
+        .map_err(Opened::Age)?;
+    Ok((plaintext, tags))
 }
 
 /// Why an age header was not read.
@@ -439,6 +457,39 @@ pub fn stanza_tags<R: std::io::BufRead>(mut r: R) -> std::result::Result<Vec<Str
     Ok(tags)
 }
 
+/// Keeps the first bytes of a payload as they stream past, as many as an
+/// age header may have, so that a pass reading the payload for another
+/// reason (its hash) also yields the header, without reading it again.
+#[derive(Debug, Default)]
+pub struct HeaderTap {
+    bytes: Vec<u8>,
+}
+
+impl HeaderTap {
+    /// Keeps what of `bytes` still belongs to the first [`MAX_HEADER_BYTES`].
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let room = (MAX_HEADER_BYTES as usize).saturating_sub(self.bytes.len());
+        self.bytes
+            .extend_from_slice(&bytes[..room.min(bytes.len())]);
+    }
+
+    /// The tags of the recipient stanzas in the header seen, as [`stanza_tags`] gives them.
+    pub fn stanza_tags(&self) -> std::result::Result<Vec<String>, String> {
+        stanza_tags(self.bytes.as_slice())
+    }
+}
+
+impl Write for HeaderTap {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.feed(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Parses the stanzas at the start of a v1 header's body (after its first
 /// line) with age-core's strict parser: their tags and what follows them,
 /// or `None` when one is malformed.
@@ -459,16 +510,6 @@ pub fn kind_of_tag(tag: &str) -> Option<&'static str> {
         pq::STANZA_TAG => Some(KIND_PQ),
         _ => None,
     }
-}
-
-/// Whether every stanza of a v1 header (read whole by [`read_header`])
-/// parses strictly.
-/// The MAC line, and anything malformed after the stanzas, is the age
-/// crate's to judge.
-fn stanzas_are_canonical(header: &[u8]) -> bool {
-    header
-        .strip_prefix(AGE_V1)
-        .is_none_or(|body| strict_stanzas(body).is_some())
 }
 
 fn map_decrypt_error(
@@ -589,6 +630,13 @@ mod tests {
             stanza_tags(exact.as_slice()).err().as_deref(),
             Some("the age header is larger than 1 MiB")
         );
+        let mut tap = HeaderTap::default();
+        tap.feed(&exact);
+        assert_eq!(
+            tap.stanza_tags().err().as_deref(),
+            Some("the age header is larger than 1 MiB"),
+            "the tap keeps exactly what the header reader reads"
+        );
 
         // A header that just stops.
         let cut = [AGE_V1, b"-> X25519 abc\n".as_slice()].concat();
@@ -610,6 +658,13 @@ mod tests {
         w.finish().expect("finish");
         let tags = stanza_tags(file.as_slice()).expect("tags");
         assert_eq!(tags.iter().filter(|t| *t == pq::STANZA_TAG).count(), 100);
+        let mut tap = HeaderTap::default();
+        for chunk in file.chunks(1000) {
+            tap.write_all(chunk).expect("write");
+        }
+        assert_eq!(tap.stanza_tags().expect("the tap's tags"), tags);
+        let (_, opened) = open_with_tags(file.as_slice(), &ids[..1]).expect("opens");
+        assert_eq!(opened, tags, "open's tags are the header's");
         let mut r = open(file.as_slice(), &ids[99..]).expect("the last one opens it");
         let mut plain = Vec::new();
         std::io::Read::read_to_end(&mut r, &mut plain).expect("read");

@@ -1,44 +1,8 @@
 //! Readers and writers that hash and count what passes through them.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
-
-/// A writer that hashes and counts every byte written to the inner writer.
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    /// Returns the inner writer, the byte count and the sha256 (lowercase hex).
-    pub fn finish(self) -> (W, u64, String) {
-        (self.inner, self.count, hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 /// A reader that hashes and counts every byte read from the inner reader.
 pub struct HashingReader<R> {
@@ -55,11 +19,6 @@ impl<R: Read> HashingReader<R> {
             hasher: Sha256::new(),
             count: 0,
         }
-    }
-
-    /// Bytes read so far.
-    pub fn count(&self) -> u64 {
-        self.count
     }
 
     /// Reads the inner reader to its end (hashing it), then returns the byte

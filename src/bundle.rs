@@ -1,0 +1,599 @@
+//! A bundle on the medium, opened once: its manifest read and authenticated,
+//! its payload (one file or parts) located and read in one pass, its age
+//! header parsed once. verify, unpack, inspect, resplit and audit are small
+//! operations on a [`Bundle`].
+//!
+//! The order is fixed and matters: the signature is checked over the
+//! manifest's raw bytes *before* the manifest is parsed, so nothing an
+//! untrusted party wrote is interpreted until a trusted key vouched for it.
+//! Then the payload's size is compared with the signed size (cheap, before
+//! any long read), and then one streaming pass hashes the payload, keeps its
+//! age header and, with an identity, decrypts, decompresses and checks every
+//! entry against the signed manifest.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::disk::durable::{parent_of, read_capped};
+use crate::disk::media::{self, Digests, Payload};
+use crate::error::{Error, IoContext, Result};
+use crate::format::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
+use crate::payload::archive::{self, Expected, Sink};
+use crate::payload::crypto::{self, HeaderTap};
+use crate::payload::hashing::{sha256_hex, HashingReader, LimitReader};
+use crate::payload::pipeline;
+use crate::signature::{self, TrustedKey};
+
+/// The largest zstd window accepted, as a power of two (16 MiB): enough for
+/// every level pouch writes, small enough to keep decoder memory flat.
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+
+/// How the manifest's signature is to be treated.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// Require a valid signature by one of these keys.
+    Keys(Vec<TrustedKey>),
+    /// Proceed without checking the signature (`--insecure-skip-signature`).
+    InsecureSkip,
+}
+
+/// How the signature was treated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignatureStatus {
+    /// Valid, by a trusted key.
+    Trusted {
+        /// The signer's key id.
+        key_id: String,
+    },
+    /// Not checked, on request.
+    Skipped,
+}
+
+/// A bundle whose manifest has been read, authenticated (or explicitly not)
+/// and parsed.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Where the manifest was read from.
+    pub manifest_path: PathBuf,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// sha256 of the manifest file's bytes.
+    pub manifest_sha256: String,
+    /// Where the payload is expected.
+    pub payload_path: PathBuf,
+    /// What became of the signature.
+    pub signature: SignatureStatus,
+    /// Folders searched for payload parts: the manifest's, then `--parts-from`.
+    pub search_dirs: Vec<PathBuf>,
+    /// Where progress goes.
+    pub progress: crate::progress::Handle,
+}
+
+/// Reads a manifest and checks its signature according to `trust`.
+pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
+    let bytes = read_manifest_bytes(manifest_path)?;
+    open_bytes(manifest_path, &bytes, trust)
+}
+
+/// [`open`] for a manifest already read from `manifest_path`.
+pub fn open_bytes(manifest_path: &Path, bytes: &[u8], trust: &Trust) -> Result<Bundle> {
+    let keys = match trust {
+        Trust::Keys(keys) if keys.is_empty() => {
+            return Err(Error::Usage(
+                "no trusted signer keys: pass --trust SIGNER.minisign.pub (or, knowingly, --insecure-skip-signature)".into(),
+            ));
+        }
+        Trust::Keys(keys) => Some(keys.as_slice()),
+        Trust::InsecureSkip => None,
+    };
+    let (manifest, verified) = authenticate(manifest_path, bytes, keys)?;
+    let signature = match &verified {
+        Some(v) => {
+            bind(v, &manifest, manifest_path)?;
+            SignatureStatus::Trusted {
+                key_id: v.key_id.clone(),
+            }
+        }
+        None => SignatureStatus::Skipped,
+    };
+    let payload_path = payload_path(manifest_path, &manifest);
+    let search_dirs = vec![parent_of(manifest_path).to_path_buf()];
+    Ok(Bundle {
+        progress: crate::progress::Handle::default(),
+        search_dirs,
+        manifest_path: manifest_path.to_path_buf(),
+        manifest,
+        manifest_sha256: sha256_hex(bytes),
+        payload_path,
+        signature,
+    })
+}
+
+/// Where a single-file payload is expected: beside its manifest.
+pub fn payload_path(manifest_path: &Path, manifest: &Manifest) -> PathBuf {
+    parent_of(manifest_path).join(&manifest.payload.file)
+}
+
+/// Checks the signature of a manifest's `bytes` by one of `keys` (when
+/// given) before anything in them is parsed, then parses them. Returns the
+/// manifest and the verified signature, which the caller still has to
+/// [`bind`] to the manifest.
+pub fn authenticate(
+    manifest_path: &Path,
+    bytes: &[u8],
+    keys: Option<&[TrustedKey]>,
+) -> Result<(Manifest, Option<signature::Verified>)> {
+    let verified = match keys {
+        None => None,
+        Some(keys) => {
+            let sig_path = signature::signature_path(manifest_path);
+            let sig_text = signature::read_signature(&sig_path)?;
+            Some(signature::verify(bytes, &sig_text, &sig_path, keys)?)
+        }
+    };
+    let manifest = Manifest::parse(bytes, manifest_path)?;
+    Ok((manifest, verified))
+}
+
+/// Checks that a verified signature belongs to this manifest: its trusted
+/// comment names the bundle, and the manifest names the key that signed it.
+pub fn bind(v: &signature::Verified, manifest: &Manifest, manifest_path: &Path) -> Result<()> {
+    let sig_path = signature::signature_path(manifest_path);
+    signature::check_trusted_comment(
+        &v.trusted_comment,
+        &manifest.bundle_id,
+        &manifest.name,
+        &sig_path,
+    )?;
+    if manifest.signer.key_id != v.key_id {
+        return Err(Error::BadManifest {
+            path: manifest_path.to_path_buf(),
+            reason: format!(
+                "names signer {} but was signed by {}",
+                manifest.signer.key_id, v.key_id
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Reads a manifest file, refusing anything larger than a manifest can be.
+pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
+    read_capped(path, MAX_MANIFEST_BYTES)?.ok_or_else(|| Error::BadManifest {
+        path: path.to_path_buf(),
+        reason: format!(
+            "larger than {} MiB; not a pouch manifest",
+            MAX_MANIFEST_BYTES >> 20
+        ),
+    })
+}
+
+impl Bundle {
+    fn corrupt(&self, reason: String) -> Error {
+        Error::CorruptPayload {
+            path: self.payload_path.clone(),
+            reason,
+        }
+    }
+
+    fn mismatch(&self, what: &'static str, expected: String, found: String) -> Error {
+        Error::PayloadMismatch {
+            path: self.payload_path.clone(),
+            what,
+            expected,
+            found,
+        }
+    }
+
+    /// Also looks for parts in these folders (after the manifest's own).
+    pub fn with_parts_from(mut self, dirs: &[PathBuf]) -> Bundle {
+        self.search_dirs.extend(dirs.iter().cloned());
+        self
+    }
+
+    /// Reports progress to `progress`.
+    pub fn with_progress(mut self, progress: &crate::progress::Handle) -> Bundle {
+        self.progress = progress.clone();
+        self
+    }
+
+    /// True when the payload is split into parts.
+    pub fn is_split(&self) -> bool {
+        !self.manifest.payload.parts.is_empty()
+    }
+
+    /// Opens the payload as one stream: the single file, or the parts in
+    /// order. Sizes are checked first (cheap), and a missing part is named
+    /// before anything is read.
+    pub fn open_payload(&self) -> Result<Payload> {
+        if self.is_split() {
+            let parts = &self.manifest.payload.parts;
+            let found = media::locate(parts, &self.search_dirs);
+            let mut problems = Vec::new();
+            let mut list = Vec::new();
+            for (part, path) in parts.iter().zip(found) {
+                match path {
+                    None => problems.push(format!("{}: missing", part.file)),
+                    Some(p) => {
+                        let size = std::fs::metadata(&p).at(&p)?.len();
+                        if size != part.size {
+                            problems.push(wrong_size(part, size));
+                        }
+                        list.push((p, part.clone()));
+                    }
+                }
+            }
+            problems.extend(self.unexpected_parts());
+            if !problems.is_empty() {
+                return Err(Error::BadParts { problems });
+            }
+            return Ok(Payload::Parts(Box::new(media::PartsReader::new(
+                list,
+                &self.progress,
+            ))));
+        }
+        let file = File::open(&self.payload_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::PayloadMissing {
+                path: self.payload_path.clone(),
+            },
+            _ => Error::io(&self.payload_path, e),
+        })?;
+        let size = file.metadata().at(&self.payload_path)?.len();
+        if size != self.manifest.payload.size {
+            return Err(self.mismatch(
+                "size",
+                self.manifest.payload.size.to_string(),
+                size.to_string(),
+            ));
+        }
+        Ok(Payload::File(HashingReader::new(
+            crate::progress::Reader::new(file, self.progress.clone()),
+        )))
+    }
+
+    /// Checks every part of a split payload (all of them, even after a bad
+    /// one) and the whole payload's hash, in one pass that also hands the
+    /// payload's first bytes to `header`; names each bad part.
+    fn check_parts(&self, header: &mut HeaderTap) -> Result<()> {
+        let parts = &self.manifest.payload.parts;
+        let found = media::locate(parts, &self.search_dirs);
+        let mut problems = Vec::new();
+        let mut digests = Digests::default();
+        let mut buf = vec![0u8; 1 << 20];
+        for (part, path) in parts.iter().zip(found) {
+            let Some(path) = path else {
+                problems.push(format!("{}: missing", part.file));
+                continue;
+            };
+            let mut file =
+                crate::progress::Reader::new(File::open(&path).at(&path)?, self.progress.clone());
+            let mut size: u64 = 0;
+            loop {
+                let n = file.read(&mut buf).at(&path)?;
+                if n == 0 {
+                    break;
+                }
+                digests.update(&buf[..n]);
+                header.feed(&buf[..n]);
+                size += n as u64;
+            }
+            let sha = digests.end_part();
+            if size != part.size {
+                problems.push(wrong_size(part, size));
+            } else if sha != part.sha256 {
+                problems.push(format!("{}: wrong sha256 (damaged)", part.file));
+            }
+        }
+        problems.extend(self.unexpected_parts());
+        if !problems.is_empty() {
+            return Err(Error::BadParts { problems });
+        }
+        // Every part is present and intact here, so the digests saw them all.
+        if digests.whole() != self.manifest.payload.sha256 {
+            return Err(Error::BadParts {
+                problems: vec![
+                    "the parts are each intact but do not join into the signed payload".into(),
+                ],
+            });
+        }
+        Ok(())
+    }
+
+    /// Part files of this bundle in the search folders that the manifest does not list.
+    fn unexpected_parts(&self) -> Vec<String> {
+        media::extra_parts(
+            &self.manifest.name,
+            self.manifest.payload.parts.len(),
+            &self.search_dirs,
+        )
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: unexpected part, not listed in the manifest",
+                p.display()
+            )
+        })
+        .collect()
+    }
+
+    fn check_hash(&self, size: u64, sha256: String) -> Result<()> {
+        if size != self.manifest.payload.size {
+            return Err(self.mismatch(
+                "size",
+                self.manifest.payload.size.to_string(),
+                size.to_string(),
+            ));
+        }
+        if sha256 != self.manifest.payload.sha256 {
+            return Err(self.mismatch("sha256", self.manifest.payload.sha256.clone(), sha256));
+        }
+        Ok(())
+    }
+
+    /// Checks the payload's size and sha256 against the signed manifest,
+    /// and its age header's stanzas against the signed recipients, without
+    /// decrypting it (needs no key). One pass reads the payload.
+    pub fn check_payload(&self) -> Result<()> {
+        self.progress.start("verifying", self.manifest.payload.size);
+        let result = self.check_payload_inner();
+        self.progress.finish();
+        interrupted_or(result)
+    }
+
+    fn check_payload_inner(&self) -> Result<()> {
+        let mut header = HeaderTap::default();
+        if self.is_split() {
+            self.check_parts(&mut header)?;
+        } else {
+            let mut reader = BufReader::with_capacity(1 << 20, self.open_payload()?);
+            std::io::copy(&mut reader, &mut header).at(&self.payload_path)?;
+            let (size, sha) = reader.into_inner().finish().at(&self.payload_path)?;
+            self.check_hash(size, sha)?;
+        }
+        let tags = header
+            .stanza_tags()
+            .map_err(|e| self.corrupt(format!("age header: {e}")))?;
+        self.check_stanzas(&tags)
+    }
+
+    /// The payload's age header is readable without a key: its recipient
+    /// stanzas (`tags`, as the one pass over the header found them) must be
+    /// of the kinds, and as many, as the manifest's recipients (grease and
+    /// unknown stanzas aside). So what the manifest says about post-quantum
+    /// protection is checked, not only claimed.
+    fn check_stanzas(&self, tags: &[String]) -> Result<()> {
+        let mut found: Vec<&str> = tags.iter().filter_map(|t| crypto::kind_of_tag(t)).collect();
+        let mut listed: Vec<&str> = self
+            .manifest
+            .recipients
+            .iter()
+            .map(|r| r.kind.as_str())
+            .collect();
+        found.sort_unstable();
+        listed.sort_unstable();
+        if found != listed {
+            return Err(self.corrupt(format!(
+                "the age header seals the file key to [{}], but the signed manifest lists [{}]",
+                found.join(", "),
+                listed.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// In one pass over the payload: hashes it, decrypts it with
+    /// `identities`, decompresses it and checks every entry against the
+    /// signed manifest, handing accepted entries to `sink`. Returns the
+    /// entries read. The payload hash and the age header's stanzas are
+    /// checked at the end; the caller must not make anything written to
+    /// `sink` visible before this returns `Ok`.
+    pub fn check_contents(
+        &self,
+        identities: &[crypto::Identity],
+        sink: &mut dyn Sink,
+    ) -> Result<Vec<Entry>> {
+        self.progress.start("checking", self.manifest.payload.size);
+        let result = self.check_contents_inner(identities, sink);
+        self.progress.finish();
+        interrupted_or(result)
+    }
+
+    fn check_contents_inner(
+        &self,
+        identities: &[crypto::Identity],
+        sink: &mut dyn Sink,
+    ) -> Result<Vec<Entry>> {
+        if identities.is_empty() {
+            return Err(Error::Usage(
+                "no identity given: pass -i IDENTITY_FILE".into(),
+            ));
+        }
+        let mut payload = self.open_payload()?;
+        let result = self.stream_contents(&mut payload, identities, sink);
+        match result {
+            Ok((entries, tags)) => {
+                let (size, sha) = payload.finish().at(&self.payload_path)?;
+                self.check_hash(size, sha)?;
+                self.check_stanzas(&tags)?;
+                Ok(entries)
+            }
+            Err(
+                e @ (Error::CorruptPayload { .. }
+                | Error::BadEntry { .. }
+                | Error::ContentsMismatch { .. }),
+            ) if self.is_split() => {
+                // Name the bad parts, if that is what went wrong.
+                drop(payload);
+                self.check_parts(&mut HeaderTap::default()).and(Err(e))
+            }
+            Err(
+                e @ (Error::CorruptPayload { .. }
+                | Error::BadEntry { .. }
+                | Error::ContentsMismatch { .. }),
+            ) => {
+                // If the payload is not the one that was signed, say so: that
+                // is the root cause, more useful than the symptom.
+                match payload.finish() {
+                    Ok((size, sha)) => self.check_hash(size, sha).and(Err(e)),
+                    Err(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Decrypts, decompresses and checks the entries; returns them and the
+    /// age header's stanza tags.
+    fn stream_contents(
+        &self,
+        payload: &mut Payload,
+        identities: &[crypto::Identity],
+        sink: &mut dyn Sink,
+    ) -> Result<(Vec<Entry>, Vec<String>)> {
+        let corrupt = |reason: String| self.corrupt(reason);
+        let fingerprints: Vec<String> = self
+            .manifest
+            .recipients
+            .iter()
+            .map(|r| r.fingerprint.clone())
+            .collect();
+        let buffered = BufReader::with_capacity(1 << 20, payload);
+        let (plaintext, tags) = crypto::decrypt(buffered, identities, &fingerprints, &corrupt)?;
+        let plaintext = Layer::new(plaintext, "age");
+        // Two stages: this thread's helper reads, hashes and decrypts; this
+        // thread decompresses, checks and writes the entries.
+        let (chan_w, chan_r) = pipeline::channel();
+        let entries = std::thread::scope(|scope| {
+            scope.spawn(move || pipeline::pump(plaintext, chan_w));
+            let mut decoder = zstd::stream::read::Decoder::new(chan_r)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            decoder
+                .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let expected = Expected {
+                entries: if self.manifest.contents.sealed_names {
+                    None
+                } else {
+                    Some(&self.manifest.entries)
+                },
+                contents: &self.manifest.contents,
+            };
+            let mut limited = LimitReader::new(
+                Layer::new(decoder, "zstd"),
+                expected.tar_size_bound(),
+                "the decompressed archive",
+            );
+            // Returning drops the reading end, which stops the other stage.
+            archive::read_archive(&mut limited, &expected, sink, &corrupt)
+        })?;
+        Ok((entries, tags))
+    }
+}
+
+/// Names the layer an error came from ("age: …", "zstd: …"), so that a
+/// damaged payload is reported at the layer that noticed. An error that
+/// already names a lower layer passes through unchanged.
+struct Layer<R> {
+    inner: R,
+    name: &'static str,
+}
+
+impl<R> Layer<R> {
+    fn new(inner: R, name: &'static str) -> Self {
+        Layer { inner, name }
+    }
+}
+
+impl<R: Read> Read for Layer<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let text = e.to_string();
+            if text.starts_with("age: ") || text.starts_with("zstd: ") || text.starts_with("part ")
+            {
+                e
+            } else {
+                std::io::Error::new(e.kind(), format!("{}: {text}", self.name))
+            }
+        })
+    }
+}
+
+fn wrong_size(part: &crate::format::manifest::Part, size: u64) -> String {
+    format!(
+        "{}: wrong size ({size} bytes, the manifest says {})",
+        part.file, part.size
+    )
+}
+
+/// An interruption wins over whatever error it caused on its way out.
+fn interrupted_or<T>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(_) if crate::interrupt::check().is_err() => Err(Error::Interrupted),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(dir: &Path, name: &str) -> Bundle {
+        let text = std::fs::read(Path::new("manifests").join(name)).expect("example");
+        let path = dir.join(name);
+        std::fs::write(&path, &text).expect("write");
+        open(&path, &Trust::InsecureSkip).expect("opens without a signature check")
+    }
+
+    #[test]
+    fn no_trusted_key_is_a_usage_error_before_any_signature_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.toml");
+        std::fs::write(&path, "not read further").expect("write");
+        let err = open(&path, &Trust::Keys(Vec::new())).expect_err("no keys");
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+    }
+
+    #[test]
+    fn stanzas_must_match_the_signed_recipients_in_kind_and_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = example(dir.path(), "bundle.toml");
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        b.check_stanzas(&tags(&["X25519", "grease-x", "X25519"]))
+            .expect("two X25519 stanzas and grease");
+        let err = b
+            .check_stanzas(&tags(&["X25519"]))
+            .expect_err("one missing");
+        assert!(
+            err.to_string().contains(
+                "seals the file key to [x25519], but the signed manifest lists [x25519, x25519]"
+            ),
+            "{err}"
+        );
+        assert!(b
+            .check_stanzas(&tags(&["X25519", crypto::KIND_PQ]))
+            .is_err());
+    }
+
+    #[test]
+    fn a_missing_payload_is_named_before_anything_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let single = example(dir.path(), "bundle.toml");
+        assert!(matches!(
+            single.open_payload(),
+            Err(Error::PayloadMissing { .. })
+        ));
+        let split = example(dir.path(), "bundle-split.toml");
+        assert!(split.is_split());
+        let Err(Error::BadParts { problems }) = split.check_payload() else {
+            panic!("the parts are missing")
+        };
+        assert!(
+            problems.iter().all(|p| p.ends_with(": missing")),
+            "{problems:?}"
+        );
+    }
+}
