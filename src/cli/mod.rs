@@ -670,7 +670,12 @@ pub fn run(cli: Cli) -> Result<u8> {
             };
             let report = unpack::unpack(&opts)?;
             let receipt = match (&receipt_out, &receipt_key) {
-                (Some(dir), Some(key)) => Some(pouch::custody::receipt::write(dir, &report, key)?),
+                (Some(dir), Some(key)) => Some(pouch::custody::receipt::write(
+                    dir,
+                    &report.manifest,
+                    &report.manifest_sha256,
+                    key,
+                )?),
                 _ => None,
             };
             render::unpack(&report, receipt.as_deref(), json);

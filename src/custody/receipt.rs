@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::custody::ledger::{self, Event, Ledger, NewRecord};
 use crate::error::{Error, Result};
-use crate::format::manifest;
+use crate::format::manifest::{self, Manifest};
 use crate::signature::{self, SigningKey, TrustedKey};
-use crate::unpack::UnpackReport;
 
 /// A receipt file's contents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,27 +55,26 @@ fn comment(bundle_id: &str, name: &str) -> String {
 }
 
 /// Writes `NAME.receipt.toml` and `NAME.receipt.toml.minisig` into `dir` for
-/// an unpacked bundle, from the manifest the unpack verified; returns the
-/// receipt's path.
-pub fn write(dir: &Path, report: &UnpackReport, key: &SigningKey) -> Result<PathBuf> {
-    let m = &report.manifest;
+/// an unpacked bundle, from the manifest the unpack verified (`m`, whose file
+/// hashed to `manifest_sha256`); returns the receipt's path.
+pub fn write(dir: &Path, m: &Manifest, manifest_sha256: &str, key: &SigningKey) -> Result<PathBuf> {
     let r = Receipt {
         format_version: 1,
         kind: "receipt".into(),
-        bundle_id: report.bundle_id.clone(),
-        name: report.name.clone(),
+        bundle_id: m.bundle_id.clone(),
+        name: m.name.clone(),
         sender: m.channel.sender.clone(),
         receiver: m.channel.receiver.clone(),
         sequence: m.channel.sequence,
-        manifest_sha256: report.manifest_sha256.clone(),
+        manifest_sha256: manifest_sha256.to_string(),
         received: manifest::format_time(time::OffsetDateTime::now_utc()),
-        files: report.files,
-        total_bytes: report.total_bytes,
+        files: m.contents.files,
+        total_bytes: m.contents.total_bytes,
         verdict: "accepted".into(),
         receiver_key_id: key.key_id.clone(),
     };
-    let body =
-        toml::to_string(&r).map_err(|e| Error::Usage(format!("cannot write the receipt: {e}")))?;
+    let body = toml::to_string(&r)
+        .map_err(|e| Error::Internal(format!("cannot serialise the receipt: {e}")))?;
     let text = format!(
         "# pouch receipt: signed by the recipient; import with pouch receipt import\n\n{body}"
     );
@@ -104,11 +102,19 @@ pub struct Checked {
 
 /// Reads a receipt and checks its signature against `trusted`.
 pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
-    let bytes = crate::verify::read_manifest_bytes(path)?;
+    let bytes = crate::disk::durable::read_capped(path, manifest::MAX_MANIFEST_BYTES)?.ok_or_else(
+        || Error::BadReceipt {
+            path: path.to_path_buf(),
+            reason: format!(
+                "larger than {} MiB; not a pouch receipt",
+                manifest::MAX_MANIFEST_BYTES >> 20
+            ),
+        },
+    )?;
     let sig_path = signature::signature_path(path);
     let sig_text = signature::read_signature(&sig_path)?;
     let v = signature::verify(&bytes, &sig_text, &sig_path, trusted)?;
-    let bad = |reason: String| Error::BadManifest {
+    let bad = |reason: String| Error::BadReceipt {
         path: path.to_path_buf(),
         reason,
     };
@@ -167,7 +173,7 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
         .iter()
         .find(|x| x.event == Event::Packed && x.bundle_id.as_deref() == Some(r.bundle_id.as_str()));
     let Some(packed) = packed else {
-        return Err(Error::BadManifest {
+        return Err(Error::BadReceipt {
             path: path.to_path_buf(),
             reason: format!(
                 "bundle {} ({}) is not in this ledger as packed; is this the right ledger?",
@@ -176,7 +182,7 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
         });
     };
     if packed.manifest_sha256.as_deref() != Some(r.manifest_sha256.as_str()) {
-        return Err(Error::BadManifest {
+        return Err(Error::BadReceipt {
             path: path.to_path_buf(),
             reason: format!(
                 "it confirms a manifest with sha256 {}, but {} was packed with another",

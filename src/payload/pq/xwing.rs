@@ -182,7 +182,9 @@ impl Deserializable for EncappedKey {
             return Err(HpkeError::IncorrectInputLength(size, encoded.len()));
         }
         let wrong_length = || HpkeError::IncorrectInputLength(size, encoded.len());
-        let (m, x) = encoded.split_first_chunk::<MLKEM_CT_BYTES>().ok_or_else(wrong_length)?;
+        let (m, x) = encoded
+            .split_first_chunk::<MLKEM_CT_BYTES>()
+            .ok_or_else(wrong_length)?;
         Ok(Self {
             ct_m: (*m).into(),
             ct_x: x.try_into().map_err(|_| wrong_length())?,
