@@ -58,7 +58,7 @@ fn key_id_of(keynum: &[u8]) -> String {
 
 /// Generates a key pair; the secret key is encrypted with `passphrase` when given.
 pub fn generate(passphrase: Option<String>) -> Result<NewKeyPair> {
-    let fail = |e: minisign::PError| Error::Usage(format!("cannot generate a signing key: {e}"));
+    let fail = |e: minisign::PError| Error::Internal(format!("cannot generate a signing key: {e}"));
     let kp = match passphrase {
         Some(p) => minisign::KeyPair::generate_encrypted_keypair(Some(p)).map_err(fail)?,
         None => minisign::KeyPair::generate_unencrypted_keypair().map_err(fail)?,
@@ -138,7 +138,7 @@ impl SigningKey {
             Some(trusted),
             Some(untrusted),
         )
-        .map_err(|e| Error::Usage(format!("signing failed: {e}")))?;
+        .map_err(|e| Error::Internal(format!("signing failed: {e}")))?;
         Ok(sig.into_string())
     }
 
@@ -153,7 +153,7 @@ impl SigningKey {
             Some(&trusted),
             Some(&untrusted),
         )
-        .map_err(|e| Error::Usage(format!("signing failed: {e}")))?;
+        .map_err(|e| Error::Internal(format!("signing failed: {e}")))?;
         Ok(sig.into_string())
     }
 }

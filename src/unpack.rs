@@ -225,7 +225,7 @@ fn staging_dir(dest: &Path, name: &str) -> Result<PathBuf> {
     for _ in 0..8 {
         let mut r = [0u8; 6];
         getrandom::fill(&mut r)
-            .map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+            .map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
         let path = dest.join(format!(".pouch-staging-{name}-{}", hex::encode(r)));
         match DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => return Ok(path),
@@ -233,8 +233,8 @@ fn staging_dir(dest: &Path, name: &str) -> Result<PathBuf> {
             Err(e) => return Err(Error::io(&path, e)),
         }
     }
-    Err(Error::Usage(format!(
-        "cannot create a staging folder in {}",
+    Err(Error::Internal(format!(
+        "cannot create a staging folder in {}: every random name was taken",
         dest.display()
     )))
 }
@@ -293,13 +293,13 @@ impl Sink for StagingSink {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         match &mut self.current {
             Some((path, w, _)) => w.write_all(bytes).at(path),
-            None => Err(Error::Usage("internal error: write without a file".into())),
+            None => Err(Error::Internal("write without a file".into())),
         }
     }
 
     fn end_file(&mut self, mtime: u64) -> Result<()> {
         let Some((path, w, executable)) = self.current.take() else {
-            return Err(Error::Usage("internal error: end without a file".into()));
+            return Err(Error::Internal("end without a file".into()));
         };
         let file = w
             .into_inner()
