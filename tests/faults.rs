@@ -5,6 +5,7 @@
 //! Small filesystems are tmpfs mounts (these tests run as root, locally and in
 //! CI). A mount that fails fails the test; every mount is undone by a guard,
 //! also when the test fails.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! must have. For every case, `unpack` and `verify -i` must both exit with the
 //! stated code and name the check; DEST must be left exactly as it was, with
 //! no staging folder; nothing may appear outside DEST.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;
 

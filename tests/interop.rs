@@ -1,5 +1,6 @@
 //! Interoperability with Debian's stock tools: `age`, `age-keygen`,
 //! `minisign`, `zstd` and `tar`. A missing tool fails the test, never skips it.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::ffi::{OsStr, OsString};
 use std::fs;

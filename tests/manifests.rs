@@ -1,5 +1,6 @@
 //! Every annotated example in `manifests/` parses and validates, so the
 //! documentation cannot drift from the code.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::fs;
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! Removable media: split parts on a real FAT32 image (mtools), bad parts
 //! named one by one, parts spread over several folders, resplit, automatic
 //! splitting on a FAT mount, and the name-portability policy.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;
 

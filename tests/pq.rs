@@ -8,6 +8,7 @@
 //! typage runs on the machine's Node.js from `tests/typage/`; the first test
 //! that needs it runs `npm ci` there when `node_modules` is missing. A missing
 //! `node` or `npm` fails the tests, never skips them.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::ffi::{OsStr, OsString};
 use std::fs;

@@ -16,6 +16,7 @@
 //!    DEST stays below DEST.
 //!
 //! Failing cases are shrunk and printed; nothing is persisted to disk.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;
 

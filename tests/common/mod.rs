@@ -2,6 +2,8 @@
 //! and trees, and comparing trees.
 
 #![allow(dead_code)]
+// Test helpers fail the test they serve by panicking, as assertions do.
+#![allow(clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::fs;
