@@ -8,12 +8,12 @@
 //!   because of usage, configuration or I/O (exit 2).
 //!
 //! Paths and entry names that come from a bundle are untrusted; the `Display`
-//! implementation escapes them (see [`crate::format::sanitize`]).
+//! implementation escapes them (see [`crate::format::names::escape`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::format::sanitize::escape;
+use crate::format::names::escape;
 
 /// A library result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -338,7 +338,7 @@ pub fn check_trusted_comment(
             path: sig_path.to_path_buf(),
             reason: format!(
                 "its trusted comment {:?} does not name this bundle ({want:?})",
-                crate::format::sanitize::escape(comment)
+                crate::format::names::escape(comment)
             ),
         })
     }

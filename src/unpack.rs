@@ -11,7 +11,7 @@
 //!
 //! Only regular files (0644, or 0755 when executable) and folders (0755) are
 //! created, owned by the user running pouch; paths are joined to the staging
-//! folder only after [`crate::payload::archive::check_path`] accepted them, and the
+//! folder only after [`crate::format::names::check_path`] accepted them, and the
 //! staging folder holds nothing pouch did not create, so no link can be
 //! followed.
 

@@ -516,7 +516,7 @@ fn unportable_names_are_refused_with_every_path_listed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for name in bad {
-        let shown = pouch::format::sanitize::escape(&format!("case/{name}"));
+        let shown = pouch::format::names::escape(&format!("case/{name}"));
         assert!(stderr.contains(&shown), "{shown} not listed in: {stderr}");
     }
     assert!(!stderr.contains("fine.txt"));

@@ -35,8 +35,8 @@ use proptest::test_runner::{TestCaseError, TestRunner};
 use unicode_normalization::UnicodeNormalization;
 
 use common::{noise, snapshot, Node};
+use pouch::format::names::check_path;
 use pouch::pack::{self, pack, PackOptions};
-use pouch::payload::archive::check_path;
 use pouch::signature::{self, SigningKey, TrustedKey};
 use pouch::unpack::{unpack, UnpackOptions};
 use pouch::verify::{verify, Trust, VerifyOptions};

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use pouch::format::sanitize::escape;
+use pouch::format::names::escape;
 use pouch::progress::{Handle, Progress};
 
 struct Bar {

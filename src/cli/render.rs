@@ -7,7 +7,7 @@ use std::io::Write;
 
 use pouch::error::Error;
 use pouch::format::manifest::EntryKind;
-use pouch::format::sanitize::escape;
+use pouch::format::names::escape;
 use pouch::inspect::{InspectReport, SignatureCheck};
 use pouch::keygen::KeygenReport;
 use pouch::pack::PackReport;

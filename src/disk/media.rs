@@ -112,10 +112,7 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok(size)
 }
 
-/// The file name of part `index` (0-based) of bundle `name`.
-pub fn part_name(name: &str, index: usize) -> String {
-    format!("{name}.age.{:03}", index + 1)
-}
+pub use crate::format::manifest::part_name;
 
 /// Whether `dir` is on a FAT filesystem (where no file may reach 4 GiB): by
 /// the kernel's filesystem magic, or by the mount table for FAT mounted

@@ -12,20 +12,25 @@
 //! Parsing is strict: unknown keys, an unknown format version, malformed hashes,
 //! unsafe or duplicate paths are all refused by [`Manifest::parse`].
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::payload::archive;
+use crate::format::names::{self, Clash, NameSet};
 
 /// The manifest format this version of pouch writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The tar member that holds the inner manifest; always the last member.
-pub const INNER_MANIFEST_NAME: &str = ".pouch-manifest.toml";
+pub use super::names::INNER_MANIFEST_NAME;
+
+/// The manifest's name for a classic (X25519) recipient.
+pub const KIND_X25519: &str = "x25519";
+/// The manifest's name for a post-quantum recipient: age's stanza type for
+/// ML-KEM-768 + X25519.
+pub const KIND_PQ: &str = "mlkem768x25519";
 
 /// No manifest (outer or inner) larger than this is read.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
@@ -98,7 +103,7 @@ pub struct RecipientInfo {
     /// The age recipient type: `x25519` (classic) or `mlkem768x25519`
     /// (post-quantum, ML-KEM-768 + X25519).
     pub kind: String,
-    /// See [`crate::payload::crypto::fingerprint`].
+    /// See `payload::crypto::fingerprint`.
     pub fingerprint: String,
 }
 
@@ -165,7 +170,7 @@ pub enum EntryKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// Relative path, `/`-separated, UTF-8 (see [`archive::check_path`]).
+    /// Relative path, `/`-separated, UTF-8 (see [`names::check_path`]).
     pub path: String,
     /// File or folder.
     pub kind: EntryKind,
@@ -269,11 +274,7 @@ impl Manifest {
     /// Whether the payload's file key is sealed only to post-quantum
     /// (ML-KEM-768 + X25519) recipients.
     pub fn is_post_quantum(&self) -> bool {
-        !self.recipients.is_empty()
-            && self
-                .recipients
-                .iter()
-                .all(|r| r.kind == crate::payload::crypto::KIND_PQ)
+        !self.recipients.is_empty() && self.recipients.iter().all(|r| r.kind == KIND_PQ)
     }
 
     /// Parses and validates a manifest read from `path`.
@@ -343,19 +344,14 @@ impl Manifest {
             return Err("recipients: at least one is required".into());
         }
         for r in &self.recipients {
-            if r.kind != crate::payload::crypto::KIND_X25519
-                && r.kind != crate::payload::crypto::KIND_PQ
-            {
+            if r.kind != KIND_X25519 && r.kind != KIND_PQ {
                 return Err(format!("recipients: unknown kind {:?}", r.kind));
             }
             if r.fingerprint.len() != 16 || !is_lower_hex(&r.fingerprint) {
                 return Err("recipients: fingerprint must be 16 lowercase hex digits".into());
             }
         }
-        let any_pq = self
-            .recipients
-            .iter()
-            .any(|r| r.kind == crate::payload::crypto::KIND_PQ);
+        let any_pq = self.recipients.iter().any(|r| r.kind == KIND_PQ);
         if any_pq && !self.is_post_quantum() {
             return Err(
                 "recipients: post-quantum and classic recipients are mixed, which pouch never writes"
@@ -371,7 +367,7 @@ impl Manifest {
         }
         let mut sum: u64 = 0;
         for (i, part) in self.payload.parts.iter().enumerate() {
-            let want = crate::disk::media::part_name(&self.name, i);
+            let want = part_name(&self.name, i);
             if part.file != want {
                 return Err(format!("payload.parts[{i}]: file must be {want}"));
             }
@@ -449,24 +445,22 @@ impl InnerManifest {
 /// Checks a list of entries on its own: safe, unique paths; each entry's parent
 /// listed before it as a folder; file fields present; modes normalised.
 pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
-    let mut seen: HashSet<&str> = HashSet::with_capacity(entries.len());
-    let mut folders: HashSet<&str> = HashSet::new();
+    let mut names = NameSet::default();
     for e in entries {
-        archive::check_path(e.path.as_bytes()).map_err(|r| format!("entry {:?}: {r}", e.path))?;
-        if e.path == INNER_MANIFEST_NAME {
-            return Err(format!("entry {:?}: name is reserved", e.path));
-        }
-        if !seen.insert(&e.path) {
-            return Err(format!("entry {:?}: listed twice", e.path));
-        }
-        if let Some((parent, _)) = e.path.rsplit_once('/') {
-            if !folders.contains(parent) {
-                return Err(format!(
-                    "entry {:?}: its folder is not listed before it",
-                    e.path
-                ));
-            }
-        }
+        names::check_path(e.path.as_bytes()).map_err(|r| format!("entry {:?}: {r}", e.path))?;
+        names
+            .insert(&e.path, e.kind == EntryKind::Folder)
+            .map_err(|clash| {
+                let why = match clash {
+                    Clash::Reserved => "name is reserved".to_string(),
+                    Clash::Twice => "listed twice".to_string(),
+                    Clash::Collides(other) => format!(
+                        "collides with {other:?} on filesystems that ignore case or Unicode normalisation"
+                    ),
+                    Clash::NoFolder => "its folder is not listed before it".to_string(),
+                };
+                format!("entry {:?}: {why}", e.path)
+            })?;
         match e.kind {
             EntryKind::File => {
                 if e.size.is_none() {
@@ -492,7 +486,6 @@ pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
                 if e.mode != "0755" {
                     return Err(format!("entry {:?}: a folder's mode must be 0755", e.path));
                 }
-                folders.insert(&e.path);
             }
         }
     }
@@ -548,6 +541,11 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
     let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     t.format(&fmt)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// The file name of part `index` (0-based) of bundle `name`.
+pub fn part_name(name: &str, index: usize) -> String {
+    format!("{name}.age.{:03}", index + 1)
 }
 
 fn parse_text(bytes: &[u8]) -> Result<&str, String> {
@@ -682,7 +680,7 @@ mod tests {
                 "mixed",
                 Box::new(|m| {
                     m.recipients.push(RecipientInfo {
-                        kind: crate::payload::crypto::KIND_PQ.into(),
+                        kind: KIND_PQ.into(),
                         fingerprint: "fedcba9876543210".into(),
                     })
                 }),

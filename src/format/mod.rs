@@ -1,6 +1,6 @@
 //! On-disk formats as bytes, with no filesystem: the manifests, the one name
-//! policy, and display escaping of anything read from the medium.
+//! policy (which also escapes names for display), and the one strict TOML
+//! reader every file pouch reads goes through.
 
 pub mod manifest;
-pub mod portable;
-pub mod sanitize;
+pub mod names;

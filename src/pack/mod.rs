@@ -25,7 +25,8 @@ use crate::format::manifest::{
     self, Channel, Contents, Entry, EntryKind, InnerManifest, Manifest, Payload, RecipientInfo,
     Signer,
 };
-use crate::payload::archive::{self, TarWriter};
+use crate::format::names;
+use crate::payload::archive::TarWriter;
 use crate::payload::crypto;
 use crate::payload::pipeline::{self, ChannelWriter};
 use crate::signature::{self, SigningKey};
@@ -142,9 +143,9 @@ fn check_request(opts: &PackOptions) -> Result<()> {
 fn unportable(plan: &[Planned]) -> Vec<String> {
     plan.iter()
         .flat_map(|p| {
-            crate::format::portable::problems(&p.path)
+            crate::format::names::unportable(&p.path)
                 .into_iter()
-                .map(|why| format!("{}: {why}", crate::format::sanitize::escape(&p.path)))
+                .map(|why| format!("{}: {why}", crate::format::names::escape(&p.path)))
         })
         .collect()
 }
@@ -466,7 +467,7 @@ fn plan(
                     reason: "name is not valid UTF-8; rename it".into(),
                 })?;
                 path.push('/');
-                path.push_str(&crate::format::portable::nfc(part));
+                path.push_str(&crate::format::names::nfc(part));
             }
             if meta.is_dir() && !filter.keeps_folder(&path) {
                 walk.skip_current_dir();
@@ -498,7 +499,7 @@ fn add(
     meta: &fs::Metadata,
     sde: Option<u64>,
 ) -> Result<()> {
-    archive::check_path(path.as_bytes()).map_err(|r| Error::BadSource {
+    names::check_path(path.as_bytes()).map_err(|r| Error::BadSource {
         path: source.clone(),
         reason: format!("cannot be packed: {r}"),
     })?;
@@ -511,7 +512,7 @@ fn add(
             ),
         });
     }
-    if let Some(other) = folded.insert(archive::fold(&path), path.clone()) {
+    if let Some(other) = folded.insert(names::fold(&path), path.clone()) {
         if other != path {
             return Err(Error::BadSource {
                 path: source,
@@ -566,7 +567,7 @@ fn top_name(source: &Path) -> Result<String> {
         reason: "has no name to store it under (the root folder cannot be packed)".into(),
     })?;
     name.to_str()
-        .map(crate::format::portable::nfc)
+        .map(crate::format::names::nfc)
         .ok_or_else(|| Error::BadSource {
             path: source.to_path_buf(),
             reason: "name is not valid UTF-8; rename it".into(),

@@ -16,7 +16,6 @@
 //! After the last entry, the list actually read must equal the inner manifest
 //! and hash to the signed [`crate::format::manifest::entries_digest`].
 
-use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 
 use sha2::{Digest, Sha256};
@@ -25,65 +24,8 @@ use crate::error::{Error, Result};
 use crate::format::manifest::{
     self, Contents, Entry, EntryKind, InnerManifest, INNER_MANIFEST_NAME,
 };
+use crate::format::names::{check_path, Clash, NameSet, MAX_PATH_BYTES};
 use crate::payload::strict_tar::TarReader;
-
-/// Longest path accepted, in bytes.
-pub const MAX_PATH_BYTES: usize = 4096;
-/// Deepest nesting accepted, in path components.
-pub const MAX_DEPTH: usize = 128;
-/// Longest path component accepted, in bytes.
-pub const MAX_COMPONENT_BYTES: usize = 255;
-
-/// Checks that a path from an archive or manifest is safe to create below a
-/// destination folder. Returns what is wrong otherwise.
-///
-/// ```
-/// use pouch::payload::archive::check_path;
-/// assert!(check_path(b"case/report.pdf").is_ok());
-/// assert!(check_path(b"../etc/passwd").is_err());
-/// assert!(check_path(b"/etc/passwd").is_err());
-/// ```
-pub fn check_path(path: &[u8]) -> Result<(), String> {
-    if path.is_empty() {
-        return Err("empty name".into());
-    }
-    if path.len() > MAX_PATH_BYTES {
-        return Err(format!("name longer than {MAX_PATH_BYTES} bytes"));
-    }
-    let path = std::str::from_utf8(path).map_err(|_| "name is not UTF-8".to_string())?;
-    if let Some(c) = path.chars().find(|c| c.is_control()) {
-        return Err(format!("name holds control character U+{:04X}", c as u32));
-    }
-    if path.contains('\\') {
-        return Err("name holds a backslash".into());
-    }
-    if path.starts_with('/') {
-        return Err("absolute path".into());
-    }
-    if path.split('/').count() > MAX_DEPTH {
-        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
-    }
-    for (i, part) in path.split('/').enumerate() {
-        match part {
-            "" => return Err("empty path component".into()),
-            "." | ".." => return Err(format!("{part:?} component")),
-            _ => {}
-        }
-        if part.len() > MAX_COMPONENT_BYTES {
-            return Err(format!("component longer than {MAX_COMPONENT_BYTES} bytes"));
-        }
-        if i == 0 {
-            let b = part.as_bytes();
-            if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
-                return Err("drive-letter path".into());
-            }
-            if part.starts_with('~') {
-                return Err("home-folder path (~)".into());
-            }
-        }
-    }
-    Ok(())
-}
 
 /// Writes tar entries with normalised headers: GNU format, uid/gid 0, no user
 /// or group names, modes 0644/0755, mtimes as given.
@@ -219,8 +161,7 @@ pub fn read_archive<R: Read>(
     let read_err = |e: io::Error| corrupt(format!("{e}"));
     let mut archive = TarReader::new(&mut *reader);
     let mut actual: Vec<Entry> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut folders: HashSet<String> = HashSet::new();
+    let mut names = NameSet::default();
     let mut inner_seen = false;
     let mut bytes_so_far: u64 = 0;
     let max_entries = expected
@@ -229,7 +170,6 @@ pub fn read_archive<R: Read>(
         .saturating_add(expected.contents.folders);
     let mut buf = vec![0u8; 256 * 1024];
 
-    let mut folded: HashMap<String, String> = HashMap::new();
     while let Some(header) = archive.next_header().map_err(read_err)? {
         let raw_path = header.path.clone();
         let shown = String::from_utf8_lossy(&raw_path).into_owned();
@@ -301,23 +241,19 @@ pub fn read_archive<R: Read>(
             continue;
         }
 
-        if !seen.insert(path.clone()) {
-            return Err(bad_entry(&path, "appears twice"));
-        }
-        if let Some(other) = folded.insert(fold(&path), path.clone()) {
-            return Err(bad_entry(
-                &path,
-                format!(
-                    "collides with {:?} on filesystems that ignore case or Unicode normalisation",
-                    other
-                ),
-            ));
-        }
-        if let Some((parent, _)) = path.rsplit_once('/') {
-            if !folders.contains(parent) {
-                return Err(bad_entry(&path, "its folder does not come before it"));
-            }
-        }
+        names
+            .insert(&path, kind == EntryKind::Folder)
+            .map_err(|clash| {
+                let why = match clash {
+                    Clash::Twice => "appears twice".to_string(),
+                    Clash::Collides(other) => format!(
+                        "collides with {other:?} on filesystems that ignore case or Unicode normalisation"
+                    ),
+                    Clash::NoFolder => "its folder does not come before it".to_string(),
+                    Clash::Reserved => "is named like the inner manifest".to_string(),
+                };
+                bad_entry(&path, why)
+            })?;
         let executable = kind == EntryKind::File && header.mode & 0o111 != 0;
         let index = actual.len();
         match expected.entries {
@@ -364,7 +300,6 @@ pub fn read_archive<R: Read>(
         match kind {
             EntryKind::Folder => {
                 sink.folder(&path)?;
-                folders.insert(path.clone());
                 actual.push(Entry::folder(path));
             }
             EntryKind::File => {
@@ -444,7 +379,7 @@ fn compare_lists(actual: &[Entry], listed: &[Entry], what: &str) -> Result<()> {
                 return Err(Error::ContentsMismatch {
                     reason: format!(
                         "{} is listed in the {what} but missing",
-                        crate::format::sanitize::escape(&want.path)
+                        crate::format::names::escape(&want.path)
                     ),
                 })
             }
@@ -480,59 +415,5 @@ fn type_name(t: u8) -> &'static str {
         b'S' => "sparse file",
         b'V' => "volume label",
         _ => "entry of an unsupported type",
-    }
-}
-
-/// The key under which two names collide on case-insensitive or
-/// normalising filesystems (NTFS, exFAT, FAT, APFS).
-pub fn fold(path: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    path.nfc().collect::<String>().to_lowercase()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_path;
-
-    #[test]
-    fn accepts_ordinary_relative_paths() {
-        for p in [
-            "a",
-            "case/report.pdf",
-            "Zeugenaussage Müller.txt",
-            "a/.hidden",
-            "a/b..c",
-            "..a",
-        ] {
-            assert!(check_path(p.as_bytes()).is_ok(), "{p}");
-        }
-    }
-
-    #[test]
-    fn refuses_paths_that_could_escape_or_deceive() {
-        let bad: &[&[u8]] = &[
-            b"",
-            b"/x",
-            b"//x",
-            b"../x",
-            b"a/../../x",
-            b"a/./b",
-            b"a//b",
-            b"a/",
-            b".",
-            b"..",
-            b"C:/x",
-            b"C:\\x",
-            b"\\\\server\\x",
-            b"~user/x",
-            b"a\0b",
-            b"a\nb",
-            b"a\x1bb",
-            b"\xff\xfe",
-        ];
-        for p in bad {
-            assert!(check_path(p).is_err(), "{:?}", String::from_utf8_lossy(p));
-        }
-        assert!(check_path("a".repeat(256).as_bytes()).is_err());
     }
 }

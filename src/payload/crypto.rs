@@ -24,10 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::payload::pq;
 
-/// The manifest's name for a classic recipient.
-pub const KIND_X25519: &str = "x25519";
-/// The manifest's name for a post-quantum recipient (age's stanza type).
-pub const KIND_PQ: &str = pq::STANZA_TAG;
+pub use crate::format::manifest::{KIND_PQ, KIND_X25519};
 
 /// An age recipient pouch can seal to.
 #[derive(Clone, PartialEq, Eq)]

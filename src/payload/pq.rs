@@ -36,7 +36,7 @@ use hpke::{Deserializable, HpkeError, Serializable};
 use xwing::XWing;
 
 /// The stanza tag.
-pub const STANZA_TAG: &str = "mlkem768x25519";
+pub const STANZA_TAG: &str = crate::format::manifest::KIND_PQ;
 /// The label these recipients return, which keeps classic recipients out.
 pub const LABEL: &str = "postquantum";
 /// The HPKE info string.

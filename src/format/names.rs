@@ -1,0 +1,357 @@
+//! The one policy for entry names: what a name in a bundle may be, when two
+//! names are one file on the recipient's disk, which names every filesystem
+//! can hold, and how a name is shown to a person.
+//!
+//! pack, the manifest check and the archive reader all go through this module,
+//! so a rule added here holds everywhere:
+//! - [`check_path`]: relative, `/`-separated UTF-8 with no `.`, `..`, empty,
+//!   drive-letter or `~` components, no control characters, within the length
+//!   and depth limits;
+//! - [`NameSet`]: each name once, never pouch's own [`INNER_MANIFEST_NAME`],
+//!   no two names equal under [`fold`] (NTFS, exFAT, FAT and APFS would make
+//!   them one file), and every entry's folder before it;
+//! - [`unportable`]: names some filesystem cannot create (reserved device
+//!   names, forbidden characters, trailing dots or spaces, long components);
+//!   pack refuses them unless the clerk allows them;
+//! - [`nfc`]: names are stored in Unicode normalisation form C;
+//! - [`escape`]: a bundle's names are chosen by whoever made the bundle.
+//!   Printed raw, a name could move the cursor, recolour the screen, or (with
+//!   bidirectional overrides) make `invoice.exe` look like `exe.eciovni`, so
+//!   every name from a bundle goes through [`escape`] before it is shown.
+
+use std::collections::{HashMap, HashSet};
+
+/// The name of the inner manifest, the archive's last member; no entry may
+/// have it.
+pub const INNER_MANIFEST_NAME: &str = ".pouch-manifest.toml";
+
+/// Longest path accepted, in bytes.
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Deepest nesting accepted, in path components.
+pub const MAX_DEPTH: usize = 128;
+/// Longest path component accepted, in bytes.
+pub const MAX_COMPONENT_BYTES: usize = 255;
+
+/// Checks that a path from an archive or manifest is safe to create below a
+/// destination folder. Returns what is wrong otherwise.
+///
+/// ```
+/// use pouch::format::names::check_path;
+/// assert!(check_path(b"case/report.pdf").is_ok());
+/// assert!(check_path(b"../etc/passwd").is_err());
+/// assert!(check_path(b"/etc/passwd").is_err());
+/// ```
+pub fn check_path(path: &[u8]) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("empty name".into());
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(format!("name longer than {MAX_PATH_BYTES} bytes"));
+    }
+    let path = std::str::from_utf8(path).map_err(|_| "name is not UTF-8".to_string())?;
+    if let Some(c) = path.chars().find(|c| c.is_control()) {
+        return Err(format!("name holds control character U+{:04X}", c as u32));
+    }
+    if path.contains('\\') {
+        return Err("name holds a backslash".into());
+    }
+    if path.starts_with('/') {
+        return Err("absolute path".into());
+    }
+    if path.split('/').count() > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    for (i, part) in path.split('/').enumerate() {
+        match part {
+            "" => return Err("empty path component".into()),
+            "." | ".." => return Err(format!("{part:?} component")),
+            _ => {}
+        }
+        if part.len() > MAX_COMPONENT_BYTES {
+            return Err(format!("component longer than {MAX_COMPONENT_BYTES} bytes"));
+        }
+        if i == 0 {
+            let b = part.as_bytes();
+            if b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':' {
+                return Err("drive-letter path".into());
+            }
+            if part.starts_with('~') {
+                return Err("home-folder path (~)".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The key under which two names collide on case-insensitive or
+/// normalising filesystems (NTFS, exFAT, FAT, APFS).
+pub fn fold(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    path.nfc().collect::<String>().to_lowercase()
+}
+
+/// Why a name cannot join the names before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clash {
+    /// The name is the inner manifest's.
+    Reserved,
+    /// The same name came before.
+    Twice,
+    /// This earlier name is the same file where case or Unicode
+    /// normalisation is ignored.
+    Collides(String),
+    /// The name's folder did not come before it.
+    NoFolder,
+}
+
+/// The names of a bundle so far, in order: refuses a name that would clash
+/// with them on the recipient's disk (see [`Clash`]). Names must have passed
+/// [`check_path`].
+#[derive(Debug, Default)]
+pub struct NameSet {
+    names: HashSet<String>,
+    folded: HashMap<String, String>,
+    folders: HashSet<String>,
+}
+
+impl NameSet {
+    /// Adds `path`, a folder or a file.
+    pub fn insert(&mut self, path: &str, folder: bool) -> Result<(), Clash> {
+        if path == INNER_MANIFEST_NAME {
+            return Err(Clash::Reserved);
+        }
+        if self.names.contains(path) {
+            return Err(Clash::Twice);
+        }
+        let key = fold(path);
+        if let Some(other) = self.folded.get(&key) {
+            return Err(Clash::Collides(other.clone()));
+        }
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            if !self.folders.contains(parent) {
+                return Err(Clash::NoFolder);
+            }
+        }
+        self.names.insert(path.to_string());
+        self.folded.insert(key, path.to_string());
+        if folder {
+            self.folders.insert(path.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Windows' reserved device names; reserved with any extension too.
+const RESERVED: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "COM0", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7",
+    "COM8", "COM9", "LPT0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// Characters NTFS, exFAT and FAT forbid in names.
+const FORBIDDEN: &[char] = &['<', '>', ':', '"', '|', '?', '*', '\\'];
+
+/// What makes `path` unportable, one reason per offending component; empty
+/// when it is portable.
+pub fn unportable(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in path.split('/') {
+        let stem = part.split('.').next().unwrap_or(part).trim_end_matches(' ');
+        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+            out.push(format!("{part:?} is a reserved device name on Windows"));
+        }
+        if let Some(c) = part
+            .chars()
+            .find(|c| FORBIDDEN.contains(c) || c.is_control())
+        {
+            out.push(format!(
+                "{part:?} holds {c:?}, which Windows and FAT/exFAT forbid"
+            ));
+        }
+        if part.ends_with('.') || part.ends_with(' ') {
+            out.push(format!(
+                "{part:?} ends in a dot or space, which Windows drops"
+            ));
+        }
+        if part.encode_utf16().count() > 255 {
+            out.push(format!("{part:?} is longer than 255 UTF-16 units"));
+        }
+    }
+    out
+}
+
+/// `s` in Unicode normalisation form C, as names are stored in bundles.
+pub fn nfc(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfc().collect()
+}
+
+/// Returns `name` with control, bidirectional-formatting and other invisible
+/// formatting characters replaced by `\u{…}` escapes, and backslashes doubled,
+/// so that the result shows exactly one way on any terminal.
+///
+/// ```
+/// use pouch::format::names::escape;
+/// assert_eq!(escape("invoice\u{202E}fdp.exe"), "invoice\\u{202e}fdp.exe");
+/// assert_eq!(escape("Zeugenaussage Müller.txt"), "Zeugenaussage Müller.txt");
+/// ```
+pub fn escape(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if needs_escape(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters that change how surrounding text is shown, or are invisible.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' // zero-width spaces and joiners, LRM, RLM
+            | '\u{2028}'..='\u{202E}' // line/paragraph separators, bidi embeddings and overrides
+            | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, bidi isolates
+            | '\u{FEFF}' // byte order mark
+            | '\u{FFF9}'..='\u{FFFB}' // interlinear annotations
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_relative_paths() {
+        for p in [
+            "a",
+            "case/report.pdf",
+            "Zeugenaussage Müller.txt",
+            "a/.hidden",
+            "a/b..c",
+            "..a",
+        ] {
+            assert!(check_path(p.as_bytes()).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn refuses_paths_that_could_escape_or_deceive() {
+        let bad: &[&[u8]] = &[
+            b"",
+            b"/x",
+            b"//x",
+            b"../x",
+            b"a/../../x",
+            b"a/./b",
+            b"a//b",
+            b"a/",
+            b".",
+            b"..",
+            b"C:/x",
+            b"C:\\x",
+            b"\\\\server\\x",
+            b"~user/x",
+            b"a\0b",
+            b"a\nb",
+            b"a\x1bb",
+            b"\xff\xfe",
+        ];
+        for p in bad {
+            assert!(check_path(p).is_err(), "{:?}", String::from_utf8_lossy(p));
+        }
+        assert!(check_path("a".repeat(256).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn ordinary_names_are_portable() {
+        for p in [
+            "case/report.pdf",
+            "Zeugenaussage Müller.txt",
+            "a.b.c",
+            "console.txt",
+            "COM10",
+            "漢字/ß",
+        ] {
+            assert!(unportable(p).is_empty(), "{p}: {:?}", unportable(p));
+        }
+    }
+
+    #[test]
+    fn each_forbidden_form_is_reported() {
+        let cases = [
+            ("CON", "reserved"),
+            ("a/nul.txt", "reserved"),
+            ("Com1.log", "reserved"),
+            ("lpt9", "reserved"),
+            ("a<b", "forbid"),
+            ("a>b", "forbid"),
+            ("a:b", "forbid"),
+            ("a\"b", "forbid"),
+            ("a|b", "forbid"),
+            ("a?b", "forbid"),
+            ("a*b", "forbid"),
+            ("trailing.", "dot or space"),
+            ("trailing ", "dot or space"),
+        ];
+        for (p, why) in cases {
+            let found = unportable(p);
+            assert!(found.iter().any(|f| f.contains(why)), "{p}: {found:?}");
+        }
+        assert!(!unportable(&"é".repeat(256)).is_empty());
+        assert!(unportable(&"é".repeat(255)).is_empty());
+    }
+
+    #[test]
+    fn names_are_stored_in_nfc() {
+        assert_eq!(nfc("cafe\u{301}"), "caf\u{e9}");
+    }
+
+    #[test]
+    fn plain_names_pass_unchanged() {
+        assert_eq!(
+            escape("case/Zeugenaussage Müller.txt"),
+            "case/Zeugenaussage Müller.txt"
+        );
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert_eq!(escape("a\x1b[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(escape("inv\u{202E}txt.exe"), "inv\\u{202e}txt.exe");
+        assert_eq!(escape("line\nbreak"), "line\\u{a}break");
+        assert_eq!(escape("back\\slash"), "back\\\\slash");
+    }
+
+    #[test]
+    fn a_name_set_refuses_what_would_clash_on_disk() {
+        let mut set = NameSet::default();
+        assert_eq!(set.insert("case", true), Ok(()));
+        assert_eq!(set.insert("case/report.pdf", false), Ok(()));
+        assert_eq!(set.insert("case/report.pdf", false), Err(Clash::Twice));
+        assert_eq!(
+            set.insert("case/Report.PDF", false),
+            Err(Clash::Collides("case/report.pdf".into()))
+        );
+        assert_eq!(
+            set.insert("cafe\u{301}", false),
+            Ok(()),
+            "the first spelling is fine"
+        );
+        assert_eq!(
+            set.insert("caf\u{e9}", false),
+            Err(Clash::Collides("cafe\u{301}".into())),
+            "NFC-equal names are one file on APFS"
+        );
+        assert_eq!(set.insert("other/x", false), Err(Clash::NoFolder));
+        assert_eq!(
+            set.insert("case/report.pdf/x", false),
+            Err(Clash::NoFolder),
+            "a file is no folder"
+        );
+        assert_eq!(set.insert(INNER_MANIFEST_NAME, false), Err(Clash::Reserved));
+    }
+}
