@@ -196,8 +196,10 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
     /// A config file or pack spec is malformed or names a bad value.
-    #[error("{}: {reason}", .path.display())]
+    #[error("{what} {}: {reason}", .path.display())]
     Config {
+        /// `config` or `pack spec`.
+        what: &'static str,
         /// The config file or pack spec.
         path: PathBuf,
         /// What is wrong with it.

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::disk::durable::read_toml;
 use crate::error::{Error, Result};
 use crate::format::manifest;
 use crate::payload::crypto;
@@ -44,30 +45,23 @@ pub struct Party {
     pub recipients: Vec<String>,
 }
 
+/// No keyring larger than this is read (about 2,000 parties with a
+/// post-quantum recipient each).
+pub const MAX_KEYRING_BYTES: u64 = 4 << 20;
+
 impl Keyring {
     /// Loads a keyring; a missing file is an empty keyring.
     pub fn load(path: &Path) -> Result<Keyring> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Keyring {
-                    format_version: 1,
-                    parties: Vec::new(),
-                })
-            }
-            Err(e) => return Err(Error::io(path, e)),
-        };
         let bad = |reason: String| Error::BadKey {
             path: path.to_path_buf(),
             reason,
         };
-        let k: Keyring = toml::from_str(&text).map_err(|e| {
-            bad(e
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "))
-        })?;
+        let Some(k) = read_toml::<Keyring>(path, MAX_KEYRING_BYTES, bad)? else {
+            return Ok(Keyring {
+                format_version: 1,
+                parties: Vec::new(),
+            });
+        };
         if k.format_version != 1 {
             return Err(bad(format!(
                 "keyring format_version {} is not supported",

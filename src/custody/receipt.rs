@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::custody::ledger::{self, Event, Ledger, NewRecord};
 use crate::error::{Error, Result};
 use crate::format::manifest::{self, Manifest};
+use crate::format::strict_toml;
 use crate::signature::{self, SigningKey, TrustedKey};
 
 /// A receipt file's contents.
@@ -118,14 +119,7 @@ pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
         path: path.to_path_buf(),
         reason,
     };
-    let text = std::str::from_utf8(&bytes).map_err(|_| bad("not UTF-8".into()))?;
-    let r: Receipt = toml::from_str(text).map_err(|e| {
-        bad(e
-            .to_string()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" "))
-    })?;
+    let r: Receipt = strict_toml::parse(&bytes, manifest::MAX_MANIFEST_BYTES).map_err(bad)?;
     if r.format_version != 1 || r.kind != "receipt" {
         return Err(bad(
             "not a pouch receipt of a version this pouch reads".into()

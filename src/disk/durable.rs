@@ -12,6 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
+use crate::format::strict_toml;
 
 /// A file being written under a temporary name.
 pub struct PendingFile {
@@ -193,6 +194,25 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
     file.take(max + 1).read_to_end(&mut bytes).at(path)?;
     Ok((bytes.len() as u64 <= max).then_some(bytes))
+}
+
+/// Reads and parses a TOML file of at most `max` bytes through
+/// [`strict_toml`]; `Ok(None)` when there is no such file. Problems with
+/// the content go through `bad`, which names the file and what it is.
+pub fn read_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    max: u64,
+    bad: impl Fn(String) -> Error,
+) -> Result<Option<T>> {
+    let bytes = match read_capped(path, max) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(bad(strict_toml::too_large(max))),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    strict_toml::parse(&bytes, max).map(Some).map_err(bad)
 }
 
 /// The folder a path is in (`.` for a bare name).

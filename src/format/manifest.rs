@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::format::names::{self, Clash, NameSet};
+use crate::format::strict_toml;
 
 /// The manifest format this version of pouch writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -283,8 +284,7 @@ impl Manifest {
             path: path.to_path_buf(),
             reason,
         };
-        let text = parse_text(bytes).map_err(bad)?;
-        let m: Manifest = toml::from_str(text).map_err(|e| bad(one_line(&e.to_string())))?;
+        let m: Manifest = strict_toml::parse(bytes, MAX_MANIFEST_BYTES).map_err(bad)?;
         m.validate().map_err(bad)?;
         Ok(m)
     }
@@ -422,14 +422,8 @@ impl Manifest {
 impl InnerManifest {
     /// Parses and validates the inner manifest.
     pub fn parse(bytes: &[u8]) -> Result<InnerManifest, String> {
-        let text = parse_text(bytes)?;
-        let m: InnerManifest = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
-        if m.format_version != FORMAT_VERSION {
-            return Err(format!(
-                "format_version {} is not supported",
-                m.format_version
-            ));
-        }
+        let m: InnerManifest = strict_toml::parse(bytes, MAX_MANIFEST_BYTES)?;
+        strict_toml::check_version(m.format_version, FORMAT_VERSION)?;
         check_entries(&m.entries)?;
         Ok(m)
     }
@@ -548,16 +542,6 @@ pub fn part_name(name: &str, index: usize) -> String {
     format!("{name}.age.{:03}", index + 1)
 }
 
-fn parse_text(bytes: &[u8]) -> Result<&str, String> {
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(format!("larger than {} MiB", MAX_MANIFEST_BYTES >> 20));
-    }
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        return Err("starts with a byte order mark".into());
-    }
-    std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())
-}
-
 fn check_text(what: &str, s: &str, max: usize) -> Result<(), String> {
     if s.len() > max {
         return Err(format!("{what} is longer than {max} bytes"));
@@ -579,10 +563,6 @@ fn check_sha256(what: &str, s: &str) -> Result<(), String> {
 fn is_lower_hex(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

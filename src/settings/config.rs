@@ -77,17 +77,15 @@ pub struct Spec {
     pub require_pq: Option<bool>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    toml::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{what} {}: {}",
-            path.display(),
-            e.to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        ))
+/// No config file or pack spec larger than this is read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a config file or pack spec (`what`); `Ok(None)` when it is missing.
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<Option<T>> {
+    crate::disk::durable::read_toml(path, MAX_CONFIG_BYTES, |reason| Error::Config {
+        what,
+        path: path.to_path_buf(),
+        reason,
     })
 }
 
@@ -99,21 +97,24 @@ pub fn config_path() -> Result<PathBuf> {
 impl Config {
     /// Loads the config; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<Config> {
-        if !path.exists() {
+        let Some(c): Option<Config> = parse(path, "config")? else {
             return Ok(Config::default());
-        }
-        let c: Config = parse(path, "config")?;
+        };
         if let Some(l) = c.level {
             if !(1..=19).contains(&l) {
-                return Err(Error::Usage(format!(
-                    "config {}: level {l} is out of range (1-19)",
-                    path.display()
-                )));
+                return Err(Error::Config {
+                    what: "config",
+                    path: path.to_path_buf(),
+                    reason: format!("level {l} is out of range (1-19)"),
+                });
             }
         }
         if let Some(m) = &c.media {
-            crate::disk::media::preset(m)
-                .map_err(|e| Error::Usage(format!("config {}: {e}", path.display())))?;
+            crate::disk::media::preset(m).map_err(|e| Error::Config {
+                what: "config",
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         }
         Ok(c)
     }
@@ -122,7 +123,12 @@ impl Config {
 impl Spec {
     /// Loads a spec, resolving its relative paths against its folder.
     pub fn load(path: &Path) -> Result<Spec> {
-        let mut s: Spec = parse(path, "pack spec")?;
+        let Some(mut s): Option<Spec> = parse(path, "pack spec")? else {
+            return Err(Error::io(
+                path,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        };
         let base = crate::disk::durable::parent_of(path).to_path_buf();
         for src in &mut s.sources {
             if src.is_relative() {
@@ -134,8 +140,11 @@ impl Spec {
                 *out = base.join(&*out);
             }
         }
-        Filter::new(&s.include, &s.exclude)
-            .map_err(|e| Error::Usage(format!("pack spec {}: {e}", path.display())))?;
+        Filter::new(&s.include, &s.exclude).map_err(|e| Error::Config {
+            what: "pack spec",
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         Ok(s)
     }
 }

@@ -1,0 +1,83 @@
+//! The one strict reader for the TOML files pouch reads: manifests, receipts,
+//! keyrings, the config and pack specs.
+//!
+//! Every such file is hostile or at least fallible until checked, so each goes
+//! through the same steps, in bytes, before serde sees it: at most `max`
+//! bytes, no byte order mark, valid UTF-8, then TOML into the caller's type
+//! (whose `deny_unknown_fields` makes unknown keys an error). Errors are one
+//! line, so a file cannot lay out the terminal with its own line breaks; the
+//! caller wraps them in the error that names the file and what it is.
+
+use serde::de::DeserializeOwned;
+
+/// Parses `bytes` as a `T`; the error says what is wrong, in one line.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8], max: u64) -> Result<T, String> {
+    toml::from_str(text(bytes, max)?).map_err(|e| one_line(&e.to_string()))
+}
+
+/// `bytes` as text, if they are at most `max` bytes of UTF-8 without a byte
+/// order mark.
+pub fn text(bytes: &[u8], max: u64) -> Result<&str, String> {
+    if bytes.len() as u64 > max {
+        return Err(too_large(max));
+    }
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return Err("starts with a byte order mark".into());
+    }
+    std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())
+}
+
+/// The reason given for a file over its cap of `max` bytes.
+pub fn too_large(max: u64) -> String {
+    if max >= 1 << 20 {
+        format!("larger than {} MiB", max >> 20)
+    } else {
+        format!("larger than {} KiB", max >> 10)
+    }
+}
+
+/// Checks a file's `format_version` against the one this pouch reads.
+pub fn check_version(found: u32, supported: u32) -> Result<(), String> {
+    if found == supported {
+        Ok(())
+    } else {
+        Err(format!("format_version {found} is not supported"))
+    }
+}
+
+/// `s` on one line, runs of white space folded to one space.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        format_version: u32,
+    }
+
+    #[test]
+    fn reads_a_plain_document() {
+        let d: Doc = parse(b"format_version = 1\n", 64).expect("parses");
+        assert_eq!(d.format_version, 1);
+        assert!(check_version(d.format_version, 1).is_ok());
+        assert!(check_version(2, 1).is_err());
+    }
+
+    #[test]
+    fn refuses_what_is_not_strict_toml() {
+        let too_big = parse::<Doc>(b"format_version = 1\n", 8).unwrap_err();
+        assert!(too_big.contains("larger than"), "{too_big}");
+        let bom = parse::<Doc>(b"\xEF\xBB\xBFformat_version = 1\n", 64).unwrap_err();
+        assert!(bom.contains("byte order mark"), "{bom}");
+        let utf8 = parse::<Doc>(b"format_version = \"\xff\"\n", 64).unwrap_err();
+        assert_eq!(utf8, "not UTF-8");
+        let unknown = parse::<Doc>(b"format_version = 1\nx = 2\n", 64).unwrap_err();
+        assert!(!unknown.contains('\n'), "one line: {unknown}");
+        assert!(unknown.contains("unknown field"), "{unknown}");
+    }
+}
