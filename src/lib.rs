@@ -8,13 +8,22 @@
 //!
 //! The library does the work and never prints, exits or reads the terminal;
 //! the `pouch` binary parses arguments, renders reports and maps errors to
-//! exit codes. Operations:
-//! - [`keygen::keygen`]: age identity (X25519, or post-quantum ML-KEM-768 +
-//!   X25519, see [`pq`]) and minisign key pair;
-//! - [`pack::pack`]: seal sources into a bundle;
-//! - [`verify::verify`]: check signature and payload, and with an identity the contents;
-//! - [`unpack::unpack`]: verify and extract safely;
-//! - [`inspect::inspect`]: describe a bundle.
+//! exit codes. The operations, each a function over an options struct that
+//! returns a report, are re-exported here:
+//! - [`keygen()`]: age identity (X25519, or post-quantum ML-KEM-768 + X25519)
+//!   and minisign key pair;
+//! - [`pack()`]: seal sources into a bundle; [`dry_run`] says what it would do;
+//! - [`verify()`]: check signature and payload, and with an identity the contents;
+//! - [`unpack()`]: verify and extract safely;
+//! - [`inspect()`]: describe a bundle;
+//! - [`resplit()`]: re-cut a bundle's payload for another medium;
+//! - [`audit()`]: check bundles, receipts and ledgers without a decryption key.
+//!
+//! The modules are laid out by idea (the README's "Development" section draws
+//! the map): [`format`](mod@format) (on-disk formats as bytes, and the one name policy),
+//! [`payload`] (the `age(zstd(tar))` stream), [`disk`] (durable files and
+//! parts), [`bundle`] (opening a bundle on the medium once), [`custody`]
+//! (ledger, receipts, keyring) and [`settings`] (config and precedence).
 
 #![forbid(unsafe_code)]
 
@@ -37,4 +46,11 @@ pub mod signature;
 pub mod unpack;
 pub mod verify;
 
+pub use audit::{audit, AuditOptions, AuditReport};
 pub use error::{Error, Result};
+pub use inspect::{inspect, InspectReport};
+pub use keygen::{keygen, KeygenReport};
+pub use pack::{dry_run, pack, DryRun, PackOptions, PackReport};
+pub use resplit::{resplit, ResplitOptions};
+pub use unpack::{unpack, UnpackOptions, UnpackReport};
+pub use verify::{verify, VerifyOptions, VerifyReport};

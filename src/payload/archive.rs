@@ -59,7 +59,7 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Appends a file of exactly `size` bytes read from `data`. The caller
-    /// makes sure `data` yields exactly `size` bytes (see [`crate::pack`]).
+    /// makes sure `data` yields exactly `size` bytes (see [`crate::pack`](mod@crate::pack)).
     pub fn file(
         &mut self,
         path: &str,

@@ -463,7 +463,7 @@ pub struct HeaderTap {
 }
 
 impl HeaderTap {
-    /// Keeps what of `bytes` still belongs to the first [`MAX_HEADER_BYTES`].
+    /// Keeps what of `bytes` still belongs to the first `MAX_HEADER_BYTES`.
     pub fn feed(&mut self, bytes: &[u8]) {
         let room = (MAX_HEADER_BYTES as usize).saturating_sub(self.bytes.len());
         self.bytes

@@ -5,6 +5,6 @@
 pub mod archive;
 pub mod crypto;
 pub mod hashing;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod pq;
 pub mod strict_tar;
