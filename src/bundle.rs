@@ -40,6 +40,28 @@ pub enum Trust {
     InsecureSkip,
 }
 
+impl Trust {
+    /// The policy the operator chose: the trusted `keys` (from `--trust`,
+    /// `trust_given` of them, and the keyring), or, knowingly and with no
+    /// `--trust`, no check at all.
+    pub fn choose(keys: Vec<TrustedKey>, trust_given: bool, insecure_skip: bool) -> Result<Trust> {
+        if insecure_skip {
+            if trust_given {
+                return Err(Error::Usage(
+                    "--trust and --insecure-skip-signature contradict each other; drop one".into(),
+                ));
+            }
+            return Ok(Trust::InsecureSkip);
+        }
+        if keys.is_empty() {
+            return Err(Error::Usage(
+                "no trusted signer: pass --trust SIGNER.minisign.pub (the sender's public key), or add the sender with pouch keyring add".into(),
+            ));
+        }
+        Ok(Trust::Keys(keys))
+    }
+}
+
 /// How the signature was treated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]

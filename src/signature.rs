@@ -221,6 +221,23 @@ impl TrustedKey {
     }
 }
 
+/// The passphrase in the first line of `path` (`--passphrase-file`).
+pub fn read_passphrase_file(path: &Path) -> Result<String> {
+    let text = read_small(path, 64 * 1024)?;
+    let text = String::from_utf8(text).map_err(|_| Error::BadKey {
+        path: path.to_path_buf(),
+        reason: "the passphrase file is not UTF-8 text".into(),
+    })?;
+    let line = text.lines().next().unwrap_or("").to_string();
+    if line.is_empty() {
+        return Err(Error::BadKey {
+            path: path.to_path_buf(),
+            reason: "the passphrase file's first line is empty".into(),
+        });
+    }
+    Ok(line)
+}
+
 /// What a checked signature says.
 #[derive(Debug, Clone)]
 pub struct Verified {

@@ -3,7 +3,7 @@
 //! [`crate::bundle`] opens the bundle and does the checks, in the order its
 //! docs give; this is the operation over it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -87,4 +87,44 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         total_bytes: m.contents.total_bytes,
         manifest: bundle.manifest,
     })
+}
+
+/// Appends the outcome of a verify of `manifest` to the ledger at `ledger`
+/// (`verify --record`): verified, from the manifest the verify checked, or
+/// rejected with the reason. A rejected manifest is read again only to name
+/// what was rejected; nothing in it is believed.
+pub fn record(ledger: &Path, manifest: &Path, result: &Result<VerifyReport>) -> Result<()> {
+    use crate::custody::ledger::{record_verify, VerifyOutcome};
+    match result {
+        Ok(r) => {
+            let outcome = VerifyOutcome::Passed {
+                contents_checked: r.contents_checked,
+            };
+            record_verify(
+                ledger,
+                Some((&r.manifest, &r.manifest_sha256)),
+                None,
+                &outcome,
+            )?;
+        }
+        Err(e) => {
+            let outcome = VerifyOutcome::Failed {
+                reason: e.to_string(),
+            };
+            let bytes = read_manifest_bytes(manifest).ok();
+            let parsed = bytes
+                .as_ref()
+                .and_then(|b| Manifest::parse(b, manifest).ok());
+            let sha = bytes
+                .as_ref()
+                .map(|b| crate::payload::hashing::sha256_hex(b))
+                .unwrap_or_default();
+            let name = manifest
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned());
+            let about = parsed.as_ref().map(|m| (m, sha.as_str()));
+            record_verify(ledger, about, name, &outcome)?;
+        }
+    }
+    Ok(())
 }

@@ -116,6 +116,17 @@ impl Keyring {
             .collect()
     }
 
+    /// The trusted signer keys: those of `args` (files or base64 keys given
+    /// with `--trust`), then the keyring's.
+    pub fn trusted_with(&self, args: &[String]) -> Result<Vec<TrustedKey>> {
+        let mut keys = args
+            .iter()
+            .map(|t| TrustedKey::load(t))
+            .collect::<Result<Vec<_>>>()?;
+        keys.extend(self.trusted_keys());
+        Ok(keys)
+    }
+
     /// The party whose signing key has this id.
     pub fn party_of_key(&self, key_id: &str) -> Option<&str> {
         self.parties.iter().find_map(|p| {
@@ -180,9 +191,166 @@ impl Keyring {
     }
 }
 
+/// Who a bundle is sealed to, as the clerk asked for it: recipients given
+/// outright, files of recipients, and parties of the keyring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientRequest {
+    /// Recipients given outright (`-r age1…`).
+    pub recipients: Vec<String>,
+    /// Files of recipients, one per line (`-R FILE`).
+    pub files: Vec<PathBuf>,
+    /// Parties that must be in the keyring (a spec's `recipients`).
+    pub parties: Vec<String>,
+    /// The receiving party (`--to`): its recipients are added when the
+    /// keyring has it.
+    pub receiver: Option<String>,
+}
+
+impl Keyring {
+    /// The recipients a request names, each once, in the order given:
+    /// outright ones, then files, then the parties' and the receiver's.
+    /// A named party missing from the keyring, or no recipient at all, is a
+    /// usage error saying what to pass.
+    pub fn recipients_for(&self, req: &RecipientRequest) -> Result<Vec<crypto::Recipient>> {
+        let mut all = Vec::new();
+        for r in &req.recipients {
+            all.push(crypto::parse_recipient(r)?);
+        }
+        for f in &req.files {
+            all.extend(crypto::read_recipients_file(f)?);
+        }
+        for n in &req.parties {
+            if self.get(n).is_none() {
+                return Err(Error::Usage(format!(
+                    "recipient {n} of the spec is not in the keyring; pouch keyring add {n} --recipient age1..."
+                )));
+            }
+        }
+        let parties = req
+            .parties
+            .iter()
+            .chain(req.receiver.iter())
+            .filter_map(|n| self.get(n));
+        for r in parties.flat_map(|p| p.recipients.iter()) {
+            let r = crypto::parse_recipient(r)?;
+            if !all.contains(&r) {
+                all.push(r);
+            }
+        }
+        if all.is_empty() {
+            return Err(Error::Usage(match &req.receiver {
+                Some(to) => format!(
+                    "no recipients: {to} has none in the keyring; pass -r age1... or -R FILE, or pouch keyring add {to} --recipient age1..."
+                ),
+                None => {
+                    "no recipients: pass -r age1..., -R FILE, or --to NAME of a keyring party".into()
+                }
+            }));
+        }
+        Ok(all)
+    }
+}
+
+/// `recipients` followed by every recipient in `files`, as text, for
+/// [`Keyring::add`].
+pub fn recipients_with_files(
+    mut recipients: Vec<String>,
+    files: &[PathBuf],
+) -> Result<Vec<String>> {
+    for f in files {
+        recipients.extend(
+            crypto::read_recipients_file(f)?
+                .iter()
+                .map(|r| r.to_string()),
+        );
+    }
+    Ok(recipients)
+}
+
 /// The keyring at `path`, with its path, for commands that use it.
 pub fn open(explicit: Option<&PathBuf>) -> Result<(Keyring, PathBuf)> {
     let path = crate::settings::home::keyring_path(explicit)?;
     let k = Keyring::load(&path)?;
     Ok((k, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipient() -> String {
+        crate::keygen::keygen("k", tempfile::tempdir().unwrap().path(), None, false)
+            .unwrap()
+            .recipient
+    }
+
+    fn ring(party: &str, recipients: &[String]) -> Keyring {
+        let mut k = Keyring::default();
+        k.add(party, None, recipients).unwrap();
+        k
+    }
+
+    #[test]
+    fn receiver_and_parties_add_their_recipients_once() {
+        let (a, b) = (recipient(), recipient());
+        let k = ring("desk", &[a.clone(), b.clone()]);
+        let req = RecipientRequest {
+            recipients: vec![a.clone()],
+            receiver: Some("desk".into()),
+            ..Default::default()
+        };
+        let got = k.recipients_for(&req).unwrap();
+        let want = vec![
+            crypto::parse_recipient(&a).unwrap(),
+            crypto::parse_recipient(&b).unwrap(),
+        ];
+        assert!(got == want, "{} recipients", got.len());
+    }
+
+    #[test]
+    fn an_unknown_receiver_is_no_error_but_an_unknown_spec_party_is() {
+        let a = recipient();
+        let k = ring("desk", std::slice::from_ref(&a));
+        let req = RecipientRequest {
+            recipients: vec![a],
+            receiver: Some("elsewhere".into()),
+            ..Default::default()
+        };
+        assert_eq!(k.recipients_for(&req).unwrap().len(), 1);
+        let req = RecipientRequest {
+            parties: vec!["nobody".into()],
+            ..Default::default()
+        };
+        let e = k.recipients_for(&req).unwrap_err().to_string();
+        assert!(
+            e.contains("recipient nobody of the spec is not in the keyring"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_recipient_says_what_to_pass() {
+        let k = Keyring::default();
+        let e = k
+            .recipients_for(&RecipientRequest::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pass -r age1..., -R FILE, or --to NAME"), "{e}");
+        let req = RecipientRequest {
+            receiver: Some("desk".into()),
+            ..Default::default()
+        };
+        let e = k.recipients_for(&req).unwrap_err().to_string();
+        assert!(e.contains("desk has none in the keyring"), "{e}");
+    }
+
+    #[test]
+    fn recipient_files_are_read_after_the_given_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (recipient(), recipient());
+        let f = dir.path().join("r.txt");
+        std::fs::write(&f, format!("# one\n{b}\n")).unwrap();
+        let all = recipients_with_files(vec![a.clone()], &[f]).unwrap();
+        assert_eq!(all, vec![a, b]);
+    }
 }

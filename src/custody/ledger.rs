@@ -122,6 +122,66 @@ impl NewRecord {
     }
 }
 
+/// How a checked bundle fared, for the record `verify --record` appends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// Every check passed.
+    Passed {
+        /// Whether the contents were decrypted and checked too.
+        contents_checked: bool,
+    },
+    /// A check failed, for this reason.
+    Failed {
+        /// The error, as shown to people.
+        reason: String,
+    },
+}
+
+impl NewRecord {
+    /// The record of a verify: about the manifest `about` (with its file's
+    /// sha256) when it could be read, else only the bundle's `name`.
+    pub fn verify_outcome(
+        about: Option<(&Manifest, &str)>,
+        name: Option<String>,
+        outcome: &VerifyOutcome,
+    ) -> NewRecord {
+        let mut rec = match about {
+            Some((m, sha)) => NewRecord::about(Event::Verified, m, sha),
+            None => NewRecord {
+                name,
+                ..NewRecord::default()
+            },
+        };
+        match outcome {
+            VerifyOutcome::Passed { contents_checked } => {
+                rec.event = Some(Event::Verified);
+                rec.notes.push(if *contents_checked {
+                    "signature, payload and contents OK".into()
+                } else {
+                    "signature and payload OK".into()
+                });
+            }
+            VerifyOutcome::Failed { reason } => {
+                rec.event = Some(Event::Rejected);
+                rec.notes.push(reason.clone());
+            }
+        }
+        rec
+    }
+}
+
+/// Appends the outcome of a verify to the ledger at `path` (see
+/// [`NewRecord::verify_outcome`]).
+pub fn record_verify(
+    path: &Path,
+    about: Option<(&Manifest, &str)>,
+    name: Option<String>,
+    outcome: &VerifyOutcome,
+) -> Result<Record> {
+    let mut ledger = Ledger::open(path)?;
+    ledger.append(NewRecord::verify_outcome(about, name, outcome))
+}
+
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// A ledger file held under an exclusive lock: read it, then append.
@@ -406,4 +466,40 @@ pub fn delivered(records: &[Record]) -> BTreeSet<String> {
         .filter(|r| r.event == Event::Receipt)
         .filter_map(|r| r.bundle_id.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verify_is_recorded_as_verified_or_rejected_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let ok = VerifyOutcome::Passed {
+            contents_checked: true,
+        };
+        let r = record_verify(&path, None, Some("B".into()), &ok).unwrap();
+        assert_eq!((r.event, r.name.as_deref()), (Event::Verified, Some("B")));
+        assert_eq!(r.notes, vec!["signature, payload and contents OK"]);
+        let bad = VerifyOutcome::Failed {
+            reason: "payload hash differs".into(),
+        };
+        let r = record_verify(&path, None, None, &bad).unwrap();
+        assert_eq!((r.event, r.index), (Event::Rejected, 1));
+        assert_eq!(r.notes, vec!["payload hash differs"]);
+        assert_eq!(verify(&path).unwrap(), 2);
+    }
+
+    #[test]
+    fn without_contents_only_signature_and_payload_are_claimed() {
+        let rec = NewRecord::verify_outcome(
+            None,
+            None,
+            &VerifyOutcome::Passed {
+                contents_checked: false,
+            },
+        );
+        assert_eq!(rec.notes, vec!["signature and payload OK"]);
+    }
 }

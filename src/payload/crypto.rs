@@ -15,7 +15,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use age::secrecy::{ExposeSecret, SecretString};
 use age::x25519;
@@ -258,7 +258,17 @@ pub fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
     Ok(out)
 }
 
-/// Reads an identity file as written by `age-keygen` or `pouch keygen`.
+/// Reads identity files (`-i`), each as written by `age-keygen` or
+/// `pouch keygen`, in order.
+pub fn read_identity_files(paths: &[PathBuf]) -> Result<Vec<Identity>> {
+    let mut ids = Vec::new();
+    for p in paths {
+        ids.extend(read_identity_file(p)?);
+    }
+    Ok(ids)
+}
+
+/// Reads an identity file (see [`read_identity_files`]).
 pub fn read_identity_file(path: &Path) -> Result<Vec<Identity>> {
     let text = read_small_text(path)?;
     let bad = |reason: String| Error::BadKey {

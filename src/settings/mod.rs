@@ -3,3 +3,6 @@
 
 pub mod config;
 pub mod home;
+pub mod resolve;
+
+pub use resolve::DEFAULT_LEVEL;

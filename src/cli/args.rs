@@ -1,0 +1,469 @@
+//! The command line's grammar: every command, flag and help text, as clap
+//! types. Nothing here decides anything; `cmd/` turns these into library calls.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use pouch::error::Result;
+
+/// Seal files into signed, encrypted bundles for air-gapped transfer, and
+/// verify and unpack them at the other end.
+#[derive(Debug, Parser)]
+#[command(name = "pouch", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// The keyring (default: $POUCH_HOME/keyring.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// The ledger (default: $POUCH_HOME/ledger.jsonl).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+    /// No progress bars or notes on stderr (errors are still shown).
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  pouch demo                                  full round trip on sample data
+  pouch keygen --name clerk --out keys
+  pouch pack case/ -o /media/stick -R partner.age-recipient -s keys/clerk.minisign.key
+  pouch verify /media/stick/NAME.toml --trust clerk.minisign.pub
+  pouch unpack /media/stick/NAME.toml -i me.age-identity --trust clerk.minisign.pub -d inbox
+
+Exit codes: 0 success, 1 the bundle failed a check, 2 usage, configuration or I/O error.";
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make an age identity and a minisign signing key pair.
+    #[command(
+        after_help = "Examples:\n  pouch keygen --name clerk --out keys --passphrase-file pass.txt\n  pouch keygen --name fedpol --out keys --pq      (post-quantum age key)"
+    )]
+    Keygen(KeygenArgs),
+    /// Seal files and folders into a signed, encrypted bundle.
+    #[command(
+        after_help = "Example:\n  pouch pack case-0142/ -o /media/stick -R fedpol.age-recipient -s clerk.minisign.key \\\n      --from bka --to fedpol --marking RESTRICTED --description \"case 0142\""
+    )]
+    Pack(PackArgs),
+    /// Check a bundle's signature and payload; with -i also its contents.
+    #[command(
+        after_help = "Examples:\n  pouch verify B.toml --trust clerk.minisign.pub              (auditor: no key needed)\n  pouch verify B.toml --trust clerk.minisign.pub -i me.age-identity"
+    )]
+    Verify(VerifyArgs),
+    /// Verify a bundle and unpack it into DEST/NAME.
+    #[command(
+        after_help = "Example:\n  pouch unpack /media/stick/B.toml -i me.age-identity --trust clerk.minisign.pub -d inbox"
+    )]
+    Unpack(UnpackArgs),
+    /// Manage the keyring: named parties with their signing keys and recipients.
+    #[command(subcommand)]
+    Keyring(KeyringCommand),
+    /// Show and check the ledger of bundles packed, accepted, rejected and delivered.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Receipts from recipients.
+    #[command(subcommand)]
+    Receipt(ReceiptCommand),
+    /// Check every bundle and receipt below PATH... without any decryption key.
+    #[command(
+        after_help = "Examples:\n  pouch audit /media/stick\n  pouch audit archive/2026-11 --ledger ledger.jsonl --json"
+    )]
+    Audit(AuditArgs),
+    /// Show what a bundle holds, from its manifest.
+    #[command(after_help = "Example:\n  pouch inspect B.toml --trust clerk.minisign.pub")]
+    Inspect(InspectArgs),
+    /// Re-cut a bundle's payload for another medium, without re-encrypting; re-signs the manifest.
+    #[command(
+        after_help = "Example:\n  pouch resplit stick/B.toml --media dvd -o burn/ -s clerk.minisign.key"
+    )]
+    Resplit(ResplitArgs),
+    /// Show the effective settings and where each comes from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = "Example:\n  pouch completions bash > /etc/bash_completion.d/pouch")]
+    Completions(CompletionsArgs),
+    /// Write man pages: pouch.1 and one per subcommand (pouch-pack.1, ...).
+    #[command(after_help = "Example:\n  pouch man --out /usr/local/share/man/man1")]
+    Man(ManArgs),
+    /// Run a full round trip on built-in sample data.
+    #[command(after_help = "Example:\n  pouch demo /tmp/pouch-demo")]
+    Demo(DemoArgs),
+}
+
+/// Config subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print each setting, its value and its source (flag, config file or default).
+    #[command(after_help = "Example:\n  pouch config show --json")]
+    Show {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Keyring subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyringCommand {
+    /// Add a party, or add keys to one.
+    #[command(
+        after_help = "Example:\n  pouch keyring add fedpol-ic --sign-pub fedpol.minisign.pub --recipient age1..."
+    )]
+    Add {
+        /// The party's name (as in --from/--to).
+        name: String,
+        /// Its minisign public key (.pub file or RW... key).
+        #[arg(long, value_name = "FILE")]
+        sign_pub: Option<String>,
+        /// An age recipient of the party; repeatable.
+        #[arg(long = "recipient", value_name = "RECIPIENT")]
+        recipients: Vec<String>,
+        /// A file of its age recipients; repeatable.
+        #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+        recipients_files: Vec<PathBuf>,
+    },
+    /// List the parties.
+    #[command(after_help = "Example:\n  pouch keyring list --json")]
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a party.
+    #[command(after_help = "Example:\n  pouch keyring remove old-desk")]
+    Remove {
+        /// The party's name.
+        name: String,
+    },
+}
+
+/// Ledger subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Show the records; packed bundles are marked delivered or outstanding.
+    #[command(after_help = "Example:\n  pouch ledger show --channel bka-zd:fedpol-ic")]
+    Show {
+        /// Only this channel, SENDER:RECEIVER.
+        #[arg(long)]
+        channel: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain: names the first edited, removed, reordered or inserted record.
+    #[command(after_help = "Example:\n  pouch ledger verify --ledger copy-of-ledger.jsonl")]
+    Verify {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Missing sequence numbers per channel among the bundles accepted.
+    #[command(after_help = "Example:\n  pouch ledger gaps")]
+    Gaps {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Receipt subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReceiptCommand {
+    /// Check a recipient's receipt and record the bundle as delivered.
+    #[command(after_help = "Example:\n  pouch receipt import /media/stick/B.receipt.toml")]
+    Import {
+        /// The receipt (NAME.receipt.toml; its .minisig beside it).
+        receipt: PathBuf,
+        /// More trusted signer keys, besides the keyring's.
+        #[arg(long, value_name = "SIGNER_PUB")]
+        trust: Vec<String>,
+    },
+}
+
+/// Part sizes and read-back, shared by pack and resplit.
+#[derive(Debug, clap::Args)]
+pub struct MediaArgs {
+    /// Split the payload into parts of at most SIZE (bytes, or K/M/G/T = x1024, KB/MB/GB/TB = x1000).
+    #[arg(long, value_name = "SIZE", conflicts_with = "media")]
+    split: Option<String>,
+    /// Split for a medium: fat32, exfat, dvd, dvd-dl, bd25, bd50.
+    #[arg(long, value_name = "PRESET")]
+    media: Option<String>,
+    /// Read every file back from the device after writing (default: on for removable media).
+    #[arg(long, overrides_with = "no_verify_after_write")]
+    verify_after_write: bool,
+    /// Do not read files back after writing.
+    #[arg(long)]
+    no_verify_after_write: bool,
+}
+
+impl MediaArgs {
+    pub fn split(&self) -> Result<Option<u64>> {
+        match (&self.split, &self.media) {
+            (Some(size), _) => pouch::disk::media::parse_size(size).map(Some),
+            (None, Some(preset)) => pouch::disk::media::preset(preset),
+            (None, None) => Ok(None),
+        }
+    }
+
+    pub fn given(&self) -> bool {
+        self.split.is_some() || self.media.is_some()
+    }
+
+    pub fn verify_after_write(&self) -> Option<bool> {
+        if self.verify_after_write {
+            Some(true)
+        } else if self.no_verify_after_write {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+impl Command {
+    /// Whether the user asked for JSON output.
+    pub fn json(&self) -> bool {
+        matches!(
+            self,
+            Command::Verify(VerifyArgs { json: true, .. })
+                | Command::Unpack(UnpackArgs { json: true, .. })
+                | Command::Inspect(InspectArgs { json: true, .. })
+                | Command::Audit(AuditArgs { json: true, .. })
+                | Command::Config(ConfigCommand::Show { json: true })
+                | Command::Keyring(KeyringCommand::List { json: true })
+                | Command::Ledger(LedgerCommand::Show { json: true, .. })
+                | Command::Ledger(LedgerCommand::Verify { json: true })
+                | Command::Ledger(LedgerCommand::Gaps { json: true })
+        )
+    }
+}
+
+/// The flags of `pouch keygen`.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Base name of the four key files.
+    #[arg(long)]
+    pub name: String,
+    /// Folder to write them to.
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Leave the signing key unencrypted.
+    #[arg(long, conflicts_with = "passphrase_file")]
+    pub no_passphrase: bool,
+    /// Read the signing key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Make a post-quantum age key (ML-KEM-768 + X25519: AGE-SECRET-KEY-PQ-1…, age1pq1…).
+    #[arg(long)]
+    pub pq: bool,
+}
+
+/// The flags of `pouch pack`.
+#[derive(Debug, clap::Args)]
+pub struct PackArgs {
+    /// Files and folders to pack (or `sources` in the --spec).
+    #[arg(value_name = "SOURCE")]
+    pub sources: Vec<PathBuf>,
+    /// Folder to write the bundle to (default: the spec's or config's out_dir).
+    #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
+    pub out_dir: Option<PathBuf>,
+    /// A pack spec: sources, globs, recipients, channel, marking, media... (flags override it).
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+    /// List what would be packed (paths, sizes, total, estimated parts) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A recipient (age1… or post-quantum age1pq1…); repeatable.
+    #[arg(short = 'r', long = "recipient", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+    /// A file of recipients, one per line; repeatable.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+    /// The clerk's minisign secret key (default: the config's signing_key).
+    #[arg(short = 's', long = "signing-key", value_name = "KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Read the signing key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Bundle name (default: date, time and part of the bundle id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Sending party.
+    #[arg(long = "from", value_name = "SENDER")]
+    pub sender: Option<String>,
+    /// Receiving party.
+    #[arg(long = "to", value_name = "RECEIVER")]
+    pub receiver: Option<String>,
+    /// Security marking, e.g. RESTRICTED.
+    #[arg(long)]
+    pub marking: Option<String>,
+    /// Free-text description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// zstd compression level, 1 (fastest) to 19 (smallest); default 3.
+    #[arg(long)]
+    pub level: Option<i32>,
+    /// Keep file names out of the outer manifest (only counts and a digest remain).
+    #[arg(long)]
+    pub seal_names: bool,
+    /// Skip symlinks, FIFOs, sockets and devices (with a warning) instead of refusing.
+    #[arg(long)]
+    pub skip_special: bool,
+    #[command(flatten)]
+    pub media: MediaArgs,
+    /// Pack names that Windows or FAT/exFAT cannot hold (reserved names, <>:"|?*\, trailing dot or space).
+    #[arg(long)]
+    pub allow_unportable_names: bool,
+    /// Refuse to seal unless every recipient is post-quantum (age1pq1…).
+    #[arg(long)]
+    pub require_pq: bool,
+}
+
+/// The flags of `pouch verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The bundle's manifest (NAME.toml).
+    pub manifest: PathBuf,
+    /// A trusted signer's public key (.pub file or RW… key); repeatable.
+    #[arg(long, value_name = "SIGNER_PUB")]
+    pub trust: Vec<String>,
+    /// An identity file; decrypts and checks every entry too. Repeatable.
+    #[arg(short = 'i', long = "identity", value_name = "IDENTITY")]
+    pub identities: Vec<PathBuf>,
+    /// Proceed without a trusted signature. Unsafe.
+    #[arg(long)]
+    pub insecure_skip_signature: bool,
+    /// Record the outcome in the ledger (verified or rejected).
+    #[arg(long)]
+    pub record: bool,
+    /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
+    #[arg(long = "parts-from", value_name = "DIR")]
+    pub parts_from: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of `pouch unpack`.
+#[derive(Debug, clap::Args)]
+pub struct UnpackArgs {
+    /// The bundle's manifest (NAME.toml).
+    pub manifest: PathBuf,
+    /// An identity file; repeatable.
+    #[arg(
+        short = 'i',
+        long = "identity",
+        value_name = "IDENTITY",
+        required = true
+    )]
+    pub identities: Vec<PathBuf>,
+    /// A trusted signer's public key (.pub file or RW… key); repeatable.
+    #[arg(long, value_name = "SIGNER_PUB")]
+    pub trust: Vec<String>,
+    /// Destination folder; the bundle lands in DEST/NAME.
+    #[arg(short = 'd', long = "dest", value_name = "DEST")]
+    pub dest: PathBuf,
+    /// Proceed without a trusted signature. Unsafe.
+    #[arg(long)]
+    pub insecure_skip_signature: bool,
+    /// Accept a bundle this ledger has accepted before.
+    #[arg(long)]
+    pub allow_replay: bool,
+    /// Write a signed receipt NAME.receipt.toml into DIR (needs -s).
+    #[arg(long, value_name = "DIR", requires = "signing_key")]
+    pub receipt_out: Option<PathBuf>,
+    /// The recipient's minisign secret key, to sign the receipt.
+    #[arg(short = 's', long = "signing-key", value_name = "KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// Read the signing key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
+    #[arg(long = "parts-from", value_name = "DIR")]
+    pub parts_from: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of `pouch audit`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Folders (or files) to search.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// More trusted signer keys, besides the keyring's.
+    #[arg(long, value_name = "SIGNER_PUB")]
+    pub trust: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Fail every bundle that is not sealed to post-quantum recipients only.
+    #[arg(long)]
+    pub require_pq: bool,
+}
+
+/// The flags of `pouch inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The bundle's manifest (NAME.toml).
+    pub manifest: PathBuf,
+    /// A trusted signer's public key; when given, the signature is checked.
+    #[arg(long, value_name = "SIGNER_PUB")]
+    pub trust: Vec<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of `pouch resplit`.
+#[derive(Debug, clap::Args)]
+pub struct ResplitArgs {
+    /// The bundle's manifest (NAME.toml).
+    pub manifest: PathBuf,
+    /// Folder for the re-cut bundle (not the one holding it now).
+    #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
+    pub out_dir: PathBuf,
+    /// The clerk's minisign secret key (the manifest is signed again).
+    #[arg(short = 's', long = "signing-key", value_name = "KEY")]
+    pub signing_key: PathBuf,
+    /// Read the signing key's passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Signer keys trusted for the existing bundle (default: the -s key's own public key).
+    #[arg(long, value_name = "SIGNER_PUB")]
+    pub trust: Vec<String>,
+    /// Also look for the existing parts in DIR (repeatable).
+    #[arg(long = "parts-from", value_name = "DIR")]
+    pub parts_from: Vec<PathBuf>,
+    #[command(flatten)]
+    pub media: MediaArgs,
+}
+
+/// The flags of `pouch completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// The flags of `pouch man`.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Folder to write them to (default: print pouch.1 to stdout).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// The flags of `pouch demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Folder to work in (default: a new temporary folder, kept for you to look at).
+    pub dir: Option<PathBuf>,
+}

@@ -1,0 +1,23 @@
+//! `pouch audit`: check bundles, receipts and ledgers without a key.
+
+use super::*;
+
+/// Runs the command; returns its exit code.
+pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<u8> {
+    let AuditArgs {
+        paths,
+        trust,
+        json,
+        require_pq,
+    } = args;
+    let keys = ctx.keyring()?.trusted_with(&trust)?;
+    let opts = pouch::audit::AuditOptions {
+        paths,
+        trusted: keys,
+        ledger: ctx.ledger_arg.clone(),
+        require_pq: require_pq || ctx.config.require_pq.unwrap_or(false),
+    };
+    let report = pouch::audit::audit(&opts)?;
+    render::audit(&report, json);
+    Ok(if report.failed > 0 { 1 } else { 0 })
+}

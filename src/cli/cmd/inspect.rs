@@ -1,0 +1,24 @@
+//! `pouch inspect`: describe a bundle from its manifest.
+
+use super::*;
+
+/// Runs the command; returns its exit code.
+pub fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
+    let InspectArgs {
+        manifest,
+        trust,
+        json,
+    } = args;
+    let keys = ctx.keyring()?.trusted_with(&trust)?;
+    let report = pouch::inspect::inspect(&manifest, &keys)?;
+    render::inspect(&report, json);
+    match &report.signature {
+        pouch::inspect::SignatureCheck::Failed { reason } => {
+            render::warn(&format!(
+                "error: signature check failed: {reason}\n  hint: do not rely on anything this manifest says"
+            ));
+            Ok(1)
+        }
+        _ => Ok(0),
+    }
+}

@@ -1,0 +1,34 @@
+//! `pouch keyring`: add, list and remove parties.
+
+use super::*;
+
+/// Runs the command; returns its exit code.
+pub fn run(ctx: &Ctx, cmd: KeyringCommand) -> Result<u8> {
+    let (mut ring, path) = pouch::custody::keyring::open(ctx.keyring_arg.as_ref())?;
+    match cmd {
+        KeyringCommand::Add {
+            name,
+            sign_pub,
+            mut recipients,
+            recipients_files,
+        } => {
+            for f in &recipients_files {
+                recipients.extend(
+                    crypto::read_recipients_file(f)?
+                        .iter()
+                        .map(|r| r.to_string()),
+                );
+            }
+            ring.add(&name, sign_pub.as_deref(), &recipients)?;
+            ring.save(&path)?;
+            render::warn(&format!("{} updated: {name}", path.display()));
+        }
+        KeyringCommand::List { json } => render::keyring(&ring, json),
+        KeyringCommand::Remove { name } => {
+            ring.remove(&name)?;
+            ring.save(&path)?;
+            render::warn(&format!("{} updated: {name} removed", path.display()));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,76 @@
+//! `pouch pack`: seal sources into a bundle, or say what would be sealed
+//! (`--dry-run`).
+
+use pouch::settings::config::Spec;
+use pouch::settings::resolve::{self, PackFlags};
+
+use super::*;
+
+/// Runs the command; returns its exit code.
+pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
+    let spec = match &args.spec {
+        Some(p) => Spec::load(p)?,
+        None => Spec::default(),
+    };
+    let flags = PackFlags {
+        sources: args.sources,
+        out_dir: args.out_dir,
+        recipients: args.recipients,
+        recipients_files: args.recipients_files,
+        signing_key: args.signing_key,
+        passphrase_file: args.passphrase_file,
+        sender: args.sender,
+        receiver: args.receiver,
+        marking: args.marking,
+        description: args.description,
+        level: args.level,
+        seal_names: args.seal_names,
+        require_pq: args.require_pq,
+        split: args.media.split()?,
+        media_given: args.media.given(),
+    };
+    let s = resolve::pack(flags, &spec, &ctx.config)?;
+    let mut opts = pouch::pack::PackOptions {
+        sources: s.sources,
+        out_dir: s.out_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        recipients: Vec::new(),
+        require_pq: s.require_pq,
+        name: args.name,
+        sender: s.sender,
+        receiver: s.receiver,
+        marking: s.marking,
+        description: s.description,
+        level: s.level,
+        seal_names: s.seal_names,
+        skip_special: args.skip_special,
+        source_date_epoch: resolve::source_date_epoch()?,
+        split: s.split,
+        verify_after_write: args.media.verify_after_write(),
+        allow_unportable_names: args.allow_unportable_names,
+        ledger: Some(ctx.ledger_path()?),
+        progress: ctx.progress.clone(),
+        filter: s.filter,
+        zstd_workers: pouch::pack::default_zstd_workers(),
+    };
+    if args.dry_run {
+        let report = pouch::pack::dry_run(&opts)?;
+        render::dry_run(&report, &opts);
+        let refused = !report.unportable.is_empty() && !args.allow_unportable_names;
+        return Ok(if refused { 2 } else { 0 });
+    }
+    if s.out_dir.is_none() {
+        return Err(Error::Usage(
+            "no output folder: pass -o OUTDIR (or set out_dir in the spec or config)".into(),
+        ));
+    }
+    opts.recipients = ctx.keyring()?.recipients_for(&s.recipients)?;
+    let Some(signing_key) = s.signing_key else {
+        return Err(Error::Usage(
+            "no signing key: pass -s KEY (or set signing_key in the config)".into(),
+        ));
+    };
+    let key = keys::load_signing_key(&signing_key, s.passphrase_file.as_deref())?;
+    let report = pouch::pack::pack(&opts, &key)?;
+    render::pack(&report);
+    Ok(0)
+}

@@ -1,0 +1,49 @@
+//! `pouch unpack`: verify and extract a bundle, and write its receipt.
+
+use super::*;
+
+/// Runs the command; returns its exit code.
+pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
+    let UnpackArgs {
+        manifest,
+        identities,
+        trust,
+        dest,
+        insecure_skip_signature,
+        allow_replay,
+        receipt_out,
+        signing_key,
+        passphrase_file,
+        parts_from,
+        json,
+    } = args;
+    let keys = ctx.keyring()?;
+    // Load the receipt key first: a wrong passphrase must not come
+    // after the bundle was accepted.
+    let receipt_key = match &signing_key {
+        Some(k) => Some(keys::load_signing_key(k, passphrase_file.as_deref())?),
+        None => None,
+    };
+    let opts = pouch::unpack::UnpackOptions {
+        manifest: manifest.clone(),
+        trust: keys::trust_policy(&trust, insecure_skip_signature, &keys)?,
+        identities: crypto::read_identity_files(&identities)?,
+        dest,
+        parts_from,
+        ledger: Some(ctx.ledger_path()?),
+        allow_replay,
+        progress: ctx.progress.clone(),
+    };
+    let report = pouch::unpack::unpack(&opts)?;
+    let receipt = match (&receipt_out, &receipt_key) {
+        (Some(dir), Some(key)) => Some(pouch::custody::receipt::write(
+            dir,
+            &report.manifest,
+            &report.manifest_sha256,
+            key,
+        )?),
+        _ => None,
+    };
+    render::unpack(&report, receipt.as_deref(), json);
+    Ok(0)
+}
