@@ -25,7 +25,7 @@ use crate::format::manifest::{
     self, Contents, Entry, EntryKind, InnerManifest, INNER_MANIFEST_NAME,
 };
 use crate::format::names::{check_path, Clash, NameSet, MAX_PATH_BYTES};
-use crate::payload::strict_tar::TarReader;
+use crate::payload::strict_tar::{Header, TarReader};
 
 /// Writes tar entries with normalised headers: GNU format, uid/gid 0, no user
 /// or group names, modes 0644/0755, mtimes as given.
@@ -164,10 +164,6 @@ pub fn read_archive<R: Read>(
     let mut names = NameSet::default();
     let mut inner_seen = false;
     let mut bytes_so_far: u64 = 0;
-    let max_entries = expected
-        .contents
-        .files
-        .saturating_add(expected.contents.folders);
     let mut buf = vec![0u8; 256 * 1024];
 
     while let Some(header) = archive.next_header().map_err(read_err)? {
@@ -179,19 +175,7 @@ pub fn read_archive<R: Read>(
                 "comes after the inner manifest, which must be last",
             ));
         }
-        let kind = match header.kind {
-            b'0' | b'\0' | b'7' => EntryKind::File,
-            b'5' => EntryKind::Folder,
-            other => {
-                return Err(bad_entry(
-                    &shown,
-                    format!(
-                        "is a {}, and only files and folders are allowed",
-                        type_name(other)
-                    ),
-                ))
-            }
-        };
+        let kind = entry_kind(header.kind).map_err(|r| bad_entry(&shown, r))?;
         let mut path_bytes: &[u8] = &raw_path;
         if kind == EntryKind::Folder {
             path_bytes = path_bytes.strip_suffix(b"/").unwrap_or(path_bytes);
@@ -204,39 +188,7 @@ pub fn read_archive<R: Read>(
         }
 
         if path == INNER_MANIFEST_NAME {
-            // The inner manifest is fully determined by the entries read so
-            // far, so it is not parsed: its bytes must equal the canonical
-            // rendering of those entries. Its size is checked before a byte
-            // of it is read, so no crafted manifest can cost memory.
-            if kind != EntryKind::File {
-                return Err(bad_entry(&path, "inner manifest is not a file"));
-            }
-            let want = InnerManifest {
-                format_version: manifest::FORMAT_VERSION,
-                entries: actual.clone(),
-            }
-            .to_toml();
-            if size != want.len() as u64 {
-                return Err(Error::ContentsMismatch {
-                    reason: format!(
-                        "the inner manifest ({size} bytes) does not list the entries in the archive ({} bytes expected)",
-                        want.len()
-                    ),
-                });
-            }
-            let mut text = Vec::with_capacity(want.len());
-            loop {
-                let n = archive.read_data(&mut buf).map_err(read_err)?;
-                if n == 0 {
-                    break;
-                }
-                text.extend_from_slice(&buf[..n]);
-            }
-            if text != want.as_bytes() {
-                return Err(Error::ContentsMismatch {
-                    reason: "the inner manifest differs from the entries in the archive".into(),
-                });
-            }
+            check_inner_manifest(&mut archive, &header, &actual, &mut buf, &read_err)?;
             inner_seen = true;
             continue;
         }
@@ -256,46 +208,15 @@ pub fn read_archive<R: Read>(
             })?;
         let executable = kind == EntryKind::File && header.mode & 0o111 != 0;
         let index = actual.len();
-        match expected.entries {
-            Some(list) => {
-                let Some(want) = list.get(index) else {
-                    return Err(bad_entry(&path, "is not in the signed manifest"));
-                };
-                if want.path != path || want.kind != kind {
-                    return Err(bad_entry(
-                        &path,
-                        format!(
-                            "the signed manifest lists {:?} ({:?}) here",
-                            want.path, want.kind
-                        ),
-                    ));
-                }
-                if kind == EntryKind::File && want.file_size() != size {
-                    return Err(bad_entry(
-                        &path,
-                        format!("size {size} differs from the signed {}", want.file_size()),
-                    ));
-                }
-                if want.executable() != executable {
-                    return Err(bad_entry(&path, "mode differs from the signed manifest"));
-                }
-            }
-            None => {
-                if index as u64 >= max_entries {
-                    return Err(bad_entry(
-                        &path,
-                        "more entries than the signed manifest counts",
-                    ));
-                }
-                bytes_so_far = bytes_so_far.saturating_add(size);
-                if bytes_so_far > expected.contents.total_bytes {
-                    return Err(bad_entry(
-                        &path,
-                        "more bytes than the signed manifest counts",
-                    ));
-                }
-            }
-        }
+        check_signed(
+            expected,
+            index,
+            &path,
+            kind,
+            size,
+            executable,
+            &mut bytes_so_far,
+        )?;
 
         match kind {
             EntryKind::Folder => {
@@ -304,24 +225,7 @@ pub fn read_archive<R: Read>(
             }
             EntryKind::File => {
                 sink.begin_file(&path, executable)?;
-                let mut hasher = Sha256::new();
-                let mut done: u64 = 0;
-                loop {
-                    crate::interrupt::check()?;
-                    let n = archive.read_data(&mut buf).map_err(read_err)?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    sink.write(&buf[..n])?;
-                    done += n as u64;
-                }
-                if done != size {
-                    return Err(corrupt(format!(
-                        "entry {path:?} is truncated ({done} of {size} bytes)"
-                    )));
-                }
-                let sha256 = hex::encode(hasher.finalize());
+                let sha256 = stream_file(&mut archive, sink, &mut buf, &path, size, corrupt)?;
                 if let Some(want) = expected.entries.and_then(|list| list.get(index)) {
                     if want.sha256.as_deref() != Some(sha256.as_str()) {
                         return Err(bad_entry(&path, "sha256 differs from the signed manifest"));
@@ -344,6 +248,148 @@ pub fn read_archive<R: Read>(
         }
     }
 
+    check_totals(&actual, expected, inner_seen)?;
+    Ok(actual)
+}
+
+/// Checks the inner manifest, the member named [`INNER_MANIFEST_NAME`].
+fn check_inner_manifest<R: Read>(
+    archive: &mut TarReader<'_, R>,
+    header: &Header,
+    actual: &[Entry],
+    buf: &mut [u8],
+    read_err: &dyn Fn(io::Error) -> Error,
+) -> Result<()> {
+    let (path, size) = (INNER_MANIFEST_NAME, header.size);
+    // The inner manifest is fully determined by the entries read so
+    // far, so it is not parsed: its bytes must equal the canonical
+    // rendering of those entries. Its size is checked before a byte
+    // of it is read, so no crafted manifest can cost memory.
+    if entry_kind(header.kind) != Ok(EntryKind::File) {
+        return Err(bad_entry(path, "inner manifest is not a file"));
+    }
+    let want = InnerManifest {
+        format_version: manifest::FORMAT_VERSION,
+        entries: actual.to_vec(),
+    }
+    .to_toml();
+    if size != want.len() as u64 {
+        return Err(Error::ContentsMismatch {
+            reason: format!(
+                "the inner manifest ({size} bytes) does not list the entries in the archive ({} bytes expected)",
+                want.len()
+            ),
+        });
+    }
+    let mut text = Vec::with_capacity(want.len());
+    loop {
+        let n = archive.read_data(buf).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    if text != want.as_bytes() {
+        return Err(Error::ContentsMismatch {
+            reason: "the inner manifest differs from the entries in the archive".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Checks an entry against what the signed manifest says of it: the entry
+/// at `index` of the list, or, with sealed names, the signed counts.
+fn check_signed(
+    expected: &Expected<'_>,
+    index: usize,
+    path: &str,
+    kind: EntryKind,
+    size: u64,
+    executable: bool,
+    bytes_so_far: &mut u64,
+) -> Result<()> {
+    let max_entries = expected
+        .contents
+        .files
+        .saturating_add(expected.contents.folders);
+    match expected.entries {
+        Some(list) => {
+            let Some(want) = list.get(index) else {
+                return Err(bad_entry(path, "is not in the signed manifest"));
+            };
+            if want.path != path || want.kind != kind {
+                return Err(bad_entry(
+                    path,
+                    format!(
+                        "the signed manifest lists {:?} ({:?}) here",
+                        want.path, want.kind
+                    ),
+                ));
+            }
+            if kind == EntryKind::File && want.file_size() != size {
+                return Err(bad_entry(
+                    path,
+                    format!("size {size} differs from the signed {}", want.file_size()),
+                ));
+            }
+            if want.executable() != executable {
+                return Err(bad_entry(path, "mode differs from the signed manifest"));
+            }
+        }
+        None => {
+            if index as u64 >= max_entries {
+                return Err(bad_entry(
+                    path,
+                    "more entries than the signed manifest counts",
+                ));
+            }
+            *bytes_so_far = bytes_so_far.saturating_add(size);
+            if *bytes_so_far > expected.contents.total_bytes {
+                return Err(bad_entry(
+                    path,
+                    "more bytes than the signed manifest counts",
+                ));
+            }
+        }
+    }
+
+    Ok(())
+}
+
+/// Streams the current file's data to `sink`, hashing it; returns its sha256.
+fn stream_file<R: Read>(
+    archive: &mut TarReader<'_, R>,
+    sink: &mut dyn Sink,
+    buf: &mut [u8],
+    path: &str,
+    size: u64,
+    corrupt: &dyn Fn(String) -> Error,
+) -> Result<String> {
+    let mut hasher = Sha256::new();
+    let mut done: u64 = 0;
+    loop {
+        crate::interrupt::check()?;
+        let n = archive
+            .read_data(buf)
+            .map_err(|e| corrupt(format!("{e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        sink.write(&buf[..n])?;
+        done += n as u64;
+    }
+    if done != size {
+        return Err(corrupt(format!(
+            "entry {path:?} is truncated ({done} of {size} bytes)"
+        )));
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Checks the whole list read against the signed manifest: the inner
+/// manifest was there, and the list, counts and digest match.
+fn check_totals(actual: &[Entry], expected: &Expected<'_>, inner_seen: bool) -> Result<()> {
     if !inner_seen {
         return Err(Error::ContentsMismatch {
             reason: "the archive has no inner manifest (it is truncated or not made by pouch)"
@@ -351,9 +397,9 @@ pub fn read_archive<R: Read>(
         });
     }
     if let Some(list) = expected.entries {
-        compare_lists(&actual, list, "signed manifest")?;
+        compare_lists(actual, list, "signed manifest")?;
     }
-    let (files, folders, bytes) = manifest::count(&actual);
+    let (files, folders, bytes) = manifest::count(actual);
     let c = expected.contents;
     if (files, folders, bytes) != (c.files, c.folders, c.total_bytes) {
         return Err(Error::ContentsMismatch {
@@ -363,12 +409,24 @@ pub fn read_archive<R: Read>(
             ),
         });
     }
-    if manifest::entries_digest(&actual) != c.entries_sha256 {
+    if manifest::entries_digest(actual) != c.entries_sha256 {
         return Err(Error::ContentsMismatch {
             reason: "the entries' digest differs from the signed manifest".into(),
         });
     }
-    Ok(actual)
+    Ok(())
+}
+
+/// The entry kind of a tar type flag, if pouch accepts it.
+fn entry_kind(flag: u8) -> std::result::Result<EntryKind, String> {
+    match flag {
+        b'0' | b'\0' | b'7' => Ok(EntryKind::File),
+        b'5' => Ok(EntryKind::Folder),
+        other => Err(format!(
+            "is a {}, and only files and folders are allowed",
+            type_name(other)
+        )),
+    }
 }
 
 /// Names the first difference between the entries read and a list.
