@@ -18,9 +18,60 @@ fn step(n: usize, total: usize, title: &str, command: &str) {
     out(&format!("$ {command}"));
 }
 
+/// What the demo's steps hand on to the next.
+struct Demo {
+    clerk: keygen::KeygenReport,
+    recipient: keygen::KeygenReport,
+    case: PathBuf,
+}
+
+const TOTAL: usize = 9;
+
 /// Runs the demo in `dir` (or a new temporary folder, kept afterwards).
 pub fn run(dir: Option<PathBuf>) -> Result<u8> {
-    let dir = match dir {
+    let dir = demo_dir(dir)?;
+    std::env::set_current_dir(&dir).at(&dir)?;
+    out(&format!(
+        "pouch demo in {} (paths below are relative to it)",
+        dir.display()
+    ));
+    let case = demo::write_sample(Path::new("sample"))?;
+    out(&format!(
+        "sample data: {} ({} files and an empty folder; all fictitious)",
+        case.display(),
+        demo::SAMPLE_FILES.len()
+    ));
+    let d = make_keys(case)?;
+    let packed = seal(&d)?;
+    let manifest = packed.manifest_path.clone();
+    let trusted = vec![TrustedKey::load(
+        &d.clerk.signing_pub_path.display().to_string(),
+    )?];
+    let identities = check(&d, &manifest, &trusted)?;
+    unpack_and_compare(&d, &manifest, &trusted, identities)?;
+    audit_outbox(&trusted)?;
+    tamper(&packed, trusted)?;
+    let m = manifest.display().to_string();
+    out("");
+    out("Without pouch, the stock tools recover and check the same bundle");
+    out("(post-quantum keys need age 1.3 or later, or typage):");
+    out(&format!(
+        "  age -d -i keys/recipient.age-identity {} | zstd -d | tar -xv",
+        packed.payload_files[0].display()
+    ));
+    out(&format!("  minisign -V -m {m} -p keys/clerk.minisign.pub"));
+    out("");
+    out(&format!(
+        "demo complete; everything is in {}",
+        dir.display()
+    ));
+    Ok(0)
+}
+
+/// The demo's folder: `dir`, which must be new or empty, or a new
+/// temporary folder that is kept.
+fn demo_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
+    Ok(match dir {
         Some(d) => {
             fs::create_dir_all(&d).at(&d)?;
             if fs::read_dir(&d).at(&d)?.next().is_some() {
@@ -36,23 +87,14 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
             .tempdir()
             .map_err(|e| Error::io(std::env::temp_dir(), e))?
             .keep(),
-    };
-    std::env::set_current_dir(&dir).at(&dir)?;
-    let total = 9;
-    out(&format!(
-        "pouch demo in {} (paths below are relative to it)",
-        dir.display()
-    ));
-    let case = demo::write_sample(Path::new("sample"))?;
-    out(&format!(
-        "sample data: {} ({} files and an empty folder; all fictitious)",
-        case.display(),
-        demo::SAMPLE_FILES.len()
-    ));
+    })
+}
 
+/// Steps 1 and 2: both parties make keys.
+fn make_keys(case: PathBuf) -> Result<Demo> {
     step(
         1,
-        total,
+        TOTAL,
         "The clerk makes keys (throwaway keys: no passphrase)",
         "pouch keygen --name clerk --out keys --no-passphrase",
     );
@@ -61,7 +103,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     out(&format!("  signing key id {}", clerk.key_id));
     step(
         2,
-        total,
+        TOTAL,
         "The recipient makes keys (post-quantum age key) and sends the clerk keys/recipient.age-recipient",
         "pouch keygen --name recipient --out keys --no-passphrase --pq",
     );
@@ -73,9 +115,19 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         recipient.recipient_fingerprint
     ));
 
+    Ok(Demo {
+        clerk,
+        recipient,
+        case,
+    })
+}
+
+/// Step 3: the clerk seals the sample case.
+fn seal(d: &Demo) -> Result<pack::PackReport> {
+    let (clerk, recipient, case) = (&d.clerk, &d.recipient, &d.case);
     step(
         3,
-        total,
+        TOTAL,
         "The clerk seals the case folder for the recipient and signs it",
         "pouch pack sample/case-2026-0142 -o outbox -R keys/recipient.age-recipient -s keys/clerk.minisign.key --require-pq \\\n    --from bka-demo --to fedpol-demo --marking \"RESTRICTED (DEMO)\" --description \"Case 2026/0142, fictitious\"",
     );
@@ -99,8 +151,6 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         },
         &key,
     )?;
-    let manifest = packed.manifest_path.clone();
-    let m = manifest.display().to_string();
     out(&format!(
         "  wrote {}, {}, {}",
         packed.payload_files[0].display(),
@@ -108,29 +158,34 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         packed.signature_path.display()
     ));
 
-    let trusted = vec![TrustedKey::load(
-        &clerk.signing_pub_path.display().to_string(),
-    )?];
+    Ok(packed)
+}
+
+/// Steps 4 to 6: inspect, verify without a key, verify every entry; returns
+/// the recipient's identities.
+fn check(d: &Demo, manifest: &Path, trusted: &[TrustedKey]) -> Result<Vec<crypto::Identity>> {
+    let clerk = &d.clerk;
+    let m = manifest.display().to_string();
     step(
         4,
-        total,
+        TOTAL,
         "Anyone reads the outer manifest; with --trust the signature is checked",
         &format!("pouch inspect {m} --trust keys/clerk.minisign.pub"),
     );
-    let report = inspect::inspect(&manifest, &trusted)?;
+    let report = inspect::inspect(manifest, trusted)?;
     for line in render::inspect_lines(&report) {
         out(&format!("  {line}"));
     }
 
     step(
         5,
-        total,
+        TOTAL,
         "The auditor checks signature and payload without any decryption key",
         &format!("pouch verify {m} --trust keys/clerk.minisign.pub"),
     );
     let v = verify::verify(&VerifyOptions {
-        manifest: manifest.clone(),
-        trust: Trust::Keys(trusted.clone()),
+        manifest: manifest.to_path_buf(),
+        trust: Trust::Keys(trusted.to_vec()),
         identities: Vec::new(),
         parts_from: Vec::new(),
         progress: Default::default(),
@@ -140,16 +195,16 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         clerk.key_id, v.payload_sha256
     ));
 
-    let identities = crypto::read_identity_file(&recipient.identity_path)?;
+    let identities = crypto::read_identity_file(&d.recipient.identity_path)?;
     step(
         6,
-        total,
+        TOTAL,
         "The recipient checks every entry without writing anything",
         &format!("pouch verify {m} --trust keys/clerk.minisign.pub -i keys/recipient.age-identity"),
     );
     let v = verify::verify(&VerifyOptions {
-        manifest: manifest.clone(),
-        trust: Trust::Keys(trusted.clone()),
+        manifest: manifest.to_path_buf(),
+        trust: Trust::Keys(trusted.to_vec()),
         identities: identities.clone(),
         parts_from: Vec::new(),
         progress: Default::default(),
@@ -159,11 +214,23 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         v.files, v.folders
     ));
 
-    step(7, total, "The recipient unpacks", &format!("pouch unpack {m} -i keys/recipient.age-identity --trust keys/clerk.minisign.pub -d inbox"));
+    Ok(identities)
+}
+
+/// Step 7: the recipient unpacks, and the tree is compared with the source.
+fn unpack_and_compare(
+    d: &Demo,
+    manifest: &Path,
+    trusted: &[TrustedKey],
+    identities: Vec<crypto::Identity>,
+) -> Result<()> {
+    let case = &d.case;
+    let m = manifest.display().to_string();
+    step(7, TOTAL, "The recipient unpacks", &format!("pouch unpack {m} -i keys/recipient.age-identity --trust keys/clerk.minisign.pub -d inbox"));
     let u = unpack::unpack(&unpack::UnpackOptions {
-        manifest: manifest.clone(),
-        trust: Trust::Keys(trusted.clone()),
-        identities: identities.clone(),
+        manifest: manifest.to_path_buf(),
+        trust: Trust::Keys(trusted.to_vec()),
+        identities,
         dest: PathBuf::from("inbox"),
         parts_from: Vec::new(),
         progress: Default::default(),
@@ -171,7 +238,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         allow_replay: false,
     })?;
     let unpacked = u.output.join("case-2026-0142");
-    let same = same_tree(&case, &unpacked)?;
+    let same = same_tree(case, &unpacked)?;
     out(&format!(
         "  unpacked into {}: {} files, {} folders; identical to the source: {}",
         u.output.display(),
@@ -185,23 +252,33 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         });
     }
 
+    Ok(())
+}
+
+/// Step 8: the auditor checks the outbox.
+fn audit_outbox(trusted: &[TrustedKey]) -> Result<()> {
     step(
         8,
-        total,
+        TOTAL,
         "The auditor checks everything on the outbox medium, again without a key",
         "pouch audit outbox --trust keys/clerk.minisign.pub --require-pq",
     );
     let report = pouch::audit::audit(&pouch::audit::AuditOptions {
         paths: vec![PathBuf::from("outbox")],
-        trusted: trusted.clone(),
+        trusted: trusted.to_vec(),
         ledger: None,
         require_pq: true,
     })?;
     render::audit(&report, false);
 
+    Ok(())
+}
+
+/// Step 9: a tampered copy is refused.
+fn tamper(packed: &pack::PackReport, trusted: Vec<TrustedKey>) -> Result<()> {
     step(
         9,
-        total,
+        TOTAL,
         "A courier's stick is tampered with: one byte of a copy of the payload flipped",
         "pouch verify tampered/NAME.toml --trust keys/clerk.minisign.pub",
     );
@@ -238,20 +315,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         }
     }
 
-    out("");
-    out("Without pouch, the stock tools recover and check the same bundle");
-    out("(post-quantum keys need age 1.3 or later, or typage):");
-    out(&format!(
-        "  age -d -i keys/recipient.age-identity {} | zstd -d | tar -xv",
-        packed.payload_files[0].display()
-    ));
-    out(&format!("  minisign -V -m {m} -p keys/clerk.minisign.pub"));
-    out("");
-    out(&format!(
-        "demo complete; everything is in {}",
-        dir.display()
-    ));
-    Ok(0)
+    Ok(())
 }
 
 /// True if two trees hold the same relative paths, kinds and file contents.
