@@ -89,7 +89,7 @@ impl Keyring {
     pub fn save(&self, path: &Path) -> Result<()> {
         crate::settings::home::ensure_parent(path)?;
         let body = toml::to_string(self)
-            .map_err(|e| Error::Usage(format!("cannot write the keyring: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot serialise the keyring: {e}")))?;
         let text = format!("# pouch keyring: parties, their signing keys and age recipients\n# Edit with pouch keyring add/remove.\n\n{body}");
         let mut f = crate::disk::durable::PendingFile::create(path, 0o600)?;
         f.write_all(text.as_bytes())?;

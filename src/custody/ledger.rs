@@ -260,7 +260,7 @@ impl Ledger {
             prev,
         };
         let mut line = serde_json::to_string(&record)
-            .map_err(|e| Error::Usage(format!("cannot write a ledger record: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot serialise a ledger record: {e}")))?;
         line.push('\n');
         self.file.write_all(line.as_bytes()).at(&self.path)?;
         self.file.sync_all().at(&self.path)?;
