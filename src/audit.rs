@@ -131,7 +131,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
             .sort_by_file_name()
             .follow_links(false)
         {
-            let item = item.map_err(|e| crate::Error::io(root, e.into()))?;
+            let item = item.map_err(|e| crate::Error::io("listing", root, e.into()))?;
             if !item.file_type().is_file() {
                 continue;
             }

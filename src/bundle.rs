@@ -241,7 +241,9 @@ impl Bundle {
                 match path {
                     None => problems.push(format!("{}: missing", part.file)),
                     Some(p) => {
-                        let size = std::fs::metadata(&p).at(&p)?.len();
+                        let size = std::fs::metadata(&p)
+                            .doing("reading the metadata of", &p)?
+                            .len();
                         if size != part.size {
                             problems.push(wrong_size(part, size));
                         }
@@ -262,9 +264,12 @@ impl Bundle {
             std::io::ErrorKind::NotFound => Error::PayloadMissing {
                 path: self.payload_path.clone(),
             },
-            _ => Error::io(&self.payload_path, e),
+            _ => Error::io("opening", &self.payload_path, e),
         })?;
-        let size = file.metadata().at(&self.payload_path)?.len();
+        let size = file
+            .metadata()
+            .doing("reading the metadata of", &self.payload_path)?
+            .len();
         if size != self.manifest.payload.size {
             return Err(self.mismatch(
                 "size",
@@ -291,11 +296,13 @@ impl Bundle {
                 problems.push(format!("{}: missing", part.file));
                 continue;
             };
-            let mut file =
-                crate::progress::Reader::new(File::open(&path).at(&path)?, self.progress.clone());
+            let mut file = crate::progress::Reader::new(
+                File::open(&path).doing("opening", &path)?,
+                self.progress.clone(),
+            );
             let mut size: u64 = 0;
             loop {
-                let n = file.read(&mut buf).at(&path)?;
+                let n = file.read(&mut buf).doing("reading", &path)?;
                 if n == 0 {
                     break;
                 }
@@ -372,8 +379,11 @@ impl Bundle {
             self.check_parts(&mut header)?;
         } else {
             let mut reader = BufReader::with_capacity(1 << 20, self.open_payload()?);
-            std::io::copy(&mut reader, &mut header).at(&self.payload_path)?;
-            let (size, sha) = reader.into_inner().finish().at(&self.payload_path)?;
+            std::io::copy(&mut reader, &mut header).doing("reading", &self.payload_path)?;
+            let (size, sha) = reader
+                .into_inner()
+                .finish()
+                .doing("reading", &self.payload_path)?;
             self.check_hash(size, sha)?;
         }
         let tags = header
@@ -438,7 +448,7 @@ impl Bundle {
         let result = self.stream_contents(&mut payload, identities, sink);
         match result {
             Ok((entries, tags)) => {
-                let (size, sha) = payload.finish().at(&self.payload_path)?;
+                let (size, sha) = payload.finish().doing("reading", &self.payload_path)?;
                 self.check_hash(size, sha)?;
                 self.check_stanzas(&tags)?;
                 Ok(entries)

@@ -33,13 +33,13 @@ pub fn write_sample(dir: &Path) -> Result<PathBuf> {
     for (path, bytes) in SAMPLE_FILES {
         let full = dir.join(path);
         if let Some(parent) = full.parent() {
-            fs::create_dir_all(parent).at(parent)?;
+            fs::create_dir_all(parent).doing("creating", parent)?;
         }
-        fs::write(&full, bytes).at(&full)?;
+        fs::write(&full, bytes).doing("writing", &full)?;
     }
     for path in SAMPLE_EMPTY_FOLDERS {
         let full = dir.join(path);
-        fs::create_dir_all(&full).at(&full)?;
+        fs::create_dir_all(&full).doing("creating", &full)?;
     }
     Ok(dir.join("case-2026-0142"))
 }

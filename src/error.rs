@@ -130,8 +130,10 @@ pub enum Error {
 
     // ---- usage, configuration or I/O (exit 2) ----
     /// Reading or writing a file failed.
-    #[error("{}: {source}", .path.display())]
+    #[error("{action} {}: {source}", .path.display())]
     Io {
+        /// What pouch was doing: `reading`, `writing`, `renaming`, ...
+        action: &'static str,
         /// The file involved.
         path: PathBuf,
         /// The underlying error.
@@ -315,23 +317,25 @@ impl Error {
         }
     }
 
-    /// An I/O error on `path`.
-    pub fn io(path: impl AsRef<Path>, source: io::Error) -> Error {
+    /// An I/O error while doing `action` on `path`.
+    pub fn io(action: &'static str, path: impl AsRef<Path>, source: io::Error) -> Error {
         Error::Io {
+            action,
             path: path.as_ref().to_path_buf(),
             source,
         }
     }
 }
 
-/// Attaches a path to I/O errors.
+/// Attaches what was being done, and to which file, to I/O errors.
 pub trait IoContext<T> {
-    /// Turns an `io::Error` into [`Error::Io`] naming `path`.
-    fn at(self, path: impl AsRef<Path>) -> Result<T>;
+    /// Turns an `io::Error` into [`Error::Io`]: `action` (`"reading"`,
+    /// `"writing"`, ...) on `path`.
+    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T>;
 }
 
 impl<T> IoContext<T> for io::Result<T> {
-    fn at(self, path: impl AsRef<Path>) -> Result<T> {
-        self.map_err(|e| Error::io(path, e))
+    fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|e| Error::io(action, path, e))
     }
 }

@@ -52,10 +52,10 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
             io::ErrorKind::InvalidData => Error::BadParts {
                 problems: vec![e.to_string()],
             },
-            _ => Error::io(&bundle.payload_path, e),
+            _ => Error::io("copying", &bundle.payload_path, e),
         });
     }
-    let (size, sha) = source.finish().at(&bundle.payload_path)?;
+    let (size, sha) = source.finish().doing("reading", &bundle.payload_path)?;
     if size != m.payload.size || sha != m.payload.sha256 {
         return Err(Error::PayloadMismatch {
             path: bundle.payload_path.clone(),

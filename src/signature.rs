@@ -202,6 +202,7 @@ impl TrustedKey {
                 .map_err(|e| bad(format!("not a minisign public key ({e})")))?
         } else {
             return Err(Error::io(
+                "reading",
                 path,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));

@@ -213,10 +213,10 @@ fn prepare_dest(dest: &Path) -> Result<bool> {
             dest.display()
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir(dest).at(dest)?;
+            fs::create_dir(dest).doing("creating", dest)?;
             Ok(true)
         }
-        Err(e) => Err(Error::io(dest, e)),
+        Err(e) => Err(Error::io("creating", dest, e)),
     }
 }
 
@@ -230,7 +230,7 @@ fn staging_dir(dest: &Path, name: &str) -> Result<PathBuf> {
         match DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => return Ok(path),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) => return Err(Error::io("creating", &path, e)),
         }
     }
     Err(Error::Internal(format!(
@@ -242,13 +242,14 @@ fn staging_dir(dest: &Path, name: &str) -> Result<PathBuf> {
 /// Flushes the staging folder to disk and renames it to `target`, refusing
 /// to replace anything there.
 fn commit(staging: &Path, target: &Path, dest: &Path) -> Result<()> {
-    let dir = File::open(staging).at(staging)?;
+    let dir = File::open(staging).doing("opening", staging)?;
     // One flush of the whole filesystem instead of an fsync per file.
-    rustix::fs::syncfs(&dir).map_err(|e| Error::io(staging, e.into()))?;
+    rustix::fs::syncfs(&dir).map_err(|e| Error::io("syncing", staging, e.into()))?;
     // Renamed while still private: a crash here leaves either the 0700
     // staging folder or the complete result, never a readable half-state.
     durable::rename_noreplace(staging, target)?;
-    fs::set_permissions(target, Permissions::from_mode(0o755)).at(target)?;
+    fs::set_permissions(target, Permissions::from_mode(0o755))
+        .doing("setting permissions of", target)?;
     durable::sync_dir(dest)
 }
 
@@ -263,6 +264,7 @@ impl StagingSink {
         match self.current.take() {
             None => Ok(()),
             Some((path, _, _)) => Err(Error::io(
+                "writing",
                 &path,
                 std::io::Error::other("file left unfinished"),
             )),
@@ -273,8 +275,12 @@ impl StagingSink {
 impl Sink for StagingSink {
     fn folder(&mut self, path: &str) -> Result<()> {
         let full = self.root.join(path);
-        DirBuilder::new().mode(0o755).create(&full).at(&full)?;
-        fs::set_permissions(&full, Permissions::from_mode(0o755)).at(&full)
+        DirBuilder::new()
+            .mode(0o755)
+            .create(&full)
+            .doing("creating", &full)?;
+        fs::set_permissions(&full, Permissions::from_mode(0o755))
+            .doing("setting permissions of", &full)
     }
 
     fn begin_file(&mut self, path: &str, executable: bool) -> Result<()> {
@@ -285,14 +291,14 @@ impl Sink for StagingSink {
             .mode(0o600)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&full)
-            .at(&full)?;
+            .doing("opening", &full)?;
         self.current = Some((full, BufWriter::with_capacity(256 * 1024, file), executable));
         Ok(())
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         match &mut self.current {
-            Some((path, w, _)) => w.write_all(bytes).at(path),
+            Some((path, w, _)) => w.write_all(bytes).doing("writing", path),
             None => Err(Error::Internal("write without a file".into())),
         }
     }
@@ -303,10 +309,10 @@ impl Sink for StagingSink {
         };
         let file = w
             .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?;
+            .map_err(|e| Error::io("writing", &path, e.into_error()))?;
         let mode = if executable { 0o755 } else { 0o644 };
         file.set_permissions(Permissions::from_mode(mode))
-            .at(&path)?;
+            .doing("setting permissions of", &path)?;
         // Times from the archive are informative only; ignore absurd ones.
         if mtime > 0 && mtime < 1 << 40 {
             let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime));

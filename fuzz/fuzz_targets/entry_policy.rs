@@ -13,7 +13,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
-use pouch::payload::archive::{check_path, MAX_COMPONENT_BYTES, MAX_DEPTH, MAX_PATH_BYTES};
+use pouch::format::names::{check_path, MAX_COMPONENT_BYTES, MAX_DEPTH, MAX_PATH_BYTES};
 use pouch::payload::strict_tar::{TarReader, MAX_LONG_NAME};
 
 const BASE: &str = "/base/dest";

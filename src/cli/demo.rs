@@ -30,7 +30,7 @@ const TOTAL: usize = 9;
 /// Runs the demo in `dir` (or a new temporary folder, kept afterwards).
 pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     let dir = demo_dir(dir)?;
-    std::env::set_current_dir(&dir).at(&dir)?;
+    std::env::set_current_dir(&dir).doing("entering", &dir)?;
     out(&format!(
         "pouch demo in {} (paths below are relative to it)",
         dir.display()
@@ -73,8 +73,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
 fn demo_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
     Ok(match dir {
         Some(d) => {
-            fs::create_dir_all(&d).at(&d)?;
-            if fs::read_dir(&d).at(&d)?.next().is_some() {
+            fs::create_dir_all(&d).doing("creating", &d)?;
+            if fs::read_dir(&d).doing("listing", &d)?.next().is_some() {
                 return Err(Error::Usage(format!(
                     "demo folder {} is not empty; pass a new or empty folder",
                     d.display()
@@ -85,7 +85,7 @@ fn demo_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
         None => tempfile::Builder::new()
             .prefix("pouch-demo-")
             .tempdir()
-            .map_err(|e| Error::io(std::env::temp_dir(), e))?
+            .map_err(|e| Error::io("creating a folder in", std::env::temp_dir(), e))?
             .keep(),
     })
 }
@@ -98,7 +98,7 @@ fn make_keys(case: PathBuf) -> Result<Demo> {
         "The clerk makes keys (throwaway keys: no passphrase)",
         "pouch keygen --name clerk --out keys --no-passphrase",
     );
-    fs::create_dir_all("keys").at("keys")?;
+    fs::create_dir_all("keys").doing("creating", "keys")?;
     let clerk = keygen::keygen("clerk", Path::new("keys"), None, false)?;
     out(&format!("  signing key id {}", clerk.key_id));
     step(
@@ -131,7 +131,7 @@ fn seal(d: &Demo) -> Result<pack::PackReport> {
         "The clerk seals the case folder for the recipient and signs it",
         "pouch pack sample/case-2026-0142 -o outbox -R keys/recipient.age-recipient -s keys/clerk.minisign.key --require-pq \\\n    --from bka-demo --to fedpol-demo --marking \"RESTRICTED (DEMO)\" --description \"Case 2026/0142, fictitious\"",
     );
-    fs::create_dir_all("outbox").at("outbox")?;
+    fs::create_dir_all("outbox").doing("creating", "outbox")?;
     let key = SigningKey::load(&clerk.signing_key_path, &mut || {
         Err(Error::Usage("demo key has no passphrase".into()))
     })?;
@@ -282,21 +282,21 @@ fn tamper(packed: &pack::PackReport, trusted: Vec<TrustedKey>) -> Result<()> {
         "A courier's stick is tampered with: one byte of a copy of the payload flipped",
         "pouch verify tampered/NAME.toml --trust keys/clerk.minisign.pub",
     );
-    fs::create_dir_all("tampered").at("tampered")?;
+    fs::create_dir_all("tampered").doing("creating", "tampered")?;
     for p in [
         &packed.payload_files[0],
         &packed.manifest_path,
         &packed.signature_path,
     ] {
         let to = Path::new("tampered").join(p.file_name().unwrap_or_default());
-        fs::copy(p, &to).at(&to)?;
+        fs::copy(p, &to).doing("copying", &to)?;
     }
     let bad_payload =
         Path::new("tampered").join(packed.payload_files[0].file_name().unwrap_or_default());
-    let mut bytes = fs::read(&bad_payload).at(&bad_payload)?;
+    let mut bytes = fs::read(&bad_payload).doing("reading", &bad_payload)?;
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
-    fs::write(&bad_payload, &bytes).at(&bad_payload)?;
+    fs::write(&bad_payload, &bytes).doing("writing", &bad_payload)?;
     let bad_manifest =
         Path::new("tampered").join(packed.manifest_path.file_name().unwrap_or_default());
     match verify::verify(&VerifyOptions {
@@ -323,14 +323,14 @@ fn same_tree(a: &Path, b: &Path) -> Result<bool> {
     let list = |root: &Path| -> Result<Vec<(PathBuf, Option<Vec<u8>>)>> {
         let mut v = Vec::new();
         for item in walkdir::WalkDir::new(root).sort_by_file_name() {
-            let item = item.map_err(|e| Error::io(root, e.into()))?;
+            let item = item.map_err(|e| Error::io("listing", root, e.into()))?;
             let rel = item
                 .path()
                 .strip_prefix(root)
                 .unwrap_or(item.path())
                 .to_path_buf();
             let content = if item.file_type().is_file() {
-                Some(fs::read(item.path()).at(item.path())?)
+                Some(fs::read(item.path()).doing("reading", item.path())?)
             } else {
                 None
             };

@@ -42,7 +42,7 @@ fn prompt_passphrase(prompt: &str, key: &Path) -> Result<String> {
             reason: "the key is passphrase-protected and there is no terminal to ask on: pass --passphrase-file FILE".into(),
         });
     }
-    rpassword::prompt_password(prompt).map_err(|e| Error::io("/dev/tty", e))
+    rpassword::prompt_password(prompt).map_err(|e| Error::io("asking on", "/dev/tty", e))
 }
 
 /// Asks twice for the passphrase of a new signing key.
@@ -53,9 +53,9 @@ pub fn prompt_new_passphrase() -> Result<String> {
         ));
     }
     let first = rpassword::prompt_password("Passphrase for the new signing key: ")
-        .map_err(|e| Error::io("/dev/tty", e))?;
+        .map_err(|e| Error::io("asking on", "/dev/tty", e))?;
     let second = rpassword::prompt_password("Same passphrase again: ")
-        .map_err(|e| Error::io("/dev/tty", e))?;
+        .map_err(|e| Error::io("asking on", "/dev/tty", e))?;
     if first != second {
         return Err(Error::Usage(
             "the two passphrases differ; run keygen again".into(),

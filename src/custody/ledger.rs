@@ -200,9 +200,9 @@ impl Ledger {
             .create(true)
             .mode(0o600)
             .open(path)
-            .at(path)?;
+            .doing("opening", path)?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io(path, e.into()))?;
+            .map_err(|e| Error::io("locking", path, e.into()))?;
         Ok(Ledger {
             path: path.to_path_buf(),
             file,
@@ -216,7 +216,9 @@ impl Ledger {
     }
 
     fn text(&mut self) -> Result<String> {
-        self.file.seek(SeekFrom::Start(0)).at(&self.path)?;
+        self.file
+            .seek(SeekFrom::Start(0))
+            .doing("reading", &self.path)?;
         let mut text = String::new();
         self.file
             .read_to_string(&mut text)
@@ -262,8 +264,10 @@ impl Ledger {
         let mut line = serde_json::to_string(&record)
             .map_err(|e| Error::Internal(format!("cannot serialise a ledger record: {e}")))?;
         line.push('\n');
-        self.file.write_all(line.as_bytes()).at(&self.path)?;
-        self.file.sync_all().at(&self.path)?;
+        self.file
+            .write_all(line.as_bytes())
+            .doing("writing", &self.path)?;
+        self.file.sync_all().doing("syncing", &self.path)?;
         Ok(record)
     }
 }
@@ -301,14 +305,14 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
     match std::fs::read_to_string(path) {
         Ok(text) => parse_lines(&text, path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io(path, e)),
+        Err(e) => Err(Error::io("reading", path, e)),
     }
 }
 
 /// Checks the whole chain; returns the number of records, or names the first
 /// bad record.
 pub fn verify(path: &Path) -> Result<u64> {
-    let text = std::fs::read_to_string(path).at(path)?;
+    let text = std::fs::read_to_string(path).doing("reading", path)?;
     let broken = |index: u64, reason: String| Error::LedgerBroken {
         path: path.to_path_buf(),
         index,

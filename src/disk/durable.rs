@@ -34,7 +34,7 @@ impl PendingFile {
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
             .tempfile_in(dir)
-            .at(dir)?;
+            .doing("creating a temporary file in", dir)?;
         Ok(PendingFile {
             temp,
             final_path: final_path.to_path_buf(),
@@ -51,8 +51,8 @@ impl PendingFile {
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
         let path = self.temp.path().to_path_buf();
         let mut w = BufWriter::new(self.temp.as_file_mut());
-        w.write_all(bytes).at(&path)?;
-        w.flush().at(&path)
+        w.write_all(bytes).doing("writing", &path)?;
+        w.flush().doing("writing", &path)
     }
 
     /// Sets the permissions, fsyncs the content and closes the file; after
@@ -60,8 +60,8 @@ impl PendingFile {
     pub fn sync(mut self) -> Result<SyncedFile> {
         let path = self.temp.path().to_path_buf();
         let file = self.temp.as_file_mut();
-        set_mode(file, self.mode).at(&path)?;
-        file.sync_all().at(&path)?;
+        set_mode(file, self.mode).doing("setting permissions of", &path)?;
+        file.sync_all().doing("syncing", &path)?;
         Ok(SyncedFile {
             temp: self.temp.into_temp_path(),
             final_path: self.final_path,
@@ -100,7 +100,7 @@ impl SyncedFile {
         let final_path = self.final_path.clone();
         self.temp
             .persist(&final_path)
-            .map_err(|e| Error::io(&final_path, e.error))?;
+            .map_err(|e| Error::io("renaming into", &final_path, e.error))?;
         sync_dir(parent_of(&final_path))
     }
 }
@@ -174,15 +174,17 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
         }),
         Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::OPNOTSUPP) => {
             ensure_absent(to)?;
-            fs::rename(from, to).at(to)
+            fs::rename(from, to).doing("renaming", to)
         }
-        Err(e) => Err(Error::io(to, e.into())),
+        Err(e) => Err(Error::io("renaming", to, e.into())),
     }
 }
 
 /// fsyncs a folder, so that renames and creations in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .doing("syncing", dir)
 }
 
 /// Reads a whole file if it holds at most `max` bytes; `Ok(None)` if it is
@@ -190,9 +192,11 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// large" means for their kind of file.
 pub fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
     use std::io::Read;
-    let file = File::open(path).at(path)?;
+    let file = File::open(path).doing("opening", path)?;
     let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).at(path)?;
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .doing("reading", path)?;
     Ok((bytes.len() as u64 <= max).then_some(bytes))
 }
 
@@ -231,7 +235,7 @@ pub fn ensure_absent(path: &Path) -> Result<()> {
             path: path.to_path_buf(),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
+        Err(e) => Err(Error::io("checking", path, e)),
     }
 }
 

@@ -287,7 +287,8 @@ impl PartWriter {
     /// the sha256 of the whole payload.
     pub fn finish(mut self) -> Result<(Vec<Written>, u64, String)> {
         if self.current.is_none() && self.done.is_empty() {
-            self.open_next().map_err(|e| Error::io(&self.dir, e))?;
+            self.open_next()
+                .map_err(|e| Error::io("creating a part in", &self.dir, e))?;
         }
         self.close_current()?;
         Ok((self.done, self.total, self.digests.whole()))
@@ -490,7 +491,7 @@ impl Read for Payload {
 /// Reads a file back from its device, bypassing the page cache where the
 /// OS allows, and returns its sha256.
 pub fn read_back(path: &Path) -> Result<String> {
-    let file = File::open(path).at(path)?;
+    let file = File::open(path).doing("opening", path)?;
     // The data was fsynced, so its cached pages are clean; dropping them makes
     // the read below come from the device itself.
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
@@ -498,7 +499,7 @@ pub fn read_back(path: &Path) -> Result<String> {
         1 << 20,
         file,
     ));
-    let (_, sha) = r.drain_and_finish().at(path)?;
+    let (_, sha) = r.drain_and_finish().doing("reading", path)?;
     Ok(sha)
 }
 

@@ -172,7 +172,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             "output folder {} does not exist; create it first (pouch never creates folders on media by itself)",
             opts.out_dir.display()
         )),
-        _ => Error::io(&opts.out_dir, e),
+        _ => Error::io("checking", &opts.out_dir, e),
     })?;
     if !meta.is_dir() {
         return Err(Error::Usage(format!(
@@ -409,7 +409,7 @@ fn plan(
     let mut names: HashSet<String> = HashSet::new();
     let mut folded: HashMap<String, String> = HashMap::new();
     for source in sources {
-        let meta = fs::symlink_metadata(source).at(source)?;
+        let meta = fs::symlink_metadata(source).doing("reading the metadata of", source)?;
         let top = top_name(source)?;
         if !meta.is_dir() && !meta.is_file() {
             if skip_special {
@@ -441,7 +441,7 @@ fn plan(
             let item = item.map_err(|e| {
                 let path = e.path().unwrap_or(source).to_path_buf();
                 match e.into_io_error() {
-                    Some(io) => Error::io(path, io),
+                    Some(io) => Error::io("listing", path, io),
                     None => Error::BadSource {
                         path,
                         reason: "filesystem loop".into(),
@@ -559,7 +559,7 @@ fn top_name(source: &Path) -> Result<String> {
     let mut name = source.file_name();
     if name.is_none() {
         // `.`, `..` or a path ending in them: use the folder's real name.
-        resolved = fs::canonicalize(source).at(source)?;
+        resolved = fs::canonicalize(source).doing("resolving", source)?;
         name = resolved.file_name();
     }
     let name = name.ok_or_else(|| Error::BadSource {
@@ -610,7 +610,7 @@ fn write_payload<W: Write + Send>(
         "{} (payload being written)",
         opts.out_dir.display()
     ));
-    let out_err = |e: io::Error| Error::io(&out_name, e);
+    let out_err = |e: io::Error| Error::io("writing", &out_name, e);
     let (chan_w, mut chan_r) = pipeline::channel();
     std::thread::scope(|scope| {
         let recipients = &opts.recipients;
@@ -806,8 +806,10 @@ fn append_file<W: Write>(
         path: p.source.clone(),
         reason: format!("{what} while being packed; pack again when it is no longer being written"),
     };
-    let file = File::open(&p.source).at(&p.source)?;
-    let before = file.metadata().at(&p.source)?;
+    let file = File::open(&p.source).doing("opening", &p.source)?;
+    let before = file
+        .metadata()
+        .doing("reading the metadata of", &p.source)?;
     if !before.is_file() || (before.dev(), before.ino()) != p.ino || before.len() != p.size {
         return Err(changed("changed"));
     }
@@ -831,16 +833,19 @@ fn append_file<W: Write>(
     if let Some(f) = reader.failure.take() {
         return Err(match f {
             Failure::Shrank => changed("shrank"),
-            Failure::Read(e) => Error::io(&p.source, e),
+            Failure::Read(e) => Error::io("reading", &p.source, e),
             Failure::Interrupted => Error::Interrupted,
         });
     }
     written.map_err(out_err)?;
     let mut probe = [0u8; 1];
-    if reader.inner.read(&mut probe).at(&p.source)? != 0 {
+    if reader.inner.read(&mut probe).doing("reading", &p.source)? != 0 {
         return Err(changed("grew"));
     }
-    let after = reader.inner.metadata().at(&p.source)?;
+    let after = reader
+        .inner
+        .metadata()
+        .doing("reading the metadata of", &p.source)?;
     if after.len() != before.len()
         || after.modified().ok() != before.modified().ok()
         || after.ctime() != before.ctime()

@@ -327,7 +327,7 @@ pub fn encrypt<W: Write>(recipients: &[Recipient], w: W) -> Result<age::stream::
             .map_err(|e| Error::Usage(format!("cannot encrypt to these recipients: {e}")))?;
     encryptor
         .wrap_output(w)
-        .map_err(|e| Error::io("payload", e))
+        .map_err(|e| Error::io("encrypting", "payload", e))
 }
 
 /// Opens an age stream from `r` with `identities`. `fingerprints` are the

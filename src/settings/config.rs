@@ -125,6 +125,7 @@ impl Spec {
     pub fn load(path: &Path) -> Result<Spec> {
         let Some(mut s): Option<Spec> = parse(path, "pack spec")? else {
             return Err(Error::io(
+                "reading",
                 path,
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));

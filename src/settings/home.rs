@@ -51,5 +51,5 @@ pub fn ensure_parent(file: &std::path::Path) -> Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| Error::io(dir, e))
+        .map_err(|e| Error::io("creating", dir, e))
 }
