@@ -34,11 +34,8 @@ pub(crate) fn seal(
     out_dir: &Path,
     verify_after_write: Option<bool>,
 ) -> Result<Sealed> {
-    m.validate().map_err(|r| {
-        Error::Usage(format!(
-            "internal error: the manifest pouch made is invalid: {r}"
-        ))
-    })?;
+    m.validate()
+        .map_err(|r| Error::Internal(format!("the manifest pouch made is invalid: {r}")))?;
     let text = m.to_toml();
     let sig = key.sign_manifest(text.as_bytes(), &m.bundle_id, &m.name)?;
     let mut files = Vec::new();
