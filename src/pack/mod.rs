@@ -240,7 +240,7 @@ impl Identity {
     fn new(opts: &PackOptions) -> Result<Identity> {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id)
-            .map_err(|e| Error::Usage(format!("no randomness available: {e}")))?;
+            .map_err(|e| Error::Internal(format!("no randomness available: {e}")))?;
         let bundle_id = hex::encode(id);
         let now = time::OffsetDateTime::now_utc();
         let created = manifest::format_time(now);
