@@ -1,0 +1,319 @@
+//! The source walk: listing what to pack, in order, and refusing what cannot
+//! be packed — before a byte is written.
+//!
+//! [`pack`](super::pack) and [`dry_run`] both start here, so a dry run
+//! lists exactly what a pack would take, with the same checks.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::Serialize;
+
+use super::{check_request, PackOptions};
+use crate::disk::media;
+use crate::error::{Error, IoContext, Result};
+use crate::format::manifest::{self, EntryKind};
+use crate::format::names::{self, Clash, NameSet};
+
+/// One entry to pack, as found when the sources were listed.
+pub(super) struct Planned {
+    pub(super) source: PathBuf,
+    pub(super) path: String,
+    pub(super) kind: EntryKind,
+    pub(super) size: u64,
+    pub(super) executable: bool,
+    pub(super) mtime: u64,
+    pub(super) ino: (u64, u64),
+}
+
+/// Every name in `plan` that some filesystem cannot hold, with the reason.
+pub(super) fn unportable(plan: &[Planned]) -> Vec<String> {
+    plan.iter()
+        .flat_map(|p| {
+            crate::format::names::unportable(&p.path)
+                .into_iter()
+                .map(|why| format!("{}: {why}", crate::format::names::escape(&p.path)))
+        })
+        .collect()
+}
+
+/// What pack would do, without writing anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct DryRun {
+    /// Every entry: path in the bundle, `file` or `folder`, size.
+    pub entries: Vec<(String, String, u64)>,
+    /// Files.
+    pub files: u64,
+    /// Folders.
+    pub folders: u64,
+    /// Bytes in files.
+    pub total_bytes: u64,
+    /// Payload parts, at most (the payload is smaller when it compresses).
+    pub estimated_parts: u64,
+    /// Special files that would be skipped.
+    pub skipped: Vec<PathBuf>,
+    /// Names that some filesystems cannot hold.
+    pub unportable: Vec<String>,
+}
+
+/// Lists what [`pack`] would pack, with the same checks, writing nothing.
+pub fn dry_run(opts: &PackOptions) -> Result<DryRun> {
+    check_request(opts)?;
+    let (plan, skipped) = plan(
+        &opts.sources,
+        opts.skip_special,
+        opts.source_date_epoch,
+        &opts.filter,
+    )?;
+    let unportable = unportable(&plan);
+    let total_bytes: u64 = plan.iter().map(|p| p.size).sum();
+    let files = plan.iter().filter(|p| p.kind == EntryKind::File).count() as u64;
+    let split = opts
+        .split
+        .or_else(|| media::is_fat(&opts.out_dir).then_some(media::FAT32_MAX_FILE));
+    // An upper bound: headers and age's tags on top of uncompressed data.
+    let bound = total_bytes + plan.len() as u64 * 1536 + 64 * 1024 + total_bytes / 4096;
+    let estimated_parts = match split {
+        Some(size) => bound.div_ceil(size).max(1),
+        None => 1,
+    };
+    Ok(DryRun {
+        entries: plan
+            .iter()
+            .map(|p| {
+                (
+                    p.path.clone(),
+                    if p.kind == EntryKind::File {
+                        "file"
+                    } else {
+                        "folder"
+                    }
+                    .to_string(),
+                    p.size,
+                )
+            })
+            .collect(),
+        files,
+        folders: plan.len() as u64 - files,
+        total_bytes,
+        estimated_parts,
+        skipped,
+        unportable,
+    })
+}
+
+/// Lists everything to pack, in order, refusing what cannot be packed.
+pub(super) fn plan(
+    sources: &[PathBuf],
+    skip_special: bool,
+    sde: Option<u64>,
+    filter: &crate::format::filter::Filter,
+) -> Result<(Vec<Planned>, Vec<PathBuf>)> {
+    let mut plan: Vec<Planned> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut set = NameSet::default();
+    for source in sources {
+        let meta = fs::symlink_metadata(source).doing("reading the metadata of", source)?;
+        let top = top_name(source)?;
+        if !meta.is_dir() && !meta.is_file() {
+            if skip_special {
+                skipped.push(source.clone());
+                continue;
+            }
+            return Err(special(source, &meta));
+        }
+        if meta.is_file() {
+            if !filter.keeps_file(&top) {
+                continue;
+            }
+            add(&mut plan, &mut set, source.clone(), top, &meta, sde)?;
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(source)
+            .follow_links(false)
+            .sort_by_file_name();
+        let mut walk = walker.into_iter();
+        while let Some(item) = walk.next() {
+            let item = item.map_err(|e| {
+                let path = e.path().unwrap_or(source).to_path_buf();
+                match e.into_io_error() {
+                    Some(io) => Error::io("listing", path, io),
+                    None => Error::BadSource {
+                        path,
+                        reason: "filesystem loop".into(),
+                    },
+                }
+            })?;
+            let meta = item.metadata().map_err(|e| Error::BadSource {
+                path: item.path().to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            if !meta.is_dir() && !meta.is_file() {
+                if skip_special {
+                    skipped.push(item.path().to_path_buf());
+                    continue;
+                }
+                return Err(special(item.path(), &meta));
+            }
+            let rel = item.path().strip_prefix(source).unwrap_or(Path::new(""));
+            let mut path = top.clone();
+            for part in rel.components() {
+                let part = part.as_os_str().to_str().ok_or_else(|| Error::BadSource {
+                    path: item.path().to_path_buf(),
+                    reason: "name is not valid UTF-8; rename it".into(),
+                })?;
+                path.push('/');
+                path.push_str(&crate::format::names::nfc(part));
+            }
+            if meta.is_dir() && !filter.keeps_folder(&path) {
+                walk.skip_current_dir();
+                continue;
+            }
+            if meta.is_file() && !filter.keeps_file(&path) {
+                continue;
+            }
+            add(
+                &mut plan,
+                &mut set,
+                item.path().to_path_buf(),
+                path,
+                &meta,
+                sde,
+            )?;
+        }
+    }
+    Ok((plan, skipped))
+}
+
+fn add(
+    plan: &mut Vec<Planned>,
+    set: &mut NameSet,
+    source: PathBuf,
+    path: String,
+    meta: &fs::Metadata,
+    sde: Option<u64>,
+) -> Result<()> {
+    names::check_path(path.as_bytes()).map_err(|r| Error::BadSource {
+        path: source.clone(),
+        reason: format!("cannot be packed: {r}"),
+    })?;
+    if let Err(clash) = set.insert(&path, meta.is_dir()) {
+        let reason = match clash {
+            Clash::Reserved => format!(
+                "the name {} is reserved for pouch's inner manifest",
+                manifest::INNER_MANIFEST_NAME
+            ),
+            Clash::Twice => format!(
+                "two sources would both be stored as {path:?}; pack them from different folders or rename one"
+            ),
+            Clash::Collides(other) => format!(
+                "its name collides with {other:?} on filesystems that ignore case or Unicode normalisation; rename one"
+            ),
+            Clash::NoFolder => format!("its folder is not packed before {path:?}"),
+        };
+        return Err(Error::BadSource {
+            path: source,
+            reason,
+        });
+    }
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    let mtime = match sde {
+        Some(sde) => mtime.min(sde),
+        None => mtime,
+    };
+    plan.push(Planned {
+        source,
+        path,
+        kind: if meta.is_dir() {
+            EntryKind::Folder
+        } else {
+            EntryKind::File
+        },
+        size: if meta.is_dir() { 0 } else { meta.len() },
+        executable: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
+        mtime,
+        ino: (meta.dev(), meta.ino()),
+    });
+    Ok(())
+}
+
+/// The name a source gets at the top of the bundle: its own file name.
+fn top_name(source: &Path) -> Result<String> {
+    let resolved;
+    let mut name = source.file_name();
+    if name.is_none() {
+        // `.`, `..` or a path ending in them: use the folder's real name.
+        resolved = fs::canonicalize(source).doing("resolving", source)?;
+        name = resolved.file_name();
+    }
+    let name = name.ok_or_else(|| Error::BadSource {
+        path: source.to_path_buf(),
+        reason: "has no name to store it under (the root folder cannot be packed)".into(),
+    })?;
+    name.to_str()
+        .map(crate::format::names::nfc)
+        .ok_or_else(|| Error::BadSource {
+            path: source.to_path_buf(),
+            reason: "name is not valid UTF-8; rename it".into(),
+        })
+}
+
+fn special(path: &Path, meta: &fs::Metadata) -> Error {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file or folder"
+    };
+    Error::BadSource {
+        path: path.to_path_buf(),
+        reason: format!(
+            "is {what}; only regular files and folders are packed (--skip-special skips it)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_lists_folders_before_their_files_in_sorted_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let src = dir.path().join("case");
+        fs::create_dir_all(src.join("b")).expect("mkdir");
+        fs::write(src.join("c.txt"), "c").expect("write");
+        fs::write(src.join("a.txt"), "a").expect("write");
+        fs::write(src.join("b/z.txt"), "z").expect("write");
+        let (plan, _) = plan(&[src], false, None, &Default::default()).expect("plan");
+        let paths: Vec<&str> = plan.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["case", "case/a.txt", "case/b", "case/b/z.txt", "case/c.txt"]
+        );
+    }
+
+    #[test]
+    fn the_reserved_inner_manifest_name_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join(manifest::INNER_MANIFEST_NAME);
+        fs::write(&f, "x").expect("write");
+        assert!(matches!(
+            plan(&[f], false, None, &Default::default()),
+            Err(Error::BadSource { .. })
+        ));
+    }
+}

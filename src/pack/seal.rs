@@ -1,0 +1,78 @@
+//! Sealing: signing the manifest and committing the payload files, the
+//! manifest and its signature all or nothing, then reading them back from
+//! the device when asked.
+//!
+//! Shared by [`pack`](super::pack) and [`crate::resplit`], which re-signs a
+//! re-cut bundle the same way.
+
+use std::path::{Path, PathBuf};
+
+use crate::disk::durable::{self, PendingFile};
+use crate::disk::media;
+use crate::error::{Error, Result};
+use crate::format::manifest::Manifest;
+use crate::signature::{self, SigningKey};
+
+/// What [`seal`] committed.
+pub(crate) struct Sealed {
+    /// The payload file or its parts, in order.
+    pub payload_files: Vec<PathBuf>,
+    /// sha256 of the manifest file.
+    pub manifest_sha256: String,
+    /// Whether every file was read back from the device and matched.
+    pub verified_after_write: bool,
+}
+
+/// Signs `m` and commits the payload files, the manifest and the signature,
+/// in that order, all or nothing; then, if asked (or, by default, when
+/// `out_dir` is on removable media), reads every file back from the device.
+pub(crate) fn seal(
+    m: &Manifest,
+    key: &SigningKey,
+    payload: Vec<media::Written>,
+    manifest_path: &Path,
+    out_dir: &Path,
+    verify_after_write: Option<bool>,
+) -> Result<Sealed> {
+    m.validate()
+        .map_err(|r| Error::Internal(format!("the manifest pouch made is invalid: {r}")))?;
+    let text = m.to_toml();
+    let sig = key.sign_manifest(text.as_bytes(), &m.bundle_id, &m.name)?;
+    let mut files = Vec::new();
+    let mut hashes = Vec::new();
+    for w in payload {
+        files.push(w.file);
+        hashes.push(w.sha256);
+    }
+    for (path, bytes) in [
+        (manifest_path.to_path_buf(), text.into_bytes()),
+        (signature::signature_path(manifest_path), sig.into_bytes()),
+    ] {
+        let mut f = PendingFile::create(&path, 0o644)?;
+        f.write_all(&bytes)?;
+        files.push(f.sync()?);
+        hashes.push(crate::payload::hashing::sha256_hex(&bytes));
+    }
+    let manifest_sha256 = hashes[hashes.len() - 2].clone();
+    // Everything is on disk under temporary names; now the renames, in
+    // order, undoing the earlier ones if a later one fails.
+    let paths = durable::commit_all(files)?;
+    let verified_after_write = verify_after_write.unwrap_or_else(|| media::is_removable(out_dir));
+    if verified_after_write {
+        for (path, want) in paths.iter().zip(&hashes) {
+            let got = media::read_back(path)?;
+            if &got != want {
+                return Err(Error::MediaFault {
+                    path: path.clone(),
+                    reason: format!("reads back with sha256 {got}, but {want} was written"),
+                });
+            }
+        }
+    }
+    let payload_count = paths.len() - 2;
+    Ok(Sealed {
+        payload_files: paths.into_iter().take(payload_count).collect(),
+        manifest_sha256,
+        verified_after_write,
+    })
+}
