@@ -63,8 +63,8 @@ struct Fixture {
     root: PathBuf,
     bundle_dir: PathBuf,
     sandbox: PathBuf,
-    identity: age::x25519::Identity,
-    recipient: age::x25519::Recipient,
+    identity: pouch::payload::crypto::Identity,
+    recipient: pouch::payload::crypto::Recipient,
     key: SigningKey,
     trusted: TrustedKey,
 }
@@ -116,7 +116,8 @@ fn fixture() -> &'static Fixture {
         let trusted = TrustedKey::load(MINISIGN_PUBLIC).expect("test public key");
         assert_eq!(key.key_id, trusted.key_id);
         let identity: age::x25519::Identity = AGE_IDENTITY.parse().expect("test identity");
-        let recipient = identity.to_public();
+        let recipient = pouch::payload::crypto::Recipient::X25519(identity.to_public());
+        let identity = pouch::payload::crypto::Identity::X25519(identity);
         Fixture {
             sandbox: root.join("sandbox"),
             root,
