@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::bundle::{self, Trust};
+use crate::bundle::{self, SignatureStatus, Trust};
 use crate::custody::ledger::{self, Event};
 use crate::custody::receipt;
 use crate::error::Result;
@@ -256,14 +256,12 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
             row.bundle_id = Some(m.bundle_id.clone());
             row.channel = ledger::channel_key(&m.channel.sender, &m.channel.receiver);
             row.sequence = m.channel.sequence;
-            let key_id = m.signer.key_id.clone();
-            row.signer = Some(
-                trusted
-                    .iter()
-                    .find(|k| k.key_id == key_id)
-                    .and_then(|k| k.party.clone())
-                    .unwrap_or(key_id),
-            );
+            // A party's name only where its full public key verified the
+            // signature; otherwise the (unauthenticated) key id.
+            row.signer = Some(match &b.signature {
+                SignatureStatus::Trusted { party: Some(p), .. } => p.clone(),
+                _ => m.signer.key_id.clone(),
+            });
             row.marking = Some(m.marking.clone());
             row.size = Some(m.payload.size);
             row.post_quantum = Some(m.is_post_quantum());

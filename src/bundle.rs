@@ -70,6 +70,9 @@ pub enum SignatureStatus {
     Trusted {
         /// The signer's key id.
         key_id: String,
+        /// The keyring party whose full public key verified the signature.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        party: Option<String>,
     },
     /// Not checked, on request.
     Skipped,
@@ -118,6 +121,7 @@ pub fn open_bytes(manifest_path: &Path, bytes: &[u8], trust: &Trust) -> Result<B
             bind(v, &manifest, manifest_path)?;
             SignatureStatus::Trusted {
                 key_id: v.key_id.clone(),
+                party: v.party.clone(),
             }
         }
         None => SignatureStatus::Skipped,

@@ -27,6 +27,9 @@ pub enum SignatureCheck {
     Trusted {
         /// The signer's key id.
         key_id: String,
+        /// The keyring party whose full public key verified the signature.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        party: Option<String>,
     },
     /// Missing, invalid, or by a key that is not trusted.
     Failed {
@@ -70,7 +73,10 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
             }
         }
         Some(v) => match bundle::bind(&v, &manifest, manifest_path) {
-            Ok(()) => SignatureCheck::Trusted { key_id: v.key_id },
+            Ok(()) => SignatureCheck::Trusted {
+                key_id: v.key_id,
+                party: v.party,
+            },
             Err(e) => SignatureCheck::Failed {
                 reason: e.to_string(),
             },

@@ -216,6 +216,11 @@ impl TrustedKey {
         })
     }
 
+    /// Whether `other` is the same public key (not merely the same key id).
+    pub fn same_key(&self, other: &TrustedKey) -> bool {
+        self.pk.to_base64() == other.pk.to_base64()
+    }
+
     /// The key itself in base64, as minisign prints it.
     pub fn to_base64(&self) -> String {
         self.pk.to_base64()
@@ -242,8 +247,11 @@ pub fn read_passphrase_file(path: &Path) -> Result<String> {
 /// What a checked signature says.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    /// The signer's key id.
+    /// The signer's key id (display only: anyone can make a key with any id).
     pub key_id: String,
+    /// The keyring party of the key that verified the signature, if it came
+    /// from the keyring; never looked up by key id.
+    pub party: Option<String>,
     /// The trusted comment, verified.
     pub trusted_comment: String,
 }
@@ -321,24 +329,37 @@ pub fn verify(
     let sig = minisign::SignatureBox::from_string(sig_text)
         .map_err(|e| bad(format!("not a minisign signature ({e})")))?;
     let key_id = key_id_of(sig.keynum());
-    let Some(key) = trusted.iter().find(|k| k.key_id == key_id) else {
+    // The key id in a signature is a hint chosen by whoever made the key:
+    // every trusted key that carries it is tried, and only the full public
+    // key that verifies the signature counts.
+    let candidates: Vec<&TrustedKey> = trusted.iter().filter(|k| k.key_id == key_id).collect();
+    if candidates.is_empty() {
         return Err(Error::UntrustedSigner {
             path: sig_path.to_path_buf(),
             key_id,
         });
-    };
+    }
     if !sig.is_prehashed() {
         return Err(bad(
             "legacy (non-prehashed) signatures are not accepted".into()
         ));
     }
-    minisign::verify(&key.pk, &sig, Cursor::new(data), true, false, false)
-        .map_err(|e| bad(format!("does not match the manifest ({e})")))?;
-    let trusted_comment = sig.trusted_comment().map_err(|e| bad(e.to_string()))?;
-    Ok(Verified {
-        key_id,
-        trusted_comment,
-    })
+    let mut last_error = None;
+    for key in candidates {
+        match minisign::verify(&key.pk, &sig, Cursor::new(data), true, false, false) {
+            Ok(()) => {
+                let trusted_comment = sig.trusted_comment().map_err(|e| bad(e.to_string()))?;
+                return Ok(Verified {
+                    key_id,
+                    party: key.party.clone(),
+                    trusted_comment,
+                });
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let why = last_error.map(|e| e.to_string()).unwrap_or_default();
+    Err(bad(format!("does not match the manifest ({why})")))
 }
 
 /// Checks that a verified trusted comment names this bundle.

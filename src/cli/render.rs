@@ -148,22 +148,19 @@ pub fn pack(r: &PackReport) {
 
 fn signature_line(s: &SignatureStatus) -> String {
     match s {
-        SignatureStatus::Trusted { key_id } => format!("valid, by trusted key {key_id}"),
+        SignatureStatus::Trusted { key_id, .. } => format!("valid, by trusted key {key_id}"),
         SignatureStatus::Skipped => "NOT CHECKED (--insecure-skip-signature)".into(),
     }
 }
 
-pub fn verify(r: &VerifyReport, keyring: &pouch::custody::keyring::Keyring, as_json: bool) {
+pub fn verify(r: &VerifyReport, as_json: bool) {
     if as_json {
         return json(r);
     }
     out(&format!("bundle     {} (id {})", r.name, r.bundle_id));
     let signer = match &r.signature {
-        SignatureStatus::Trusted { key_id } => keyring
-            .party_of_key(key_id)
-            .map(|p| format!(" ({p})"))
-            .unwrap_or_default(),
-        SignatureStatus::Skipped => String::new(),
+        SignatureStatus::Trusted { party: Some(p), .. } => format!(" ({p})"),
+        SignatureStatus::Trusted { party: None, .. } | SignatureStatus::Skipped => String::new(),
     };
     out(&format!(
         "signature  {}{signer}",
@@ -259,7 +256,7 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         SignatureCheck::NotChecked { .. } => {
             "not checked (pass --trust SIGNER_PUB to check it)".to_string()
         }
-        SignatureCheck::Trusted { key_id } => format!("VALID, by trusted key {key_id}"),
+        SignatureCheck::Trusted { key_id, .. } => format!("VALID, by trusted key {key_id}"),
         SignatureCheck::Failed { reason } => format!("FAILED: {reason}"),
     };
     v.push(format!(

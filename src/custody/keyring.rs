@@ -69,14 +69,18 @@ impl Keyring {
             )));
         }
         let mut names = std::collections::HashSet::new();
+        let mut seen = Keyring::default();
         for p in &k.parties {
             manifest::check_party_name(&p.name).map_err(|e| bad(format!("party name {e}")))?;
             if !names.insert(p.name.as_str()) {
                 return Err(bad(format!("party {} is listed twice", p.name)));
             }
             if let Some(pk) = &p.sign_pub {
-                TrustedKey::load(pk)
+                let key = TrustedKey::load(pk)
                     .map_err(|e| bad(format!("party {}: sign_pub: {e}", p.name)))?;
+                seen.check_key_is_new(&p.name, &key)
+                    .map_err(|e| bad(format!("party {}: sign_pub: {e}", p.name)))?;
+                seen.parties.push(p.clone());
             }
             for r in &p.recipients {
                 crypto::parse_recipient(r).map_err(|e| bad(format!("party {}: {e}", p.name)))?;
@@ -127,20 +131,45 @@ impl Keyring {
         Ok(keys)
     }
 
-    /// The party whose signing key has this id.
-    pub fn party_of_key(&self, key_id: &str) -> Option<&str> {
-        self.parties.iter().find_map(|p| {
-            let pk = p.sign_pub.as_deref()?;
-            let k = TrustedKey::load(pk).ok()?;
-            (k.key_id == key_id).then_some(p.name.as_str())
-        })
+    /// Refuses a signing key for `name` whose key id another party's key
+    /// already has. A minisign key id is 8 bytes its maker chooses: two
+    /// parties with one id would make every message about the id ambiguous,
+    /// and a key made with a known party's id is an impersonation attempt.
+    fn check_key_is_new(&self, name: &str, key: &TrustedKey) -> Result<()> {
+        for p in self.parties.iter().filter(|p| p.name != name) {
+            let Some(theirs) = p.sign_pub.as_deref() else {
+                continue;
+            };
+            let Ok(theirs) = TrustedKey::load(theirs) else {
+                continue;
+            };
+            if theirs.same_key(key) {
+                return Err(Error::Usage(format!(
+                    "this signing key is already party {}'s; one key belongs to one party",
+                    p.name
+                )));
+            }
+            if theirs.key_id == key.key_id {
+                return Err(Error::Usage(format!(
+                    "this signing key has key id {}, which party {}'s different key already has; \
+                     key ids are chosen by whoever makes the key, so this may be an impersonation: \
+                     compare the full key with its owner before trusting it",
+                    key.key_id, p.name
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Adds a party, or adds keys to an existing one.
     pub fn add(&mut self, name: &str, sign_pub: Option<&str>, recipients: &[String]) -> Result<()> {
         manifest::check_party_name(name).map_err(|e| Error::Usage(format!("party name {e}")))?;
         let sign_pub = match sign_pub {
-            Some(arg) => Some(TrustedKey::load(arg)?.to_base64()),
+            Some(arg) => {
+                let key = TrustedKey::load(arg)?;
+                self.check_key_is_new(name, &key)?;
+                Some(key.to_base64())
+            }
             None => None,
         };
         for r in recipients {

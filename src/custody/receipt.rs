@@ -137,10 +137,7 @@ pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
             r.receiver_key_id, v.key_id
         )));
     }
-    let signer_name = trusted
-        .iter()
-        .find(|k| k.key_id == v.key_id)
-        .and_then(|k| k.party.clone());
+    let signer_name = v.party.clone();
     Ok(Checked {
         receipt: r,
         signer: v.key_id,

@@ -26,6 +26,6 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<u8> {
         pouch::verify::record(&ctx.ledger_path()?, &manifest, &result)?;
     }
     let report = result?;
-    render::verify(&report, &keys, json);
+    render::verify(&report, json);
     Ok(0)
 }

@@ -1,0 +1,229 @@
+//! Trust is bound to full public keys, never to 8-byte key ids: a minisign
+//! key id is chosen by whoever makes the key, so a key made with a known
+//! party's id must neither join the keyring beside it nor borrow its name.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use common::{keygen, pack, pouch, Keys};
+use predicates::str::contains;
+
+/// Rewrites `thief`'s unencrypted minisign key pair so that it carries
+/// `victim`'s key id: what anyone can do with `minisign -G` and a hex editor.
+/// Returns the forged secret and public key files.
+fn forge_key_id(dir: &Path, thief: &Keys, victim: &Keys) -> (PathBuf, PathBuf) {
+    let second_line = |p: &Path| {
+        let text = fs::read_to_string(p).expect("key file");
+        STANDARD
+            .decode(text.lines().nth(1).expect("two lines").trim())
+            .expect("base64")
+    };
+    let victim_pub = second_line(&victim.public);
+    let keynum = &victim_pub[2..10];
+    // sig_alg(2) kdf_alg(2) chk_alg(2) salt(32) ops(8) mem(8) keynum(8) sk(64) chk(32)
+    let mut sk = second_line(&thief.secret);
+    assert_eq!(sk.len(), 158, "an unencrypted minisign secret key");
+    sk[54..62].copy_from_slice(keynum);
+    sk[126..].fill(0); // an unprotected key without checksum, as minisign -G -W writes
+    let mut pk = b"Ed".to_vec();
+    pk.extend_from_slice(keynum);
+    pk.extend_from_slice(&sk[62 + 32..62 + 64]);
+    let secret = dir.join("forged.minisign.key");
+    let public = dir.join("forged.minisign.pub");
+    fs::write(
+        &secret,
+        format!("untrusted comment: forged\n{}\n", STANDARD.encode(&sk)),
+    )
+    .expect("write");
+    fs::write(
+        &public,
+        format!("untrusted comment: forged\n{}\n", STANDARD.encode(&pk)),
+    )
+    .expect("write");
+    (secret, public)
+}
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    d: PathBuf,
+    alice: Keys,
+    bob: Keys,
+    forged: Keys,
+}
+
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path().to_path_buf();
+    let alice = keygen(&d, "alice");
+    let bob = keygen(&d, "bob");
+    let carol = keygen(&d, "carol");
+    let (secret, public) = forge_key_id(&d, &carol, &alice);
+    let forged = Keys {
+        secret,
+        public,
+        ..carol
+    };
+    fs::write(d.join("report.txt"), "case file\n").expect("write");
+    Setup {
+        _tmp: tmp,
+        d,
+        alice,
+        bob,
+        forged,
+    }
+}
+
+fn home(s: &Setup) -> assert_cmd::Command {
+    let mut c = pouch();
+    c.env("POUCH_HOME", s.d.join("bob-home"));
+    c
+}
+
+#[test]
+fn a_key_with_a_known_partys_key_id_is_refused_by_keyring_add() {
+    let s = setup();
+    home(&s)
+        .args(["keyring", "add", "alice", "--sign-pub"])
+        .arg(&s.alice.public)
+        .assert()
+        .success();
+    home(&s)
+        .args(["keyring", "add", "carol", "--sign-pub"])
+        .arg(&s.forged.public)
+        .assert()
+        .code(2)
+        .stderr(contains("party alice's different key already has"))
+        .stderr(contains("impersonation"));
+    // The same key under a second name is refused too.
+    home(&s)
+        .args(["keyring", "add", "alice2", "--sign-pub"])
+        .arg(&s.alice.public)
+        .assert()
+        .code(2)
+        .stderr(contains("already party alice's"));
+    // alice's genuine bundles still verify, by alice.
+    let src = s.d.join("report.txt");
+    let m = pack(
+        &[&src],
+        &s.d.join("out-a"),
+        "genuine",
+        &s.alice,
+        &[&s.bob],
+        &[],
+    );
+    home(&s)
+        .arg("verify")
+        .arg(&m)
+        .assert()
+        .success()
+        .stdout(contains("(alice)"));
+}
+
+#[test]
+fn a_hand_edited_keyring_with_two_parties_on_one_key_id_is_refused() {
+    let s = setup();
+    let pub_line = |p: &Path| {
+        fs::read_to_string(p)
+            .expect("pub")
+            .lines()
+            .nth(1)
+            .expect("key line")
+            .to_string()
+    };
+    let ring = s.d.join("ring.toml");
+    fs::write(
+        &ring,
+        format!(
+            "format_version = 1\n\n[[party]]\nname = \"alice\"\nsign_pub = \"{}\"\nrecipients = []\n\n[[party]]\nname = \"carol\"\nsign_pub = \"{}\"\nrecipients = []\n",
+            pub_line(&s.alice.public),
+            pub_line(&s.forged.public)
+        ),
+    )
+    .expect("write");
+    home(&s)
+        .arg("--keyring")
+        .arg(&ring)
+        .args(["keyring", "list"])
+        .assert()
+        .failure()
+        .stderr(contains("party alice's different key already has"));
+}
+
+#[test]
+fn a_name_is_shown_only_for_the_full_key_that_verified() {
+    let s = setup();
+    home(&s)
+        .args(["keyring", "add", "alice", "--sign-pub"])
+        .arg(&s.alice.public)
+        .assert()
+        .success();
+    let src = s.d.join("report.txt");
+    // Signed by the forged key, which carries alice's key id.
+    let m = pack(
+        &[&src],
+        &s.d.join("out-c"),
+        "forged",
+        &s.forged,
+        &[&s.bob],
+        &[],
+    );
+    // Trusting only the keyring: alice's full key does not verify it.
+    home(&s)
+        .arg("verify")
+        .arg(&m)
+        .assert()
+        .code(1)
+        .stderr(contains("does not match the manifest"));
+    // Trusting the forged key as well: valid, but never "(alice)".
+    let out = home(&s)
+        .arg("verify")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&s.forged.public)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("valid, by trusted key"), "{stdout}");
+    assert!(
+        !stdout.contains("alice"),
+        "named after a key-id match: {stdout}"
+    );
+    // audit names the signer only by a full-key match, too.
+    let audit = home(&s)
+        .arg("audit")
+        .arg(s.d.join("out-c"))
+        .arg("--trust")
+        .arg(&s.forged.public)
+        .output()
+        .expect("runs");
+    let table = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "{table}");
+    assert!(!table.contains("alice"), "{table}");
+    // And alice's genuine bundle, verified with both keys trusted, is alice's.
+    let g = pack(
+        &[&src],
+        &s.d.join("out-a"),
+        "genuine",
+        &s.alice,
+        &[&s.bob],
+        &[],
+    );
+    home(&s)
+        .arg("verify")
+        .arg(&g)
+        .arg("--trust")
+        .arg(&s.forged.public)
+        .assert()
+        .success()
+        .stdout(contains("(alice)"));
+}
