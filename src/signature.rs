@@ -258,15 +258,26 @@ pub struct Verified {
 
 /// Reads a `.minisig` file.
 pub fn read_signature(path: &Path) -> Result<String> {
-    let bytes = read_small(path, MAX_SIG_BYTES).map_err(|e| match e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            Error::BadSignature {
+    // What is wrong with a file on the medium is the bundle's fault (exit 1),
+    // not the operator's: a missing or oversized signature fails the bundle.
+    let bytes = match crate::disk::durable::read_capped(path, MAX_SIG_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Err(Error::BadSignature {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "larger than {MAX_SIG_BYTES} bytes; a minisign signature is a few hundred"
+                ),
+            })
+        }
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::BadSignature {
                 path: path.to_path_buf(),
                 reason: "missing: copy the .minisig file next to the manifest".into(),
-            }
+            })
         }
-        other => other,
-    })?;
+        Err(e) => return Err(e),
+    };
     // The untrusted comment is not signed and may be in any encoding; the
     // signed lines are ASCII (base64) and the trusted comment, which a lossy
     // conversion would change and so fail to verify.

@@ -227,3 +227,34 @@ fn a_name_is_shown_only_for_the_full_key_that_verified() {
         .success()
         .stdout(contains("(alice)"));
 }
+
+#[test]
+fn an_oversized_signature_on_the_medium_fails_the_bundle_not_the_operator() {
+    let s = setup();
+    let src = s.d.join("report.txt");
+    let m = pack(
+        &[&src],
+        &s.d.join("out"),
+        "padded",
+        &s.alice,
+        &[&s.bob],
+        &[],
+    );
+    let sig = s.d.join("out/padded.toml.minisig");
+    let text = fs::read_to_string(&sig).expect("sig");
+    let padded = text.replacen(
+        "untrusted comment:",
+        &format!("untrusted comment: {}", "x".repeat(17 * 1024)),
+        1,
+    );
+    fs::write(&sig, padded).expect("write");
+    pouch()
+        .arg("verify")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&s.alice.public)
+        .assert()
+        .code(1)
+        .stderr(contains("signature"))
+        .stderr(contains("larger than 16384 bytes"));
+}
