@@ -350,6 +350,31 @@ fn cases() -> Vec<Case> {
             ],
             "collides with",
         ),
+        // Pairs that only full Unicode case folding joins: NTFS, APFS and
+        // exFAT hold each pair as one file.
+        members(
+            "duplicate-fold-sigma",
+            vec![
+                Member::file("\u{3c3}.txt", b"x"),
+                Member::file("\u{3c2}.txt", b"y"),
+            ],
+            "collides with",
+        ),
+        members(
+            "duplicate-fold-micro",
+            vec![Member::file("\u{b5}", b"x"), Member::file("\u{3bc}", b"y")],
+            "collides with",
+        ),
+        members(
+            "duplicate-fold-long-s",
+            vec![Member::file("s", b"x"), Member::file("\u{17f}", b"y")],
+            "collides with",
+        ),
+        members(
+            "duplicate-fold-kelvin",
+            vec![Member::file("k", b"x"), Member::file("\u{212a}", b"y")],
+            "collides with",
+        ),
         members(
             "folder-twice",
             vec![Member::folder("d"), Member::folder("d")],

@@ -85,9 +85,12 @@ pub fn check_path(path: &[u8]) -> Result<(), String> {
 
 /// The key under which two names collide on case-insensitive or
 /// normalising filesystems (NTFS, exFAT, FAT, APFS).
+///
+/// Full Unicode case folding (unicase, from Unicode's CaseFolding.txt) of the
+/// name in NFC, normalised again: σ and ς, µ and μ, s and ſ, K and the Kelvin
+/// sign K all fold to one key, where lower-casing would keep them apart.
 pub fn fold(path: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    path.nfc().collect::<String>().to_lowercase()
+    nfc(&unicase::UniCase::unicode(nfc(path)).to_folded_case())
 }
 
 /// Why a name cannot join the names before it.
@@ -143,8 +146,36 @@ impl NameSet {
 
 /// Windows' reserved device names; reserved with any extension too.
 const RESERVED: &[&str] = &[
-    "CON", "PRN", "AUX", "NUL", "COM0", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7",
-    "COM8", "COM9", "LPT0", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "COM0",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "COM\u{b9}",
+    "COM\u{b2}",
+    "COM\u{b3}",
+    "LPT0",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
+    "LPT9",
+    "LPT\u{b9}",
+    "LPT\u{b2}",
+    "LPT\u{b3}",
 ];
 
 /// Characters NTFS, exFAT and FAT forbid in names.
@@ -287,6 +318,8 @@ mod tests {
             ("a/nul.txt", "reserved"),
             ("Com1.log", "reserved"),
             ("lpt9", "reserved"),
+            ("COM\u{b9}", "reserved"),
+            ("lpt\u{b3}.txt", "reserved"),
             ("a<b", "forbid"),
             ("a>b", "forbid"),
             ("a:b", "forbid"),
@@ -346,6 +379,16 @@ mod tests {
             Err(Clash::Collides("cafe\u{301}".into())),
             "NFC-equal names are one file on APFS"
         );
+        for (a, b) in [
+            ("\u{3c3}", "\u{3c2}"),
+            ("\u{b5}", "\u{3bc}"),
+            ("s", "\u{17f}"),
+            ("k", "\u{212a}"),
+            ("stra\u{df}e", "STRASSE"),
+        ] {
+            assert_eq!(fold(a), fold(b), "{a:?} and {b:?} are one file");
+        }
+        assert_ne!(fold("a"), fold("b"));
         assert_eq!(set.insert("other/x", false), Err(Clash::NoFolder));
         assert_eq!(
             set.insert("case/report.pdf/x", false),
