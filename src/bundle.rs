@@ -21,6 +21,7 @@ use crate::disk::durable::{parent_of, read_capped};
 use crate::disk::media::{self, Digests, Payload};
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
+use crate::format::names::escape;
 use crate::payload::archive::{self, Expected, Sink};
 use crate::payload::crypto::{self, HeaderTap};
 use crate::payload::hashing::{sha256_hex, HashingReader, LimitReader};
@@ -402,6 +403,25 @@ impl Bundle {
     /// unknown stanzas aside). So what the manifest says about post-quantum
     /// protection is checked, not only claimed.
     fn check_stanzas(&self, tags: &[String]) -> Result<()> {
+        // Every stanza is one of the listed recipients, or the one grease
+        // stanza the age crate adds: anything else could open the payload
+        // for someone the signed manifest does not name.
+        let unknown: Vec<&str> = tags
+            .iter()
+            .map(String::as_str)
+            .filter(|t| crypto::kind_of_tag(t).is_none() && *t != crypto::GREASE)
+            .collect();
+        if let Some(tag) = unknown.first() {
+            return Err(self.corrupt(format!(
+                "the payload can be opened by a recipient the manifest does not list: its age header has a stanza of type {}",
+                escape(tag)
+            )));
+        }
+        if tags.iter().filter(|t| *t == crypto::GREASE).count() > 1 {
+            return Err(self.corrupt(
+                "the payload can be opened by a recipient the manifest does not list: its age header has more than one grease-shaped stanza, and age writes one".into(),
+            ));
+        }
         let mut found: Vec<&str> = tags.iter().filter_map(|t| crypto::kind_of_tag(t)).collect();
         let mut listed: Vec<&str> = self
             .manifest
@@ -451,10 +471,9 @@ impl Bundle {
         let mut payload = self.open_payload()?;
         let result = self.stream_contents(&mut payload, identities, sink);
         match result {
-            Ok((entries, tags)) => {
+            Ok((entries, _tags)) => {
                 let (size, sha) = payload.finish().doing("reading", &self.payload_path)?;
                 self.check_hash(size, sha)?;
-                self.check_stanzas(&tags)?;
                 Ok(entries)
             }
             Err(
@@ -499,6 +518,9 @@ impl Bundle {
             .collect();
         let buffered = BufReader::with_capacity(1 << 20, payload);
         let (plaintext, tags) = crypto::decrypt(buffered, identities, &fingerprints, &corrupt)?;
+        // Before a byte is decrypted: a payload others can open is refused
+        // whatever it holds.
+        self.check_stanzas(&tags)?;
         let plaintext = Layer::new(plaintext, "age");
         // Two stages: this thread's helper reads, hashes and decrypts; this
         // thread decompresses, checks and writes the entries.
@@ -598,8 +620,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let b = example(dir.path(), "bundle.toml");
         let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        b.check_stanzas(&tags(&["X25519", "grease-x", "X25519"]))
+        b.check_stanzas(&tags(&["X25519", crypto::GREASE, "X25519"]))
             .expect("two X25519 stanzas and grease");
+        for extra in [
+            &["ssh-ed25519"][..],
+            &["x-grease"],
+            &[crypto::GREASE, crypto::GREASE],
+        ] {
+            let mut t = tags(&["X25519", "X25519"]);
+            t.extend(tags(extra));
+            let err = b.check_stanzas(&t).expect_err("an unlisted stanza");
+            assert!(
+                err.to_string()
+                    .contains("can be opened by a recipient the manifest does not list"),
+                "{extra:?}: {err}"
+            );
+        }
         let err = b
             .check_stanzas(&tags(&["X25519"]))
             .expect_err("one missing");

@@ -38,7 +38,11 @@ fn names_equal_under_full_case_folding_are_refused_by_pack_and_dry_run() {
                 .stderr(contains("collides with"))
                 .stderr(contains("ignore case or Unicode normalisation"));
         }
-        assert_eq!(fs::read_dir(&out).expect("ls").count(), 0, "{a:?}/{b:?}: nothing written");
+        assert_eq!(
+            fs::read_dir(&out).expect("ls").count(),
+            0,
+            "{a:?}/{b:?}: nothing written"
+        );
     }
 }
 

@@ -258,3 +258,115 @@ fn an_oversized_signature_on_the_medium_fails_the_bundle_not_the_operator() {
         .stderr(contains("signature"))
         .stderr(contains("larger than 16384 bytes"));
 }
+
+/// A payload that stock `age` seals to bob (listed) and to mallory's
+/// ssh-ed25519 key (not listed), in a correctly signed bundle.
+fn bundle_with_an_unlisted_stanza(s: &Setup) -> (PathBuf, PathBuf) {
+    use common::forge::{self, Member};
+    let ssh = s.d.join("mallory_ssh");
+    let keygen = std::process::Command::new(common::require("ssh-keygen", "openssh-client"))
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&ssh)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(keygen.success());
+    let data = b"watch-list entry\n";
+    let tar = forge::tar(&[Member::file("a.txt", data)]);
+    let compressed = zstd::encode_all(tar.as_slice(), 3).expect("zstd");
+    let plain = s.d.join("plain.zst");
+    fs::write(&plain, &compressed).expect("write");
+    let payload = s.d.join("payload.age");
+    let age = std::process::Command::new(common::require("age", "age"))
+        .args(["-r", &s.bob.recipient, "-R"])
+        .arg(ssh.with_extension("pub"))
+        .arg("-o")
+        .arg(&payload)
+        .arg(&plain)
+        .status()
+        .expect("age runs");
+    assert!(age.success());
+    let entries = vec![pouch::format::manifest::Entry::file(
+        "a.txt".into(),
+        data.len() as u64,
+        pouch::payload::hashing::sha256_hex(data),
+        false,
+    )];
+    let out = s.d.join("stick");
+    fs::create_dir_all(&out).expect("mkdir");
+    let m = forge::bundle_from_payload(
+        &out,
+        "b",
+        &fs::read(&payload).expect("payload"),
+        forge::contents_of(&entries, true),
+        &s.bob.recipient,
+        &s.alice.secret,
+    );
+    // The attack is real: stock age opens the payload with mallory's key.
+    let opened = std::process::Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&ssh)
+        .arg(out.join("b.age"))
+        .output()
+        .expect("age runs");
+    assert!(
+        opened.status.success(),
+        "{}",
+        String::from_utf8_lossy(&opened.stderr)
+    );
+    (m, out)
+}
+
+#[test]
+fn a_stanza_the_manifest_does_not_list_fails_verify_unpack_and_audit() {
+    let s = setup();
+    let (m, stick) = bundle_with_an_unlisted_stanza(&s);
+    let unlisted = "the payload can be opened by a recipient the manifest does not list";
+    pouch()
+        .arg("verify")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&s.alice.public)
+        .assert()
+        .code(1)
+        .stderr(contains(unlisted))
+        .stderr(contains("ssh-ed25519"));
+    pouch()
+        .arg("verify")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&s.alice.public)
+        .arg("-i")
+        .arg(&s.bob.identity)
+        .assert()
+        .code(1)
+        .stderr(contains(unlisted));
+    let dest = s.d.join("inbox");
+    fs::create_dir(&dest).expect("mkdir");
+    home(&s)
+        .arg("unpack")
+        .arg(&m)
+        .arg("--trust")
+        .arg(&s.alice.public)
+        .arg("-i")
+        .arg(&s.bob.identity)
+        .arg("-d")
+        .arg(&dest)
+        .assert()
+        .code(1)
+        .stderr(contains(unlisted));
+    assert_eq!(
+        fs::read_dir(&dest).expect("ls").count(),
+        0,
+        "DEST untouched"
+    );
+    home(&s)
+        .arg("audit")
+        .arg(&stick)
+        .arg("--trust")
+        .arg(&s.alice.public)
+        .assert()
+        .code(1)
+        .stdout(contains("FAILED"))
+        .stdout(contains(unlisted));
+}

@@ -7,8 +7,8 @@
 //! every one of them is complete and fsynced, so an interrupted pack never
 //! leaves a bundle that looks complete.
 //!
-//! The rooms: [`plan`] lists the sources, `stages` makes the payload stream,
-//! `seal` signs and commits (shared with [`crate::resplit`]); this module
+//! The rooms: `plan` lists the sources, `stages` makes the payload stream,
+//! `seal` signs and commits (shared with [`crate::resplit`](mod@crate::resplit)); this module
 //! checks the request and runs them in order.
 
 mod plan;

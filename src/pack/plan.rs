@@ -58,7 +58,7 @@ pub struct DryRun {
     pub unportable: Vec<String>,
 }
 
-/// Lists what [`pack`] would pack, with the same checks, writing nothing.
+/// Lists what [`pack`](super::pack()) would pack, with the same checks, writing nothing.
 pub fn dry_run(opts: &PackOptions) -> Result<DryRun> {
     check_request(opts)?;
     let (plan, skipped) = plan(

@@ -22,6 +22,8 @@ use age::x25519;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+pub use crate::payload::header::{kind_of_tag, stanza_tags, HeaderTap, GREASE, MAX_HEADER_BYTES};
+use crate::payload::header::{read_header, strict_stanzas, HeaderError, AGE_V1};
 use crate::payload::pq;
 
 pub use crate::format::manifest::{KIND_PQ, KIND_X25519};
@@ -169,18 +171,6 @@ pub fn check_recipient_set(recipients: &[Recipient], require_pq: bool) -> Result
     }
     Ok(())
 }
-
-/// The largest age header pouch reads: room for hundreds of post-quantum
-/// recipients (about 1.5 KiB each), far more than a bundle has.
-const MAX_HEADER_BYTES: u64 = 1 << 20;
-
-/// The most lines an age header may have: room for a thousand recipients.
-/// The age crate parses the header again after every line it reads, so its
-/// time grows with the square of the line count; this bounds it.
-const MAX_HEADER_LINES: usize = 2048;
-
-/// The first line of a binary age file.
-const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
 
 /// The decrypted stream [`decrypt`] and [`open`] return: the header pouch
 /// read ahead to check it, then the rest of the input.
@@ -399,124 +389,6 @@ pub fn open_with_tags<R: std::io::BufRead>(
         .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .map_err(Opened::Age)?;
     Ok((plaintext, tags))
-}
-
-/// Why an age header was not read.
-enum HeaderError {
-    Io(std::io::Error),
-    /// Too large, too many lines, or no MAC line.
-    Invalid(&'static str),
-}
-
-/// Reads a binary age header up to and including its MAC line (`---`), or
-/// only the first line when it is not `age-encryption.org/v1`: the age crate
-/// then reports what the input is instead. A v1 header must end with its MAC
-/// line within [`MAX_HEADER_BYTES`] and [`MAX_HEADER_LINES`], so the age
-/// crate never reads any of it unchecked.
-fn read_header<R: std::io::BufRead>(r: &mut R) -> std::result::Result<Vec<u8>, HeaderError> {
-    use std::io::{BufRead, Read};
-    let mut header = Vec::new();
-    let mut limited = r.take(MAX_HEADER_BYTES);
-    limited
-        .read_until(b'\n', &mut header)
-        .map_err(HeaderError::Io)?;
-    if header != AGE_V1 {
-        return Ok(header);
-    }
-    for _ in 1..MAX_HEADER_LINES {
-        let start = header.len();
-        let n = limited
-            .read_until(b'\n', &mut header)
-            .map_err(HeaderError::Io)?;
-        if n == 0 || !header.ends_with(b"\n") {
-            return Err(HeaderError::Invalid(
-                if header.len() as u64 >= MAX_HEADER_BYTES {
-                    "the age header is larger than 1 MiB"
-                } else {
-                    "the age header ends before its MAC line"
-                },
-            ));
-        }
-        if header[start..].starts_with(b"---") {
-            return Ok(header);
-        }
-    }
-    Err(HeaderError::Invalid(
-        "the age header has more than 2,048 lines",
-    ))
-}
-
-/// The tags of the recipient stanzas in the age header at the start of `r`
-/// (which needs no key to read), in order.
-pub fn stanza_tags<R: std::io::BufRead>(mut r: R) -> std::result::Result<Vec<String>, String> {
-    let header = read_header(&mut r).map_err(|e| match e {
-        HeaderError::Io(e) => e.to_string(),
-        HeaderError::Invalid(why) => why.to_string(),
-    })?;
-    let Some(body) = header.strip_prefix(AGE_V1) else {
-        return Err("not an age v1 file".into());
-    };
-    let (tags, rest) =
-        strict_stanzas(body).ok_or_else(|| "a malformed recipient stanza".to_string())?;
-    if !rest.starts_with(b"--- ") {
-        return Err("no MAC line after the recipient stanzas".into());
-    }
-    Ok(tags)
-}
-
-/// Keeps the first bytes of a payload as they stream past, as many as an
-/// age header may have, so that a pass reading the payload for another
-/// reason (its hash) also yields the header, without reading it again.
-#[derive(Debug, Default)]
-pub struct HeaderTap {
-    bytes: Vec<u8>,
-}
-
-impl HeaderTap {
-    /// Keeps what of `bytes` still belongs to the first `MAX_HEADER_BYTES`.
-    pub fn feed(&mut self, bytes: &[u8]) {
-        let room = (MAX_HEADER_BYTES as usize).saturating_sub(self.bytes.len());
-        self.bytes
-            .extend_from_slice(&bytes[..room.min(bytes.len())]);
-    }
-
-    /// The tags of the recipient stanzas in the header seen, as [`stanza_tags`] gives them.
-    pub fn stanza_tags(&self) -> std::result::Result<Vec<String>, String> {
-        stanza_tags(self.bytes.as_slice())
-    }
-}
-
-impl Write for HeaderTap {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.feed(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Parses the stanzas at the start of a v1 header's body (after its first
-/// line) with age-core's strict parser: their tags and what follows them,
-/// or `None` when one is malformed.
-fn strict_stanzas(mut body: &[u8]) -> Option<(Vec<String>, &[u8])> {
-    let mut tags = Vec::new();
-    while body.starts_with(b"-> ") {
-        let (tail, stanza) = age_core::format::read::age_stanza(body).ok()?;
-        tags.push(stanza.tag.to_string());
-        body = tail;
-    }
-    Some((tags, body))
-}
-
-/// The manifest's recipient kind for an age stanza tag, if it is one pouch seals to.
-pub fn kind_of_tag(tag: &str) -> Option<&'static str> {
-    match tag {
-        "X25519" => Some(KIND_X25519),
-        pq::STANZA_TAG => Some(KIND_PQ),
-        _ => None,
-    }
 }
 
 fn map_decrypt_error(

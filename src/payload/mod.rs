@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod crypto;
 pub mod hashing;
+pub mod header;
 pub(crate) mod pipeline;
 pub mod pq;
 pub mod strict_tar;

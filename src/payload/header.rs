@@ -1,0 +1,163 @@
+//! The age header, read without a key: bounded, checked with age-core's
+//! strict stanza parser, and reduced to the stanza tags pouch checks against
+//! the signed recipient list (grease included, named as such).
+
+use std::io::Write;
+
+use crate::format::manifest::{KIND_PQ, KIND_X25519};
+
+/// The largest age header pouch reads: room for hundreds of post-quantum
+/// recipients (about 1.5 KiB each), far more than a bundle has.
+pub const MAX_HEADER_BYTES: u64 = 1 << 20;
+
+/// The most lines an age header may have: room for a thousand recipients.
+/// The age crate parses the header again after every line it reads, so its
+/// time grows with the square of the line count; this bounds it.
+pub const MAX_HEADER_LINES: usize = 2048;
+
+/// The first line of a binary age file.
+pub(crate) const AGE_V1: &[u8] = b"age-encryption.org/v1\n";
+
+/// Why an age header was not read.
+pub(crate) enum HeaderError {
+    Io(std::io::Error),
+    /// Too large, too many lines, or no MAC line.
+    Invalid(&'static str),
+}
+
+/// Reads a binary age header up to and including its MAC line (`---`), or
+/// only the first line when it is not `age-encryption.org/v1`: the age crate
+/// then reports what the input is instead. A v1 header must end with its MAC
+/// line within [`MAX_HEADER_BYTES`] and [`MAX_HEADER_LINES`], so the age
+/// crate never reads any of it unchecked.
+pub(crate) fn read_header<R: std::io::BufRead>(
+    r: &mut R,
+) -> std::result::Result<Vec<u8>, HeaderError> {
+    use std::io::{BufRead, Read};
+    let mut header = Vec::new();
+    let mut limited = r.take(MAX_HEADER_BYTES);
+    limited
+        .read_until(b'\n', &mut header)
+        .map_err(HeaderError::Io)?;
+    if header != AGE_V1 {
+        return Ok(header);
+    }
+    for _ in 1..MAX_HEADER_LINES {
+        let start = header.len();
+        let n = limited
+            .read_until(b'\n', &mut header)
+            .map_err(HeaderError::Io)?;
+        if n == 0 || !header.ends_with(b"\n") {
+            return Err(HeaderError::Invalid(
+                if header.len() as u64 >= MAX_HEADER_BYTES {
+                    "the age header is larger than 1 MiB"
+                } else {
+                    "the age header ends before its MAC line"
+                },
+            ));
+        }
+        if header[start..].starts_with(b"---") {
+            return Ok(header);
+        }
+    }
+    Err(HeaderError::Invalid(
+        "the age header has more than 2,048 lines",
+    ))
+}
+
+/// The tags of the recipient stanzas in the age header at the start of `r`
+/// (which needs no key to read), in order.
+pub fn stanza_tags<R: std::io::BufRead>(mut r: R) -> std::result::Result<Vec<String>, String> {
+    let header = read_header(&mut r).map_err(|e| match e {
+        HeaderError::Io(e) => e.to_string(),
+        HeaderError::Invalid(why) => why.to_string(),
+    })?;
+    let Some(body) = header.strip_prefix(AGE_V1) else {
+        return Err("not an age v1 file".into());
+    };
+    let (tags, rest) =
+        strict_stanzas(body).ok_or_else(|| "a malformed recipient stanza".to_string())?;
+    if !rest.starts_with(b"--- ") {
+        return Err("no MAC line after the recipient stanzas".into());
+    }
+    Ok(tags)
+}
+
+/// Keeps the first bytes of a payload as they stream past, as many as an
+/// age header may have, so that a pass reading the payload for another
+/// reason (its hash) also yields the header, without reading it again.
+#[derive(Debug, Default)]
+pub struct HeaderTap {
+    bytes: Vec<u8>,
+}
+
+impl HeaderTap {
+    /// Keeps what of `bytes` still belongs to the first `MAX_HEADER_BYTES`.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let room = (MAX_HEADER_BYTES as usize).saturating_sub(self.bytes.len());
+        self.bytes
+            .extend_from_slice(&bytes[..room.min(bytes.len())]);
+    }
+
+    /// The tags of the recipient stanzas in the header seen, as [`stanza_tags`] gives them.
+    pub fn stanza_tags(&self) -> std::result::Result<Vec<String>, String> {
+        stanza_tags(self.bytes.as_slice())
+    }
+}
+
+impl Write for HeaderTap {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.feed(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Parses the stanzas at the start of a v1 header's body (after its first
+/// line) with age-core's strict parser: their tags and what follows them,
+/// or `None` when one is malformed.
+pub(crate) fn strict_stanzas(mut body: &[u8]) -> Option<(Vec<String>, &[u8])> {
+    let mut tags = Vec::new();
+    while body.starts_with(b"-> ") {
+        let (tail, stanza) = age_core::format::read::age_stanza(body).ok()?;
+        if is_grease(&stanza) {
+            tags.push(GREASE.to_string());
+        } else {
+            tags.push(stanza.tag.to_string());
+        }
+        body = tail;
+    }
+    Some((tags, body))
+}
+
+/// The name [`stanza_tags`] gives a grease stanza. It holds a space, which no
+/// age stanza tag can, so no real stanza is ever taken for grease by name.
+pub const GREASE: &str = "grease stanza";
+
+/// Whether `stanza` has exactly the shape of the grease stanza the age crate
+/// adds to every header it writes (`age_core::format::grease_the_joint`): a
+/// tag of 1 to 8 printable characters followed by `-grease`, at most 4
+/// arguments of 1 to 8 printable characters, and a body of at most 100 bytes.
+/// No identity of age, rage, typage or pouch unwraps such a stanza.
+fn is_grease(stanza: &age_core::format::AgeStanza<'_>) -> bool {
+    let short = |s: &str| (1..=8).contains(&s.len()) && s.bytes().all(|b| (33..=126).contains(&b));
+    let Some(prefix) = stanza.tag.strip_suffix("-grease") else {
+        return false;
+    };
+    short(prefix)
+        && stanza.args.len() <= 4
+        && stanza.args.iter().all(|a| short(a))
+        && stanza.body().len() <= 100
+}
+
+/// The manifest's recipient kind for an age stanza tag, if it is one pouch seals to.
+pub fn kind_of_tag(tag: &str) -> Option<&'static str> {
+    match tag {
+        "X25519" => Some(KIND_X25519),
+        KIND_PQ => Some(KIND_PQ),
+        _ => None,
+    }
+}
