@@ -2,6 +2,7 @@
 //! kept in `testdata/v1/` with the keys that open them, must verify and unpack
 //! to exactly the tree they were packed from, whatever the code becomes.
 //! `testdata/v1/make.sh` tells how they were made.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 mod common;
 
