@@ -65,6 +65,9 @@ pub struct BundleRow {
     manifest_sha256: Option<String>,
     #[serde(skip)]
     previous: Option<String>,
+    /// The receiver party, from the verified manifest only.
+    #[serde(skip)]
+    receiver: Option<String>,
 }
 
 /// One receipt found.
@@ -175,6 +178,16 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
                 let found = bundles
                     .iter()
                     .find(|b| b.bundle_id.as_deref() == Some(c.receipt.bundle_id.as_str()));
+                // The receiver the verified bundle names, else the one the
+                // receipt itself names: either way only that party's key
+                // may confirm the delivery.
+                let receiver = match found.and_then(|b| b.receiver.clone()) {
+                    Some(r) => Some(r),
+                    None => c.receipt.receiver.clone(),
+                };
+                if let Err(e) = receipt::check_receiver(&c, receiver.as_deref(), &r) {
+                    row.problems.push(e.to_string());
+                }
                 if let Some(b) = found {
                     if b.manifest_sha256.as_deref() != Some(c.receipt.manifest_sha256.as_str()) {
                         row.problems.push(format!(
@@ -245,6 +258,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
         warnings: Vec::new(),
         manifest_sha256: None,
         previous: None,
+        receiver: None,
     };
     let opened = bytes.as_ref().map_err(|e| e.to_string()).and_then(|b| {
         bundle::open_bytes(path, b, &Trust::Keys(trusted.to_vec())).map_err(|e| e.to_string())
@@ -255,6 +269,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
             row.name = m.name.clone();
             row.bundle_id = Some(m.bundle_id.clone());
             row.channel = ledger::channel_key(&m.channel.sender, &m.channel.receiver);
+            row.receiver = m.channel.receiver.clone();
             row.sequence = m.channel.sequence;
             // A party's name only where its full public key verified the
             // signature; otherwise the (unauthenticated) key id.

@@ -534,3 +534,58 @@ fn keyring_names_recipients_and_signers_and_refuses_strangers() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn a_receipt_signed_by_another_trusted_party_is_refused_and_fails_audit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = World::new(dir.path());
+    // carol is a party the sender trusts too, but not the bundle's receiver.
+    let carol = keygen(&w.d, "carol");
+    w.sender()
+        .args(["keyring", "add", "carol", "--sign-pub"])
+        .arg(&carol.public)
+        .assert()
+        .success();
+    let m = w.pack("b1");
+    fs::create_dir(w.d.join("receipts")).expect("mkdir");
+    w.unpack(&m)
+        .arg("--receipt-out")
+        .arg(w.d.join("receipts"))
+        .arg("-s")
+        .arg(&w.recipient.secret)
+        .assert()
+        .success();
+    let genuine = w.d.join("receipts/b1.receipt.toml");
+    let text = fs::read_to_string(&genuine).expect("receipt");
+    // The manifest hash a receipt needs is public: carol signs one herself.
+    let forged = mallory_signs(&genuine, &carol, &text);
+    w.sender()
+        .args(["receipt", "import"])
+        .arg(&forged)
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "signed by carol, but the bundle's receiver is fedpol-ic",
+        ));
+    w.sender()
+        .args(["ledger", "show"])
+        .assert()
+        .success()
+        .stdout(contains("outstanding"));
+    fs::remove_file(&genuine).expect("rm");
+    fs::remove_file(pouch::signature::signature_path(&genuine)).expect("rm");
+    for with_bundle in [false, true] {
+        let mut audit = w.sender();
+        audit.arg("audit").arg(w.d.join("receipts"));
+        if with_bundle {
+            audit
+                .arg(w.d.join("stick"))
+                .arg("--trust")
+                .arg(&w.clerk.public);
+        }
+        audit
+            .assert()
+            .code(1)
+            .stdout(contains("only fedpol-ic's key can confirm its delivery"));
+    }
+}

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::custody::ledger::{self, Event, Ledger, NewRecord};
 use crate::error::{Error, Result};
 use crate::format::manifest::{self, Manifest};
+use crate::format::names::escape;
 use crate::format::strict_toml;
 use crate::signature::{self, SigningKey, TrustedKey};
 
@@ -154,6 +155,37 @@ pub struct Imported {
     pub newly_recorded: bool,
 }
 
+/// Checks that the receipt `checked` (read from `path`) was signed by a key
+/// of `receiver`, the party the bundle names as its receiver: only that
+/// party can confirm a delivery to it. The manifest hash a receipt needs is
+/// public, so a signature by any other trusted key proves nothing. A bundle
+/// without a receiver party takes a receipt from any trusted key.
+pub fn check_receiver(checked: &Checked, receiver: Option<&str>, path: &Path) -> Result<()> {
+    let Some(want) = receiver else {
+        return Ok(());
+    };
+    let bad = |reason: String| Error::BadReceipt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if checked.receipt.receiver.as_deref() != Some(want) {
+        return Err(bad(format!(
+            "it names receiver {}, but the bundle's receiver is {want}",
+            escape(checked.receipt.receiver.as_deref().unwrap_or("(none)"))
+        )));
+    }
+    match checked.signer_name.as_deref() {
+        Some(p) if p == want => Ok(()),
+        Some(p) => Err(bad(format!(
+            "signed by {p}, but the bundle's receiver is {want}: only {want}'s key can confirm its delivery"
+        ))),
+        None => Err(bad(format!(
+            "signed by key {}, which is not {want}'s key in the keyring: only {want}, the bundle's receiver, can confirm its delivery",
+            checked.signer
+        ))),
+    }
+}
+
 /// Imports a receipt into the sender's ledger: see the module docs.
 pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result<Imported> {
     let checked = read(path, trusted)?;
@@ -172,6 +204,7 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
             ),
         });
     };
+    check_receiver(&checked, packed.receiver.as_deref(), path)?;
     if packed.manifest_sha256.as_deref() != Some(r.manifest_sha256.as_str()) {
         return Err(Error::BadReceipt {
             path: path.to_path_buf(),
