@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{assert_same_tree, keygen, pack, pouch, rich_tree};
+use common::{assert_same_tree, pouch, World};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -40,10 +40,10 @@ fn every_subcommand_has_help_with_an_example() {
 fn usage_errors_exit_2() {
     pouch().arg("frobnicate").assert().code(2);
     pouch().args(["pack", "x"]).assert().code(2);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let w = World::new();
     pouch()
         .arg("verify")
-        .arg(dir.path().join("missing.toml"))
+        .arg(w.path().join("missing.toml"))
         .args([
             "--trust",
             "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3",
@@ -56,14 +56,13 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn round_trip_preserves_the_tree() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let partner = keygen(d, "partner");
-    let case = rich_tree(&d.join("src"));
-    let m = pack(
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let partner = w.keys("partner");
+    let case = w.tree();
+    let m = w.pack(
         &[&case],
-        &d.join("out"),
         "b1",
         &clerk,
         &[&partner],
@@ -120,15 +119,14 @@ fn round_trip_preserves_the_tree() {
 
 #[test]
 fn several_sources_and_a_single_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     fs::create_dir_all(d.join("a/folder")).expect("mkdir");
     fs::write(d.join("a/folder/x.txt"), "x").expect("write");
     fs::write(d.join("b.txt"), "b").expect("write");
-    let m = pack(
+    let m = w.pack(
         &[&d.join("a/folder"), &d.join("b.txt")],
-        &d.join("out"),
         "two",
         &clerk,
         &[&clerk],
@@ -151,9 +149,9 @@ fn several_sources_and_a_single_file() {
 
 #[test]
 fn colliding_sources_are_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     for sub in ["one", "two"] {
         fs::create_dir_all(d.join(sub)).expect("mkdir");
         fs::write(d.join(sub).join("report.txt"), sub).expect("write");
@@ -179,9 +177,9 @@ fn colliding_sources_are_refused() {
 
 #[test]
 fn special_files_are_refused_or_skipped_with_a_warning() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     let src = d.join("case");
     fs::create_dir(&src).expect("mkdir");
     fs::write(src.join("real.txt"), "real").expect("write");
@@ -221,18 +219,11 @@ fn special_files_are_refused_or_skipped_with_a_warning() {
 
 #[test]
 fn pack_refuses_to_overwrite_a_bundle() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     fs::write(d.join("f.txt"), "f").expect("write");
-    pack(
-        &[&d.join("f.txt")],
-        &d.join("out"),
-        "same",
-        &clerk,
-        &[&clerk],
-        &[],
-    );
+    w.pack(&[&d.join("f.txt")], "same", &clerk, &[&clerk], &[]);
     let before = fs::read(d.join("out/same.age")).expect("read");
     pouch()
         .arg("pack")
@@ -254,11 +245,11 @@ fn pack_refuses_to_overwrite_a_bundle() {
 
 #[test]
 fn flipped_payload_byte_fails_naming_the_payload_hash() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let case = rich_tree(&d.join("src"));
-    let m = pack(&[&case], &d.join("out"), "b", &clerk, &[&clerk], &[]);
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let case = w.tree();
+    let m = w.pack(&[&case], "b", &clerk, &[&clerk], &[]);
     let payload = d.join("out/b.age");
     let mut bytes = fs::read(&payload).expect("read");
     let i = bytes.len() / 3;
@@ -293,13 +284,12 @@ fn flipped_payload_byte_fails_naming_the_payload_hash() {
 
 #[test]
 fn edited_manifest_fails_naming_the_signature() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     fs::write(d.join("f.txt"), "f").expect("write");
-    let m = pack(
+    let m = w.pack(
         &[&d.join("f.txt")],
-        &d.join("out"),
         "b",
         &clerk,
         &[&clerk],
@@ -322,19 +312,12 @@ fn edited_manifest_fails_naming_the_signature() {
 
 #[test]
 fn untrusted_signer_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let mallory = keygen(d, "mallory");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let mallory = w.keys("mallory");
     fs::write(d.join("f.txt"), "f").expect("write");
-    let m = pack(
-        &[&d.join("f.txt")],
-        &d.join("out"),
-        "b",
-        &mallory,
-        &[&clerk],
-        &[],
-    );
+    let m = w.pack(&[&d.join("f.txt")], "b", &mallory, &[&clerk], &[]);
     pouch()
         .arg("verify")
         .arg(&m)
@@ -361,20 +344,13 @@ fn untrusted_signer_is_refused() {
 
 #[test]
 fn wrong_identity_fails_and_leaves_dest_untouched() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let partner = keygen(d, "partner");
-    let stranger = keygen(d, "stranger");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let partner = w.keys("partner");
+    let stranger = w.keys("stranger");
     fs::write(d.join("f.txt"), "f").expect("write");
-    let m = pack(
-        &[&d.join("f.txt")],
-        &d.join("out"),
-        "b",
-        &clerk,
-        &[&partner],
-        &[],
-    );
+    let m = w.pack(&[&d.join("f.txt")], "b", &clerk, &[&partner], &[]);
     let dest = d.join("dest");
     fs::create_dir(&dest).expect("mkdir");
     fs::write(dest.join("already-here.txt"), "keep").expect("write");
@@ -404,18 +380,11 @@ fn wrong_identity_fails_and_leaves_dest_untouched() {
 
 #[test]
 fn unpack_refuses_an_existing_target_and_a_symlinked_dest() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     fs::write(d.join("f.txt"), "f").expect("write");
-    let m = pack(
-        &[&d.join("f.txt")],
-        &d.join("out"),
-        "b",
-        &clerk,
-        &[&clerk],
-        &[],
-    );
+    let m = w.pack(&[&d.join("f.txt")], "b", &clerk, &[&clerk], &[]);
     let unpack = |dest: &Path| {
         let mut c = pouch();
         c.arg("unpack")
@@ -442,18 +411,11 @@ fn unpack_refuses_an_existing_target_and_a_symlinked_dest() {
 
 #[test]
 fn sealed_names_stay_out_of_the_outer_manifest() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let case = rich_tree(&d.join("src"));
-    let m = pack(
-        &[&case],
-        &d.join("out"),
-        "sealed",
-        &clerk,
-        &[&clerk],
-        &["--seal-names"],
-    );
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let case = w.tree();
+    let m = w.pack(&[&case], "sealed", &clerk, &[&clerk], &["--seal-names"]);
     let text = fs::read_to_string(&m).expect("read");
     assert!(
         !text.contains("Müller") && !text.contains("[[entries]]"),
@@ -482,18 +444,11 @@ fn sealed_names_stay_out_of_the_outer_manifest() {
 
 #[test]
 fn json_reports_parse_and_carry_the_documented_fields() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     fs::write(d.join("f.txt"), "f").expect("write");
-    let m = pack(
-        &[&d.join("f.txt")],
-        &d.join("out"),
-        "b",
-        &clerk,
-        &[&clerk],
-        &[],
-    );
+    let m = w.pack(&[&d.join("f.txt")], "b", &clerk, &[&clerk], &[]);
     let run = |args: &[&str]| -> serde_json::Value {
         let out = pouch()
             .args(args)
@@ -543,9 +498,9 @@ fn json_reports_parse_and_carry_the_documented_fields() {
 
 #[test]
 fn keygen_writes_stock_formats_and_refuses_to_overwrite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let k = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let k = w.keys("clerk");
     let identity = fs::read_to_string(&k.identity).expect("read");
     assert!(
         identity.contains(&format!("# public key: {}", k.recipient)),
@@ -585,8 +540,8 @@ fn keygen_writes_stock_formats_and_refuses_to_overwrite() {
 
 #[test]
 fn passphrase_protected_signing_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     fs::write(d.join("pass"), "correct horse battery staple\n").expect("write");
     pouch()
         .args(["keygen", "--name", "clerk", "--passphrase-file"])
@@ -635,10 +590,10 @@ fn passphrase_protected_signing_key() {
 #[test]
 fn same_tree_packs_to_identical_plaintext_with_source_date_epoch() {
     use std::io::Read;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let case = rich_tree(&d.join("src"));
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let case = w.tree();
     let mut plaintexts = Vec::new();
     for name in ["one", "two"] {
         let out = pouch()
@@ -672,10 +627,10 @@ fn same_tree_packs_to_identical_plaintext_with_source_date_epoch() {
 
 #[test]
 fn demo_runs_the_full_round_trip() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let w = World::new();
     pouch()
         .arg("demo")
-        .arg(dir.path().join("demo"))
+        .arg(w.path().join("demo"))
         .assert()
         .success()
         .stdout(contains("identical to the source: yes"))
@@ -686,9 +641,9 @@ fn demo_runs_the_full_round_trip() {
 #[test]
 fn already_compressed_files_get_their_own_fast_frame() {
     use std::io::Read;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     let src = d.join("case");
     fs::create_dir(&src).expect("mkdir");
     fs::write(
@@ -702,7 +657,7 @@ fn already_compressed_files_get_their_own_fast_frame() {
         "another report, line after line\n".repeat(60_000),
     )
     .expect("write");
-    let m = pack(&[&src], &d.join("out"), "f", &clerk, &[&clerk], &[]);
+    let m = w.pack(&[&src], "f", &clerk, &[&clerk], &[]);
     let ids = pouch::payload::crypto::read_identity_file(&clerk.identity).expect("identity");
     let file = fs::File::open(d.join("out/f.age")).expect("open");
     let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).expect("header");
@@ -730,8 +685,8 @@ fn already_compressed_files_get_their_own_fast_frame() {
 
 #[test]
 fn keygen_into_a_missing_folder_says_so_and_writes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let missing = dir.path().join("keys");
+    let w = World::new();
+    let missing = w.path().join("keys");
     let out = pouch()
         .args(["keygen", "--name", "clerk", "--no-passphrase", "--out"])
         .arg(&missing)
@@ -741,5 +696,5 @@ fn keygen_into_a_missing_folder_says_so_and_writes_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not exist; create it first"), "{err}");
     assert!(!missing.exists());
-    assert_eq!(fs::read_dir(dir.path()).expect("read").count(), 0);
+    assert_eq!(fs::read_dir(w.path()).expect("read").count(), 0);
 }

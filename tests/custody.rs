@@ -7,24 +7,28 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{keygen, pouch, Keys};
+use common::{Keys, World};
 use predicates::prelude::*;
 use predicates::str::contains;
 
 /// A sending agency and a receiving one, each with its own pouch home.
-struct World {
+struct Agencies {
+    w: World,
     d: PathBuf,
     clerk: Keys,
     recipient: Keys,
 }
 
-impl World {
-    fn new(d: &Path) -> World {
-        let w = World {
-            d: d.to_path_buf(),
-            clerk: keygen(d, "clerk"),
-            recipient: keygen(d, "recipient"),
+impl Agencies {
+    fn new() -> Agencies {
+        let world = World::new();
+        let w = Agencies {
+            d: world.path().to_path_buf(),
+            clerk: world.keys("clerk"),
+            recipient: world.keys("recipient"),
+            w: world,
         };
+        let d = &w.d;
         // Each side knows the other by name.
         w.sender()
             .args(["keyring", "add", "fedpol-ic", "--sign-pub"])
@@ -43,15 +47,11 @@ impl World {
     }
 
     fn sender(&self) -> assert_cmd::Command {
-        let mut c = pouch();
-        c.env("POUCH_HOME", self.d.join("sender-home"));
-        c
+        self.w.home("sender")
     }
 
     fn receiver(&self) -> assert_cmd::Command {
-        let mut c = pouch();
-        c.env("POUCH_HOME", self.d.join("receiver-home"));
-        c
+        self.w.home("receiver")
     }
 
     /// Packs bundle `name` on channel bka-zd -> fedpol-ic, recipients from the keyring.
@@ -100,8 +100,7 @@ fn field(text: &str, key: &str) -> Option<String> {
 
 #[test]
 fn a_series_of_five_bundles_gaps_replays_late_arrivals_and_forged_links() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let w = World::new(dir.path());
+    let w = Agencies::new();
     let m: Vec<PathBuf> = (1..=5).map(|i| w.pack(&format!("b{i}"))).collect();
     for (i, path) in m.iter().enumerate() {
         let text = fs::read_to_string(path).expect("read");
@@ -188,8 +187,7 @@ fn a_series_of_five_bundles_gaps_replays_late_arrivals_and_forged_links() {
 
 #[test]
 fn ledger_tampering_is_detected_and_located() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let w = World::new(dir.path());
+    let w = Agencies::new();
     for i in 1..=4 {
         w.pack(&format!("b{i}"));
     }
@@ -253,8 +251,7 @@ fn ledger_tampering_is_detected_and_located() {
 
 #[test]
 fn receipts_round_trip_and_forgeries_are_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let w = World::new(dir.path());
+    let w = Agencies::new();
     let m1 = w.pack("b1");
     let m2 = w.pack("b2");
     fs::create_dir(w.d.join("receipts")).expect("mkdir");
@@ -316,7 +313,7 @@ fn receipts_round_trip_and_forgeries_are_refused() {
         .code(1)
         .stderr(contains("signature"));
     // A receipt signed by a key that is not in the keyring is refused.
-    let mallory = keygen(&w.d.join("receipts"), "mallory");
+    let mallory = w.w.keys_in(&w.d.join("receipts"), "mallory", false);
     fs::write(&r2, &good).expect("restore");
     let forged = mallory_signs(&r2, &mallory, &good);
     w.sender()
@@ -357,8 +354,7 @@ fn mallory_signs(receipt: &Path, mallory: &Keys, text: &str) -> PathBuf {
 
 #[test]
 fn audit_marks_good_tampered_incomplete_receipts_and_junk() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let w = World::new(dir.path());
+    let w = Agencies::new();
     let m1 = w.pack("b1");
     let m2 = w.pack("b2");
     // b3: split, one part will go missing.
@@ -472,8 +468,7 @@ fn audit_marks_good_tampered_incomplete_receipts_and_junk() {
 
 #[test]
 fn keyring_names_recipients_and_signers_and_refuses_strangers() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let w = World::new(dir.path());
+    let w = Agencies::new();
     w.sender()
         .args(["keyring", "list"])
         .assert()
@@ -493,7 +488,7 @@ fn keyring_names_recipients_and_signers_and_refuses_strangers() {
         .stdout(contains("(bka-zd)"));
     w.unpack(&m).assert().success();
     // A bundle signed by a key nobody added is refused.
-    let mallory = keygen(&w.d.join("src"), "mallory");
+    let mallory = w.w.keys_in(&w.d.join("src"), "mallory", false);
     let f = w.d.join("src/evil.txt");
     fs::write(&f, "evil").expect("write");
     w.sender()
@@ -537,10 +532,9 @@ fn keyring_names_recipients_and_signers_and_refuses_strangers() {
 
 #[test]
 fn a_receipt_signed_by_another_trusted_party_is_refused_and_fails_audit() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let w = World::new(dir.path());
+    let w = Agencies::new();
     // carol is a party the sender trusts too, but not the bundle's receiver.
-    let carol = keygen(&w.d, "carol");
+    let carol = w.w.keys("carol");
     w.sender()
         .args(["keyring", "add", "carol", "--sign-pub"])
         .arg(&carol.public)

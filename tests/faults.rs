@@ -17,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_same_tree, keygen, noise, snapshot, Keys};
+use common::{assert_same_tree, noise, snapshot, Keys, World};
 
 const MIB: usize = 1 << 20;
 
@@ -174,11 +174,11 @@ fn assert_no_space(o: &Output, what: &str) {
 
 #[test]
 fn pack_onto_a_full_disk_fails_cleanly_and_leaves_nothing() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(tmp.path(), "clerk");
-    let big = tmp.path().join("big.bin");
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let big = w.path().join("big.bin");
     noise_file(&big, 16 * MIB, 1);
-    let out = tmp.path().join("out");
+    let out = w.path().join("out");
     fs::create_dir(&out).expect("mkdir");
     let _mount = Mount::tmpfs(&out, "size=4m");
 
@@ -212,13 +212,13 @@ fn free_blocks(dir: &Path) -> (u64, u64) {
 
 #[test]
 fn pack_fails_cleanly_when_the_disk_fills_at_the_manifest_or_the_signature() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(tmp.path(), "clerk");
-    let src = tmp.path().join("data.bin");
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let src = w.path().join("data.bin");
     noise_file(&src, 300 * 1024 + 17, 2);
     // The payload's size is the same every time (same source, level and
     // number of recipients), so measure it once.
-    let probe = tmp.path().join("probe");
+    let probe = w.path().join("probe");
     fs::create_dir(&probe).expect("mkdir");
     let o = run(pack_cmd(&[&src], &probe, "b", &keys));
     assert!(o.status.success(), "{}", describe(&o));
@@ -231,7 +231,7 @@ fn pack_fails_cleanly_when_the_disk_fills_at_the_manifest_or_the_signature() {
         (1, Some("b.toml.minisig.")),
         (2, None),
     ] {
-        let out = tmp.path().join(format!("out{extra}"));
+        let out = w.path().join(format!("out{extra}"));
         fs::create_dir(&out).expect("mkdir");
         let _mount = Mount::tmpfs(&out, "size=2m");
         let filler_dir = out.join("filler");
@@ -276,14 +276,14 @@ fn pack_fails_cleanly_when_the_disk_fills_at_the_manifest_or_the_signature() {
 
 #[test]
 fn unpack_onto_a_full_disk_leaves_dest_as_it_was() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(tmp.path(), "clerk");
-    let src = tmp.path().join("src");
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let src = w.path().join("src");
     let tree = noise_tree(&src, 4, 4 * MIB);
-    let bundles = tmp.path().join("bundles");
+    let bundles = w.path().join("bundles");
     let manifest = common::pack(&[&tree], &bundles, "b", &keys, &[&keys], &["--level", "1"]);
 
-    let dest = tmp.path().join("dest");
+    let dest = w.path().join("dest");
     fs::create_dir(&dest).expect("mkdir");
     let _mount = Mount::tmpfs(&dest, "size=4m");
     fs::write(dest.join("marker.txt"), "was here\n").expect("marker");
@@ -307,14 +307,14 @@ fn unpack_onto_a_full_disk_leaves_dest_as_it_was() {
 
 #[test]
 fn read_only_destinations_are_refused_with_a_clear_error() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(tmp.path(), "clerk");
-    let src = tmp.path().join("src");
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let src = w.path().join("src");
     let tree = noise_tree(&src, 2, 1000);
-    let bundles = tmp.path().join("bundles");
+    let bundles = w.path().join("bundles");
     let manifest = common::pack(&[&tree], &bundles, "b", &keys, &[&keys], &["--level", "1"]);
 
-    let ro = tmp.path().join("ro");
+    let ro = w.path().join("ro");
     fs::create_dir(&ro).expect("mkdir");
     let mount = Mount::tmpfs(&ro, "size=1m");
     fs::write(ro.join("marker.txt"), "was here\n").expect("marker");
@@ -399,14 +399,14 @@ fn verify_ok(manifest: &Path, keys: &Keys) -> Output {
 
 #[test]
 fn kill_9_during_pack_never_leaves_a_partial_bundle() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(tmp.path(), "clerk");
-    let src = tmp.path().join("src");
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let src = w.path().join("src");
     let tree = noise_tree(&src, 40, 2 * MIB);
-    let small = tmp.path().join("small.txt");
+    let small = w.path().join("small.txt");
     fs::write(&small, "small\n").expect("write");
 
-    let reference = tmp.path().join("reference");
+    let reference = w.path().join("reference");
     fs::create_dir(&reference).expect("mkdir");
     let started = Instant::now();
     let o = run(pack_cmd(&[&tree], &reference, "b", &keys));
@@ -415,7 +415,7 @@ fn kill_9_during_pack_never_leaves_a_partial_bundle() {
 
     let mut outcomes = Vec::new();
     for (i, delay) in kill_points(full).into_iter().enumerate() {
-        let out = tmp.path().join(format!("out{i}"));
+        let out = w.path().join(format!("out{i}"));
         fs::create_dir(&out).expect("mkdir");
         let finished = kill_after(pack_cmd(&[&tree], &out, "b", &keys), delay);
         let found = names(&out);
@@ -486,14 +486,14 @@ fn kill_9_during_pack_never_leaves_a_partial_bundle() {
 
 #[test]
 fn kill_9_during_unpack_never_leaves_a_partial_folder() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(tmp.path(), "clerk");
-    let src = tmp.path().join("src");
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let src = w.path().join("src");
     let tree = noise_tree(&src, 20, 2 * MIB);
-    let bundles = tmp.path().join("bundles");
+    let bundles = w.path().join("bundles");
     let manifest = common::pack(&[&tree], &bundles, "b", &keys, &[&keys], &["--level", "1"]);
 
-    let reference = tmp.path().join("reference");
+    let reference = w.path().join("reference");
     let started = Instant::now();
     let o = run(unpack_cmd(&manifest, &reference, &keys));
     let full = started.elapsed();
@@ -502,7 +502,7 @@ fn kill_9_during_unpack_never_leaves_a_partial_folder() {
 
     let mut outcomes = Vec::new();
     for (i, delay) in kill_points(full).into_iter().enumerate() {
-        let dest = tmp.path().join(format!("dest{i}"));
+        let dest = w.path().join(format!("dest{i}"));
         let finished = kill_after(unpack_cmd(&manifest, &dest, &keys), delay);
         let found = if dest.exists() {
             names(&dest)
@@ -536,7 +536,7 @@ fn kill_9_during_unpack_never_leaves_a_partial_folder() {
 
         // Again, into the same DEST when possible, else into a fresh one.
         let again = if complete {
-            tmp.path().join(format!("again{i}"))
+            w.path().join(format!("again{i}"))
         } else {
             dest.clone()
         };
@@ -557,9 +557,9 @@ fn kill_9_during_unpack_never_leaves_a_partial_folder() {
 
 #[test]
 fn a_source_that_shrinks_while_packed_fails_the_pack() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(tmp.path(), "clerk");
-    let big = tmp.path().join("shrinking.bin");
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let big = w.path().join("shrinking.bin");
     let mut hits = 0;
     let mut tries = Vec::new();
     for (i, delay_ms) in [60u64, 30, 120, 10, 250, 500, 5, 1000]
@@ -570,7 +570,7 @@ fn a_source_that_shrinks_while_packed_fails_the_pack() {
         let f = fs::File::create(&big).expect("create");
         f.set_len(200 * MIB as u64).expect("grow");
         drop(f);
-        let out = tmp.path().join(format!("out{i}"));
+        let out = w.path().join(format!("out{i}"));
         fs::create_dir(&out).expect("mkdir");
 
         let child = pack_cmd(&[&big], &out, "b", &keys)
@@ -655,14 +655,14 @@ fn assert_in_commit_order(
 /// rerun with the same name explains the leftover, and that a new name works.
 #[test]
 fn kill_9_between_the_commit_renames_leaves_files_in_order_and_no_verifiable_fragment() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(tmp.path(), "clerk");
-    let src = tmp.path().join("src");
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let src = w.path().join("src");
     let tree = noise_tree(&src, 5, 2 * MIB);
-    let small = tmp.path().join("small.txt");
+    let small = w.path().join("small.txt");
     fs::write(&small, "small\n").expect("write");
     for attempt in 0..3 {
-        let out = tmp.path().join(format!("out{attempt}"));
+        let out = w.path().join(format!("out{attempt}"));
         fs::create_dir(&out).expect("mkdir");
         let mut child = pack_cmd(&[&tree], &out, "b", &keys)
             .stdout(Stdio::null())

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::forge::{self, Member};
-use common::{keygen, pouch, Keys};
+use common::{pouch, Keys, World};
 use pouch::format::manifest::{Contents, Entry, InnerManifest};
 
 struct Ctx {
@@ -955,11 +955,11 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn hostile_bundles_fail_safely() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let ctx = Ctx {
-        clerk: keygen(d, "clerk"),
-        stranger: keygen(d, "stranger"),
+        clerk: w.keys("clerk"),
+        stranger: w.keys("stranger"),
     };
     let mut failures = Vec::new();
     let all = cases();
@@ -1032,18 +1032,11 @@ fn hostile_bundles_fail_safely() {
 
 #[test]
 fn a_replaced_untrusted_comment_does_not_matter() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     fs::write(d.join("f.txt"), "f").expect("write");
-    let m = common::pack(
-        &[&d.join("f.txt")],
-        &d.join("out"),
-        "b",
-        &clerk,
-        &[&clerk],
-        &[],
-    );
+    let m = w.pack(&[&d.join("f.txt")], "b", &clerk, &[&clerk], &[]);
     let sig = d.join("out/b.toml.minisig");
     let text = fs::read_to_string(&sig).expect("read");
     let mut lines: Vec<&str> = text.lines().collect();
@@ -1061,9 +1054,9 @@ fn privileged_mode_bits_and_foreign_owners_are_dropped() {
     // setgid and sticky bits and a foreign owner: the files come out 0755
     // and 0644, folders 0755, owned by whoever runs pouch.
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     let entries = vec![
         Entry::folder("d".into()),
         Entry::file(

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 mod common;
 
-use common::{assert_same_tree, describe, ok, pouch, run};
+use common::{assert_same_tree, describe, ok, pouch, run, World};
 
 /// `args!(command; a, b, …)` adds arguments of mixed `AsRef<OsStr>` types.
 macro_rules! args {
@@ -26,22 +26,15 @@ fn require(tool: &str) -> PathBuf {
     common::require(tool, if tool == "age-keygen" { "age" } else { tool })
 }
 
-/// `pouch keygen --no-passphrase`; returns (identity, recipient, secret, public).
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String, PathBuf, PathBuf) {
-    let out = args!(pouch(); "keygen", "--no-passphrase", "--name", name, "--out", dir).output();
-    ok("pouch keygen", out.expect("pouch runs"));
-    let recipient = fs::read_to_string(dir.join(format!("{name}.age-recipient")))
-        .expect("recipient file")
-        .trim()
-        .to_string();
-    assert!(recipient.starts_with("age1"), "recipient: {recipient:?}");
-    let file = |ext: &str| dir.join(format!("{name}.{ext}"));
-    (
-        file("age-identity"),
-        recipient,
-        file("minisign.key"),
-        file("minisign.pub"),
-    )
+/// A party's key files as (age identity, age recipient, minisign secret key,
+/// minisign public key).
+fn parts(k: common::Keys) -> (PathBuf, String, PathBuf, PathBuf) {
+    assert!(
+        k.recipient.starts_with("age1"),
+        "recipient: {:?}",
+        k.recipient
+    );
+    (k.identity, k.recipient, k.secret, k.public)
 }
 
 /// `pouch pack SOURCE -o OUT --name NAME -s KEY -r …`; returns the manifest path.
@@ -119,10 +112,10 @@ fn a_missing_tool_fails_loudly() {
 
 #[test]
 fn stock_tools_recover_a_bundle() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = make_tree(d);
-    let (identity, recipient, secret, _) = keygen(d, "clerk");
+    let (identity, recipient, secret, _) = parts(w.keys("clerk"));
     pack(&case, &d.join("out"), "b1", &secret, &[&recipient]);
     let payload = d.join("out/b1.age");
     let x = d.join("x");
@@ -164,10 +157,10 @@ fn stock_tools_recover_a_bundle() {
 #[test]
 fn stock_minisign_verifies_the_signature() {
     require("minisign");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = make_tree(d);
-    let (_, recipient, secret, public) = keygen(d, "clerk");
+    let (_, recipient, secret, public) = parts(w.keys("clerk"));
     let manifest = pack(&case, &d.join("out"), "b1", &secret, &[&recipient]);
     let sig = d.join("out/b1.toml.minisig");
     ok(
@@ -196,8 +189,8 @@ fn minisign_verify(file: &Path, sig: &Path, public: &Path) -> Output {
 #[test]
 fn keys_from_age_keygen_and_minisign_work_in_pouch() {
     let (age_keygen, minisign) = (require("age-keygen"), require("minisign"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = make_tree(d);
     let id = d.join("id.txt");
     ok(
@@ -229,13 +222,13 @@ fn keys_from_age_keygen_and_minisign_work_in_pouch() {
 
 #[test]
 fn bundle_for_two_recipients_opens_with_either() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = make_tree(d);
-    let (_, _, secret, public) = keygen(d, "clerk");
-    let (id_a, rec_a, _, _) = keygen(d, "alice");
-    let (id_b, rec_b, _, _) = keygen(d, "bob");
-    let (id_c, _, _, _) = keygen(d, "carol");
+    let (_, _, secret, public) = parts(w.keys("clerk"));
+    let (id_a, rec_a, _, _) = parts(w.keys("alice"));
+    let (id_b, rec_b, _, _) = parts(w.keys("bob"));
+    let (id_c, _, _, _) = parts(w.keys("carol"));
     let manifest = pack(&case, &d.join("out"), "b4", &secret, &[&rec_a, &rec_b]);
     for (who, id) in [("alice", &id_a), ("bob", &id_b)] {
         let dest = d.join(format!("in-{who}"));
@@ -263,9 +256,9 @@ fn bundle_for_two_recipients_opens_with_either() {
 #[test]
 fn pouch_keys_work_with_stock_tools() {
     let (age, minisign) = (require("age"), require("minisign"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let (identity, recipient, secret, public) = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let (identity, recipient, secret, public) = parts(w.keys("clerk"));
     let plain = d.join("letter.txt");
     fs::write(&plain, "Sehr geehrte Frau Müller,\n").expect("write");
     let sealed = d.join("letter.txt.age");

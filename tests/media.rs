@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_same_tree, keygen, noise, pouch, require, Keys};
+use common::{assert_same_tree, noise, pouch, require, Keys, World};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -26,19 +26,13 @@ fn run(cmd: &mut Command) {
 }
 
 /// A source tree of about 3 MiB and a bundle of it split into 1 MiB parts.
-fn split_bundle(d: &Path, clerk: &Keys) -> (PathBuf, PathBuf) {
+fn split_bundle(w: &World, clerk: &Keys) -> (PathBuf, PathBuf) {
+    let d = w.path();
     let src = d.join("src/case");
     fs::create_dir_all(src.join("sub")).expect("mkdir");
     fs::write(src.join("sub/blob.bin"), noise(3 << 20, 11)).expect("write");
     fs::write(src.join("note.txt"), "note\n").expect("write");
-    let m = common::pack(
-        &[&src],
-        &d.join("out"),
-        "b",
-        clerk,
-        &[clerk],
-        &["--split", "1M"],
-    );
+    let m = w.pack(&[&src], "b", clerk, &[clerk], &["--split", "1M"]);
     (src, m)
 }
 
@@ -65,10 +59,10 @@ fn unpack(m: &Path, k: &Keys, dest: &Path) -> assert_cmd::Command {
 fn split_parts_survive_a_real_fat32_image() {
     let mkfs = require("mkfs.vfat", "dosfstools");
     let mcopy = require("mcopy", "mtools");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let (src, m) = split_bundle(d, &clerk);
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let (src, m) = split_bundle(&w, &clerk);
     let parts: Vec<PathBuf> = (1..=4)
         .map(|i| d.join(format!("out/b.age.{i:03}")))
         .filter(|p| p.exists())
@@ -142,10 +136,10 @@ fn split_parts_survive_a_real_fat32_image() {
 
 #[test]
 fn every_bad_part_is_named_and_unpack_fails_cleanly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let (_, m) = split_bundle(d, &clerk);
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let (_, m) = split_bundle(&w, &clerk);
     let part = |i: usize| d.join(format!("out/b.age.{i:03}"));
     let pristine: Vec<Vec<u8>> = (1..=4).map(|i| fs::read(part(i)).expect("read")).collect();
     let restore = || {
@@ -235,10 +229,10 @@ fn every_bad_part_is_named_and_unpack_fails_cleanly() {
 
 #[test]
 fn parts_spread_over_several_folders_are_found_with_parts_from() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let (src, m) = split_bundle(d, &clerk);
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let (src, m) = split_bundle(&w, &clerk);
     for (i, disc) in [(2, "disc2"), (3, "disc3"), (4, "disc3")] {
         fs::create_dir_all(d.join(disc)).expect("mkdir");
         fs::rename(
@@ -267,10 +261,10 @@ fn parts_spread_over_several_folders_are_found_with_parts_from() {
 
 #[test]
 fn resplit_recuts_and_resigns_without_reencrypting() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
-    let (src, m) = split_bundle(d, &clerk);
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
+    let (src, m) = split_bundle(&w, &clerk);
     let old = fs::read_to_string(&m).expect("read");
     fs::create_dir(d.join("dvd")).expect("mkdir");
     pouch()
@@ -337,9 +331,9 @@ fn resplit_recuts_and_resigns_without_reencrypting() {
 
 #[test]
 fn media_presets_and_sizes_are_accepted_and_bad_ones_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     fs::write(d.join("f.txt"), "f").expect("write");
     fs::create_dir(d.join("out")).expect("mkdir");
     let pack = |extra: &[&str]| {
@@ -383,9 +377,9 @@ fn media_presets_and_sizes_are_accepted_and_bad_ones_refused() {
 fn pack_splits_by_itself_on_a_fat_mount() {
     let mkfs = require("mkfs.vfat", "dosfstools");
     let fusefat = require("fusefat", "fusefat");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     let img = d.join("stick.img");
     run(Command::new(mkfs)
         .arg("-C")
@@ -461,9 +455,9 @@ fn pack_splits_by_itself_on_a_fat_mount() {
 
 #[test]
 fn verify_after_write_reads_every_file_back() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     fs::write(d.join("f.txt"), "f").expect("write");
     fs::create_dir(d.join("out")).expect("mkdir");
     pouch()
@@ -487,9 +481,9 @@ fn verify_after_write_reads_every_file_back() {
 
 #[test]
 fn unportable_names_are_refused_with_every_path_listed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     let src = d.join("case");
     fs::create_dir(&src).expect("mkdir");
     let bad = [
@@ -535,9 +529,9 @@ fn unportable_names_are_refused_with_every_path_listed() {
 
 #[test]
 fn names_colliding_by_case_or_normalisation_are_refused_and_names_are_stored_nfc() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let clerk = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let clerk = w.keys("clerk");
     for (sub, a, b) in [
         ("case", "Report.txt", "report.txt"),
         ("nfc", "caf\u{e9}.txt", "cafe\u{301}.txt"),

@@ -7,7 +7,7 @@ mod common;
 
 use std::fs;
 
-use common::{keygen, pouch};
+use common::{pouch, World};
 use predicates::str::contains;
 
 #[test]
@@ -18,8 +18,8 @@ fn names_equal_under_full_case_folding_are_refused_by_pack_and_dry_run() {
         ("s", "\u{17f}"),
         ("k.txt", "\u{212a}.txt"),
     ] {
-        let d = tempfile::tempdir().expect("tempdir");
-        let keys = keygen(d.path(), "k");
+        let d = World::new();
+        let keys = d.keys("k");
         let src = d.path().join("case");
         fs::create_dir(&src).expect("mkdir");
         fs::write(src.join(a), "one").expect("write");
@@ -48,8 +48,8 @@ fn names_equal_under_full_case_folding_are_refused_by_pack_and_dry_run() {
 
 #[test]
 fn superscript_com_and_lpt_names_are_unportable() {
-    let d = tempfile::tempdir().expect("tempdir");
-    let keys = keygen(d.path(), "k");
+    let d = World::new();
+    let keys = d.keys("k");
     let src = d.path().join("case");
     fs::create_dir(&src).expect("mkdir");
     fs::write(src.join("COM\u{b9}"), "x").expect("write");

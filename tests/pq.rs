@@ -19,35 +19,30 @@ use std::sync::OnceLock;
 mod common;
 
 use common::forge;
-use common::{assert_same_tree, keygen, keygen_pq, ok, pack, pouch, rich_tree, run, verify};
+use common::{assert_same_tree, ok, pack, pouch, rich_tree, run, verify, World};
 
 const KIND_PQ: &str = "kind = \"mlkem768x25519\"";
 
-/// What most tests start from: a folder with a case tree, a clerk (classic
+/// What most tests start from: a world with a case tree, a clerk (classic
 /// age key, signing key) and a party with a post-quantum age key.
-struct World {
-    dir: tempfile::TempDir,
+struct Setup {
+    w: World,
     case: PathBuf,
     clerk: common::Keys,
     pq: common::Keys,
 }
 
-fn world() -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let case = rich_tree(dir.path());
-    let clerk = keygen(dir.path(), "clerk");
-    let pq = keygen_pq(dir.path(), "pq");
-    World {
-        case,
-        clerk,
-        pq,
-        dir,
-    }
+fn world() -> Setup {
+    let w = World::new();
+    let case = rich_tree(w.path());
+    let clerk = w.keys("clerk");
+    let pq = w.keys_pq("pq");
+    Setup { w, case, clerk, pq }
 }
 
-impl World {
+impl Setup {
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.w.join(name)
     }
 
     /// A new, empty folder.
@@ -133,12 +128,12 @@ fn age_header(payload: &Path) -> String {
 
 #[test]
 fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = rich_tree(d);
-    let clerk = keygen(d, "clerk");
-    let a = keygen_pq(d, "a");
-    let b = keygen_pq(d, "b");
+    let clerk = w.keys("clerk");
+    let a = w.keys_pq("a");
+    let b = w.keys_pq("b");
     for k in [&a, &b] {
         assert!(k.recipient.starts_with("age1pq1"), "{}", k.recipient);
         assert_eq!(k.recipient.len(), 1959);
@@ -210,7 +205,7 @@ fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
 #[test]
 fn post_quantum_and_classic_recipients_are_never_mixed() {
     let w = world();
-    let (d, case, clerk, pq) = (w.dir.path(), &w.case, &w.clerk, &w.pq);
+    let (d, case, clerk, pq) = (w.w.path(), &w.case, &w.clerk, &w.pq);
     let out = w.folder("out");
     let args = ["-r", &pq.recipient, "-r", &clerk.recipient].map(OsStr::new);
     let run = pack_with(case, &out, &clerk.secret, &args);
@@ -245,7 +240,7 @@ fn post_quantum_and_classic_recipients_are_never_mixed() {
 #[test]
 fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
     let w = world();
-    let (d, case, clerk, pq) = (w.dir.path(), &w.case, &w.clerk, &w.pq);
+    let (d, case, clerk, pq) = (w.w.path(), &w.case, &w.clerk, &w.pq);
     let out = w.folder("out");
     let spec = d.join("spec.toml");
     fs::write(&spec, "require_pq = true\n").expect("write spec");
@@ -318,7 +313,7 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
 #[test]
 fn audit_flags_bundles_that_are_not_post_quantum() {
     let w = world();
-    let (d, case, clerk, pq) = (w.dir.path(), &w.case, &w.clerk, &w.pq);
+    let (d, case, clerk, pq) = (w.w.path(), &w.case, &w.clerk, &w.pq);
     let stick = d.join("stick");
     pack(&[case], &stick, "classic", clerk, &[clerk], &[]);
     pack(&[case], &stick, "quantum", clerk, &[pq], &[]);
@@ -434,10 +429,10 @@ fn base64_encode(b: &[u8]) -> String {
 
 #[test]
 fn a_manifest_that_claims_post_quantum_for_a_classic_payload_fails_without_a_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = rich_tree(d);
-    let clerk = keygen(d, "clerk");
+    let clerk = w.keys("clerk");
     let stick = d.join("stick");
     let m = pack(&[&case], &stick, "liar", &clerk, &[&clerk], &[]);
     // The clerk's key signs a manifest that says post-quantum, around a
@@ -473,11 +468,11 @@ fn a_manifest_that_claims_post_quantum_for_a_classic_payload_fails_without_a_key
 
 #[test]
 fn a_keyring_party_can_hold_a_post_quantum_recipient() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = rich_tree(d);
-    let clerk = keygen(d, "clerk");
-    let pq = keygen_pq(d, "fedpol");
+    let clerk = w.keys("clerk");
+    let pq = w.keys_pq("fedpol");
     pouch()
         .args(["keyring", "add", "fedpol-ic", "--recipient", &pq.recipient])
         .assert()
@@ -500,9 +495,8 @@ fn a_keyring_party_can_hold_a_post_quantum_recipient() {
     assert!(stderr_of(&run).contains("cannot mix post-quantum"));
     assert!(entries(&out).is_empty());
 
-    let m = pack(
+    let m = w.pack(
         &[&case],
-        &d.join("out"),
         "b1",
         &clerk,
         &[],
@@ -565,10 +559,10 @@ fn typage() -> Command {
 
 #[test]
 fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = rich_tree(d);
-    let clerk = keygen(d, "clerk");
+    let clerk = w.keys("clerk");
     let (identity, recipients) = (d.join("typage.identity"), d.join("typage.recipient"));
     let mut c = typage();
     c.arg("keygen").arg(&identity).arg(&recipients);
@@ -616,11 +610,11 @@ fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
 
 #[test]
 fn pouch_unpacks_a_payload_typage_sealed_to_a_pouch_key() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
+    let w = World::new();
+    let d = w.path();
     let case = rich_tree(d);
-    let clerk = keygen(d, "clerk");
-    let me = keygen_pq(d, "me");
+    let clerk = w.keys("clerk");
+    let me = w.keys_pq("me");
 
     // A genuine bundle gives the plaintext (zstd of the tar) and the
     // contents (names sealed, as in the manifests forge writes).

@@ -34,7 +34,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use unicode_normalization::UnicodeNormalization;
 
-use common::{noise, snapshot, Node};
+use common::{noise, snapshot, Node, World};
 use pouch::format::names::check_path;
 use pouch::pack::{self, pack, PackOptions};
 use pouch::signature::{self, SigningKey, TrustedKey};
@@ -48,17 +48,17 @@ use pouch::verify::{verify, Trust, VerifyOptions};
 /// Keys made once per test: a signing key loaded from a minisign file, its
 /// public key loaded from a `.pub` file, and an age identity.
 struct Keys {
-    _dir: tempfile::TempDir,
+    _world: World,
     signing: SigningKey,
     trusted: TrustedKey,
     identity: pouch::payload::crypto::Identity,
 }
 
 fn keys() -> Keys {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let w = World::new();
     let kp = signature::generate(None).expect("generate a signing key");
-    let secret = dir.path().join("clerk.minisign.key");
-    let public = dir.path().join("clerk.minisign.pub");
+    let secret = w.path().join("clerk.minisign.key");
+    let public = w.path().join("clerk.minisign.pub");
     fs::write(&secret, &kp.secret).expect("write the secret key");
     fs::write(&public, &kp.public).expect("write the public key");
     let signing = SigningKey::load(&secret, &mut || {
@@ -67,7 +67,7 @@ fn keys() -> Keys {
     .expect("load the signing key");
     let trusted = TrustedKey::load(public.to_str().expect("UTF-8 temp path")).expect("load .pub");
     Keys {
-        _dir: dir,
+        _world: w,
         signing,
         trusted,
         identity: pouch::payload::crypto::Identity::X25519(x25519::Identity::generate()),
@@ -334,10 +334,10 @@ fn round_trip(
 ) -> Result<(), TestCaseError> {
     let entries = layout(items);
     made.fetch_add(entries.len(), Ordering::Relaxed);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("src");
-    let out = dir.path().join("out");
-    let dest = dir.path().join("dest");
+    let w = World::new();
+    let src = w.path().join("src");
+    let out = w.path().join("out");
+    let dest = w.path().join("dest");
     fs::create_dir_all(&out).expect("mkdir out");
     let expected = create_tree(&src, &entries);
 
@@ -497,13 +497,13 @@ fn fixture_source(root: &Path) -> PathBuf {
 }
 
 fn fixtures(keys: &Keys) -> Vec<Fixture> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("src");
+    let w = World::new();
+    let src = w.path().join("src");
     let case = fixture_source(&src);
     LAYOUTS
         .iter()
         .map(|&layout| {
-            let out = dir.path().join(format!("out-{layout:?}"));
+            let out = w.path().join(format!("out-{layout:?}"));
             fs::create_dir(&out).expect("mkdir");
             let report = pack(
                 &PackOptions {
@@ -655,15 +655,15 @@ fn check_damaged(
         fx.layout
     );
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let medium = dir.path().join("medium");
+    let w = World::new();
+    let medium = w.path().join("medium");
     fs::create_dir(&medium).expect("mkdir");
     for (name, content) in &fx.files {
         let content = if name == file { bytes } else { content };
         fs::write(medium.join(name), content).expect("write");
     }
     let manifest = medium.join(&fx.manifest);
-    let site = dir.path().join("site");
+    let site = w.path().join("site");
     fs::create_dir(&site).expect("mkdir");
     let dest = site.join("inbox");
     if dest_exists {
@@ -893,16 +893,16 @@ fn a_non_utf8_untrusted_comment_does_not_matter() {
     let mut bytes = sig[..text.start].to_vec();
     bytes.extend_from_slice(b"signed by M\xfcller");
     bytes.extend_from_slice(&sig[text.end..]);
-    let dir = tempfile::tempdir().expect("tempdir");
+    let w = World::new();
     for (name, content) in &fx.files {
         let content = if *name == fx.signature {
             &bytes
         } else {
             content
         };
-        fs::write(dir.path().join(name), content).expect("write");
+        fs::write(w.path().join(name), content).expect("write");
     }
-    let manifest = dir.path().join(&fx.manifest);
+    let manifest = w.path().join(&fx.manifest);
     if let Err(e) = verify(&keys.verify_opts(&manifest, false)) {
         panic!("a Latin-1 untrusted comment was refused: {e}");
     }
@@ -922,16 +922,16 @@ fn a_short_global_signature_is_refused_not_a_crash() {
     for short in ["AAAA", "AAAAAAAA", &"A".repeat(84)] {
         lines[3] = short;
         let damaged = lines.join("\n") + "\n";
-        let dir = tempfile::tempdir().expect("tempdir");
+        let w = World::new();
         for (name, content) in &fx.files {
             let content = if *name == fx.signature {
                 damaged.as_bytes()
             } else {
                 content
             };
-            fs::write(dir.path().join(name), content).expect("write");
+            fs::write(w.path().join(name), content).expect("write");
         }
-        let manifest = dir.path().join(&fx.manifest);
+        let manifest = w.path().join(&fx.manifest);
         let r = std::panic::catch_unwind(|| verify(&keys.verify_opts(&manifest, false)));
         match r {
             Err(_) => panic!(

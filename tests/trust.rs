@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::{keygen, pack, pouch, Keys};
+use common::{pack, pouch, Keys, World};
 use predicates::str::contains;
 
 /// Rewrites `thief`'s unencrypted minisign key pair so that it carries
@@ -49,7 +49,7 @@ fn forge_key_id(dir: &Path, thief: &Keys, victim: &Keys) -> (PathBuf, PathBuf) {
 }
 
 struct Setup {
-    _tmp: tempfile::TempDir,
+    w: World,
     d: PathBuf,
     alice: Keys,
     bob: Keys,
@@ -57,11 +57,11 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let d = tmp.path().to_path_buf();
-    let alice = keygen(&d, "alice");
-    let bob = keygen(&d, "bob");
-    let carol = keygen(&d, "carol");
+    let w = World::new();
+    let d = w.path().to_path_buf();
+    let alice = w.keys("alice");
+    let bob = w.keys("bob");
+    let carol = w.keys("carol");
     let (secret, public) = forge_key_id(&d, &carol, &alice);
     let forged = Keys {
         secret,
@@ -70,7 +70,7 @@ fn setup() -> Setup {
     };
     fs::write(d.join("report.txt"), "case file\n").expect("write");
     Setup {
-        _tmp: tmp,
+        w,
         d,
         alice,
         bob,
@@ -79,9 +79,7 @@ fn setup() -> Setup {
 }
 
 fn home(s: &Setup) -> assert_cmd::Command {
-    let mut c = pouch();
-    c.env("POUCH_HOME", s.d.join("bob-home"));
-    c
+    s.w.home("bob")
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{keygen, pouch, Keys};
+use common::{pouch, Keys, World};
 use predicates::str::contains;
 
 /// Every command that does something (subcommand groups name their members).
@@ -71,9 +71,9 @@ fn every_command_has_help_with_an_example() {
 
 #[test]
 fn config_precedence_flag_over_config_over_default() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let k = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let k = w.keys("clerk");
     let h = home(d);
     fs::write(d.join("f.txt"), "f").expect("write");
     fs::create_dir(d.join("out")).expect("mkdir");
@@ -192,8 +192,9 @@ fn config_precedence_flag_over_config_over_default() {
         .stderr(contains("config.toml"));
 }
 
-fn spec_world(d: &Path) -> (Keys, std::path::PathBuf) {
-    let k = keygen(d, "clerk");
+fn spec_world(w: &World) -> (Keys, std::path::PathBuf) {
+    let d = w.path();
+    let k = w.keys("clerk");
     let src = d.join("case");
     fs::create_dir_all(src.join("reports")).expect("mkdir");
     fs::create_dir_all(src.join("private")).expect("mkdir");
@@ -213,9 +214,9 @@ fn spec_world(d: &Path) -> (Keys, std::path::PathBuf) {
 
 #[test]
 fn a_spec_drives_pack_with_include_and_exclude_and_flags_override_it() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let (k, spec) = spec_world(d);
+    let w = World::new();
+    let d = w.path();
+    let (k, spec) = spec_world(&w);
     pouch()
         .env("POUCH_HOME", home(d))
         .arg("pack")
@@ -255,9 +256,9 @@ fn a_spec_drives_pack_with_include_and_exclude_and_flags_override_it() {
 
 #[test]
 fn dry_run_lists_and_writes_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let (k, spec) = spec_world(d);
+    let w = World::new();
+    let d = w.path();
+    let (k, spec) = spec_world(&w);
     let h = home(d);
     let out = pouch()
         .env("POUCH_HOME", &h)
@@ -315,9 +316,9 @@ fn dry_run_lists_and_writes_nothing() {
 
 #[test]
 fn every_json_output_parses_with_its_documented_fields() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let k = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let k = w.keys("clerk");
     let h = home(d);
     let run = |args: &[&str]| {
         json_of(
@@ -428,11 +429,11 @@ fn completions_for_each_shell_and_man_pages() {
         .assert()
         .success()
         .stdout(contains(".TH pouch"));
-    let dir = tempfile::tempdir().expect("tempdir");
+    let w = World::new();
     pouch()
         .arg("man")
         .arg("--out")
-        .arg(dir.path())
+        .arg(w.path())
         .assert()
         .success();
     for page in [
@@ -442,13 +443,13 @@ fn completions_for_each_shell_and_man_pages() {
         "pouch-ledger-verify.1",
     ] {
         let text =
-            fs::read_to_string(dir.path().join(page)).unwrap_or_else(|_| panic!("{page} missing"));
+            fs::read_to_string(w.path().join(page)).unwrap_or_else(|_| panic!("{page} missing"));
         assert!(text.contains(".TH"), "{page}");
     }
     if Path::new("/usr/bin/man").exists() {
         let out = Command::new("man")
             .arg("-l")
-            .arg(dir.path().join("pouch-pack.1"))
+            .arg(w.path().join("pouch-pack.1"))
             .env("MANPAGER", "cat")
             .output()
             .expect("man");
@@ -461,9 +462,9 @@ fn completions_for_each_shell_and_man_pages() {
 
 #[test]
 fn ctrl_c_during_a_large_pack_exits_130_and_leaves_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let k = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let k = w.keys("clerk");
     let big = d.join("big");
     fs::create_dir(&big).expect("mkdir");
     fs::write(big.join("0.bin"), common::noise(64 << 20, 9)).expect("write");
@@ -511,9 +512,9 @@ fn ctrl_c_during_a_large_pack_exits_130_and_leaves_nothing() {
 
 #[test]
 fn progress_only_on_a_terminal_and_never_with_quiet() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = dir.path();
-    let k = keygen(d, "clerk");
+    let w = World::new();
+    let d = w.path();
+    let k = w.keys("clerk");
     fs::write(d.join("big.bin"), common::noise(8 << 20, 3)).expect("write");
     fs::create_dir(d.join("out")).expect("mkdir");
     let cmd = |name: &str, quiet: &str| {

@@ -91,15 +91,7 @@ pub struct Keys {
     pub public: PathBuf,
 }
 
-/// Runs `pouch keygen --no-passphrase` and returns the key paths.
-pub fn keygen(dir: &Path, name: &str) -> Keys {
-    keygen_with(dir, name, &[])
-}
 
-/// Runs `pouch keygen --no-passphrase --pq`: a post-quantum age key.
-pub fn keygen_pq(dir: &Path, name: &str) -> Keys {
-    keygen_with(dir, name, &["--pq"])
-}
 
 fn keygen_with(dir: &Path, name: &str, extra: &[&str]) -> Keys {
     pouch()
@@ -108,6 +100,11 @@ fn keygen_with(dir: &Path, name: &str, extra: &[&str]) -> Keys {
         .args(extra)
         .assert()
         .success();
+    keys_at(dir, name)
+}
+
+/// The key paths of party `name` in `dir`.
+fn keys_at(dir: &Path, name: &str) -> Keys {
     let recipient_file = dir.join(format!("{name}.age-recipient"));
     let recipient = fs::read_to_string(&recipient_file)
         .expect("recipient")
@@ -157,6 +154,118 @@ pub fn pack(
     let last = stdout.lines().last().expect("prints the manifest path");
     assert_eq!(Path::new(last), out.join(format!("{name}.toml")));
     out.join(format!("{name}.toml"))
+}
+
+/// A test's own world: a fresh folder, keys for each party the test names
+/// (made once per test binary, copied in), a pouch home for each side, and
+/// the sample tree. Dropping it removes everything.
+pub struct World {
+    dir: tempfile::TempDir,
+}
+
+impl Default for World {
+    fn default() -> World {
+        World::new()
+    }
+}
+
+impl World {
+    /// An empty world.
+    pub fn new() -> World {
+        World {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The world's folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside the world.
+    pub fn join(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes a file inside the world (making its folders); returns its path.
+    pub fn write(&self, rel: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(&path, contents).expect("write");
+        path
+    }
+
+    /// The classic keys of party `name`, in the world's folder.
+    pub fn keys(&self, name: &str) -> Keys {
+        self.keys_in(self.path(), name, false)
+    }
+
+    /// The post-quantum keys of party `name`, in the world's folder.
+    pub fn keys_pq(&self, name: &str) -> Keys {
+        self.keys_in(self.path(), name, true)
+    }
+
+    /// The keys of party `name`, copied into `dir` (made if missing).
+    pub fn keys_in(&self, dir: &Path, name: &str, pq: bool) -> Keys {
+        let made = made_keys(name, pq);
+        fs::create_dir_all(dir).expect("mkdir");
+        for ending in KEY_FILES {
+            let file = format!("{name}.{ending}");
+            fs::copy(made.join(&file), dir.join(&file)).expect("copy key");
+        }
+        keys_at(dir, name)
+    }
+
+    /// The sample tree ([`rich_tree`]) under `src/`; returns its root.
+    pub fn tree(&self) -> PathBuf {
+        rich_tree(&self.join("src"))
+    }
+
+    /// Packs `sources` into the world's `out/` as bundle `name`.
+    pub fn pack(
+        &self,
+        sources: &[&Path],
+        name: &str,
+        from: &Keys,
+        to: &[&Keys],
+        extra: &[&str],
+    ) -> PathBuf {
+        pack(sources, &self.join("out"), name, from, to, extra)
+    }
+
+    /// `pouch` with the pouch home of side `side` inside the world.
+    pub fn home(&self, side: &str) -> Command {
+        let mut c = pouch();
+        c.env("POUCH_HOME", self.join(format!("{side}-home")));
+        c
+    }
+}
+
+/// The files `pouch keygen --name NAME` writes, by their ending.
+const KEY_FILES: [&str; 4] = [
+    "age-identity",
+    "age-recipient",
+    "minisign.key",
+    "minisign.pub",
+];
+
+/// The folder holding party `name`'s keys, made by `pouch keygen` the first
+/// time a test of this binary asks for them.
+fn made_keys(name: &str, pq: bool) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let kind = if pq { "pq" } else { "classic" };
+    let dir = std::env::temp_dir()
+        .join(format!("pouch-test-keys-{}", std::process::id()))
+        .join(format!("{name}-{kind}"));
+    if !dir.join(format!("{name}.minisign.pub")).exists() {
+        let extra: &[&str] = if pq { &["--pq"] } else { &[] };
+        fs::create_dir_all(&dir).expect("mkdir");
+        keygen_with(&dir, name, extra);
+    }
+    dir
 }
 
 /// One node of a tree: a folder, or a file with its content and executable bit.
