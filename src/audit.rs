@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::bundle::{self, SignatureStatus, Trust};
+use crate::bundle::{self, ChannelBinding, SignatureStatus, Trust};
 use crate::custody::ledger::{self, Event};
 use crate::custody::receipt;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
 use crate::signature::{self, TrustedKey};
 
@@ -45,6 +45,9 @@ pub struct BundleRow {
     pub bundle_id: Option<String>,
     /// `sender:receiver`, when both are named.
     pub channel: Option<String>,
+    /// Whether the sender party vouched for the channel, when the signature
+    /// could be checked.
+    pub channel_binding: Option<ChannelBinding>,
     /// Sequence number in the channel.
     pub sequence: Option<u64>,
     /// Signer: keyring name, else key id.
@@ -248,6 +251,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
         name: stem,
         bundle_id: None,
         channel: None,
+        channel_binding: None,
         sequence: None,
         signer: None,
         marking: None,
@@ -260,9 +264,18 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
         previous: None,
         receiver: None,
     };
-    let opened = bytes.as_ref().map_err(|e| e.to_string()).and_then(|b| {
-        bundle::open_bytes(path, b, &Trust::Keys(trusted.to_vec())).map_err(|e| e.to_string())
-    });
+    let mut refused = None;
+    let opened = match &bytes {
+        Ok(b) => bundle::open_bytes(path, b, &Trust::Keys(trusted.to_vec())).map_err(|e| {
+            if let Error::ChannelClaim { signer, .. } = &e {
+                refused = Some(ChannelBinding::Refused {
+                    signer: signer.clone(),
+                });
+            }
+            e.to_string()
+        }),
+        Err(e) => Err(e.to_string()),
+    };
     match opened {
         Ok(b) => {
             let m = &b.manifest;
@@ -271,6 +284,13 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
             row.channel = ledger::channel_key(&m.channel.sender, &m.channel.receiver);
             row.receiver = m.channel.receiver.clone();
             row.sequence = m.channel.sequence;
+            if let (Some(c), ChannelBinding::Unbound) = (&row.channel, &b.channel) {
+                row.warnings.push(format!(
+                    "channel {} is not vouched for: no keyring party signed it, so its sequence is not counted",
+                    crate::format::names::escape(c)
+                ));
+            }
+            row.channel_binding = Some(b.channel.clone());
             // A party's name only where its full public key verified the
             // signature; otherwise the (unauthenticated) key id.
             row.signer = Some(match &b.signature {
@@ -288,6 +308,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
         }
         Err(e) => {
             // Not authenticated: shown to help find the bundle, never trusted.
+            row.channel_binding = refused;
             if let Some(m) = unsigned.or_else(|| parse(&bytes)) {
                 row.name = m.name.clone();
                 row.bundle_id = Some(m.bundle_id.clone());
@@ -318,7 +339,10 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
 fn series(bundles: &mut [BundleRow]) -> Vec<ChannelRow> {
     let mut by_channel: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, b) in bundles.iter().enumerate() {
-        if let (Some(c), Some(_), "ok") = (&b.channel, b.sequence, b.verdict.as_str()) {
+        let vouched = matches!(b.channel_binding, Some(ChannelBinding::Bound { .. }));
+        if let (Some(c), Some(_), "ok", true) =
+            (&b.channel, b.sequence, b.verdict.as_str(), vouched)
+        {
             by_channel.entry(c.clone()).or_default().push(i);
         }
     }

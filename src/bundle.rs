@@ -79,6 +79,42 @@ pub enum SignatureStatus {
     Skipped,
 }
 
+/// Whether the channel a manifest names is vouched for by its sender party.
+/// A channel's sequence numbers belong to its sender party: only a bundle
+/// signed by one of that party's keys is checked against them and counted
+/// in them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "binding", rename_all = "snake_case")]
+pub enum ChannelBinding {
+    /// The manifest names no sender.
+    NoChannel,
+    /// Signed by a key of the keyring party the manifest names as sender.
+    Bound {
+        /// That party.
+        party: String,
+    },
+    /// Signed by a key that no keyring party holds (a `--trust` file), or
+    /// not checked: the claim is shown but not believed, and the channel's
+    /// sequence numbers are neither checked nor consumed.
+    Unbound,
+    /// Signed by someone else than the sender party: refused (only inspect
+    /// and audit report this; the other commands fail).
+    Refused {
+        /// Who signed it instead.
+        signer: String,
+    },
+}
+
+impl ChannelBinding {
+    /// The sender party that vouched for the channel, if one did.
+    pub fn party(&self) -> Option<&str> {
+        match self {
+            ChannelBinding::Bound { party } => Some(party),
+            _ => None,
+        }
+    }
+}
+
 /// A bundle whose manifest has been read, authenticated (or explicitly not)
 /// and parsed.
 #[derive(Debug, Clone)]
@@ -93,6 +129,8 @@ pub struct Bundle {
     pub payload_path: PathBuf,
     /// What became of the signature.
     pub signature: SignatureStatus,
+    /// Whether the sender party vouched for the channel the manifest names.
+    pub channel: ChannelBinding,
     /// Folders searched for payload parts: the manifest's, then `--parts-from`.
     pub search_dirs: Vec<PathBuf>,
     /// Where progress goes.
@@ -117,15 +155,16 @@ pub fn open_bytes(manifest_path: &Path, bytes: &[u8], trust: &Trust) -> Result<B
         Trust::InsecureSkip => None,
     };
     let (manifest, verified) = authenticate(manifest_path, bytes, keys)?;
-    let signature = match &verified {
-        Some(v) => {
-            bind(v, &manifest, manifest_path)?;
-            SignatureStatus::Trusted {
+    let (signature, channel) = match (&verified, keys) {
+        (Some(v), Some(keys)) => {
+            let channel = bind(v, &manifest, manifest_path, keys)?;
+            let status = SignatureStatus::Trusted {
                 key_id: v.key_id.clone(),
                 party: v.party.clone(),
-            }
+            };
+            (status, channel)
         }
-        None => SignatureStatus::Skipped,
+        _ => (SignatureStatus::Skipped, unchecked_channel(&manifest)),
     };
     let payload_path = payload_path(manifest_path, &manifest);
     let search_dirs = vec![parent_of(manifest_path).to_path_buf()];
@@ -137,6 +176,7 @@ pub fn open_bytes(manifest_path: &Path, bytes: &[u8], trust: &Trust) -> Result<B
         manifest_sha256: sha256_hex(bytes),
         payload_path,
         signature,
+        channel,
     })
 }
 
@@ -167,8 +207,14 @@ pub fn authenticate(
 }
 
 /// Checks that a verified signature belongs to this manifest: its trusted
-/// comment names the bundle, and the manifest names the key that signed it.
-pub fn bind(v: &signature::Verified, manifest: &Manifest, manifest_path: &Path) -> Result<()> {
+/// comment names the bundle, the manifest names the key that signed it, and
+/// a channel it claims is its sender party's (see [`bind_channel`]).
+pub fn bind(
+    v: &signature::Verified,
+    manifest: &Manifest,
+    manifest_path: &Path,
+    trusted: &[TrustedKey],
+) -> Result<ChannelBinding> {
     let sig_path = signature::signature_path(manifest_path);
     signature::check_trusted_comment(
         &v.trusted_comment,
@@ -185,7 +231,52 @@ pub fn bind(v: &signature::Verified, manifest: &Manifest, manifest_path: &Path) 
             ),
         });
     }
-    Ok(())
+    bind_channel(v, manifest, manifest_path, trusted)
+}
+
+/// A channel belongs to its sender party: a manifest naming `sender = X` is
+/// bound when one of keyring party X's keys signed it. Signed by another
+/// party's key, or by a key that is not X's while X is a known party, it is
+/// refused; signed by a `--trust` key no party holds, it is [unbound].
+///
+/// [unbound]: ChannelBinding::Unbound
+pub fn bind_channel(
+    v: &signature::Verified,
+    manifest: &Manifest,
+    manifest_path: &Path,
+    trusted: &[TrustedKey],
+) -> Result<ChannelBinding> {
+    let Some(sender) = manifest.channel.sender.as_deref() else {
+        return Ok(ChannelBinding::NoChannel);
+    };
+    let refuse = |signer: String| Error::ChannelClaim {
+        path: manifest_path.to_path_buf(),
+        signer,
+        channel: format!(
+            "{sender}:{}",
+            manifest.channel.receiver.as_deref().unwrap_or("?")
+        ),
+    };
+    match v.party.as_deref() {
+        Some(party) if party == sender => Ok(ChannelBinding::Bound {
+            party: party.to_string(),
+        }),
+        Some(party) => Err(refuse(format!("party {}", escape(party)))),
+        None if trusted.iter().any(|k| k.party.as_deref() == Some(sender)) => Err(refuse(format!(
+            "key {}, which is not one of {}'s keys",
+            v.key_id,
+            escape(sender)
+        ))),
+        None => Ok(ChannelBinding::Unbound),
+    }
+}
+
+/// The binding of a manifest whose signature was not checked.
+pub fn unchecked_channel(manifest: &Manifest) -> ChannelBinding {
+    match manifest.channel.sender {
+        None => ChannelBinding::NoChannel,
+        Some(_) => ChannelBinding::Unbound,
+    }
 }
 
 /// Reads a manifest file, refusing anything larger than a manifest can be.

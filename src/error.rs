@@ -47,6 +47,16 @@ pub enum Error {
         /// The signer's key id (16 hex digits).
         key_id: String,
     },
+    /// The manifest claims a channel whose sender party did not sign it.
+    #[error("manifest {}: signed by {signer}, but claims channel {}", .path.display(), escape(.channel))]
+    ChannelClaim {
+        /// The manifest file.
+        path: PathBuf,
+        /// Who signed it: a keyring party, or a key no party holds.
+        signer: String,
+        /// The channel it claims, `SENDER:RECEIVER`, as written (untrusted).
+        channel: String,
+    },
     /// The payload's size or hash differs from the manifest.
     #[error("payload {}: {what} mismatch (manifest says {expected}, found {found})", .path.display())]
     PayloadMismatch {
@@ -225,6 +235,7 @@ impl Error {
             Error::BadManifest { .. }
             | Error::BadSignature { .. }
             | Error::UntrustedSigner { .. }
+            | Error::ChannelClaim { .. }
             | Error::PayloadMismatch { .. }
             | Error::PayloadMissing { .. }
             | Error::NoMatchingIdentity { .. }
@@ -261,6 +272,9 @@ impl Error {
             }
             Error::UntrustedSigner { .. } => {
                 "if you know this signer, pass their public key with --trust FILE; otherwise do not open the bundle"
+            }
+            Error::ChannelClaim { .. } => {
+                "only the sender party's own key may speak for its channel; do not accept this bundle, and tell the party it claims to come from"
             }
             Error::PayloadMismatch { .. } | Error::CorruptPayload { .. } => {
                 "the payload was damaged or replaced in transit; copy it again from the medium or ask for a new copy"

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::bundle::{self, read_manifest_bytes};
-use crate::error::Result;
+use crate::bundle::{self, read_manifest_bytes, ChannelBinding};
+use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
 use crate::payload::hashing::sha256_hex;
 use crate::signature::{self, TrustedKey};
@@ -47,6 +47,8 @@ pub struct InspectReport {
     pub manifest_sha256: String,
     /// The signature check.
     pub signature: SignatureCheck,
+    /// Whether the sender party vouched for the channel the manifest names.
+    pub channel: ChannelBinding,
     /// Whether the payload file is present beside the manifest with the signed size.
     pub payload_present: bool,
     /// Whether every recipient is post-quantum (ML-KEM-768 + X25519).
@@ -63,23 +65,37 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
     // anything in them is parsed, as verify does; a failed check ends here.
     let keys = (!trusted.is_empty()).then_some(trusted);
     let (manifest, verified) = bundle::authenticate(manifest_path, &bytes, keys)?;
-    let check = match verified {
+    let unbound = bundle::unchecked_channel(&manifest);
+    let (check, channel) = match verified {
         None => {
             let claimed = signature::read_signature(&sig_path)
                 .and_then(|s| signature::signature_key_id(&s, &sig_path))
                 .ok();
-            SignatureCheck::NotChecked {
+            let check = SignatureCheck::NotChecked {
                 claimed_key_id: claimed,
-            }
+            };
+            (check, unbound)
         }
-        Some(v) => match bundle::bind(&v, &manifest, manifest_path) {
-            Ok(()) => SignatureCheck::Trusted {
-                key_id: v.key_id,
-                party: v.party,
-            },
-            Err(e) => SignatureCheck::Failed {
-                reason: e.to_string(),
-            },
+        Some(v) => match bundle::bind(&v, &manifest, manifest_path, trusted) {
+            Ok(channel) => {
+                let check = SignatureCheck::Trusted {
+                    key_id: v.key_id,
+                    party: v.party,
+                };
+                (check, channel)
+            }
+            Err(e) => {
+                let channel = match &e {
+                    Error::ChannelClaim { signer, .. } => ChannelBinding::Refused {
+                        signer: signer.clone(),
+                    },
+                    _ => unbound,
+                };
+                let check = SignatureCheck::Failed {
+                    reason: e.to_string(),
+                };
+                (check, channel)
+            }
         },
     };
     let payload = bundle::payload_path(manifest_path, &manifest);
@@ -89,6 +105,7 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
         manifest_path: manifest_path.to_path_buf(),
         manifest_sha256: sha256_hex(&bytes),
         signature: check,
+        channel,
         payload_present,
         post_quantum: manifest.is_post_quantum(),
         manifest,

@@ -360,9 +360,15 @@ pub fn verify(
         match minisign::verify(&key.pk, &sig, Cursor::new(data), true, false, false) {
             Ok(()) => {
                 let trusted_comment = sig.trusted_comment().map_err(|e| bad(e.to_string()))?;
+                // The same key may be given twice (a --trust file and the
+                // keyring): the keyring's entry names its party.
+                let party = trusted
+                    .iter()
+                    .filter(|k| k.same_key(key))
+                    .find_map(|k| k.party.clone());
                 return Ok(Verified {
                     key_id,
-                    party: key.party.clone(),
+                    party,
                     trusted_comment,
                 });
             }

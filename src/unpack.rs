@@ -65,6 +65,8 @@ pub struct UnpackReport {
     pub manifest_sha256: String,
     /// Signature status.
     pub signature: SignatureStatus,
+    /// Whether the sender party vouched for the channel the manifest names.
+    pub channel: crate::bundle::ChannelBinding,
     /// Files written.
     pub files: u64,
     /// Folders created (besides `DEST/NAME`).
@@ -111,6 +113,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     let record = |ledger: &mut Option<Ledger>, event: Event, notes: Vec<String>| -> Result<()> {
         if let Some(l) = ledger {
             let mut r = NewRecord::about(event, &bundle.manifest, &bundle.manifest_sha256);
+            r.vouched_by = bundle.channel.party().map(str::to_string);
             r.notes = notes;
             l.append(r)?;
         }
@@ -118,7 +121,12 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     };
     let arrival = match &mut ledger {
         None => Arrival::default(),
-        Some(l) => match ledger::check_arrival(&l.records()?, &bundle.manifest) {
+        Some(l) => match ledger::check_arrival(
+            &l.records()?,
+            &bundle.manifest,
+            &bundle.manifest_sha256,
+            bundle.channel.party(),
+        ) {
             Ok(a) => a,
             Err(e @ Error::Replay { .. }) if opts.allow_replay => Arrival {
                 missing: Vec::new(),
@@ -150,6 +158,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         name: bundle.manifest.name.clone(),
         manifest_sha256: bundle.manifest_sha256.clone(),
         signature: bundle.signature.clone(),
+        channel: bundle.channel.clone(),
         files,
         folders,
         total_bytes,

@@ -42,6 +42,8 @@ pub struct VerifyReport {
     pub name: String,
     /// Signature status.
     pub signature: SignatureStatus,
+    /// Whether the sender party vouched for the channel the manifest names.
+    pub channel: crate::bundle::ChannelBinding,
     /// The payload file.
     pub payload_path: PathBuf,
     /// Its size, checked.
@@ -78,6 +80,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         bundle_id: m.bundle_id.clone(),
         name: m.name.clone(),
         signature: bundle.signature.clone(),
+        channel: bundle.channel.clone(),
         payload_path: bundle.payload_path.clone(),
         payload_size: m.payload.size,
         payload_sha256: m.payload.sha256.clone(),

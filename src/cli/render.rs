@@ -5,8 +5,9 @@
 
 use std::io::Write;
 
+use pouch::bundle::ChannelBinding;
 use pouch::error::Error;
-use pouch::format::manifest::EntryKind;
+use pouch::format::manifest::{EntryKind, Manifest};
 use pouch::format::names::escape;
 use pouch::inspect::{InspectReport, SignatureCheck};
 use pouch::keygen::KeygenReport;
@@ -153,6 +154,28 @@ fn signature_line(s: &SignatureStatus) -> String {
     }
 }
 
+/// The channel a manifest names, with whether its sender party vouched for it.
+pub fn channel_line(m: &Manifest, binding: &ChannelBinding) -> String {
+    let party = |p: &Option<String>| {
+        p.as_deref()
+            .map(escape)
+            .unwrap_or_else(|| "(not named)".into())
+    };
+    let named = format!(
+        "{} -> {}",
+        party(&m.channel.sender),
+        party(&m.channel.receiver)
+    );
+    match binding {
+        ChannelBinding::NoChannel => named,
+        ChannelBinding::Bound { party } => format!("{named}, signed by {} \u{2713}", escape(party)),
+        ChannelBinding::Unbound => format!(
+            "{named}, not vouched for: no keyring party signed it (its sequence is not checked)"
+        ),
+        ChannelBinding::Refused { signer } => format!("{named} \u{2717} signed by {signer}"),
+    }
+}
+
 pub fn verify(r: &VerifyReport, as_json: bool) {
     if as_json {
         return json(r);
@@ -166,6 +189,12 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
         "signature  {}{signer}",
         signature_line(&r.signature)
     ));
+    if r.manifest.channel != Default::default() {
+        out(&format!(
+            "channel    {}",
+            channel_line(&r.manifest, &r.channel)
+        ));
+    }
     out(&format!(
         "payload    {} bytes, sha256 {}: matches the manifest",
         r.payload_size, r.payload_sha256
@@ -236,16 +265,7 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
     v.push(format!("bundle       {}", m.name));
     v.push(format!("id           {}", m.bundle_id));
     v.push(format!("created      {} by {}", m.created, escape(&m.tool)));
-    let party = |p: &Option<String>| {
-        p.as_deref()
-            .map(escape)
-            .unwrap_or_else(|| "(not named)".into())
-    };
-    v.push(format!(
-        "channel      {} -> {}",
-        party(&m.channel.sender),
-        party(&m.channel.receiver)
-    ));
+    v.push(format!("channel      {}", channel_line(m, &r.channel)));
     if !m.marking.is_empty() {
         v.push(format!("marking      {}", escape(&m.marking)));
     }
@@ -450,6 +470,21 @@ pub fn receipt(i: &pouch::custody::receipt::Imported) {
     }
 }
 
+/// A bundle's channel in the audit table, marked by whether its sender party
+/// vouched for it: signed by that party (✓), by another (✗), or by a key no
+/// keyring party holds (?).
+fn audit_channel(b: &pouch::audit::BundleRow) -> String {
+    let Some(c) = &b.channel else {
+        return "-".into();
+    };
+    let mark = match &b.channel_binding {
+        Some(ChannelBinding::Bound { .. }) => " \u{2713}",
+        Some(ChannelBinding::Refused { .. }) => " \u{2717}",
+        _ => " ?",
+    };
+    format!("{}{mark}", escape(c))
+}
+
 pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
     if as_json {
         return json(r);
@@ -462,7 +497,7 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
         out(&format!(
             "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  {:<3}  {}",
             escape(&b.name),
-            escape(b.channel.as_deref().unwrap_or("-")),
+            audit_channel(b),
             b.sequence
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "-".into()),

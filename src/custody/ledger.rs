@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::Manifest;
+use crate::format::names::escape;
 use crate::payload::hashing::sha256_hex;
 
 /// What a record is about.
@@ -72,6 +73,11 @@ pub struct Record {
     /// Key id of the bundle's (or receipt's) signer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
+    /// The keyring party whose key signed the bundle when that party is the
+    /// sender the channel names: only such records count in the channel's
+    /// sequence numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vouched_by: Option<String>,
     /// Gaps found, flags raised, reasons for a rejection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -100,6 +106,8 @@ pub struct NewRecord {
     pub previous_manifest_sha256: Option<String>,
     /// Signer key id.
     pub signer: Option<String>,
+    /// The sender party that vouched for the channel (see [`Record::vouched_by`]).
+    pub vouched_by: Option<String>,
     /// Notes.
     pub notes: Vec<String>,
 }
@@ -117,6 +125,7 @@ impl NewRecord {
             manifest_sha256: Some(manifest_sha256.to_string()),
             previous_manifest_sha256: m.channel.previous_manifest_sha256.clone(),
             signer: Some(m.signer.key_id.clone()),
+            vouched_by: None,
             notes: Vec::new(),
         }
     }
@@ -258,6 +267,7 @@ impl Ledger {
             manifest_sha256: new.manifest_sha256,
             previous_manifest_sha256: new.previous_manifest_sha256,
             signer: new.signer,
+            vouched_by: new.vouched_by,
             notes: new.notes,
             prev,
         };
@@ -379,43 +389,74 @@ pub struct Arrival {
     pub flags: Vec<String>,
 }
 
-/// Checks a bundle against the bundles already accepted: a replay (same
-/// bundle id, or same channel and sequence) is an error; gaps and a broken
+/// Checks a bundle (manifest `m`, whose file hashes to `manifest_sha256`)
+/// against the bundles already accepted. A replay is an error: the same
+/// manifest again, the same bundle id from the same signer party, or a
+/// sequence number of the channel taken before. Gaps and a broken
 /// previous-manifest link are reported.
-pub fn check_arrival(records: &[Record], m: &Manifest) -> Result<Arrival> {
+///
+/// A channel's sequence numbers belong to its sender party: they are checked
+/// and counted only for a bundle `vouched_by` that party (see
+/// [`crate::bundle::ChannelBinding`]); any other bundle is accepted without
+/// touching them.
+pub fn check_arrival(
+    records: &[Record],
+    m: &Manifest,
+    manifest_sha256: &str,
+    vouched_by: Option<&str>,
+) -> Result<Arrival> {
     let accepted: Vec<&Record> = records
         .iter()
         .filter(|r| r.event == Event::Accepted)
         .collect();
-    if let Some(r) = accepted
-        .iter()
-        .find(|r| r.bundle_id.as_deref() == Some(m.bundle_id.as_str()))
-    {
-        return Err(Error::Replay {
-            bundle: m.name.clone(),
-            reason: format!(
-                "bundle {} was already accepted on {} (ledger record {})",
-                m.bundle_id, r.time, r.index
-            ),
-        });
-    }
     let mut arrival = Arrival::default();
+    for r in accepted
+        .iter()
+        .filter(|r| r.bundle_id.as_deref() == Some(m.bundle_id.as_str()))
+    {
+        if r.manifest_sha256.as_deref() == Some(manifest_sha256)
+            || r.vouched_by.as_deref() == vouched_by
+        {
+            return Err(Error::Replay {
+                bundle: m.name.clone(),
+                reason: format!(
+                    "bundle {} was already accepted on {} (ledger record {})",
+                    m.bundle_id,
+                    escape(&r.time),
+                    r.index
+                ),
+            });
+        }
+        arrival.flags.push(format!(
+            "another signer's bundle with the same id was accepted before (ledger record {})",
+            r.index
+        ));
+    }
     let Some(key) = channel_key(&m.channel.sender, &m.channel.receiver) else {
         return Ok(arrival);
     };
+    if vouched_by != m.channel.sender.as_deref() {
+        arrival.flags.push(format!(
+            "channel {} is not vouched for: the signing key is no keyring party's, so its sequence numbers are neither checked nor counted (add the sender with pouch keyring add)",
+            escape(&key)
+        ));
+        return Ok(arrival);
+    }
     let Some(seq) = m.channel.sequence else {
         return Ok(arrival);
     };
     let on_channel: Vec<&&Record> = accepted
         .iter()
-        .filter(|r| channel_key(&r.sender, &r.receiver).as_deref() == Some(key.as_str()))
+        .filter(|r| {
+            is_vouched(r) && channel_key(&r.sender, &r.receiver).as_deref() == Some(key.as_str())
+        })
         .collect();
     if let Some(r) = on_channel.iter().find(|r| r.sequence == Some(seq)) {
         return Err(Error::Replay {
             bundle: m.name.clone(),
             reason: format!(
                 "sequence {seq} of channel {key} was already accepted as bundle {} (ledger record {})",
-                r.name.as_deref().unwrap_or("?"),
+                escape(r.name.as_deref().unwrap_or("?")),
                 r.index
             ),
         });
@@ -424,6 +465,18 @@ pub fn check_arrival(records: &[Record], m: &Manifest) -> Result<Arrival> {
     have.insert(seq);
     let max = have.iter().next_back().copied().unwrap_or(seq);
     arrival.missing = (1..=max).filter(|n| !have.contains(n)).collect();
+    check_link(&mut arrival, seq, m, &on_channel);
+    Ok(arrival)
+}
+
+/// Whether an accepted record counts in its channel's sequence numbers: its
+/// bundle was signed by the channel's sender party.
+fn is_vouched(r: &Record) -> bool {
+    r.vouched_by.is_some() && r.vouched_by == r.sender
+}
+
+/// Flags a previous-manifest link that is missing or does not match.
+fn check_link(arrival: &mut Arrival, seq: u64, m: &Manifest, on_channel: &[&&Record]) {
     match (seq, &m.channel.previous_manifest_sha256) {
         (1, Some(_)) => arrival
             .flags
@@ -437,20 +490,22 @@ pub fn check_arrival(records: &[Record], m: &Manifest) -> Result<Arrival> {
                 if before.manifest_sha256.as_deref() != Some(prev.as_str()) {
                     arrival.flags.push(format!(
                         "its previous-manifest hash does not match bundle {} (sequence {}) accepted earlier",
-                        before.name.as_deref().unwrap_or("?"),
+                        escape(before.name.as_deref().unwrap_or("?")),
                         seq - 1
                     ));
                 }
             }
         }
     }
-    Ok(arrival)
 }
 
 /// Missing sequence numbers per channel among the accepted bundles.
 pub fn gaps(records: &[Record]) -> BTreeMap<String, Vec<u64>> {
     let mut seen: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.event == Event::Accepted) {
+    for r in records
+        .iter()
+        .filter(|r| r.event == Event::Accepted && is_vouched(r))
+    {
         if let (Some(key), Some(seq)) = (channel_key(&r.sender, &r.receiver), r.sequence) {
             seen.entry(key).or_default().insert(seq);
         }

@@ -230,6 +230,7 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
         manifest_sha256: Some(r.manifest_sha256.clone()),
         previous_manifest_sha256: None,
         signer: Some(checked.signer.clone()),
+        vouched_by: checked.signer_name.clone(),
         notes: vec![format!(
             "received {} by {}",
             r.received,

@@ -91,8 +91,6 @@ pub struct Keys {
     pub public: PathBuf,
 }
 
-
-
 fn keygen_with(dir: &Path, name: &str, extra: &[&str]) -> Keys {
     pouch()
         .args(["keygen", "--name", name, "--no-passphrase", "--out"])
