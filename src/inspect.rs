@@ -65,7 +65,7 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
     // anything in them is parsed, as verify does; a failed check ends here.
     let keys = (!trusted.is_empty()).then_some(trusted);
     let (manifest, verified) = bundle::authenticate(manifest_path, &bytes, keys)?;
-    let unbound = bundle::unchecked_channel(&manifest);
+    let unbound = crate::binding::unchecked_channel(&manifest);
     let (check, channel) = match verified {
         None => {
             let claimed = signature::read_signature(&sig_path)

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod binding;
 pub mod bundle;
 pub mod custody;
 pub mod demo;

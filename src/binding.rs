@@ -1,0 +1,94 @@
+//! Who may claim what: a claim on the medium is believed only when the key
+//! of the party it names vouches for it. A channel's sequence numbers belong
+//! to its sender party (receipts, which belong to the receiving party, are
+//! checked in [`crate::custody::receipt`]).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::manifest::Manifest;
+use crate::format::names::escape;
+use crate::signature::{self, TrustedKey};
+
+/// Whether the channel a manifest names is vouched for by its sender party.
+/// A channel's sequence numbers belong to its sender party: only a bundle
+/// signed by one of that party's keys is checked against them and counted
+/// in them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "binding", rename_all = "snake_case")]
+pub enum ChannelBinding {
+    /// The manifest names no sender.
+    NoChannel,
+    /// Signed by a key of the keyring party the manifest names as sender.
+    Bound {
+        /// That party.
+        party: String,
+    },
+    /// Signed by a key that no keyring party holds (a `--trust` file), or
+    /// not checked: the claim is shown but not believed, and the channel's
+    /// sequence numbers are neither checked nor consumed.
+    Unbound,
+    /// Signed by someone else than the sender party: refused (only inspect
+    /// and audit report this; the other commands fail).
+    Refused {
+        /// Who signed it instead.
+        signer: String,
+    },
+}
+
+impl ChannelBinding {
+    /// The sender party that vouched for the channel, if one did.
+    pub fn party(&self) -> Option<&str> {
+        match self {
+            ChannelBinding::Bound { party } => Some(party),
+            _ => None,
+        }
+    }
+}
+
+/// A channel belongs to its sender party: a manifest naming `sender = X` is
+/// bound when one of keyring party X's keys signed it. Signed by another
+/// party's key, or by a key that is not X's while X is a known party, it is
+/// refused; signed by a `--trust` key no party holds, it is [unbound].
+///
+/// [unbound]: ChannelBinding::Unbound
+pub fn bind_channel(
+    v: &signature::Verified,
+    manifest: &Manifest,
+    manifest_path: &Path,
+    trusted: &[TrustedKey],
+) -> Result<ChannelBinding> {
+    let Some(sender) = manifest.channel.sender.as_deref() else {
+        return Ok(ChannelBinding::NoChannel);
+    };
+    let refuse = |signer: String| Error::ChannelClaim {
+        path: manifest_path.to_path_buf(),
+        signer,
+        channel: format!(
+            "{sender}:{}",
+            manifest.channel.receiver.as_deref().unwrap_or("?")
+        ),
+    };
+    match v.party.as_deref() {
+        Some(party) if party == sender => Ok(ChannelBinding::Bound {
+            party: party.to_string(),
+        }),
+        Some(party) => Err(refuse(format!("party {}", escape(party)))),
+        None if trusted.iter().any(|k| k.party.as_deref() == Some(sender)) => Err(refuse(format!(
+            "key {}, which is not one of {}'s keys",
+            v.key_id,
+            escape(sender)
+        ))),
+        None => Ok(ChannelBinding::Unbound),
+    }
+}
+
+/// The binding of a manifest whose signature was not checked.
+pub fn unchecked_channel(manifest: &Manifest) -> ChannelBinding {
+    match manifest.channel.sender {
+        None => ChannelBinding::NoChannel,
+        Some(_) => ChannelBinding::Unbound,
+    }
+}
