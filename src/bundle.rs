@@ -11,7 +11,6 @@
 //! age header and, with an identity, decrypts, decompresses and checks every
 //! entry against the signed manifest.
 
-use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -19,7 +18,7 @@ use serde::Serialize;
 
 pub use crate::binding::ChannelBinding;
 use crate::binding::{self, unchecked_channel};
-use crate::disk::durable::{parent_of, read_capped};
+use crate::disk::durable::{open_regular, parent_of, read_capped};
 use crate::disk::media::{self, Digests, Payload};
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
@@ -257,6 +256,7 @@ impl Bundle {
             for (part, path) in parts.iter().zip(found) {
                 match path {
                     None => problems.push(format!("{}: missing", part.file)),
+                    Some(p) if !p.is_file() => problems.push(not_a_file(part, &p)),
                     Some(p) => {
                         let size = std::fs::metadata(&p)
                             .doing("reading the metadata of", &p)?
@@ -277,11 +277,13 @@ impl Bundle {
                 &self.progress,
             ))));
         }
-        let file = File::open(&self.payload_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::PayloadMissing {
-                path: self.payload_path.clone(),
-            },
-            _ => Error::io("opening", &self.payload_path, e),
+        let file = open_regular(&self.payload_path).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                Error::PayloadMissing {
+                    path: self.payload_path.clone(),
+                }
+            }
+            e => e,
         })?;
         let size = file
             .metadata()
@@ -313,10 +315,12 @@ impl Bundle {
                 problems.push(format!("{}: missing", part.file));
                 continue;
             };
-            let mut file = crate::progress::Reader::new(
-                File::open(&path).doing("opening", &path)?,
-                self.progress.clone(),
-            );
+            if !path.is_file() {
+                problems.push(not_a_file(part, &path));
+                continue;
+            }
+            let mut file =
+                crate::progress::Reader::new(open_regular(&path)?, self.progress.clone());
             let mut size: u64 = 0;
             loop {
                 let n = file.read(&mut buf).doing("reading", &path)?;
@@ -589,6 +593,16 @@ impl<R: Read> Read for Layer<R> {
                 std::io::Error::new(e.kind(), format!("{}: {text}", self.name))
             }
         })
+    }
+}
+
+/// The problem of a part whose place holds something other than a file.
+fn not_a_file(part: &crate::format::manifest::Part, path: &Path) -> String {
+    match open_regular(path) {
+        Err(Error::NotAFile { what, .. }) => {
+            format!("{}: is {what}, not a regular file", part.file)
+        }
+        _ => format!("{}: not a regular file", part.file),
     }
 }
 

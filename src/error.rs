@@ -47,6 +47,14 @@ pub enum Error {
         /// The signer's key id (16 hex digits).
         key_id: String,
     },
+    /// Something other than a regular file stands where pouch reads one.
+    #[error("{}: is {what}, not a regular file", .path.display())]
+    NotAFile {
+        /// Where.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
     /// The manifest claims a channel whose sender party did not sign it.
     #[error("manifest {}: signed by {signer}, but claims channel {}", .path.display(), escape(.channel))]
     ChannelClaim {
@@ -236,6 +244,7 @@ impl Error {
             | Error::BadSignature { .. }
             | Error::UntrustedSigner { .. }
             | Error::ChannelClaim { .. }
+            | Error::NotAFile { .. }
             | Error::PayloadMismatch { .. }
             | Error::PayloadMissing { .. }
             | Error::NoMatchingIdentity { .. }
@@ -272,6 +281,9 @@ impl Error {
             }
             Error::UntrustedSigner { .. } => {
                 "if you know this signer, pass their public key with --trust FILE; otherwise do not open the bundle"
+            }
+            Error::NotAFile { .. } => {
+                "pouch reads only regular files; a FIFO or device in a bundle's place is not a bundle: copy the real file from the sender's medium"
             }
             Error::ChannelClaim { .. } => {
                 "only the sender party's own key may speak for its channel; do not accept this bundle, and tell the party it claims to come from"

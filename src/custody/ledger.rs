@@ -250,7 +250,10 @@ impl Ledger {
                 let r: Record = serde_json::from_str(line).map_err(|e| Error::LedgerBroken {
                     path: self.path.clone(),
                     index: text.lines().count() as u64 - 1,
-                    reason: format!("the last record is not valid: {e}; run pouch ledger verify"),
+                    reason: format!(
+                        "the last record is not valid: {}; run pouch ledger verify",
+                        escape(&e.to_string())
+                    ),
                 })?;
                 (r.index + 1, sha256_hex(line.as_bytes()))
             }
@@ -302,38 +305,46 @@ fn parse_lines(text: &str, path: &Path) -> Result<Vec<Record>> {
         let r: Record = serde_json::from_str(line).map_err(|e| Error::LedgerBroken {
             path: path.to_path_buf(),
             index: i as u64,
-            reason: format!("not a valid record ({e})"),
+            reason: format!("not a valid record ({})", escape(&e.to_string())),
         })?;
         out.push(r);
     }
     Ok(out)
 }
 
+/// The longest record line read; a record pouch writes is well under 4 KiB.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
 /// Reads a ledger without locking it (for show, gaps and audit); a missing
-/// ledger is empty.
+/// ledger is empty. Read record by record, each at most
+/// [`MAX_RECORD_BYTES`], never as one text.
 pub fn read(path: &Path) -> Result<Vec<Record>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_lines(&text, path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io("reading", path, e)),
-    }
+    let file = match crate::disk::durable::open_regular(path) {
+        Ok(f) => f,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new())
+        }
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    each_record(file, path, |_, _, r| {
+        out.push(r);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Checks the whole chain; returns the number of records, or names the first
-/// bad record.
+/// bad record. Memory stays flat whatever the ledger holds.
 pub fn verify(path: &Path) -> Result<u64> {
-    let text = std::fs::read_to_string(path).doing("reading", path)?;
+    let file = crate::disk::durable::open_regular(path)?;
     let broken = |index: u64, reason: String| Error::LedgerBroken {
         path: path.to_path_buf(),
         index,
         reason,
     };
-    ensure_whole(&text, path, "")?;
     let mut prev_hash = GENESIS.to_string();
-    for (i, line) in text.lines().enumerate() {
-        let i = i as u64;
-        let r: Record = serde_json::from_str(line)
-            .map_err(|e| broken(i, format!("not a valid record ({e})")))?;
+    each_record(file, path, |i, line, r| {
         if r.index != i {
             return Err(broken(
                 i,
@@ -352,9 +363,61 @@ pub fn verify(path: &Path) -> Result<u64> {
             };
             return Err(broken(i, why));
         }
-        prev_hash = sha256_hex(line.as_bytes());
+        prev_hash = sha256_hex(line);
+        Ok(())
+    })
+}
+
+/// Calls `f` with each record of a ledger file (its index, its line without
+/// the newline, the parsed record), reading one line at a time; returns the
+/// number of records. A line over [`MAX_RECORD_BYTES`], a line that is not a
+/// record and a last line cut off are errors naming the record.
+fn each_record(
+    file: File,
+    path: &Path,
+    mut f: impl FnMut(u64, &[u8], Record) -> Result<()>,
+) -> Result<u64> {
+    use std::io::BufRead;
+    let broken = |index: u64, reason: String| Error::LedgerBroken {
+        path: path.to_path_buf(),
+        index,
+        reason,
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut line = Vec::new();
+    let mut index = 0u64;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .doing("reading", path)?;
+        if n == 0 {
+            return Ok(index);
+        }
+        if line.last() != Some(&b'\n') {
+            return Err(broken(
+                index,
+                if n > MAX_RECORD_BYTES {
+                    format!(
+                        "longer than {} KiB; not a pouch ledger record",
+                        MAX_RECORD_BYTES >> 10
+                    )
+                } else {
+                    "the last record is cut off (the ledger was truncated)".into()
+                },
+            ));
+        }
+        line.pop();
+        let r: Record = serde_json::from_slice(&line).map_err(|e| {
+            broken(
+                index,
+                format!("not a valid record ({})", escape(&e.to_string())),
+            )
+        })?;
+        f(index, &line, r)?;
+        index += 1;
     }
-    Ok(text.lines().count() as u64)
 }
 
 /// The channel key `sender:receiver`.

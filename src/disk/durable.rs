@@ -187,12 +187,52 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
         .doing("syncing", dir)
 }
 
+/// Opens a file for reading without ever blocking, and only if it is a
+/// regular file: a FIFO, a device or a socket in its place (a symlink to one
+/// too) is refused before anything is read, so hostile media cannot hang
+/// pouch. Every file read from the medium is opened here.
+pub fn open_regular(path: &Path) -> Result<File> {
+    use rustix::fs::OFlags;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY).bits() as i32)
+        .open(path)
+        .doing("opening", path)?;
+    let kind = file
+        .metadata()
+        .doing("reading the metadata of", path)?
+        .file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_dir() {
+            "a folder"
+        } else if kind.is_char_device() || kind.is_block_device() {
+            "a device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+            what,
+        });
+    }
+    // A regular file never blocks; reads go on in the ordinary mode.
+    rustix::fs::fcntl_setfl(&file, OFlags::empty())
+        .map_err(|e| Error::io("opening", path, e.into()))?;
+    Ok(file)
+}
+
 /// Reads a whole file if it holds at most `max` bytes; `Ok(None)` if it is
 /// larger (only `max + 1` bytes are ever read). Callers say what "too
 /// large" means for their kind of file.
 pub fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
     use std::io::Read;
-    let file = File::open(path).doing("opening", path)?;
+    let file = open_regular(path)?;
     let mut bytes = Vec::new();
     file.take(max + 1)
         .read_to_end(&mut bytes)

@@ -340,7 +340,14 @@ impl Write for PartWriter {
 pub fn locate(parts: &[Part], dirs: &[PathBuf]) -> Vec<Option<PathBuf>> {
     parts
         .iter()
-        .map(|p| dirs.iter().map(|d| d.join(&p.file)).find(|f| f.is_file()))
+        .map(|p| {
+            let candidates = || dirs.iter().map(|d| d.join(&p.file));
+            // A regular file wins; else something else by that name (a FIFO,
+            // a device), which opening then refuses by name.
+            candidates()
+                .find(|f| f.is_file())
+                .or_else(|| candidates().find(|f| fs::symlink_metadata(f).is_ok()))
+        })
         .collect()
 }
 
@@ -418,8 +425,8 @@ impl Read for PartsReader {
                 let Some((path, part)) = self.parts.get(self.index) else {
                     return Ok(0);
                 };
-                let file = File::open(path)
-                    .map_err(|e| part_error(&part.file, format!("cannot be opened: {e}")))?;
+                let file = crate::disk::durable::open_regular(path)
+                    .map_err(|e| part_error(&part.file, format!("cannot be read: {e}")))?;
                 let size = file.metadata()?.len();
                 if size != part.size {
                     return Err(part_error(

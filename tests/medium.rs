@@ -1,0 +1,139 @@
+//! Hostile media cannot hang pouch: a FIFO, a device or a symlink to one in
+//! the place of any file pouch reads from the medium is refused at once
+//! (exit 1, naming it), by every command that reads it.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{pouch, Keys, World};
+use predicates::str::contains;
+
+/// A command that would block forever on a FIFO is killed after this long,
+/// failing the test.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .expect("mkfifo");
+}
+
+/// A bundle `b` for the clerk on `stick/`, split into parts when `split`.
+fn bundle(w: &World, clerk: &Keys, split: bool) -> PathBuf {
+    let f = w.write("src/blob.bin", common::noise(3 << 20, 5));
+    let extra: &[&str] = if split { &["--split", "1M"] } else { &[] };
+    common::pack(&[&f], &w.join("stick"), "b", clerk, &[clerk], extra)
+}
+
+/// Runs `args` (with the clerk trusted and his identity where it applies)
+/// and expects a prompt exit 1 whose error names `what`.
+fn refused(w: &World, clerk: &Keys, args: &[&str], what: &str) {
+    let mut c = pouch();
+    c.args(args).timeout(PATIENCE);
+    c.arg("--trust").arg(&clerk.public);
+    if matches!(args[0], "verify" | "unpack") {
+        c.arg("-i").arg(&clerk.identity);
+    }
+    if args[0] == "unpack" {
+        c.arg("-d").arg(w.join("inbox"));
+    }
+    c.assert()
+        .code(1)
+        .stderr(contains("a FIFO, not a regular file"))
+        .stderr(contains(what));
+}
+
+#[test]
+fn a_fifo_for_the_payload_or_the_signature_is_refused_without_blocking() {
+    let w = World::new();
+    let clerk = w.keys("clerk");
+    let m = bundle(&w, &clerk, false);
+    let manifest = m.to_str().expect("utf-8 path");
+    let stick = w.join("stick");
+    for file in ["b.age", "b.toml.minisig"] {
+        let real = stick.join(file);
+        let kept = w.join(file);
+        std::fs::rename(&real, &kept).expect("move aside");
+        mkfifo(&real);
+        for cmd in ["verify", "unpack", "inspect"] {
+            if cmd == "inspect" && file == "b.age" {
+                continue; // inspect does not read the payload
+            }
+            refused(&w, &clerk, &[cmd, manifest], file);
+        }
+        assert!(!w.join("inbox/b").exists(), "nothing unpacked");
+        let staging = std::fs::read_dir(w.path())
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().contains("staging"));
+        assert!(!staging, "no staging folder left");
+        let mut audit = pouch();
+        audit
+            .arg("audit")
+            .arg(&stick)
+            .arg("--trust")
+            .arg(&clerk.public);
+        audit
+            .timeout(PATIENCE)
+            .assert()
+            .code(1)
+            .stdout(contains("a FIFO, not a regular file"));
+        std::fs::remove_file(&real).expect("rm fifo");
+        std::fs::rename(&kept, &real).expect("move back");
+    }
+    // A symlink to a device is refused the same way.
+    let sig = stick.join("b.toml.minisig");
+    std::fs::remove_file(&sig).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", &sig).expect("symlink");
+    let mut c = pouch();
+    c.args(["verify", manifest])
+        .arg("--trust")
+        .arg(&clerk.public);
+    c.timeout(PATIENCE)
+        .assert()
+        .code(1)
+        .stderr(contains("a device, not a regular file"));
+}
+
+#[test]
+fn a_fifo_for_a_part_is_refused_without_blocking() {
+    let w = World::new();
+    let clerk = w.keys("clerk");
+    let m = bundle(&w, &clerk, true);
+    let manifest = m.to_str().expect("utf-8 path");
+    mkfifo(&w.join("stick/b.age.002"));
+    for cmd in ["verify", "unpack"] {
+        refused(&w, &clerk, &[cmd, manifest], "b.age.002");
+    }
+    assert!(!w.join("inbox/b").exists(), "nothing unpacked");
+}
+
+#[test]
+fn a_fifo_for_a_receipt_or_its_signature_is_refused_without_blocking() {
+    let w = World::new();
+    let clerk = w.keys("clerk");
+    let dir = w.join("receipts");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let receipt = dir.join("b.receipt.toml");
+    for fifo in [receipt.clone(), dir.join("b.receipt.toml.minisig")] {
+        w.write("receipts/b.receipt.toml", "format_version = 1\n");
+        mkfifo(&fifo);
+        let mut c = pouch();
+        c.args(["receipt", "import"]).arg(&receipt);
+        c.arg("--trust").arg(&clerk.public);
+        c.timeout(PATIENCE)
+            .assert()
+            .code(1)
+            .stderr(contains("a FIFO, not a regular file"));
+        std::fs::remove_file(&fifo).expect("rm fifo");
+    }
+}
