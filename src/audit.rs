@@ -236,7 +236,11 @@ fn is_part(name: &str) -> bool {
 fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<BundleRow> {
     let sig_exists = signature::signature_path(path).is_file();
     // Read once; parsed here only when there is no signature to check first.
-    let bytes = bundle::read_manifest_bytes(path);
+    let bytes = if sig_exists {
+        bundle::read_manifest_bytes(path)
+    } else {
+        bundle::read_unvouched_bytes(path)
+    };
     let parse = |b: &Result<Vec<u8>>| b.as_ref().ok().and_then(|b| Manifest::parse(b, path).ok());
     let unsigned = if sig_exists { None } else { parse(&bytes) };
     if !sig_exists && unsigned.is_none() {
@@ -350,8 +354,7 @@ fn series(bundles: &mut [BundleRow]) -> Vec<ChannelRow> {
     for (channel, idx) in by_channel {
         let mut seqs: Vec<u64> = idx.iter().filter_map(|&i| bundles[i].sequence).collect();
         seqs.sort_unstable();
-        let max = seqs.last().copied().unwrap_or(0);
-        let missing: Vec<u64> = (1..=max).filter(|n| !seqs.contains(n)).collect();
+        let missing = ledger::missing(&seqs.iter().copied().collect());
         for &i in &idx {
             let seq = bundles[i].sequence.unwrap_or(0);
             let same: Vec<usize> = idx

@@ -167,7 +167,10 @@ pub fn authenticate(
             Some(signature::verify(bytes, &sig_text, &sig_path, keys)?)
         }
     };
-    let manifest = Manifest::parse(bytes, manifest_path)?;
+    let manifest = match verified {
+        Some(_) => Manifest::parse_vouched(bytes, manifest_path)?,
+        None => Manifest::parse(bytes, manifest_path)?,
+    };
     Ok((manifest, verified))
 }
 
@@ -197,6 +200,19 @@ pub fn bind(
         });
     }
     binding::bind_channel(v, manifest, manifest_path, trusted)
+}
+
+/// Reads a manifest file whose signature will not be checked (inspect
+/// without trusted keys), refusing more than is read unvouched.
+pub fn read_unvouched_bytes(path: &Path) -> Result<Vec<u8>> {
+    let max = crate::format::strict_toml::MAX_UNVOUCHED_BYTES;
+    read_capped(path, max)?.ok_or_else(|| Error::BadManifest {
+        path: path.to_path_buf(),
+        reason: format!(
+            "larger than {} MiB, too large to read without checking its signature; pass --trust SIGNER.minisign.pub",
+            max >> 20
+        ),
+    })
 }
 
 /// Reads a manifest file, refusing anything larger than a manifest can be.

@@ -137,3 +137,46 @@ fn a_fifo_for_a_receipt_or_its_signature_is_refused_without_blocking() {
         std::fs::remove_file(&fifo).expect("rm fifo");
     }
 }
+
+#[test]
+fn files_no_signature_vouches_for_are_capped_before_they_are_parsed() {
+    let w = World::new();
+    // Over the unvouched cap: refused before the parser sees it.
+    let big = w.write("big.toml", format!("x = [{}0]\n", "0,".repeat(3 << 20)));
+    pouch()
+        .arg("inspect")
+        .arg(&big)
+        .assert()
+        .code(1)
+        .stderr(contains("too large to read without checking its signature"));
+    // Under it, but with more items than a parse may cost.
+    let items = w.write("items.toml", format!("x = [{}0]\n", "0,".repeat(50_000)));
+    pouch()
+        .arg("inspect")
+        .arg(&items)
+        .assert()
+        .code(1)
+        .stderr(contains("more than 40000 TOML items"));
+    // A parser message quoting a megabyte-long line is cut short.
+    let long = w.write("long.toml", format!("x = \"{}\n", "a".repeat(1 << 20)));
+    let out = pouch().arg("inspect").arg(&long).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        out.stderr.len() < 2000,
+        "{} bytes of error",
+        out.stderr.len()
+    );
+    // A ledger is read a record at a time, each capped.
+    let ledger = w.write(
+        "ledger.jsonl",
+        format!("{{\"notes\":[\"{}\"]}}\n", "a".repeat(100_000)),
+    );
+    for cmd in ["show", "verify", "gaps"] {
+        pouch()
+            .args(["ledger", cmd, "--ledger"])
+            .arg(&ledger)
+            .assert()
+            .code(1)
+            .stderr(contains("longer than 64 KiB"));
+    }
+}

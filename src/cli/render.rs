@@ -359,40 +359,38 @@ pub fn keyring(k: &pouch::custody::keyring::Keyring, as_json: bool) {
     }
 }
 
-pub fn ledger_show(
-    records: &[pouch::custody::ledger::Record],
-    channel: Option<&str>,
+/// `ledger show`, printed a record at a time as the ledger is read.
+pub struct LedgerTable {
     as_json: bool,
-) {
-    use pouch::custody::ledger::{channel_key, delivered, Event};
-    let done = delivered(records);
-    let shown: Vec<&pouch::custody::ledger::Record> = records
-        .iter()
-        .filter(|r| {
-            channel.is_none_or(|c| channel_key(&r.sender, &r.receiver).as_deref() == Some(c))
-        })
-        .collect();
-    if as_json {
-        let v: Vec<serde_json::Value> = shown
-            .iter()
-            .map(|r| {
-                let mut v = serde_json::to_value(r).unwrap_or_default();
-                if r.event == Event::Packed {
-                    if let Some(o) = v.as_object_mut() {
-                        let d = r.bundle_id.as_ref().is_some_and(|id| done.contains(id));
-                        o.insert("delivered".into(), d.into());
-                    }
-                }
-                v
-            })
-            .collect();
-        return json(&v);
+    rows: u64,
+}
+
+impl LedgerTable {
+    pub fn new(as_json: bool) -> LedgerTable {
+        if as_json {
+            out("[");
+        } else {
+            out(&format!(
+                "{:>5}  {:<20}  {:<9}  {:<24}  {:>4}  {:<28}  status",
+                "#", "time", "event", "channel", "seq", "bundle"
+            ));
+        }
+        LedgerTable { as_json, rows: 0 }
     }
-    out(&format!(
-        "{:>5}  {:<20}  {:<9}  {:<24}  {:>4}  {:<28}  status",
-        "#", "time", "event", "channel", "seq", "bundle"
-    ));
-    for r in shown {
+
+    /// One record; `delivered` says whether a packed bundle's receipt came.
+    pub fn row(&mut self, r: &pouch::custody::ledger::Record, delivered: bool) {
+        use pouch::custody::ledger::{channel_key, Event};
+        self.rows += 1;
+        if self.as_json {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            if let (Event::Packed, Some(o)) = (r.event, v.as_object_mut()) {
+                o.insert("delivered".into(), delivered.into());
+            }
+            let sep = if self.rows > 1 { "," } else { "" };
+            out(&format!("{sep}{v}"));
+            return;
+        }
         let ch = channel_key(&r.sender, &r.receiver).unwrap_or_else(|| "-".into());
         let seq = r
             .sequence
@@ -403,22 +401,26 @@ pub fn ledger_show(
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         let status = match r.event {
-            Event::Packed if r.bundle_id.as_ref().is_some_and(|id| done.contains(id)) => {
-                "delivered".to_string()
-            }
+            Event::Packed if delivered => "delivered".to_string(),
             Event::Packed => "outstanding".to_string(),
             _ => r.notes.join("; "),
         };
         out(&format!(
             "{:>5}  {:<20}  {:<9}  {:<24}  {:>4}  {:<28}  {}",
             r.index,
-            r.time,
+            escape(&r.time),
             event,
             escape(&ch),
             seq,
             escape(r.name.as_deref().unwrap_or("-")),
             escape(&status)
         ));
+    }
+
+    pub fn finish(self) {
+        if self.as_json {
+            out("]");
+        }
     }
 }
 
@@ -442,6 +444,7 @@ pub fn ledger_gaps(gaps: &std::collections::BTreeMap<String, Vec<u64>>, as_json:
         out("no channels with sequence numbers in the ledger");
     }
     for (channel, missing) in gaps {
+        let channel = escape(channel);
         if missing.is_empty() {
             out(&format!("{channel}: no gaps"));
         } else {

@@ -315,23 +315,29 @@ fn parse_lines(text: &str, path: &Path) -> Result<Vec<Record>> {
 /// The longest record line read; a record pouch writes is well under 4 KiB.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 
-/// Reads a ledger without locking it (for show, gaps and audit); a missing
-/// ledger is empty. Read record by record, each at most
-/// [`MAX_RECORD_BYTES`], never as one text.
+/// Reads a ledger without locking it (for gaps and audit); a missing
+/// ledger is empty. Read record by record (see [`each`]).
 pub fn read(path: &Path) -> Result<Vec<Record>> {
-    let file = match crate::disk::durable::open_regular(path) {
-        Ok(f) => f,
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Vec::new())
-        }
-        Err(e) => return Err(e),
-    };
     let mut out = Vec::new();
-    each_record(file, path, |_, _, r| {
+    each(path, |r| {
         out.push(r);
         Ok(())
     })?;
     Ok(out)
+}
+
+/// Calls `f` with each record of the ledger at `path`, without locking it
+/// and without holding more than one record: each is read on its own, at
+/// most [`MAX_RECORD_BYTES`]. A missing ledger has no records.
+pub fn each(path: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<u64> {
+    let file = match crate::disk::durable::open_regular(path) {
+        Ok(file) => file,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(0)
+        }
+        Err(e) => return Err(e),
+    };
+    each_record(file, path, |_, _, r| f(r))
 }
 
 /// Checks the whole chain; returns the number of records, or names the first
@@ -526,8 +532,7 @@ pub fn check_arrival(
     }
     let mut have: BTreeSet<u64> = on_channel.iter().filter_map(|r| r.sequence).collect();
     have.insert(seq);
-    let max = have.iter().next_back().copied().unwrap_or(seq);
-    arrival.missing = (1..=max).filter(|n| !have.contains(n)).collect();
+    arrival.missing = missing(&have);
     check_link(&mut arrival, seq, m, &on_channel);
     Ok(arrival)
 }
@@ -562,23 +567,48 @@ fn check_link(arrival: &mut Arrival, seq: u64, m: &Manifest, on_channel: &[&&Rec
     }
 }
 
-/// Missing sequence numbers per channel among the accepted bundles.
-pub fn gaps(records: &[Record]) -> BTreeMap<String, Vec<u64>> {
+/// Missing sequence numbers per channel among the accepted bundles of the
+/// ledger at `path`, read record by record.
+pub fn gaps(path: &Path) -> Result<BTreeMap<String, Vec<u64>>> {
     let mut seen: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    for r in records
-        .iter()
-        .filter(|r| r.event == Event::Accepted && is_vouched(r))
-    {
-        if let (Some(key), Some(seq)) = (channel_key(&r.sender, &r.receiver), r.sequence) {
-            seen.entry(key).or_default().insert(seq);
+    each(path, |r| {
+        if r.event == Event::Accepted && is_vouched(&r) {
+            if let (Some(key), Some(seq)) = (channel_key(&r.sender, &r.receiver), r.sequence) {
+                seen.entry(key).or_default().insert(seq);
+            }
         }
-    }
+        Ok(())
+    })?;
+    Ok(gaps_in(seen))
+}
+
+fn gaps_in(seen: BTreeMap<String, BTreeSet<u64>>) -> BTreeMap<String, Vec<u64>> {
     seen.into_iter()
-        .map(|(k, set)| {
-            let max = set.iter().next_back().copied().unwrap_or(0);
-            (k, (1..=max).filter(|n| !set.contains(n)).collect())
-        })
+        .map(|(k, set)| (k, missing(&set)))
         .collect()
+}
+
+/// The most missing sequence numbers listed for one channel: a sequence
+/// number is the sender's claim, and a huge one must not cost a huge list.
+pub const MAX_LISTED_MISSING: usize = 1000;
+
+/// The numbers from 1 to the highest in `have` that are not in it, the
+/// first [`MAX_LISTED_MISSING`] of them; work in proportion to `have`, not
+/// to its highest number.
+pub fn missing(have: &BTreeSet<u64>) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut next = 1u64;
+    for &n in have {
+        while next < n && out.len() < MAX_LISTED_MISSING {
+            out.push(next);
+            next += 1;
+        }
+        if out.len() >= MAX_LISTED_MISSING {
+            break;
+        }
+        next = n.saturating_add(1);
+    }
+    out
 }
 
 /// Bundle ids of packed bundles for which a receipt was imported.
@@ -593,6 +623,20 @@ pub fn delivered(records: &[Record]) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_numbers_cost_what_is_there_not_the_highest_claimed() {
+        let have: BTreeSet<u64> = [1, 3, 6].into_iter().collect();
+        assert_eq!(missing(&have), vec![2, 4, 5]);
+        // A sequence number is the sender's claim: a huge one lists the
+        // first numbers only, at once.
+        let huge: BTreeSet<u64> = [2, u64::MAX].into_iter().collect();
+        let m = missing(&huge);
+        assert_eq!(m.len(), MAX_LISTED_MISSING);
+        assert_eq!(&m[..3], &[1, 3, 4]);
+        assert!(missing(&BTreeSet::new()).is_empty());
+        assert!(missing(&[u64::MAX].into_iter().collect()).len() == MAX_LISTED_MISSING);
+    }
 
     #[test]
     fn a_verify_is_recorded_as_verified_or_rejected_with_its_reason() {

@@ -102,17 +102,20 @@ pub struct Checked {
     pub signer_name: Option<String>,
 }
 
+/// The largest receipt read; one is well under 1 KiB.
+pub const MAX_RECEIPT_BYTES: u64 = 64 * 1024;
+
 /// Reads a receipt and checks its signature against `trusted`.
 pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
-    let bytes = crate::disk::durable::read_capped(path, manifest::MAX_MANIFEST_BYTES)?.ok_or_else(
-        || Error::BadReceipt {
+    let bytes = crate::disk::durable::read_capped(path, MAX_RECEIPT_BYTES)?.ok_or_else(|| {
+        Error::BadReceipt {
             path: path.to_path_buf(),
             reason: format!(
-                "larger than {} MiB; not a pouch receipt",
-                manifest::MAX_MANIFEST_BYTES >> 20
+                "{}; not a pouch receipt",
+                strict_toml::too_large(MAX_RECEIPT_BYTES)
             ),
-        },
-    )?;
+        }
+    })?;
     let sig_path = signature::signature_path(path);
     let sig_text = signature::read_signature(&sig_path)?;
     let v = signature::verify(&bytes, &sig_text, &sig_path, trusted)?;
@@ -120,7 +123,7 @@ pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
         path: path.to_path_buf(),
         reason,
     };
-    let r: Receipt = strict_toml::parse(&bytes, manifest::MAX_MANIFEST_BYTES).map_err(bad)?;
+    let r: Receipt = strict_toml::parse_vouched(&bytes, MAX_RECEIPT_BYTES).map_err(bad)?;
     if r.format_version != 1 || r.kind != "receipt" {
         return Err(bad(
             "not a pouch receipt of a version this pouch reads".into()

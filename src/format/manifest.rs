@@ -33,8 +33,11 @@ pub const KIND_X25519: &str = "x25519";
 /// ML-KEM-768 + X25519.
 pub const KIND_PQ: &str = "mlkem768x25519";
 
-/// No manifest (outer or inner) larger than this is read.
-pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+/// No manifest (outer or inner) larger than this is read. A manifest is
+/// read whole before its signature can be checked, so this bounds what a
+/// hostile one costs: with the program itself, under 64 MiB. It holds about
+/// 400,000 entries.
+pub const MAX_MANIFEST_BYTES: u64 = 48 << 20;
 
 /// The outer manifest, `NAME.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,13 +281,28 @@ impl Manifest {
         !self.recipients.is_empty() && self.recipients.iter().all(|r| r.kind == KIND_PQ)
     }
 
-    /// Parses and validates a manifest read from `path`.
+    /// Parses and validates a manifest read from `path` that no signature
+    /// vouches for (read in bounded memory: see [`strict_toml::parse`]).
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest> {
+        Manifest::parse_with(bytes, path, strict_toml::parse)
+    }
+
+    /// Parses and validates a manifest whose signature a trusted key
+    /// verified over these very `bytes`.
+    pub fn parse_vouched(bytes: &[u8], path: &Path) -> Result<Manifest> {
+        Manifest::parse_with(bytes, path, strict_toml::parse_vouched)
+    }
+
+    fn parse_with(
+        bytes: &[u8],
+        path: &Path,
+        parse: fn(&[u8], u64) -> std::result::Result<Manifest, String>,
+    ) -> Result<Manifest> {
         let bad = |reason: String| Error::BadManifest {
             path: path.to_path_buf(),
             reason,
         };
-        let m: Manifest = strict_toml::parse(bytes, MAX_MANIFEST_BYTES).map_err(bad)?;
+        let m: Manifest = parse(bytes, MAX_MANIFEST_BYTES).map_err(bad)?;
         m.validate().map_err(bad)?;
         Ok(m)
     }
@@ -422,7 +440,8 @@ impl Manifest {
 impl InnerManifest {
     /// Parses and validates the inner manifest.
     pub fn parse(bytes: &[u8]) -> Result<InnerManifest, String> {
-        let m: InnerManifest = strict_toml::parse(bytes, MAX_MANIFEST_BYTES)?;
+        // Inside the payload, whose hash the signed manifest vouches for.
+        let m: InnerManifest = strict_toml::parse_vouched(bytes, MAX_MANIFEST_BYTES)?;
         strict_toml::check_version(m.format_version, FORMAT_VERSION)?;
         check_entries(&m.entries)?;
         Ok(m)

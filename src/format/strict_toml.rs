@@ -10,9 +10,41 @@
 
 use serde::de::DeserializeOwned;
 
-/// Parses `bytes` as a `T`; the error says what is wrong, in one line.
+/// The most TOML items (keys, array elements, tables) [`parse`] reads from
+/// a file that no signature vouches for. The TOML parser costs up to about
+/// 1 KiB of memory an item whatever the file's size, so this keeps a hostile
+/// file's cost under 64 MiB; a manifest whose signature was checked first
+/// goes through [`parse_vouched`].
+pub const MAX_ITEMS: usize = 40_000;
+
+/// The largest file [`parse`] reads when no signature vouches for it.
+pub const MAX_UNVOUCHED_BYTES: u64 = 4 << 20;
+
+/// Parses `bytes`, which no signature vouches for, as a `T`: at most `max`
+/// bytes (and [`MAX_UNVOUCHED_BYTES`]) and [`MAX_ITEMS`] items. The error
+/// says what is wrong, in one line.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8], max: u64) -> Result<T, String> {
+    let text = text(bytes, max.min(MAX_UNVOUCHED_BYTES))?;
+    if count_items(text) > MAX_ITEMS {
+        return Err(format!(
+            "holds more than {MAX_ITEMS} TOML items, more than pouch reads from a file no signature vouches for"
+        ));
+    }
+    toml::from_str(text).map_err(|e| one_line(&e.to_string()))
+}
+
+/// Parses `bytes` whose signature was checked by a trusted key before, as a
+/// `T`, at most `max` bytes; the error says what is wrong, in one line.
+pub fn parse_vouched<T: DeserializeOwned>(bytes: &[u8], max: u64) -> Result<T, String> {
     toml::from_str(text(bytes, max)?).map_err(|e| one_line(&e.to_string()))
+}
+
+/// An upper bound of the items in a TOML text: every `=`, `,`, `[` and `{`,
+/// inside strings and comments too (so that no quoting can hide one).
+fn count_items(text: &str) -> usize {
+    text.bytes()
+        .filter(|b| matches!(b, b'=' | b',' | b'[' | b'{'))
+        .count()
 }
 
 /// `bytes` as text, if they are at most `max` bytes of UTF-8 without a byte
@@ -45,9 +77,19 @@ pub fn check_version(found: u32, supported: u32) -> Result<(), String> {
     }
 }
 
-/// `s` on one line, runs of white space folded to one space.
+/// The longest parser message shown; the parser quotes the offending line,
+/// which a hostile file can make megabytes long.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `s` on one line, runs of white space folded to one space, cut to
+/// [`MAX_MESSAGE_CHARS`], control and bidi characters escaped.
 pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let folded = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut: String = folded.chars().take(MAX_MESSAGE_CHARS).collect();
+    if cut.len() < folded.len() {
+        cut.push('\u{2026}');
+    }
+    crate::format::names::escape(&cut)
 }
 
 #[cfg(test)]

@@ -7,16 +7,36 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
     let path = ctx.ledger_path()?;
     match cmd {
         LedgerCommand::Show { channel, json } => {
-            let records = pouch::custody::ledger::read(&path)?;
-            render::ledger_show(&records, channel.as_deref(), json);
+            use pouch::custody::ledger::{self, channel_key, Event};
+            // Two passes, a record at a time: which bundles were delivered,
+            // then the table.
+            let mut delivered = std::collections::BTreeSet::new();
+            ledger::each(&path, |r| {
+                if let (Event::Receipt, Some(id)) = (r.event, r.bundle_id) {
+                    delivered.insert(id);
+                }
+                Ok(())
+            })?;
+            let mut table = render::LedgerTable::new(json);
+            ledger::each(&path, |r| {
+                let key = channel_key(&r.sender, &r.receiver);
+                if channel.is_none() || key.as_deref() == channel.as_deref() {
+                    let done = r
+                        .bundle_id
+                        .as_ref()
+                        .is_some_and(|id| delivered.contains(id));
+                    table.row(&r, done);
+                }
+                Ok(())
+            })?;
+            table.finish();
         }
         LedgerCommand::Verify { json } => {
             let n = pouch::custody::ledger::verify(&path)?;
             render::ledger_verify(&path, n, json);
         }
         LedgerCommand::Gaps { json } => {
-            let records = pouch::custody::ledger::read(&path)?;
-            render::ledger_gaps(&pouch::custody::ledger::gaps(&records), json);
+            render::ledger_gaps(&pouch::custody::ledger::gaps(&path)?, json);
         }
     }
     Ok(0)
