@@ -18,10 +18,11 @@ use serde::Serialize;
 
 pub use crate::binding::ChannelBinding;
 use crate::binding::{self, unchecked_channel};
-use crate::disk::durable::{open_regular, parent_of, read_capped};
+use crate::disk::durable::{open_regular, parent_of};
+pub use crate::disk::durable::{read_manifest_bytes, read_unvouched_bytes};
 use crate::disk::media::{self, Digests, Payload};
 use crate::error::{Error, IoContext, Result};
-use crate::format::manifest::{Entry, Manifest, MAX_MANIFEST_BYTES};
+use crate::format::manifest::{Entry, Manifest};
 use crate::format::names::escape;
 use crate::payload::archive::{self, Expected, Sink};
 use crate::payload::crypto::{self, HeaderTap};
@@ -200,30 +201,6 @@ pub fn bind(
         });
     }
     binding::bind_channel(v, manifest, manifest_path, trusted)
-}
-
-/// Reads a manifest file whose signature will not be checked (inspect
-/// without trusted keys), refusing more than is read unvouched.
-pub fn read_unvouched_bytes(path: &Path) -> Result<Vec<u8>> {
-    let max = crate::format::strict_toml::MAX_UNVOUCHED_BYTES;
-    read_capped(path, max)?.ok_or_else(|| Error::BadManifest {
-        path: path.to_path_buf(),
-        reason: format!(
-            "larger than {} MiB, too large to read without checking its signature; pass --trust SIGNER.minisign.pub",
-            max >> 20
-        ),
-    })
-}
-
-/// Reads a manifest file, refusing anything larger than a manifest can be.
-pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
-    read_capped(path, MAX_MANIFEST_BYTES)?.ok_or_else(|| Error::BadManifest {
-        path: path.to_path_buf(),
-        reason: format!(
-            "larger than {} MiB; not a pouch manifest",
-            MAX_MANIFEST_BYTES >> 20
-        ),
-    })
 }
 
 impl Bundle {

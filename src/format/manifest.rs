@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::format::names::{self, Clash, NameSet};
+pub use crate::format::names::{check_bundle_name, check_party_name};
 use crate::format::strict_toml;
 
 /// The manifest format this version of pouch writes and reads.
@@ -503,39 +504,6 @@ pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A bundle name is a single, portable file-name stem.
-pub fn check_bundle_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && !name.starts_with(['.', '-'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "bundle name {name:?} must be 1-100 characters of A-Z a-z 0-9 . _ - +, not starting with . or -"
-        ))
-    }
-}
-
-/// A party (sender, receiver) name.
-pub fn check_party_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} must be 1-64 characters of A-Z a-z 0-9 . _ -"
-        ))
-    }
 }
 
 /// Parses an RFC 3339 time.
