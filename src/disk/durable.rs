@@ -240,32 +240,6 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Option<Vec<u8>>> {
     Ok((bytes.len() as u64 <= max).then_some(bytes))
 }
 
-/// Reads a manifest file whose signature will not be checked (inspect
-/// without trusted keys), refusing more than is read unvouched.
-pub fn read_unvouched_bytes(path: &Path) -> Result<Vec<u8>> {
-    let max = crate::format::strict_toml::MAX_UNVOUCHED_BYTES;
-    read_capped(path, max)?.ok_or_else(|| Error::BadManifest {
-        path: path.to_path_buf(),
-        reason: format!(
-            "larger than {} MiB, too large to read without checking its signature; pass --trust SIGNER.minisign.pub",
-            max >> 20
-        ),
-    })
-}
-
-/// Reads a manifest file, refusing anything larger than a manifest can be.
-pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
-    read_capped(path, crate::format::manifest::MAX_MANIFEST_BYTES)?.ok_or_else(|| {
-        Error::BadManifest {
-            path: path.to_path_buf(),
-            reason: format!(
-                "larger than {} MiB; not a pouch manifest",
-                crate::format::manifest::MAX_MANIFEST_BYTES >> 20
-            ),
-        }
-    })
-}
-
 /// Reads and parses a TOML file of at most `max` bytes through
 /// [`strict_toml`]; `Ok(None)` when there is no such file. Problems with
 /// the content go through `bad`, which names the file and what it is.

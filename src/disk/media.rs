@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::disk::durable::{PendingFile, SyncedFile};
 use crate::error::{Error, IoContext, Result};
-use crate::format::manifest::Part;
+use crate::format::manifest::{Part, MAX_MANIFEST_BYTES};
 
 /// The largest file FAT32 can hold: 4 GiB − 1 byte.
 pub const FAT32_MAX_FILE: u64 = (4 << 30) - 1;
@@ -508,6 +508,30 @@ pub fn read_back(path: &Path) -> Result<String> {
     ));
     let (_, sha) = r.drain_and_finish().doing("reading", path)?;
     Ok(sha)
+}
+
+/// Reads a manifest file whose signature will not be checked (inspect
+/// without trusted keys), refusing more than is read unvouched.
+pub fn read_unvouched_bytes(path: &Path) -> Result<Vec<u8>> {
+    let max = crate::format::strict_toml::MAX_UNVOUCHED_BYTES;
+    crate::disk::durable::read_capped(path, max)?.ok_or_else(|| Error::BadManifest {
+        path: path.to_path_buf(),
+        reason: format!(
+            "larger than {} MiB, too large to read without checking its signature; pass --trust SIGNER.minisign.pub",
+            max >> 20
+        ),
+    })
+}
+
+/// Reads a manifest file, refusing anything larger than a manifest can be.
+pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
+    crate::disk::durable::read_capped(path, MAX_MANIFEST_BYTES)?.ok_or_else(|| Error::BadManifest {
+        path: path.to_path_buf(),
+        reason: format!(
+            "larger than {} MiB; not a pouch manifest",
+            MAX_MANIFEST_BYTES >> 20
+        ),
+    })
 }
 
 #[cfg(test)]
