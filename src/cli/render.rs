@@ -8,15 +8,21 @@ use std::io::Write;
 use pouch::bundle::ChannelBinding;
 use pouch::error::Error;
 use pouch::format::manifest::{EntryKind, Manifest};
-use pouch::format::names::escape;
+use pouch::format::names::{escape, for_terminal, for_terminal_json};
 use pouch::inspect::{InspectReport, SignatureCheck};
 use pouch::keygen::KeygenReport;
 use pouch::pack::PackReport;
 use pouch::unpack::UnpackReport;
 use pouch::verify::{SignatureStatus, VerifyReport};
 
-/// Writes one line to stdout; exits quietly if stdout was closed.
+/// Writes one line to stdout; exits quietly if stdout was closed. Whatever
+/// the line holds, no control or bidi character reaches the terminal raw
+/// (names are escaped where they are formatted; this is the last defence).
 pub fn out(line: &str) {
+    write_out(&for_terminal(line));
+}
+
+fn write_out(line: &str) {
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = writeln!(stdout, "{line}") {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -32,9 +38,9 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Writes a line for people to stderr.
+/// Writes a line for people to stderr, made safe as [`out`] does.
 pub fn warn(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", for_terminal(line));
 }
 
 /// Writes a note for people to stderr, unless `-q`.
@@ -46,7 +52,7 @@ pub fn note(line: &str) {
 
 fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(s) => out(&s),
+        Ok(s) => write_out(&for_terminal_json(&s)),
         Err(e) => warn(&format!("error: cannot render JSON: {e}")),
     }
 }
@@ -388,7 +394,7 @@ impl LedgerTable {
                 o.insert("delivered".into(), delivered.into());
             }
             let sep = if self.rows > 1 { "," } else { "" };
-            out(&format!("{sep}{v}"));
+            write_out(&for_terminal_json(&format!("{sep}{v}")));
             return;
         }
         let ch = channel_key(&r.sender, &r.receiver).unwrap_or_else(|| "-".into());
@@ -524,7 +530,7 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
     for rc in &r.receipts {
         out(&format!(
             "receipt {} for {} by {}: {}",
-            rc.path.display(),
+            escape(&rc.path.display().to_string()),
             escape(rc.bundle.as_deref().unwrap_or("?")),
             escape(rc.signer.as_deref().unwrap_or("?")),
             rc.verdict.to_uppercase()
@@ -554,7 +560,10 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
         ));
     }
     for i in &r.ignored {
-        out(&format!("ignored (not a bundle file): {}", i.display()));
+        out(&format!(
+            "ignored (not a bundle file): {}",
+            escape(&i.display().to_string())
+        ));
     }
     out(&format!(
         "summary: {} bundles, {} receipts, {} failed",

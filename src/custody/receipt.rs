@@ -138,7 +138,8 @@ pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
     if r.receiver_key_id != v.key_id {
         return Err(bad(format!(
             "names signer {} but was signed by {}",
-            r.receiver_key_id, v.key_id
+            escape(&r.receiver_key_id),
+            v.key_id
         )));
     }
     let signer_name = v.party.clone();

@@ -239,6 +239,40 @@ pub fn escape(name: &str) -> String {
     out
 }
 
+/// `text` made safe for a terminal, as the last step before it is written:
+/// every character [`escape`] escapes (control, bidi and invisible ones)
+/// except the line break becomes `\u{..}`; backslashes are left as they are,
+/// so text escaped before is not escaped twice.
+pub fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(text, |c, out| {
+        out.push_str(&format!("\\u{{{:x}}}", c as u32))
+    })
+}
+
+/// JSON text made safe for a terminal: the characters [`for_terminal`]
+/// escapes become JSON's `\uXXXX` (in JSON text they can only stand inside
+/// strings, where that escape means the same character), so the output is
+/// the same JSON value.
+pub fn for_terminal_json(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(text, |c, out| out.push_str(&format!("\\u{:04x}", c as u32)))
+}
+
+fn escape_with(text: &str, write: impl Fn(char, &mut String)) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c != '\n' && needs_escape(c);
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            write(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Characters that change how surrounding text is shown, or are invisible.
 fn needs_escape(c: char) -> bool {
     c.is_control()
