@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{pouch, Keys, World};
+use common::{Keys, World};
 
 /// Clears the screen, returns the cursor, rings the bell, flips the text
 /// right to left, and hides a C1 control.
