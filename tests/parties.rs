@@ -201,3 +201,97 @@ fn with_trust_only_a_channel_is_accepted_without_touching_its_sequence_numbers()
             "sequence 1 of channel alice:bob was already accepted",
         ));
 }
+
+/// Rewrites every record of a ledger (renaming each bundle) and re-chains
+/// them, as someone without the owner's key can.
+fn rewrite_and_rechain(ledger: &Path) {
+    let text = fs::read_to_string(ledger).expect("ledger");
+    let mut prev = "0".repeat(64);
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).expect("record");
+        v["name"] = serde_json::Value::String("rewritten".into());
+        v["prev"] = serde_json::Value::String(prev.clone());
+        let new = serde_json::to_string(&v).expect("json");
+        prev = pouch::payload::hashing::sha256_hex(new.as_bytes());
+        out.push_str(&new);
+        out.push('\n');
+    }
+    fs::write(ledger, out).expect("write");
+}
+
+#[test]
+fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
+    let w = World::new();
+    let (alice, bob, carol) = (w.keys("alice"), w.keys("bob"), w.keys("carol"));
+    let home = w.join("alice-home");
+    fs::create_dir_all(w.join("stick")).expect("mkdir");
+    for name in ["c1", "c2"] {
+        let f = w.write(format!("src/{name}.txt"), name);
+        w.home("alice")
+            .arg("pack")
+            .arg(&f)
+            .arg("-o")
+            .arg(w.join("stick"))
+            .args(["--name", name, "-r", &bob.recipient, "-s"])
+            .arg(&alice.secret)
+            .assert()
+            .success();
+    }
+    let ledger = home.join("ledger.jsonl");
+    assert!(
+        home.join("ledger.jsonl.minisig").is_file(),
+        "pack signs the ledger"
+    );
+    let verify = |trust: &Keys| {
+        let mut c = w.home("auditor");
+        c.args(["ledger", "verify", "--ledger"]).arg(&ledger);
+        c.arg("--trust").arg(&trust.public);
+        c
+    };
+    verify(&alice)
+        .assert()
+        .success()
+        .stdout(contains("2 records, hash chain intact"))
+        .stdout(contains("records 0 to 1 as they stand"));
+    // Signed by alice, not by carol.
+    verify(&carol)
+        .assert()
+        .code(1)
+        .stderr(contains("not among the trusted keys"));
+    let kept = fs::read(&ledger).expect("read");
+    let sig = home.join("ledger.jsonl.minisig");
+    let kept_sig = fs::read(&sig).expect("read");
+    // Rewritten and re-chained: the chain alone says intact, the owner's
+    // signature does not.
+    rewrite_and_rechain(&ledger);
+    w.home("auditor")
+        .args(["ledger", "verify", "--ledger"])
+        .arg(&ledger)
+        .assert()
+        .success();
+    verify(&alice)
+        .assert()
+        .code(1)
+        .stderr(contains("does not match record 1"));
+    // Re-signed by the rewriter: not the owner's key.
+    w.home("auditor")
+        .args(["ledger", "sign", "--ledger"])
+        .arg(&ledger)
+        .arg("-s")
+        .arg(&carol.secret)
+        .assert()
+        .success();
+    verify(&alice).assert().code(1);
+    // The newest record dropped: alice's signature names more records.
+    fs::write(&ledger, &kept).expect("restore");
+    fs::write(&sig, &kept_sig).expect("restore");
+    verify(&alice).assert().success();
+    let first_line = String::from_utf8(kept.clone()).expect("utf-8");
+    let first_line = first_line.lines().next().expect("a record");
+    fs::write(&ledger, format!("{first_line}\n")).expect("truncate");
+    verify(&alice)
+        .assert()
+        .code(1)
+        .stderr(contains("its signature covers 2 records, but it holds 1"));
+}

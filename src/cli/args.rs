@@ -155,12 +155,29 @@ pub enum LedgerCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check the hash chain: names the first edited, removed, reordered or inserted record.
-    #[command(after_help = "Example:\n  pouch ledger verify --ledger copy-of-ledger.jsonl")]
+    /// Check the hash chain: names the first edited, removed, reordered or inserted record;
+    /// with --trust, also that the ledger's owner signed it.
+    #[command(
+        after_help = "Examples:\n  pouch ledger verify --ledger copy-of-ledger.jsonl\n  pouch ledger verify --ledger their-ledger.jsonl --trust owner.minisign.pub"
+    )]
     Verify {
+        /// The owner's public key (.pub file or RW… key): check the ledger's
+        /// signature (LEDGER.minisig) too; repeatable.
+        #[arg(long, value_name = "OWNER_PUB")]
+        trust: Vec<String>,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Sign the ledger as it stands with the owner's key (pack -s does after each bundle).
+    #[command(after_help = "Example:\n  pouch ledger sign -s clerk.minisign.key")]
+    Sign {
+        /// The owner's minisign secret key.
+        #[arg(short = 's', long = "signing-key", value_name = "KEY")]
+        signing_key: PathBuf,
+        /// Read the signing key's passphrase from the first line of FILE.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Missing sequence numbers per channel among the bundles accepted.
     #[command(after_help = "Example:\n  pouch ledger gaps")]
@@ -238,7 +255,7 @@ impl Command {
                 | Command::Config(ConfigCommand::Show { json: true })
                 | Command::Keyring(KeyringCommand::List { json: true })
                 | Command::Ledger(LedgerCommand::Show { json: true, .. })
-                | Command::Ledger(LedgerCommand::Verify { json: true })
+                | Command::Ledger(LedgerCommand::Verify { json: true, .. })
                 | Command::Ledger(LedgerCommand::Gaps { json: true })
         )
     }

@@ -430,16 +430,41 @@ impl LedgerTable {
     }
 }
 
-pub fn ledger_verify(path: &std::path::Path, n: u64, as_json: bool) {
+pub fn ledger_verify(
+    path: &std::path::Path,
+    c: &pouch::custody::ledger_seal::LedgerCheck,
+    as_json: bool,
+) {
     if as_json {
-        return json(
-            &serde_json::json!({"ledger": path.display().to_string(), "records": n, "intact": true}),
-        );
+        let mut v = serde_json::to_value(c).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("ledger".into(), path.display().to_string().into());
+            o.insert("intact".into(), true.into());
+        }
+        return json(&v);
     }
     out(&format!(
-        "{}: {n} records, hash chain intact",
-        path.display()
+        "{}: {} records, hash chain intact",
+        path.display(),
+        c.records
     ));
+    if let (Some(n), Some(key)) = (c.signed_records, &c.signer) {
+        let by = c
+            .party
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        out(&format!(
+            "signed by key {key}{by}: records 0 to {} as they stand",
+            n - 1
+        ));
+        if c.records > n {
+            warn(&format!(
+                "warning: the {} newest records are not signed yet (the owner runs pouch ledger sign)",
+                c.records - n
+            ));
+        }
+    }
 }
 
 pub fn ledger_gaps(gaps: &std::collections::BTreeMap<String, Vec<u64>>, as_json: bool) {

@@ -218,6 +218,11 @@ impl Ledger {
         })
     }
 
+    /// Where the ledger is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Every record, parsed (the chain is not checked: see [`verify`]).
     pub fn records(&mut self) -> Result<Vec<Record>> {
         let text = self.text()?;
@@ -338,6 +343,14 @@ pub fn each(path: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<u64>
         Err(e) => return Err(e),
     };
     each_record(file, path, |_, _, r| f(r))
+}
+
+/// Calls `f` with the index and the line (without its newline) of each
+/// record of the ledger at `path`, read as [`each`] does; returns the number
+/// of records.
+pub fn each_line(path: &Path, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<u64> {
+    let file = crate::disk::durable::open_regular(path)?;
+    each_record(file, path, |i, line, _| f(i, line))
 }
 
 /// Checks the whole chain; returns the number of records, or names the first

@@ -3,4 +3,5 @@
 
 pub mod keyring;
 pub mod ledger;
+pub mod ledger_seal;
 pub mod receipt;

@@ -178,6 +178,8 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     )?;
     if let Some(l) = &mut ledger {
         l.append(NewRecord::about(Event::Packed, &m, &sealed.manifest_sha256))?;
+        // The sender owns its ledger: its signing key vouches for it.
+        crate::custody::ledger_seal::sign(l.path(), key)?;
     }
     Ok(PackReport {
         manifest_sha256: sealed.manifest_sha256,

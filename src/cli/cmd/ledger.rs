@@ -31,9 +31,26 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
             })?;
             table.finish();
         }
-        LedgerCommand::Verify { json } => {
-            let n = pouch::custody::ledger::verify(&path)?;
-            render::ledger_verify(&path, n, json);
+        LedgerCommand::Verify { trust, json } => {
+            let trusted = if trust.is_empty() {
+                Vec::new()
+            } else {
+                ctx.keyring()?.trusted_with(&trust)?
+            };
+            let check = pouch::custody::ledger_seal::verify(&path, &trusted)?;
+            render::ledger_verify(&path, &check, json);
+        }
+        LedgerCommand::Sign {
+            signing_key,
+            passphrase_file,
+        } => {
+            let key = keys::load_signing_key(&signing_key, passphrase_file.as_deref())?;
+            let n = pouch::custody::ledger_seal::sign(&path, &key)?;
+            render::note(&format!(
+                "signed {n} records of {} with key {}",
+                path.display(),
+                key.key_id
+            ));
         }
         LedgerCommand::Gaps { json } => {
             render::ledger_gaps(&pouch::custody::ledger::gaps(&path)?, json);
