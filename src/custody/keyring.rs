@@ -91,7 +91,7 @@ impl Keyring {
 
     /// Writes the keyring durably, replacing the old file.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::settings::home::ensure_parent(path)?;
+        crate::disk::durable::ensure_parent(path)?;
         let body = toml::to_string(self)
             .map_err(|e| Error::Internal(format!("cannot serialise the keyring: {e}")))?;
         let text = format!("# pouch keyring: parties, their signing keys and age recipients\n# Edit with pouch keyring add/remove.\n\n{body}");

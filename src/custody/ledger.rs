@@ -202,7 +202,7 @@ pub struct Ledger {
 impl Ledger {
     /// Opens (creating if missing) and locks the ledger at `path`.
     pub fn open(path: &Path) -> Result<Ledger> {
-        crate::settings::home::ensure_parent(path)?;
+        crate::disk::durable::ensure_parent(path)?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)

@@ -259,6 +259,20 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(
     strict_toml::parse(&bytes, max).map(Some).map_err(bad)
 }
 
+/// Creates the folder holding `file` (mode 0700) if it is missing.
+pub fn ensure_parent(file: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = parent_of(file);
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("creating", dir, e))
+}
+
 /// The folder a path is in (`.` for a bare name).
 pub fn parent_of(path: &Path) -> &Path {
     match path.parent() {

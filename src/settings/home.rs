@@ -39,17 +39,3 @@ pub fn ledger_path(explicit: Option<&PathBuf>) -> Result<PathBuf> {
         None => Ok(home()?.join("ledger.jsonl")),
     }
 }
-
-/// Creates the folder holding `file` (mode 0700) if it is missing.
-pub fn ensure_parent(file: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    let dir = crate::disk::durable::parent_of(file);
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io("creating", dir, e))
-}
