@@ -56,8 +56,12 @@ pub struct BundleRow {
     pub marking: Option<String>,
     /// Payload size in bytes.
     pub size: Option<u64>,
-    /// Whether every recipient is post-quantum, when the manifest could be read.
+    /// Whether every recipient is post-quantum, when the manifest could be
+    /// read: by its claim, and by the payload's age header where that was
+    /// read (a header that does not match is no).
     pub post_quantum: Option<bool>,
+    /// The recipient stanzas read from the payload's age header.
+    pub header_stanzas: Option<Vec<String>>,
     /// `ok` or `failed`.
     pub verdict: String,
     /// What failed.
@@ -261,6 +265,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
         marking: None,
         size: None,
         post_quantum: None,
+        header_stanzas: None,
         verdict: "ok".into(),
         problems: Vec::new(),
         warnings: Vec::new(),
@@ -303,7 +308,10 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
             });
             row.marking = Some(m.marking.clone());
             row.size = Some(m.payload.size);
-            row.post_quantum = Some(m.is_post_quantum());
+            let header = bundle::header_recipients(path, m).ok();
+            let header_ok = header.as_ref().is_none_or(|h| h.problem.is_none());
+            row.post_quantum = Some(m.is_post_quantum() && header_ok);
+            row.header_stanzas = header.map(|h| h.stanzas);
             row.manifest_sha256 = Some(b.manifest_sha256.clone());
             row.previous = m.channel.previous_manifest_sha256.clone();
             if let Err(e) = b.check_payload() {

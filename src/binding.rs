@@ -1,15 +1,19 @@
 //! Who may claim what: a claim on the medium is believed only when the key
 //! of the party it names vouches for it. A channel's sequence numbers belong
 //! to its sender party (receipts, which belong to the receiving party, are
-//! checked in [`crate::custody::receipt`]).
-
-use std::path::Path;
+//! checked in [`crate::custody::receipt`]). The recipients a manifest lists
+//! must be the whole truth of the payload's age header ([`header_recipients`]).
 
 use serde::Serialize;
+use std::path::Path;
 
+use std::io::{BufReader, Read};
+
+use crate::disk::durable::{open_regular, parent_of};
 use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
 use crate::format::names::escape;
+use crate::payload::header::{stanza_problem, stanza_tags, MAX_HEADER_BYTES};
 use crate::signature::{self, TrustedKey};
 
 /// Whether the channel a manifest names is vouched for by its sender party.
@@ -91,4 +95,45 @@ pub fn unchecked_channel(manifest: &Manifest) -> ChannelBinding {
         None => ChannelBinding::NoChannel,
         Some(_) => ChannelBinding::Unbound,
     }
+}
+
+/// The recipient stanzas found in a payload's age header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeaderRecipients {
+    /// Their types, in order (`X25519`, `mlkem768x25519`, `grease stanza`, or
+    /// whatever else stands there).
+    pub stanzas: Vec<String>,
+    /// What is wrong with them for the manifest's recipients, if anything.
+    pub problem: Option<String>,
+}
+
+/// The recipient stanzas of the age header of the payload beside
+/// `manifest_path`, read from its first bytes alone (no key, no other
+/// part), and what is wrong with them for the recipients the manifest lists.
+pub fn header_recipients(manifest_path: &Path, manifest: &Manifest) -> Result<HeaderRecipients> {
+    // The payload's first bytes: the single file, or the first part, beside
+    // the manifest.
+    let first = parent_of(manifest_path).join(match manifest.payload.parts.first() {
+        None => &manifest.payload.file,
+        Some(part) => &part.file,
+    });
+    let file = open_regular(&first)?;
+    let tags = stanza_tags(BufReader::new(file.take(MAX_HEADER_BYTES))).map_err(|e| {
+        Error::CorruptPayload {
+            path: first.clone(),
+            reason: format!("its age header cannot be read: {e}"),
+        }
+    })?;
+    Ok(HeaderRecipients {
+        problem: stanza_problem(&tags, &listed_kinds(manifest)),
+        stanzas: tags.iter().map(|t| escape(t)).collect(),
+    })
+}
+
+pub(crate) fn listed_kinds(manifest: &Manifest) -> Vec<&str> {
+    manifest
+        .recipients
+        .iter()
+        .map(|r| r.kind.as_str())
+        .collect()
 }

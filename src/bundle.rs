@@ -16,14 +16,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use crate::binding::ChannelBinding;
 use crate::binding::{self, unchecked_channel};
+pub use crate::binding::{header_recipients, ChannelBinding, HeaderRecipients};
 use crate::disk::durable::{open_regular, parent_of};
 use crate::disk::media::{self, Digests, Payload};
 pub use crate::disk::media::{read_manifest_bytes, read_unvouched_bytes};
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Entry, Manifest};
-use crate::format::names::escape;
 use crate::payload::archive::{self, Expected, Sink};
 use crate::payload::crypto::{self, HeaderTap};
 use crate::payload::hashing::{sha256_hex, HashingReader, LimitReader};
@@ -412,42 +411,14 @@ impl Bundle {
     /// unknown stanzas aside). So what the manifest says about post-quantum
     /// protection is checked, not only claimed.
     fn check_stanzas(&self, tags: &[String]) -> Result<()> {
-        // Every stanza is one of the listed recipients, or the one grease
-        // stanza the age crate adds: anything else could open the payload
-        // for someone the signed manifest does not name.
-        let unknown: Vec<&str> = tags
-            .iter()
-            .map(String::as_str)
-            .filter(|t| crypto::kind_of_tag(t).is_none() && *t != crypto::GREASE)
-            .collect();
-        if let Some(tag) = unknown.first() {
-            return Err(self.corrupt(format!(
-                "the payload can be opened by a recipient the manifest does not list: its age header has a stanza of type {}",
-                escape(tag)
-            )));
+        match crypto::stanza_problem(tags, &self.listed_kinds()) {
+            Some(problem) => Err(self.corrupt(problem)),
+            None => Ok(()),
         }
-        if tags.iter().filter(|t| *t == crypto::GREASE).count() > 1 {
-            return Err(self.corrupt(
-                "the payload can be opened by a recipient the manifest does not list: its age header has more than one grease-shaped stanza, and age writes one".into(),
-            ));
-        }
-        let mut found: Vec<&str> = tags.iter().filter_map(|t| crypto::kind_of_tag(t)).collect();
-        let mut listed: Vec<&str> = self
-            .manifest
-            .recipients
-            .iter()
-            .map(|r| r.kind.as_str())
-            .collect();
-        found.sort_unstable();
-        listed.sort_unstable();
-        if found != listed {
-            return Err(self.corrupt(format!(
-                "the age header seals the file key to [{}], but the signed manifest lists [{}]",
-                found.join(", "),
-                listed.join(", ")
-            )));
-        }
-        Ok(())
+    }
+
+    fn listed_kinds(&self) -> Vec<&str> {
+        binding::listed_kinds(&self.manifest)
     }
 
     /// In one pass over the payload: hashes it, decrypts it with

@@ -51,8 +51,12 @@ pub struct InspectReport {
     pub channel: ChannelBinding,
     /// Whether the payload file is present beside the manifest with the signed size.
     pub payload_present: bool,
-    /// Whether every recipient is post-quantum (ML-KEM-768 + X25519).
+    /// Whether every recipient is post-quantum (ML-KEM-768 + X25519), by
+    /// the manifest's claim; see `header` for what the payload says.
     pub post_quantum: bool,
+    /// The recipient stanzas read from the payload's age header, or why
+    /// they could not be read.
+    pub header: std::result::Result<bundle::HeaderRecipients, String>,
     /// The manifest itself.
     pub manifest: Manifest,
 }
@@ -112,6 +116,7 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
         channel,
         payload_present,
         post_quantum: manifest.is_post_quantum(),
+        header: bundle::header_recipients(manifest_path, &manifest).map_err(|e| e.to_string()),
         manifest,
     })
 }

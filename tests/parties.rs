@@ -136,7 +136,10 @@ fn another_party_cannot_speak_for_a_channel() {
         .arg(&genuine)
         .assert()
         .success()
-        .stdout(contains("alice -> bob, signed by alice \u{2713}"));
+        .stdout(contains("alice -> bob, signed by alice \u{2713}"))
+        .stdout(contains(
+            "header       X25519, grease stanza: each a listed recipient (or age's grease)",
+        ));
 }
 
 #[test]

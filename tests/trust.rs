@@ -367,4 +367,20 @@ fn a_stanza_the_manifest_does_not_list_fails_verify_unpack_and_audit() {
         .code(1)
         .stdout(contains("FAILED"))
         .stdout(contains(unlisted));
+    // inspect shows the recipient set read from the header, not only the
+    // manifest's claim, with or without a key.
+    for trust in [true, false] {
+        let mut c = pouch();
+        c.arg("inspect").arg(&m);
+        if trust {
+            c.arg("--trust").arg(&s.alice.public);
+        }
+        c.assert()
+            .code(1)
+            .stdout(contains("header       X25519, ssh-ed25519"))
+            .stdout(contains(
+                "\u{2717} the payload can be opened by a recipient",
+            ))
+            .stderr(contains(unlisted));
+    }
 }

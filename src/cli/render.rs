@@ -304,6 +304,16 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         },
         fps.join(", ")
     ));
+    v.push(match &r.header {
+        Ok(h) => match &h.problem {
+            None => format!(
+                "header       {}: each a listed recipient (or age's grease)",
+                h.stanzas.join(", ")
+            ),
+            Some(p) => format!("header       {} \u{2717} {p}", h.stanzas.join(", ")),
+        },
+        Err(e) => format!("header       not read: {e}"),
+    });
     v.push(format!(
         "payload      {}, {} ({} bytes), sha256 {}{}",
         m.payload.file,

@@ -22,7 +22,9 @@ use age::x25519;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-pub use crate::payload::header::{kind_of_tag, stanza_tags, HeaderTap, GREASE, MAX_HEADER_BYTES};
+pub use crate::payload::header::{
+    kind_of_tag, stanza_problem, stanza_tags, HeaderTap, GREASE, MAX_HEADER_BYTES,
+};
 use crate::payload::header::{read_header, strict_stanzas, HeaderError, AGE_V1};
 use crate::payload::pq;
 

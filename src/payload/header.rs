@@ -161,3 +161,36 @@ pub fn kind_of_tag(tag: &str) -> Option<&'static str> {
         _ => None,
     }
 }
+
+/// What is wrong with a header whose recipient stanzas are `tags` (as
+/// [`stanza_tags`] gives them) for a manifest listing recipients of the
+/// kinds `listed`: every stanza must be one of them, by kind and count, or
+/// the one grease stanza age writes. `None` when they match.
+pub fn stanza_problem(tags: &[String], listed: &[&str]) -> Option<String> {
+    const UNLISTED: &str = "the payload can be opened by a recipient the manifest does not list";
+    if let Some(tag) = tags
+        .iter()
+        .find(|t| kind_of_tag(t).is_none() && t.as_str() != GREASE)
+    {
+        return Some(format!(
+            "{UNLISTED}: its age header has a stanza of type {}",
+            crate::format::names::escape(tag)
+        ));
+    }
+    if tags.iter().filter(|t| t.as_str() == GREASE).count() > 1 {
+        return Some(format!(
+            "{UNLISTED}: its age header has more than one grease-shaped stanza, and age writes one"
+        ));
+    }
+    let mut found: Vec<&str> = tags.iter().filter_map(|t| kind_of_tag(t)).collect();
+    let mut listed = listed.to_vec();
+    found.sort_unstable();
+    listed.sort_unstable();
+    (found != listed).then(|| {
+        format!(
+            "the age header seals the file key to [{}], but the signed manifest lists [{}]",
+            found.join(", "),
+            listed.join(", ")
+        )
+    })
+}

@@ -19,6 +19,17 @@ pub fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
             ));
             Ok(1)
         }
-        _ => Ok(0),
+        _ => match &report.header {
+            Ok(pouch::bundle::HeaderRecipients {
+                problem: Some(problem),
+                ..
+            }) => {
+                render::warn(&format!(
+                    "error: {problem}\n  hint: do not open this payload; ask the sender for a fresh copy"
+                ));
+                Ok(1)
+            }
+            _ => Ok(0),
+        },
     }
 }
