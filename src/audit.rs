@@ -215,7 +215,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
     let ledger_row = opts
         .ledger
         .as_ref()
-        .map(|path| check_ledger(path, &mut bundles));
+        .map(|path| check_ledger(path, &mut bundles, &opts.trusted));
 
     let failed = bundles.iter().filter(|b| b.verdict != "ok").count()
         + receipt_rows.iter().filter(|r| r.verdict != "ok").count()
@@ -410,7 +410,7 @@ fn series(bundles: &mut [BundleRow]) -> Vec<ChannelRow> {
     rows
 }
 
-fn check_ledger(path: &Path, bundles: &mut [BundleRow]) -> LedgerRow {
+fn check_ledger(path: &Path, bundles: &mut [BundleRow], trusted: &[TrustedKey]) -> LedgerRow {
     match ledger::verify(path) {
         Err(e) => LedgerRow {
             path: path.to_path_buf(),
@@ -435,11 +435,43 @@ fn check_ledger(path: &Path, bundles: &mut [BundleRow]) -> LedgerRow {
                     b.verdict = "failed".into();
                 }
             }
-            LedgerRow {
-                path: path.to_path_buf(),
-                verdict: "ok".into(),
-                detail: format!("{n} records, chain intact"),
-            }
+            owner_row(path, n, trusted)
+        }
+    }
+}
+
+/// The ledger's row once its chain is intact: who signed it, checked
+/// against the trusted keys when it is signed.
+fn owner_row(path: &Path, n: u64, trusted: &[TrustedKey]) -> LedgerRow {
+    let row = |verdict: &str, detail: String| LedgerRow {
+        path: path.to_path_buf(),
+        verdict: verdict.into(),
+        detail,
+    };
+    if !crate::custody::ledger_seal::signature_path(path).exists() {
+        return row(
+            "ok",
+            format!(
+                "{n} records, chain intact; not signed by its owner, so a rewrite would not show"
+            ),
+        );
+    }
+    match crate::custody::ledger_seal::verify(path, trusted) {
+        Err(e) => row("failed", e.to_string()),
+        Ok(c) => {
+            let signed = c.signed_records.unwrap_or(0);
+            let by = c.party.or(c.signer).unwrap_or_default();
+            let unsigned = match n - signed {
+                0 => String::new(),
+                k => format!("; the {k} newest not signed yet"),
+            };
+            row(
+                "ok",
+                format!(
+                    "{n} records, chain intact, records 0 to {} signed by {by}{unsigned}",
+                    signed.saturating_sub(1)
+                ),
+            )
         }
     }
 }

@@ -262,6 +262,24 @@ fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
         .assert()
         .code(1)
         .stderr(contains("not among the trusted keys"));
+    // An auditor with alice in the keyring sees who wrote the ledger.
+    w.home("auditor")
+        .args(["keyring", "add", "alice", "--sign-pub"])
+        .arg(&alice.public)
+        .assert()
+        .success();
+    let audit = || {
+        let mut c = w.home("auditor");
+        c.arg("audit")
+            .arg(w.join("stick"))
+            .arg("--ledger")
+            .arg(&ledger);
+        c
+    };
+    audit()
+        .assert()
+        .success()
+        .stdout(contains("records 0 to 1 signed by alice"));
     let kept = fs::read(&ledger).expect("read");
     let sig = home.join("ledger.jsonl.minisig");
     let kept_sig = fs::read(&sig).expect("read");
@@ -277,6 +295,10 @@ fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
         .assert()
         .code(1)
         .stderr(contains("does not match record 1"));
+    audit()
+        .assert()
+        .code(1)
+        .stdout(contains("does not match record 1"));
     // Re-signed by the rewriter: not the owner's key.
     w.home("auditor")
         .args(["ledger", "sign", "--ledger"])
