@@ -198,13 +198,23 @@ pub struct Digests {
     whole: Option<Sha256>,
     first: Option<String>,
     ended: usize,
+    parts_only: bool,
 }
 
 impl Digests {
+    /// Digests of each file only, for a caller that has the whole digest
+    /// from elsewhere (resplit: the payload it reads).
+    pub fn parts_only() -> Digests {
+        Digests {
+            parts_only: true,
+            ..Digests::default()
+        }
+    }
+
     /// Hashes `bytes` of the current file.
     pub fn update(&mut self, bytes: &[u8]) {
         self.part.update(bytes);
-        if self.ended > 0 {
+        if self.ended > 0 && !self.parts_only {
             if let Some(whole) = &mut self.whole {
                 whole.update(bytes);
             }
@@ -214,7 +224,7 @@ impl Digests {
     /// Ends the current file; returns its sha256 (lowercase hex).
     pub fn end_part(&mut self) -> String {
         let part = std::mem::take(&mut self.part);
-        if self.ended == 0 {
+        if self.ended == 0 && !self.parts_only {
             self.whole = Some(part.clone());
         }
         let sha = hex::encode(part.finalize());
@@ -225,8 +235,12 @@ impl Digests {
         sha
     }
 
-    /// The sha256 of everything hashed, across all files.
+    /// The sha256 of everything hashed, across all files (empty for
+    /// [`Digests::parts_only`] after more than one file).
     pub fn whole(self) -> String {
+        if self.parts_only && self.ended > 1 {
+            return String::new();
+        }
         match (self.ended, self.first, self.whole) {
             (1, Some(first), _) => first,
             (n, _, Some(whole)) if n > 1 => hex::encode(whole.finalize()),
@@ -259,6 +273,13 @@ impl PartWriter {
             digests: Digests::default(),
             total: 0,
         }
+    }
+
+    /// Hashes each part only: the caller knows the whole payload's digest
+    /// already, and [`PartWriter::finish`] returns an empty one.
+    pub fn parts_only(mut self) -> PartWriter {
+        self.digests = Digests::parts_only();
+        self
     }
 
     fn open_next(&mut self) -> io::Result<()> {
@@ -632,6 +653,14 @@ mod tests {
         let mut unended = Digests::default();
         unended.update(b"xyz");
         assert_eq!(unended.whole(), crate::payload::hashing::sha256_hex(b"xyz"));
+        // Parts only (resplit): the same part digests, no whole one kept.
+        let mut p = Digests::parts_only();
+        p.update(b"abc");
+        assert_eq!(p.end_part(), crate::payload::hashing::sha256_hex(b"abc"));
+        p.update(b"de");
+        assert_eq!(p.end_part(), crate::payload::hashing::sha256_hex(b"de"));
+        assert!(p.whole.is_none(), "the whole digest is not computed");
+        assert_eq!(p.whole(), "");
     }
 
     #[test]
