@@ -24,7 +24,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::bundle::{self, Bundle, SignatureStatus, Trust};
-use crate::custody::ledger::{self, Arrival, Event, Ledger, NewRecord};
+use crate::custody::ledger::{self, Arrival, Event, Ledger, Record};
 use crate::disk::durable;
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Entry, Manifest};
@@ -97,14 +97,14 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             .with_progress(&opts.progress),
         Err(e) => {
             if let (Some(l), 1) = (&mut ledger, e.exit_code()) {
-                l.append(NewRecord {
-                    event: Some(Event::Rejected),
+                l.append(Record {
+                    event: Event::Rejected,
                     name: opts
                         .manifest
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned()),
                     notes: vec![e.to_string()],
-                    ..NewRecord::default()
+                    ..Record::default()
                 })?;
             }
             return Err(e);
@@ -112,7 +112,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     };
     let record = |ledger: &mut Option<Ledger>, event: Event, notes: Vec<String>| -> Result<()> {
         if let Some(l) = ledger {
-            let mut r = NewRecord::about(event, &bundle.manifest, &bundle.manifest_sha256);
+            let mut r = Record::about(event, &bundle.manifest, &bundle.manifest_sha256);
             r.vouched_by = bundle.channel.party().map(str::to_string);
             r.notes = notes;
             l.append(r)?;

@@ -24,12 +24,13 @@ use crate::format::names::escape;
 use crate::payload::hashing::sha256_hex;
 
 /// What a record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// The sender packed a bundle.
     Packed,
     /// A bundle was verified (`verify --record`).
+    #[default]
     Verified,
     /// The recipient unpacked and accepted a bundle.
     Accepted,
@@ -39,8 +40,9 @@ pub enum Event {
     Receipt,
 }
 
-/// One ledger record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One ledger record. To append one, fill in what it is about; [`Ledger::append`]
+/// sets its index, time and chain hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// Position in the ledger, from 0.
@@ -85,38 +87,11 @@ pub struct Record {
     pub prev: String,
 }
 
-/// A record to append; index, time and chain hash are filled in.
-#[derive(Debug, Clone, Default)]
-pub struct NewRecord {
-    /// What happened.
-    pub event: Option<Event>,
-    /// The bundle's id.
-    pub bundle_id: Option<String>,
-    /// The bundle's name.
-    pub name: Option<String>,
-    /// Sending party.
-    pub sender: Option<String>,
-    /// Receiving party.
-    pub receiver: Option<String>,
-    /// Sequence number.
-    pub sequence: Option<u64>,
-    /// sha256 of the manifest.
-    pub manifest_sha256: Option<String>,
-    /// Previous manifest's sha256, as stated.
-    pub previous_manifest_sha256: Option<String>,
-    /// Signer key id.
-    pub signer: Option<String>,
-    /// The sender party that vouched for the channel (see [`Record::vouched_by`]).
-    pub vouched_by: Option<String>,
-    /// Notes.
-    pub notes: Vec<String>,
-}
-
-impl NewRecord {
+impl Record {
     /// A record about `m` (whose manifest file hashes to `manifest_sha256`).
-    pub fn about(event: Event, m: &Manifest, manifest_sha256: &str) -> NewRecord {
-        NewRecord {
-            event: Some(event),
+    pub fn about(event: Event, m: &Manifest, manifest_sha256: &str) -> Record {
+        Record {
+            event,
             bundle_id: Some(m.bundle_id.clone()),
             name: Some(m.name.clone()),
             sender: m.channel.sender.clone(),
@@ -125,8 +100,7 @@ impl NewRecord {
             manifest_sha256: Some(manifest_sha256.to_string()),
             previous_manifest_sha256: m.channel.previous_manifest_sha256.clone(),
             signer: Some(m.signer.key_id.clone()),
-            vouched_by: None,
-            notes: Vec::new(),
+            ..Record::default()
         }
     }
 }
@@ -146,24 +120,24 @@ pub enum VerifyOutcome {
     },
 }
 
-impl NewRecord {
+impl Record {
     /// The record of a verify: about the manifest `about` (with its file's
     /// sha256) when it could be read, else only the bundle's `name`.
     pub fn verify_outcome(
         about: Option<(&Manifest, &str)>,
         name: Option<String>,
         outcome: &VerifyOutcome,
-    ) -> NewRecord {
+    ) -> Record {
         let mut rec = match about {
-            Some((m, sha)) => NewRecord::about(Event::Verified, m, sha),
-            None => NewRecord {
+            Some((m, sha)) => Record::about(Event::Verified, m, sha),
+            None => Record {
                 name,
-                ..NewRecord::default()
+                ..Record::default()
             },
         };
         match outcome {
             VerifyOutcome::Passed { contents_checked } => {
-                rec.event = Some(Event::Verified);
+                rec.event = Event::Verified;
                 rec.notes.push(if *contents_checked {
                     "signature, payload and contents OK".into()
                 } else {
@@ -171,7 +145,7 @@ impl NewRecord {
                 });
             }
             VerifyOutcome::Failed { reason } => {
-                rec.event = Some(Event::Rejected);
+                rec.event = Event::Rejected;
                 rec.notes.push(reason.clone());
             }
         }
@@ -188,7 +162,7 @@ pub fn record_verify(
     outcome: &VerifyOutcome,
 ) -> Result<Record> {
     let mut ledger = Ledger::open(path)?;
-    ledger.append(NewRecord::verify_outcome(about, name, outcome))
+    ledger.append(Record::verify_outcome(about, name, outcome))
 }
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -245,7 +219,7 @@ impl Ledger {
     }
 
     /// Appends a record, chained to the last one, and fsyncs it.
-    pub fn append(&mut self, new: NewRecord) -> Result<Record> {
+    pub fn append(&mut self, new: Record) -> Result<Record> {
         let text = self.text()?;
         ensure_whole(&text, &self.path, "; run pouch ledger verify")?;
         let last = text.lines().last();
@@ -266,18 +240,8 @@ impl Ledger {
         let record = Record {
             index,
             time: crate::format::manifest::format_time(time::OffsetDateTime::now_utc()),
-            event: new.event.unwrap_or(Event::Verified),
-            bundle_id: new.bundle_id,
-            name: new.name,
-            sender: new.sender,
-            receiver: new.receiver,
-            sequence: new.sequence,
-            manifest_sha256: new.manifest_sha256,
-            previous_manifest_sha256: new.previous_manifest_sha256,
-            signer: new.signer,
-            vouched_by: new.vouched_by,
-            notes: new.notes,
             prev,
+            ..new
         };
         let mut line = serde_json::to_string(&record)
             .map_err(|e| Error::Internal(format!("cannot serialise a ledger record: {e}")))?;

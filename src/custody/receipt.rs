@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::custody::ledger::{self, Event, Ledger, NewRecord};
+use crate::custody::ledger::{self, Event, Ledger, Record};
 use crate::error::{Error, Result};
 use crate::format::manifest::{self, Manifest};
 use crate::format::names::escape;
@@ -224,15 +224,14 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
             newly_recorded: false,
         });
     }
-    ledger.append(NewRecord {
-        event: Some(Event::Receipt),
+    ledger.append(Record {
+        event: Event::Receipt,
         bundle_id: Some(r.bundle_id.clone()),
         name: Some(r.name.clone()),
         sender: r.sender.clone(),
         receiver: r.receiver.clone(),
         sequence: r.sequence,
         manifest_sha256: Some(r.manifest_sha256.clone()),
-        previous_manifest_sha256: None,
         signer: Some(checked.signer.clone()),
         vouched_by: checked.signer_name.clone(),
         notes: vec![format!(
@@ -240,6 +239,7 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
             r.received,
             checked.signer_name.as_deref().unwrap_or(&checked.signer)
         )],
+        ..Record::default()
     })?;
     Ok(Imported {
         checked,

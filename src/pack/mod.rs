@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::custody::ledger::{self, Event, Ledger, NewRecord};
+use crate::custody::ledger::{self, Event, Ledger, Record};
 use crate::disk::durable;
 use crate::disk::media;
 use crate::error::{Error, Result};
@@ -177,7 +177,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         opts.verify_after_write,
     )?;
     if let Some(l) = &mut ledger {
-        l.append(NewRecord::about(Event::Packed, &m, &sealed.manifest_sha256))?;
+        l.append(Record::about(Event::Packed, &m, &sealed.manifest_sha256))?;
         // The sender owns its ledger: its signing key vouches for it.
         crate::custody::ledger_seal::sign(l.path(), key)?;
     }
