@@ -636,7 +636,7 @@ mod tests {
 
     #[test]
     fn without_contents_only_signature_and_payload_are_claimed() {
-        let rec = NewRecord::verify_outcome(
+        let rec = Record::verify_outcome(
             None,
             None,
             &VerifyOutcome::Passed {
