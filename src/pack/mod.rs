@@ -35,7 +35,8 @@ pub use plan::{dry_run, DryRun};
 pub(crate) use seal::seal;
 
 /// The compression level used unless the clerk picks another.
-pub use crate::settings::DEFAULT_LEVEL;
+/// The zstd level when neither a flag, the spec nor the config sets one.
+pub const DEFAULT_LEVEL: i32 = 3;
 
 /// What to pack, for whom, and how.
 #[derive(Debug, Clone, Default)]

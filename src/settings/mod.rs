@@ -4,5 +4,3 @@
 pub mod config;
 pub mod home;
 pub mod resolve;
-
-pub use resolve::DEFAULT_LEVEL;

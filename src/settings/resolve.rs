@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::custody::keyring::RecipientRequest;
 use crate::disk::media;
 use crate::error::{Error, Result};
+use crate::pack::{PackOptions, DEFAULT_LEVEL};
 use crate::settings::config::{Config, Filter, Spec};
-
-/// The zstd level when neither a flag, the spec nor the config sets one.
-pub const DEFAULT_LEVEL: i32 = 3;
 
 /// What pack's flags said; `None` and empty mean "not given".
 #[derive(Debug, Clone, Default)]
@@ -52,11 +50,13 @@ pub struct PackFlags {
     pub media_given: bool,
 }
 
-/// Every pack setting, decided.
+/// Every pack setting, decided: the options of the pack itself, and what
+/// the caller still turns into them (the output folder, recipients and
+/// signing key, which need the filesystem or the keyring).
 #[derive(Debug, Clone)]
 pub struct PackSettings {
-    /// What to pack.
-    pub sources: Vec<PathBuf>,
+    /// The pack's options, as far as settings decide them.
+    pub pack: PackOptions,
     /// Where to write the bundle, if anyone said.
     pub out_dir: Option<PathBuf>,
     /// Who the bundle is sealed to, as asked.
@@ -65,24 +65,6 @@ pub struct PackSettings {
     pub signing_key: Option<PathBuf>,
     /// The signing key's passphrase file.
     pub passphrase_file: Option<PathBuf>,
-    /// The channel's sender party.
-    pub sender: Option<String>,
-    /// The channel's receiver party.
-    pub receiver: Option<String>,
-    /// Security marking.
-    pub marking: String,
-    /// Description.
-    pub description: String,
-    /// zstd level.
-    pub level: i32,
-    /// Keep names out of the outer manifest.
-    pub seal_names: bool,
-    /// Refuse classic recipients.
-    pub require_pq: bool,
-    /// Part size.
-    pub split: Option<u64>,
-    /// The spec's include and exclude patterns.
-    pub filter: Filter,
 }
 
 /// Whether a switch that may only be turned on is on: by the flag, or by
@@ -112,22 +94,10 @@ pub fn pack(flags: PackFlags, spec: &Spec, config: &Config) -> Result<PackSettin
     };
     let filter = Filter::new(&spec.include, &spec.exclude).map_err(Error::Usage)?;
     let receiver = flags.receiver.or(spec.to.clone());
-    Ok(PackSettings {
+    let pack = PackOptions {
         sources,
-        out_dir: flags
-            .out_dir
-            .or(spec.out_dir.clone())
-            .or(config.out_dir.clone()),
-        recipients: RecipientRequest {
-            recipients: flags.recipients,
-            files: flags.recipients_files,
-            parties: spec.recipients.clone(),
-            receiver: receiver.clone(),
-        },
-        signing_key: flags.signing_key.or(config.signing_key.clone()),
-        passphrase_file: flags.passphrase_file.or(config.passphrase_file.clone()),
         sender: flags.sender.or(spec.from.clone()).or(config.sender.clone()),
-        receiver,
+        receiver: receiver.clone(),
         marking: flags
             .marking
             .or(spec.marking.clone())
@@ -146,6 +116,22 @@ pub fn pack(flags: PackFlags, spec: &Spec, config: &Config) -> Result<PackSettin
         require_pq: switched_on(flags.require_pq, &[spec.require_pq, config.require_pq]),
         split,
         filter,
+        ..PackOptions::default()
+    };
+    Ok(PackSettings {
+        pack,
+        out_dir: flags
+            .out_dir
+            .or(spec.out_dir.clone())
+            .or(config.out_dir.clone()),
+        recipients: RecipientRequest {
+            recipients: flags.recipients,
+            files: flags.recipients_files,
+            parties: spec.recipients.clone(),
+            receiver,
+        },
+        signing_key: flags.signing_key.or(config.signing_key.clone()),
+        passphrase_file: flags.passphrase_file.or(config.passphrase_file.clone()),
     })
 }
 
@@ -295,17 +281,17 @@ mod tests {
             ..Config::default()
         };
         let s = pack(flags(), &spec, &config).unwrap();
-        assert_eq!((s.marking.as_str(), s.level), ("spec", 5));
-        assert_eq!(s.sender.as_deref(), Some("config-sender"));
+        assert_eq!((s.pack.marking.as_str(), s.pack.level), ("spec", 5));
+        assert_eq!(s.pack.sender.as_deref(), Some("config-sender"));
         let f = PackFlags {
             marking: Some("flag".into()),
             level: Some(1),
             ..flags()
         };
         let s = pack(f, &spec, &config).unwrap();
-        assert_eq!((s.marking.as_str(), s.level), ("flag", 1));
+        assert_eq!((s.pack.marking.as_str(), s.pack.level), ("flag", 1));
         let s = pack(flags(), &Spec::default(), &Config::default()).unwrap();
-        assert_eq!((s.marking.as_str(), s.level), ("", DEFAULT_LEVEL));
+        assert_eq!((s.pack.marking.as_str(), s.pack.level), ("", DEFAULT_LEVEL));
     }
 
     #[test]
@@ -335,7 +321,7 @@ mod tests {
             ..Config::default()
         };
         let s = pack(flags(), &Spec::default(), &config).unwrap();
-        assert!(s.split.is_some());
+        assert!(s.pack.split.is_some());
         let f = PackFlags {
             media_given: true,
             ..flags()
@@ -350,7 +336,7 @@ mod tests {
             ..Spec::default()
         };
         let s = pack(PackFlags::default(), &spec, &Config::default()).unwrap();
-        assert_eq!(s.sources, vec![PathBuf::from("from-spec")]);
+        assert_eq!(s.pack.sources, vec![PathBuf::from("from-spec")]);
         let e = pack(PackFlags::default(), &Spec::default(), &Config::default()).unwrap_err();
         assert!(e.to_string().contains("nothing to pack"), "{e}");
     }

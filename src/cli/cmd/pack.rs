@@ -31,26 +31,16 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
     };
     let s = resolve::pack(flags, &spec, &ctx.config)?;
     let mut opts = pouch::pack::PackOptions {
-        sources: s.sources,
         out_dir: s.out_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
-        recipients: Vec::new(),
-        require_pq: s.require_pq,
         name: args.name,
-        sender: s.sender,
-        receiver: s.receiver,
-        marking: s.marking,
-        description: s.description,
-        level: s.level,
-        seal_names: s.seal_names,
         skip_special: args.skip_special,
         source_date_epoch: resolve::source_date_epoch()?,
-        split: s.split,
         verify_after_write: args.media.verify_after_write(),
         allow_unportable_names: args.allow_unportable_names,
         ledger: Some(ctx.ledger_path()?),
         progress: ctx.progress.clone(),
-        filter: s.filter,
         zstd_workers: pouch::pack::default_zstd_workers(),
+        ..s.pack
     };
     if args.dry_run {
         let report = pouch::pack::dry_run(&opts)?;
