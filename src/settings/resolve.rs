@@ -304,10 +304,11 @@ mod tests {
             require_pq: Some(false),
             ..Spec::default()
         };
-        assert!(pack(flags(), &spec_off, &on).unwrap().require_pq);
+        assert!(pack(flags(), &spec_off, &on).unwrap().pack.require_pq);
         assert!(
             !pack(flags(), &spec_off, &Config::default())
                 .unwrap()
+                .pack
                 .require_pq
         );
         assert!(switched_on(true, &[Some(false)]));
@@ -326,7 +327,7 @@ mod tests {
             media_given: true,
             ..flags()
         };
-        assert_eq!(pack(f, &Spec::default(), &config).unwrap().split, None);
+        assert_eq!(pack(f, &Spec::default(), &config).unwrap().pack.split, None);
     }
 
     #[test]
