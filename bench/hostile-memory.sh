@@ -5,13 +5,7 @@
 # at their size caps. The target (issue 13): at most 64 MiB each.
 # Usage: bench/hostile-memory.sh   (needs /usr/bin/time; not run in CI)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-pouch=$PWD/target/release/pouch
-work=$(mktemp -d "${TMPDIR:-/tmp}/pouch-hostile.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-"$pouch" keygen --name k --no-passphrase --out . >/dev/null 2>&1
+source "$(dirname "$0")/setup.sh" hostile
 export POUCH_HOME=$work/home
 mkdir -p stick home
 python3 - <<'PY'

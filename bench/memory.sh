@@ -3,15 +3,8 @@
 # Usage: bench/memory.sh [SIZE_MIB]   (default 2048; needs /usr/bin/time)
 # Not run in CI: it writes several GiB.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 size_mib=${1:-2048}
-cargo build --release --quiet
-pouch=$PWD/target/release/pouch
-work=$(mktemp -d "${TMPDIR:-/tmp}/pouch-mem.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-
-"$pouch" keygen --name k --no-passphrase --out . >/dev/null 2>&1
+source "$(dirname "$0")/setup.sh" mem
 mkdir src out
 head -c "$((size_mib * 1024 * 1024))" /dev/urandom > src/big.bin
 

@@ -52,18 +52,36 @@ impl ChannelBinding {
     }
 }
 
-/// A channel belongs to its sender party: a manifest naming `sender = X` is
-/// bound when one of keyring party X's keys signed it. Signed by another
-/// party's key, or by a key that is not X's while X is a known party, it is
-/// refused; signed by a `--trust` key no party holds, it is [unbound].
+/// Checks that a verified signature belongs to this manifest: its trusted
+/// comment names the bundle, and the manifest names the key that signed it.
+/// Then the channel: a manifest naming `sender = X` is bound when one of
+/// keyring party X's keys signed it. Signed by another party's key, or by a
+/// key that is not X's while X is a known party, it is refused; signed by a
+/// `--trust` key no party holds, it is [unbound].
 ///
 /// [unbound]: ChannelBinding::Unbound
-pub fn bind_channel(
+pub fn bind(
     v: &signature::Verified,
     manifest: &Manifest,
     manifest_path: &Path,
     trusted: &[TrustedKey],
 ) -> Result<ChannelBinding> {
+    let sig_path = signature::signature_path(manifest_path);
+    signature::check_trusted_comment(
+        &v.trusted_comment,
+        &manifest.bundle_id,
+        &manifest.name,
+        &sig_path,
+    )?;
+    if manifest.signer.key_id != v.key_id {
+        return Err(Error::BadManifest {
+            path: manifest_path.to_path_buf(),
+            reason: format!(
+                "names signer {} but was signed by {}",
+                manifest.signer.key_id, v.key_id
+            ),
+        });
+    }
     let Some(sender) = manifest.channel.sender.as_deref() else {
         return Ok(ChannelBinding::NoChannel);
     };

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::binding::{self, unchecked_channel};
-pub use crate::binding::{header_recipients, ChannelBinding, HeaderRecipients};
+pub use crate::binding::{bind, header_recipients, ChannelBinding, HeaderRecipients};
 use crate::disk::durable::{open_regular, parent_of};
 use crate::disk::media::{self, Digests, Payload};
 pub use crate::disk::media::{read_manifest_bytes, read_unvouched_bytes};
@@ -172,34 +172,6 @@ pub fn authenticate(
         None => Manifest::parse(bytes, manifest_path)?,
     };
     Ok((manifest, verified))
-}
-
-/// Checks that a verified signature belongs to this manifest: its trusted
-/// comment names the bundle, the manifest names the key that signed it, and
-/// a channel it claims is its sender party's (see [`binding::bind_channel`]).
-pub fn bind(
-    v: &signature::Verified,
-    manifest: &Manifest,
-    manifest_path: &Path,
-    trusted: &[TrustedKey],
-) -> Result<ChannelBinding> {
-    let sig_path = signature::signature_path(manifest_path);
-    signature::check_trusted_comment(
-        &v.trusted_comment,
-        &manifest.bundle_id,
-        &manifest.name,
-        &sig_path,
-    )?;
-    if manifest.signer.key_id != v.key_id {
-        return Err(Error::BadManifest {
-            path: manifest_path.to_path_buf(),
-            reason: format!(
-                "names signer {} but was signed by {}",
-                manifest.signer.key_id, v.key_id
-            ),
-        });
-    }
-    binding::bind_channel(v, manifest, manifest_path, trusted)
 }
 
 impl Bundle {

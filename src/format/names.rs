@@ -287,35 +287,27 @@ fn needs_escape(c: char) -> bool {
 
 /// A bundle name is a single, portable file-name stem.
 pub fn check_bundle_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && !name.starts_with(['.', '-'])
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    let ok = short_name(name, 100, b"._-+") && !name.starts_with(['.', '-']);
+    ok.then_some(()).ok_or_else(|| {
+        format!(
             "bundle name {name:?} must be 1-100 characters of A-Z a-z 0-9 . _ - +, not starting with . or -"
-        ))
-    }
+        )
+    })
 }
 
 /// A party (sender, receiver) name.
 pub fn check_party_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
+    short_name(name, 64, b"._-")
+        .then_some(())
+        .ok_or_else(|| format!("{name:?} must be 1-64 characters of A-Z a-z 0-9 . _ -"))
+}
+
+/// Whether `name` is 1 to `max` bytes of ASCII letters, digits and `extra`.
+fn short_name(name: &str, max: usize, extra: &[u8]) -> bool {
+    (1..=max).contains(&name.len())
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} must be 1-64 characters of A-Z a-z 0-9 . _ -"
-        ))
-    }
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 #[cfg(test)]
