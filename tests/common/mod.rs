@@ -5,13 +5,16 @@
 // Test helpers fail the test they serve by panicking, as assertions do.
 #![allow(clippy::expect_used, clippy::panic)]
 
+use std::borrow::BorrowMut;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
+use assert_cmd::assert::Assert;
 use assert_cmd::Command;
+use predicates::str::contains;
 
 pub mod forge;
 
@@ -82,6 +85,102 @@ pub fn verify(manifest: &Path, trust: &Path, identity: Option<&Path>) -> Output 
     c.output().expect("runs")
 }
 
+/// `args!(command; a, b, …)`: `command` with arguments of mixed
+/// `AsRef<OsStr>` types added, so that a whole command fits on one line.
+/// (This and [`pouch!`] reach a test file through `#[macro_use] mod common;`.)
+#[allow(unused_macros)]
+macro_rules! args {
+    ($cmd:expr; $($arg:expr),* $(,)?) => {{
+        let mut c = $cmd;
+        $(c.arg($arg);)*
+        c
+    }};
+}
+
+/// `pouch!(a, b, …)`: [`pouch`] with arguments of mixed `AsRef<OsStr>` types.
+#[allow(unused_macros)]
+macro_rules! pouch {
+    ($($arg:expr),* $(,)?) => {
+        args!($crate::common::pouch(); $($arg),*)
+    };
+}
+
+/// Runs `cmd` and asserts that it succeeds and that its stdout contains each
+/// of `stdout`; returns the assertion, for further checks.
+#[track_caller]
+pub fn passes(mut cmd: impl BorrowMut<Command>, stdout: &[&str]) -> Assert {
+    let mut a = cmd.borrow_mut().assert().success();
+    for s in stdout {
+        a = a.stdout(contains(*s));
+    }
+    a
+}
+
+/// Runs `cmd` and asserts that it exits with `code` and that its stderr
+/// contains each of `stderr`; returns the assertion, for further checks.
+#[track_caller]
+pub fn fails(mut cmd: impl BorrowMut<Command>, code: i32, stderr: &[&str]) -> Assert {
+    let mut a = cmd.borrow_mut().assert().code(code);
+    for s in stderr {
+        a = a.stderr(contains(*s));
+    }
+    a
+}
+
+/// Runs `cmd` and returns its output, whatever the outcome.
+pub fn output(mut cmd: impl BorrowMut<Command>) -> Output {
+    cmd.borrow_mut().output().expect("runs")
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A finished command's stdout, as text.
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The names in folder `dir`, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `pouch pack SOURCES… -o OUT -r K.recipient -s K.secret`: sealed to and
+/// signed by `k`, for packs that are to be refused or looked at closely.
+pub fn pack_cmd(sources: &[&Path], out: &Path, k: &Keys) -> Command {
+    let mut c = pouch();
+    c.arg("pack").args(sources).arg("-o").arg(out);
+    c.args(["-r", &k.recipient]).arg("-s").arg(&k.secret);
+    c
+}
+
+/// `pouch verify MANIFEST --trust FROM.public`.
+pub fn verify_cmd(manifest: &Path, from: &Keys) -> Command {
+    pouch!("verify", manifest, "--trust", &from.public)
+}
+
+/// `pouch unpack MANIFEST -i TO.identity --trust FROM.public -d DEST`: a
+/// bundle signed by `from`, opened by `to`.
+pub fn unpack_cmd(manifest: &Path, from: &Keys, to: &Keys, dest: &Path) -> Command {
+    pouch!(
+        "unpack",
+        manifest,
+        "-i",
+        &to.identity,
+        "--trust",
+        &from.public,
+        "-d",
+        dest
+    )
+}
+
 /// Key file paths made by `pouch keygen --name NAME --out DIR`.
 pub struct Keys {
     pub identity: PathBuf,
@@ -90,8 +189,6 @@ pub struct Keys {
     pub secret: PathBuf,
     pub public: PathBuf,
 }
-
-
 
 fn keygen_with(dir: &Path, name: &str, extra: &[&str]) -> Keys {
     pouch()
@@ -194,6 +291,13 @@ impl World {
             fs::create_dir_all(parent).expect("mkdir");
         }
         fs::write(&path, contents).expect("write");
+        path
+    }
+
+    /// Makes a folder inside the world (and its parents); returns its path.
+    pub fn dir(&self, rel: impl AsRef<Path>) -> PathBuf {
+        let path = self.join(rel);
+        fs::create_dir_all(&path).expect("mkdir");
         path
     }
 
