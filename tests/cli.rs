@@ -117,7 +117,7 @@ fn colliding_sources_are_refused() {
     let one = w.write("one/report.txt", "one");
     let two = w.write("two/report.txt", "two");
     let out = w.dir("out");
-    let pack = pack_cmd(&[&one, &two], &out, &clerk);
+    let pack = pack_cmd(&[&one, &two], &out, &clerk, &[]);
     fails(pack, 2, &["both be stored as \"report.txt\""]);
     assert_eq!(names(&out).len(), 0, "nothing written");
 }
@@ -130,10 +130,10 @@ fn special_files_are_refused_or_skipped_with_a_warning() {
     w.write("case/real.txt", "real");
     std::os::unix::fs::symlink("/etc/passwd", src.join("link")).expect("symlink");
     let out = w.dir("out");
-    let base = || pack_cmd(&[&src], &out, &clerk);
-    fails(base(), 2, &["case/link", "symbolic link"]);
+    let base = |extra: &[&str]| pack_cmd(&[&src], &out, &clerk, extra);
+    fails(base(&[]), 2, &["case/link", "symbolic link"]);
     assert_eq!(names(&out).len(), 0, "nothing written");
-    let skipping = args!(base(); "--skip-special", "--name", "s");
+    let skipping = base(&["--skip-special", "--name", "s"]);
     passes(skipping, &[]).stderr(contains("skipped"));
     let manifest = fs::read_to_string(out.join("s.toml")).expect("manifest");
     assert!(
@@ -149,7 +149,7 @@ fn pack_refuses_to_overwrite_a_bundle() {
     let f = w.write("f.txt", "f");
     w.pack(&[&f], "same", &clerk, &[&clerk], &[]);
     let before = fs::read(w.join("out/same.age")).expect("read");
-    let again = args!(pack_cmd(&[&f], &w.join("out"), &clerk); "--name", "same");
+    let again = pack_cmd(&[&f], &w.join("out"), &clerk, &["--name", "same"]);
     fails(again, 2, &["already exists"]);
     assert_eq!(fs::read(w.join("out/same.age")).expect("read"), before);
     assert_eq!(names(&w.join("out")).len(), 3, "no temporary files left");
@@ -359,7 +359,7 @@ fn same_tree_packs_to_identical_plaintext_with_source_date_epoch() {
     let case = w.tree();
     let mut plaintexts = Vec::new();
     for name in ["one", "two"] {
-        let mut pack = args!(pack_cmd(&[&case], d, &clerk); "--name", name);
+        let mut pack = pack_cmd(&[&case], d, &clerk, &["--name", name]);
         pack.env("SOURCE_DATE_EPOCH", "1700000000");
         let out = output(pack);
         assert!(out.status.success(), "{}", stderr_of(&out));

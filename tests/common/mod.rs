@@ -152,12 +152,13 @@ pub fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// `pouch pack SOURCES… -o OUT -r K.recipient -s K.secret`: sealed to and
-/// signed by `k`, for packs that are to be refused or looked at closely.
-pub fn pack_cmd(sources: &[&Path], out: &Path, k: &Keys) -> Command {
+/// `pouch pack SOURCES… -o OUT -r K.recipient -s K.secret EXTRA…`: sealed to
+/// and signed by `k`, for packs that are to be refused or looked at closely.
+pub fn pack_cmd(sources: &[&Path], out: &Path, k: &Keys, extra: &[&str]) -> Command {
     let mut c = pouch();
     c.arg("pack").args(sources).arg("-o").arg(out);
     c.args(["-r", &k.recipient]).arg("-s").arg(&k.secret);
+    c.args(extra);
     c
 }
 
