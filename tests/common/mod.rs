@@ -170,16 +170,13 @@ pub fn verify_cmd(manifest: &Path, from: &Keys) -> Command {
 /// `pouch unpack MANIFEST -i TO.identity --trust FROM.public -d DEST`: a
 /// bundle signed by `from`, opened by `to`.
 pub fn unpack_cmd(manifest: &Path, from: &Keys, to: &Keys, dest: &Path) -> Command {
-    pouch!(
-        "unpack",
-        manifest,
-        "-i",
-        &to.identity,
-        "--trust",
-        &from.public,
-        "-d",
-        dest
-    )
+    unpack_in(pouch(), manifest, from, to, dest)
+}
+
+/// [`unpack_cmd`] run as `cmd`: e.g. with a side's pouch home ([`World::home`]).
+pub fn unpack_in(cmd: Command, manifest: &Path, from: &Keys, to: &Keys, dest: &Path) -> Command {
+    let (trust, identity) = (&from.public, &to.identity);
+    args!(cmd; "unpack", manifest, "-i", identity, "--trust", trust, "-d", dest)
 }
 
 /// Key file paths made by `pouch keygen --name NAME --out DIR`.
