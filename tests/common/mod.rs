@@ -142,6 +142,14 @@ pub fn stdout_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The value of top-level `key = value` in TOML text (quotes removed).
+pub fn field(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{key} = "))
+            .map(|v| v.trim_matches('"').to_string())
+    })
+}
+
 /// The names in folder `dir`, sorted.
 pub fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
@@ -335,6 +343,11 @@ impl World {
         extra: &[&str],
     ) -> PathBuf {
         pack(sources, &self.join("out"), name, from, to, extra)
+    }
+
+    /// The pouch home of side `side` inside the world, made if missing.
+    pub fn home_dir(&self, side: &str) -> PathBuf {
+        self.dir(format!("{side}-home"))
     }
 
     /// `pouch` with the pouch home of side `side` inside the world.
