@@ -127,6 +127,17 @@ pub fn fails(mut cmd: impl BorrowMut<Command>, code: i32, stderr: &[&str]) -> As
     a
 }
 
+/// Asserts that the finished command `out` exited with `code` and that its
+/// stderr contains each of `stderr` (as [`fails`] does for a command).
+#[track_caller]
+pub fn exited(out: &Output, code: i32, stderr: &[&str]) -> Assert {
+    let mut a = Assert::new(out.clone()).code(code);
+    for s in stderr {
+        a = a.stderr(contains(*s));
+    }
+    a
+}
+
 /// Runs `cmd` and returns its output, whatever the outcome.
 pub fn output(mut cmd: impl BorrowMut<Command>) -> Output {
     cmd.borrow_mut().output().expect("runs")
