@@ -207,6 +207,8 @@ pub struct Keys {
     pub public: PathBuf,
 }
 
+/// Runs `pouch keygen --name NAME --no-passphrase --out DIR EXTRA…`; returns
+/// the keys it wrote.
 fn keygen_with(dir: &Path, name: &str, extra: &[&str]) -> Keys {
     pouch()
         .args(["keygen", "--name", name, "--no-passphrase", "--out"])
