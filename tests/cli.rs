@@ -1,18 +1,37 @@
 //! The command-line contract: every command, documented error and exit code.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+#[macro_use]
 mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::{assert_same_tree, pouch, World};
+use common::{assert_same_tree, fails, names, pack_cmd, passes, pouch, unpack_cmd, verify_cmd};
+use common::{output, stderr_of, Keys, World};
 use predicates::prelude::*;
 use predicates::str::contains;
 
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// Writes `f.txt` and packs it as bundle `b`, signed by `from` for `to`;
+/// returns the manifest.
+fn small_bundle(w: &World, from: &Keys, to: &Keys, extra: &[&str]) -> std::path::PathBuf {
+    let f = w.write("f.txt", "f");
+    w.pack(&[&f], "b", from, &[to], extra)
+}
+
+/// The plaintext of `payload` (zstd of the tar), opened with `k`.
+fn decrypted(payload: &Path, k: &Keys) -> Vec<u8> {
+    use std::io::Read;
+    let ids = pouch::payload::crypto::read_identity_file(&k.identity).expect("identity");
+    let file = fs::File::open(payload).expect("open");
+    let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).expect("header");
+    let mut r = dec
+        .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
+        .expect("decrypt");
+    let mut buf = Vec::new();
+    r.read_to_end(&mut buf).expect("read");
+    buf
 }
 
 #[test]
@@ -29,29 +48,17 @@ fn every_subcommand_has_help_with_an_example() {
             );
         }
     }
-    pouch()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(contains("Exit codes"));
+    passes(pouch!("--help"), &["Exit codes"]);
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    pouch().arg("frobnicate").assert().code(2);
-    pouch().args(["pack", "x"]).assert().code(2);
+    fails(pouch!("frobnicate"), 2, &[]);
+    fails(pouch!("pack", "x"), 2, &[]);
     let w = World::new();
-    pouch()
-        .arg("verify")
-        .arg(w.path().join("missing.toml"))
-        .args([
-            "--trust",
-            "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3",
-        ])
-        .assert()
-        .code(2)
-        .stderr(contains("missing.toml"))
-        .stderr(contains("hint:"));
+    let key = "RWQf6LRCGA9i53mlYecO4IzT51TGPpvWucNSCh1CBM0QTaLn73Y7GFO3";
+    let verify = pouch!("verify", w.join("missing.toml"), "--trust", key);
+    fails(verify, 2, &["missing.toml", "hint:"]);
 }
 
 #[test]
@@ -69,36 +76,10 @@ fn round_trip_preserves_the_tree() {
         &["--marking", "RESTRICTED", "--from", "bka", "--to", "fedpol"],
     );
 
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .assert()
-        .success()
-        .stdout(contains("verdict    OK"))
-        .stdout(contains("not decrypted"));
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-i")
-        .arg(&partner.identity)
-        .assert()
-        .success()
-        .stdout(contains("every entry matches"));
-    let out = pouch()
-        .arg("unpack")
-        .arg(&m)
-        .arg("-i")
-        .arg(&partner.identity)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-d")
-        .arg(d.join("inbox"))
-        .output()
-        .expect("runs");
+    passes(verify_cmd(&m, &clerk), &["verdict    OK", "not decrypted"]);
+    let with_key = args!(verify_cmd(&m, &clerk); "-i", &partner.identity);
+    passes(with_key, &["every entry matches"]);
+    let out = output(unpack_cmd(&m, &clerk, &partner, &d.join("inbox")));
     assert!(out.status.success(), "unpack failed: {}", stderr_of(&out));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -106,111 +87,55 @@ fn round_trip_preserves_the_tree() {
     );
     assert_same_tree(&case, &d.join("inbox/b1/case 0142"));
     // Nothing else appears in DEST: no staging folder is left behind.
-    let names: Vec<_> = fs::read_dir(d.join("inbox"))
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("b1")]);
+    assert_eq!(names(&d.join("inbox")), ["b1"]);
     let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
-    assert_eq!(mode(&d.join("inbox/b1/case 0142/collect.sh")), 0o755);
-    assert_eq!(mode(&d.join("inbox/b1/case 0142/empty.txt")), 0o644);
-    assert_eq!(mode(&d.join("inbox/b1/case 0142/empty folder")), 0o755);
+    for (file, want) in [
+        ("collect.sh", 0o755),
+        ("empty.txt", 0o644),
+        ("empty folder", 0o755),
+    ] {
+        assert_eq!(mode(&d.join("inbox/b1/case 0142").join(file)), want);
+    }
 }
 
 #[test]
 fn several_sources_and_a_single_file() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    fs::create_dir_all(d.join("a/folder")).expect("mkdir");
-    fs::write(d.join("a/folder/x.txt"), "x").expect("write");
-    fs::write(d.join("b.txt"), "b").expect("write");
-    let m = w.pack(
-        &[&d.join("a/folder"), &d.join("b.txt")],
-        "two",
-        &clerk,
-        &[&clerk],
-        &[],
-    );
-    pouch()
-        .arg("unpack")
-        .arg(&m)
-        .arg("-i")
-        .arg(&clerk.identity)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-d")
-        .arg(d.join("in"))
-        .assert()
-        .success();
-    assert_eq!(fs::read(d.join("in/two/folder/x.txt")).expect("read"), b"x");
-    assert_eq!(fs::read(d.join("in/two/b.txt")).expect("read"), b"b");
+    w.write("a/folder/x.txt", "x");
+    let b = w.write("b.txt", "b");
+    let m = w.pack(&[&w.join("a/folder"), &b], "two", &clerk, &[&clerk], &[]);
+    passes(unpack_cmd(&m, &clerk, &clerk, &w.join("in")), &[]);
+    assert_eq!(fs::read(w.join("in/two/folder/x.txt")).expect("read"), b"x");
+    assert_eq!(fs::read(w.join("in/two/b.txt")).expect("read"), b"b");
 }
 
 #[test]
 fn colliding_sources_are_refused() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    for sub in ["one", "two"] {
-        fs::create_dir_all(d.join(sub)).expect("mkdir");
-        fs::write(d.join(sub).join("report.txt"), sub).expect("write");
-    }
-    fs::create_dir(d.join("out")).expect("mkdir");
-    pouch()
-        .arg("pack")
-        .arg(d.join("one/report.txt"))
-        .arg(d.join("two/report.txt"))
-        .arg("-o")
-        .arg(d.join("out"))
-        .args(["-r", &clerk.recipient, "-s"])
-        .arg(&clerk.secret)
-        .assert()
-        .code(2)
-        .stderr(contains("both be stored as \"report.txt\""));
-    assert_eq!(
-        fs::read_dir(d.join("out")).expect("ls").count(),
-        0,
-        "nothing written"
-    );
+    let one = w.write("one/report.txt", "one");
+    let two = w.write("two/report.txt", "two");
+    let out = w.dir("out");
+    let pack = pack_cmd(&[&one, &two], &out, &clerk, &[]);
+    fails(pack, 2, &["both be stored as \"report.txt\""]);
+    assert_eq!(names(&out).len(), 0, "nothing written");
 }
 
 #[test]
 fn special_files_are_refused_or_skipped_with_a_warning() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    let src = d.join("case");
-    fs::create_dir(&src).expect("mkdir");
-    fs::write(src.join("real.txt"), "real").expect("write");
+    let src = w.dir("case");
+    w.write("case/real.txt", "real");
     std::os::unix::fs::symlink("/etc/passwd", src.join("link")).expect("symlink");
-    fs::create_dir(d.join("out")).expect("mkdir");
-    let base = || {
-        let mut c = pouch();
-        c.arg("pack")
-            .arg(&src)
-            .arg("-o")
-            .arg(d.join("out"))
-            .args(["-r", &clerk.recipient, "-s"])
-            .arg(&clerk.secret);
-        c
-    };
-    base()
-        .assert()
-        .code(2)
-        .stderr(contains("case/link"))
-        .stderr(contains("symbolic link"));
-    assert_eq!(
-        fs::read_dir(d.join("out")).expect("ls").count(),
-        0,
-        "nothing written"
-    );
-    base()
-        .args(["--skip-special", "--name", "s"])
-        .assert()
-        .success()
-        .stderr(contains("skipped"));
-    let manifest = fs::read_to_string(d.join("out/s.toml")).expect("manifest");
+    let out = w.dir("out");
+    let base = |extra: &[&str]| pack_cmd(&[&src], &out, &clerk, extra);
+    fails(base(&[]), 2, &["case/link", "symbolic link"]);
+    assert_eq!(names(&out).len(), 0, "nothing written");
+    let skipping = base(&["--skip-special", "--name", "s"]);
+    passes(skipping, &[]).stderr(contains("skipped"));
+    let manifest = fs::read_to_string(out.join("s.toml")).expect("manifest");
     assert!(
         manifest.contains("case/real.txt") && !manifest.contains("case/link"),
         "{manifest}"
@@ -220,91 +145,47 @@ fn special_files_are_refused_or_skipped_with_a_warning() {
 #[test]
 fn pack_refuses_to_overwrite_a_bundle() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    fs::write(d.join("f.txt"), "f").expect("write");
-    w.pack(&[&d.join("f.txt")], "same", &clerk, &[&clerk], &[]);
-    let before = fs::read(d.join("out/same.age")).expect("read");
-    pouch()
-        .arg("pack")
-        .arg(d.join("f.txt"))
-        .arg("-o")
-        .arg(d.join("out"))
-        .args(["--name", "same", "-r", &clerk.recipient, "-s"])
-        .arg(&clerk.secret)
-        .assert()
-        .code(2)
-        .stderr(contains("already exists"));
-    assert_eq!(fs::read(d.join("out/same.age")).expect("read"), before);
-    assert_eq!(
-        fs::read_dir(d.join("out")).expect("ls").count(),
-        3,
-        "no temporary files left"
-    );
+    let f = w.write("f.txt", "f");
+    w.pack(&[&f], "same", &clerk, &[&clerk], &[]);
+    let before = fs::read(w.join("out/same.age")).expect("read");
+    let again = pack_cmd(&[&f], &w.join("out"), &clerk, &["--name", "same"]);
+    fails(again, 2, &["already exists"]);
+    assert_eq!(fs::read(w.join("out/same.age")).expect("read"), before);
+    assert_eq!(names(&w.join("out")).len(), 3, "no temporary files left");
 }
 
 #[test]
 fn flipped_payload_byte_fails_naming_the_payload_hash() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
     let case = w.tree();
     let m = w.pack(&[&case], "b", &clerk, &[&clerk], &[]);
-    let payload = d.join("out/b.age");
+    let payload = w.join("out/b.age");
     let mut bytes = fs::read(&payload).expect("read");
     let i = bytes.len() / 3;
     bytes[i] ^= 0x10;
     fs::write(&payload, &bytes).expect("write");
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .assert()
-        .code(1)
-        .stderr(contains("sha256 mismatch"));
+    fails(verify_cmd(&m, &clerk), 1, &["sha256 mismatch"]);
     // With a key, too, the root cause is named, and unpack commits nothing.
-    pouch()
-        .arg("unpack")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-i")
-        .arg(&clerk.identity)
-        .arg("-d")
-        .arg(d.join("in"))
-        .assert()
-        .code(1)
-        .stderr(contains("sha256 mismatch"));
-    assert!(
-        !d.join("in").exists(),
-        "DEST created by unpack is removed again"
+    let dest = w.join("in");
+    fails(
+        unpack_cmd(&m, &clerk, &clerk, &dest),
+        1,
+        &["sha256 mismatch"],
     );
+    assert!(!dest.exists(), "DEST created by unpack is removed again");
 }
 
 #[test]
 fn edited_manifest_fails_naming_the_signature() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    fs::write(d.join("f.txt"), "f").expect("write");
-    let m = w.pack(
-        &[&d.join("f.txt")],
-        "b",
-        &clerk,
-        &[&clerk],
-        &["--marking", "RESTRICTED"],
-    );
+    let m = small_bundle(&w, &clerk, &clerk, &["--marking", "RESTRICTED"]);
     let text = fs::read_to_string(&m).expect("read");
     fs::write(&m, text.replace("RESTRICTED", "UNCLASSIFIED")).expect("write");
-    for args in [vec!["verify"], vec!["inspect"]] {
-        pouch()
-            .args(&args)
-            .arg(&m)
-            .arg("--trust")
-            .arg(&clerk.public)
-            .assert()
-            .code(1)
+    for verb in ["verify", "inspect"] {
+        fails(pouch!(verb, &m, "--trust", &clerk.public), 1, &[])
             .stderr(contains("signature").or(contains("FAILED")))
             .stdout(contains("FAILED").or(predicates::str::is_empty()));
     }
@@ -313,106 +194,41 @@ fn edited_manifest_fails_naming_the_signature() {
 #[test]
 fn untrusted_signer_is_refused() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    let mallory = w.keys("mallory");
-    fs::write(d.join("f.txt"), "f").expect("write");
-    let m = w.pack(&[&d.join("f.txt")], "b", &mallory, &[&clerk], &[]);
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .assert()
-        .code(1)
-        .stderr(contains("not among the trusted keys"));
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .assert()
-        .code(2)
-        .stderr(contains("--trust"));
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--insecure-skip-signature")
-        .assert()
-        .success()
-        .stderr(contains("NOT checked"))
-        .stdout(contains("NOT CHECKED"));
+    let m = small_bundle(&w, &w.keys("mallory"), &clerk, &[]);
+    fails(verify_cmd(&m, &clerk), 1, &["not among the trusted keys"]);
+    fails(pouch!("verify", &m), 2, &["--trust"]);
+    let unchecked = pouch!("verify", &m, "--insecure-skip-signature");
+    passes(unchecked, &["NOT CHECKED"]).stderr(contains("NOT checked"));
 }
 
 #[test]
 fn wrong_identity_fails_and_leaves_dest_untouched() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    let partner = w.keys("partner");
-    let stranger = w.keys("stranger");
-    fs::write(d.join("f.txt"), "f").expect("write");
-    let m = w.pack(&[&d.join("f.txt")], "b", &clerk, &[&partner], &[]);
-    let dest = d.join("dest");
-    fs::create_dir(&dest).expect("mkdir");
-    fs::write(dest.join("already-here.txt"), "keep").expect("write");
-    pouch()
-        .arg("unpack")
-        .arg(&m)
-        .arg("-i")
-        .arg(&stranger.identity)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-d")
-        .arg(&dest)
-        .assert()
-        .code(1)
-        .stderr(contains("no identity matched"))
-        .stderr(contains("-i"));
-    let names: Vec<_> = fs::read_dir(&dest)
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    assert_eq!(
-        names,
-        vec![std::ffi::OsString::from("already-here.txt")],
-        "DEST is as it was"
-    );
+    let m = small_bundle(&w, &clerk, &w.keys("partner"), &[]);
+    let dest = w.dir("dest");
+    w.write("dest/already-here.txt", "keep");
+    let unpack = unpack_cmd(&m, &clerk, &w.keys("stranger"), &dest);
+    fails(unpack, 1, &["no identity matched", "-i"]);
+    assert_eq!(names(&dest), ["already-here.txt"], "DEST is as it was");
 }
 
 #[test]
 fn unpack_refuses_an_existing_target_and_a_symlinked_dest() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    fs::write(d.join("f.txt"), "f").expect("write");
-    let m = w.pack(&[&d.join("f.txt")], "b", &clerk, &[&clerk], &[]);
-    let unpack = |dest: &Path| {
-        let mut c = pouch();
-        c.arg("unpack")
-            .arg(&m)
-            .arg("-i")
-            .arg(&clerk.identity)
-            .arg("--trust")
-            .arg(&clerk.public)
-            .arg("-d")
-            .arg(dest);
-        c
-    };
-    fs::create_dir_all(d.join("dest/b")).expect("mkdir");
-    unpack(&d.join("dest"))
-        .assert()
-        .code(2)
-        .stderr(contains("already exists"));
-    std::os::unix::fs::symlink(d.join("dest"), d.join("link")).expect("symlink");
-    unpack(&d.join("link"))
-        .assert()
-        .code(2)
-        .stderr(contains("symbolic link"));
+    let m = small_bundle(&w, &clerk, &clerk, &[]);
+    let unpack = |dest: &Path| unpack_cmd(&m, &clerk, &clerk, dest);
+    w.dir("dest/b");
+    fails(unpack(&w.join("dest")), 2, &["already exists"]);
+    std::os::unix::fs::symlink(w.join("dest"), w.join("link")).expect("symlink");
+    fails(unpack(&w.join("link")), 2, &["symbolic link"]);
 }
 
 #[test]
 fn sealed_names_stay_out_of_the_outer_manifest() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
     let case = w.tree();
     let m = w.pack(&[&case], "sealed", &clerk, &[&clerk], &["--seal-names"]);
@@ -422,46 +238,23 @@ fn sealed_names_stay_out_of_the_outer_manifest() {
         "{text}"
     );
     assert!(text.contains("sealed_names = true"));
-    pouch()
-        .arg("inspect")
-        .arg(&m)
-        .assert()
-        .success()
-        .stdout(contains("names        sealed"));
-    pouch()
-        .arg("unpack")
-        .arg(&m)
-        .arg("-i")
-        .arg(&clerk.identity)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-d")
-        .arg(d.join("in"))
-        .assert()
-        .success();
-    assert_same_tree(&case, &d.join("in/sealed/case 0142"));
+    passes(pouch!("inspect", &m), &["names        sealed"]);
+    passes(unpack_cmd(&m, &clerk, &clerk, &w.join("in")), &[]);
+    assert_same_tree(&case, &w.join("in/sealed/case 0142"));
 }
 
 #[test]
 fn json_reports_parse_and_carry_the_documented_fields() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    fs::write(d.join("f.txt"), "f").expect("write");
-    let m = w.pack(&[&d.join("f.txt")], "b", &clerk, &[&clerk], &[]);
-    let run = |args: &[&str]| -> serde_json::Value {
-        let out = pouch()
-            .args(args)
-            .arg(&m)
-            .arg("--trust")
-            .arg(&clerk.public)
-            .arg("--json")
-            .output()
-            .expect("runs");
-        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+    let m = small_bundle(&w, &clerk, &clerk, &[]);
+    let json = |verb: &str| output(pouch!(verb, &m, "--trust", &clerk.public, "--json"));
+    let run = |verb: &str| -> serde_json::Value {
+        let out = json(verb);
+        assert!(out.status.success(), "{verb}: {}", stderr_of(&out));
         serde_json::from_slice(&out.stdout).expect("JSON")
     };
-    let v = run(&["verify"]);
+    let v = run("verify");
     for field in [
         "bundle_id",
         "name",
@@ -474,19 +267,12 @@ fn json_reports_parse_and_carry_the_documented_fields() {
         assert!(v.get(field).is_some(), "verify --json lacks {field}: {v}");
     }
     assert_eq!(v["signature"]["status"], "trusted");
-    let i = run(&["inspect"]);
+    let i = run("inspect");
     assert_eq!(i["manifest"]["entries"][0]["path"], "f.txt");
     assert_eq!(i["signature"]["status"], "trusted");
     // Errors under --json are JSON on stdout, with the same exit code.
-    fs::remove_file(d.join("out/b.age")).expect("rm");
-    let out = pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("--json")
-        .output()
-        .expect("runs");
+    fs::remove_file(w.join("out/b.age")).expect("rm");
+    let out = json("verify");
     assert_eq!(out.status.code(), Some(1));
     let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
     assert_eq!(e["error"]["exit_code"], 1);
@@ -507,34 +293,17 @@ fn keygen_writes_stock_formats_and_refuses_to_overwrite() {
         "{identity}"
     );
     assert!(identity.lines().any(|l| l.starts_with("AGE-SECRET-KEY-1")));
-    assert_eq!(
-        fs::metadata(&k.identity)
-            .expect("stat")
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
-    assert_eq!(
-        fs::metadata(&k.secret).expect("stat").permissions().mode() & 0o777,
-        0o600
-    );
+    let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&k.identity), 0o600);
+    assert_eq!(mode(&k.secret), 0o600);
     assert!(fs::read_to_string(&k.public)
         .expect("read")
         .starts_with("untrusted comment: minisign public key"));
-    pouch()
-        .args(["keygen", "--name", "clerk", "--no-passphrase", "--out"])
-        .arg(d)
-        .assert()
-        .code(2)
-        .stderr(contains("already exists"));
+    let again = pouch!("keygen", "--name", "clerk", "--no-passphrase", "--out", d);
+    fails(again, 2, &["already exists"]);
     // Without a terminal and without a passphrase file, keygen says what to do.
-    pouch()
-        .args(["keygen", "--name", "other", "--out"])
-        .arg(d)
-        .assert()
-        .code(2)
-        .stderr(contains("--passphrase-file"));
+    let no_passphrase = pouch!("keygen", "--name", "other", "--out", d);
+    fails(no_passphrase, 2, &["--passphrase-file"]);
     assert!(!d.join("other.age-identity").exists());
 }
 
@@ -542,80 +311,59 @@ fn keygen_writes_stock_formats_and_refuses_to_overwrite() {
 fn passphrase_protected_signing_key() {
     let w = World::new();
     let d = w.path();
-    fs::write(d.join("pass"), "correct horse battery staple\n").expect("write");
-    pouch()
-        .args(["keygen", "--name", "clerk", "--passphrase-file"])
-        .arg(d.join("pass"))
-        .arg("--out")
-        .arg(d)
-        .assert()
-        .success();
+    let pass = w.write("pass", "correct horse battery staple\n");
+    let keygen = pouch!(
+        "keygen",
+        "--name",
+        "clerk",
+        "--passphrase-file",
+        &pass,
+        "--out",
+        d
+    );
+    passes(keygen, &[]);
     let recipient = fs::read_to_string(d.join("clerk.age-recipient")).expect("read");
-    fs::write(d.join("f.txt"), "f").expect("write");
-    fs::create_dir(d.join("out")).expect("mkdir");
+    let f = w.write("f.txt", "f");
+    let out = w.dir("out");
+    let key = d.join("clerk.minisign.key");
     let pack = |extra: &[&str]| {
-        let mut c = pouch();
-        c.arg("pack")
-            .arg(d.join("f.txt"))
-            .arg("-o")
-            .arg(d.join("out"))
-            .args(["-r", recipient.trim(), "-s"])
-            .arg(d.join("clerk.minisign.key"));
+        let mut c = pouch!("pack", &f, "-o", &out, "-r", recipient.trim(), "-s", &key);
         c.args(extra);
         c
     };
-    pack(&[]).assert().code(2).stderr(contains("passphrase"));
-    fs::write(d.join("wrong"), "nope\n").expect("write");
-    pack(&["--passphrase-file", d.join("wrong").to_str().expect("utf8")])
-        .assert()
-        .code(2)
-        .stderr(contains("passphrase"));
-    pack(&[
+    fails(pack(&[]), 2, &["passphrase"]);
+    let wrong = w.write("wrong", "nope\n");
+    let wrong = ["--passphrase-file", wrong.to_str().expect("utf8")];
+    fails(pack(&wrong), 2, &["passphrase"]);
+    let right = [
         "--passphrase-file",
-        d.join("pass").to_str().expect("utf8"),
+        pass.to_str().expect("utf8"),
         "--name",
         "ok",
-    ])
-    .assert()
-    .success();
-    pouch()
-        .arg("verify")
-        .arg(d.join("out/ok.toml"))
-        .arg("--trust")
-        .arg(d.join("clerk.minisign.pub"))
-        .assert()
-        .success();
+    ];
+    passes(pack(&right), &[]);
+    let verify = pouch!(
+        "verify",
+        out.join("ok.toml"),
+        "--trust",
+        d.join("clerk.minisign.pub")
+    );
+    passes(verify, &[]);
 }
 
 #[test]
 fn same_tree_packs_to_identical_plaintext_with_source_date_epoch() {
-    use std::io::Read;
     let w = World::new();
     let d = w.path();
     let clerk = w.keys("clerk");
     let case = w.tree();
     let mut plaintexts = Vec::new();
     for name in ["one", "two"] {
-        let out = pouch()
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .arg("pack")
-            .arg(&case)
-            .arg("-o")
-            .arg(d)
-            .args(["--name", name, "-r", &clerk.recipient, "-s"])
-            .arg(&clerk.secret)
-            .output()
-            .expect("runs");
+        let mut pack = pack_cmd(&[&case], d, &clerk, &["--name", name]);
+        pack.env("SOURCE_DATE_EPOCH", "1700000000");
+        let out = output(pack);
         assert!(out.status.success(), "{}", stderr_of(&out));
-        let ids = pouch::payload::crypto::read_identity_file(&clerk.identity).expect("identity");
-        let file = fs::File::open(d.join(format!("{name}.age"))).expect("open");
-        let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).expect("header");
-        let mut r = dec
-            .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
-            .expect("decrypt");
-        let mut buf = Vec::new();
-        r.read_to_end(&mut buf).expect("read");
-        plaintexts.push(buf);
+        plaintexts.push(decrypted(&d.join(format!("{name}.age")), &clerk));
     }
     assert!(plaintexts[0] == plaintexts[1], "decrypted payloads differ");
     assert_ne!(
@@ -628,44 +376,33 @@ fn same_tree_packs_to_identical_plaintext_with_source_date_epoch() {
 #[test]
 fn demo_runs_the_full_round_trip() {
     let w = World::new();
-    pouch()
-        .arg("demo")
-        .arg(w.path().join("demo"))
-        .assert()
-        .success()
-        .stdout(contains("identical to the source: yes"))
-        .stdout(contains("refused, exit code 1"))
-        .stdout(contains("$ pouch unpack"));
+    passes(
+        pouch!("demo", w.join("demo")),
+        &[
+            "identical to the source: yes",
+            "refused, exit code 1",
+            "$ pouch unpack",
+        ],
+    );
 }
 
 #[test]
 fn already_compressed_files_get_their_own_fast_frame() {
-    use std::io::Read;
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    let src = d.join("case");
-    fs::create_dir(&src).expect("mkdir");
-    fs::write(
-        src.join("a-report.txt"),
-        "witness statement, line after line\n".repeat(60_000),
-    )
-    .expect("write");
-    fs::write(src.join("b-photo.jpg"), common::noise(2 << 20, 4)).expect("write");
-    fs::write(
-        src.join("c-report.txt"),
-        "another report, line after line\n".repeat(60_000),
-    )
-    .expect("write");
+    let src = w.dir("case");
+    let text = |line: &str| line.repeat(60_000);
+    w.write(
+        "case/a-report.txt",
+        text("witness statement, line after line\n"),
+    );
+    w.write("case/b-photo.jpg", common::noise(2 << 20, 4));
+    w.write(
+        "case/c-report.txt",
+        text("another report, line after line\n"),
+    );
     let m = w.pack(&[&src], "f", &clerk, &[&clerk], &[]);
-    let ids = pouch::payload::crypto::read_identity_file(&clerk.identity).expect("identity");
-    let file = fs::File::open(d.join("out/f.age")).expect("open");
-    let dec = age::Decryptor::new_buffered(std::io::BufReader::new(file)).expect("header");
-    let mut r = dec
-        .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
-        .expect("decrypt");
-    let mut z = Vec::new();
-    r.read_to_end(&mut z).expect("read");
+    let z = decrypted(&w.join("out/f.age"), &clerk);
     let mut frames = 0;
     let mut rest = &z[..];
     while !rest.is_empty() {
@@ -686,12 +423,16 @@ fn already_compressed_files_get_their_own_fast_frame() {
 #[test]
 fn keygen_into_a_missing_folder_says_so_and_writes_nothing() {
     let w = World::new();
-    let missing = w.path().join("keys");
-    let out = pouch()
-        .args(["keygen", "--name", "clerk", "--no-passphrase", "--out"])
-        .arg(&missing)
-        .output()
-        .expect("runs");
+    let missing = w.join("keys");
+    let keygen = pouch!(
+        "keygen",
+        "--name",
+        "clerk",
+        "--no-passphrase",
+        "--out",
+        &missing
+    );
+    let out = output(keygen);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("does not exist; create it first"), "{err}");

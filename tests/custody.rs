@@ -2,14 +2,19 @@
 //! hash-chained ledger, replays and gaps, receipts, and audit.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+#[macro_use]
 mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{Keys, World};
+use assert_cmd::Command;
+use common::{fails, field, output, passes, stdout_of, Keys, World};
 use predicates::prelude::*;
 use predicates::str::contains;
+
+/// The channel every bundle here travels on.
+const CHANNEL: [&str; 4] = ["--from", "bka-zd", "--to", "fedpol-ic"];
 
 /// A sending agency and a receiving one, each with its own pouch home.
 struct Agencies {
@@ -28,74 +33,65 @@ impl Agencies {
             recipient: world.keys("recipient"),
             w: world,
         };
-        let d = &w.d;
         // Each side knows the other by name.
-        w.sender()
-            .args(["keyring", "add", "fedpol-ic", "--sign-pub"])
-            .arg(&w.recipient.public)
-            .args(["--recipient", &w.recipient.recipient])
-            .assert()
-            .success();
-        w.receiver()
-            .args(["keyring", "add", "bka-zd", "--sign-pub"])
-            .arg(&w.clerk.public)
-            .assert()
-            .success();
-        fs::create_dir_all(d.join("src")).expect("mkdir");
-        fs::create_dir_all(d.join("stick")).expect("mkdir");
+        let (to, key) = (&w.recipient.recipient, &w.recipient.public);
+        let add = args!(w.sender(); "keyring", "add", "fedpol-ic", "--sign-pub", key);
+        passes(args!(add; "--recipient", to), &[]);
+        passes(w.add(w.receiver(), "bka-zd"), &[]);
+        w.w.dir("src");
+        w.w.dir("stick");
         w
     }
 
-    fn sender(&self) -> assert_cmd::Command {
+    fn sender(&self) -> Command {
         self.w.home("sender")
     }
 
-    fn receiver(&self) -> assert_cmd::Command {
+    fn receiver(&self) -> Command {
         self.w.home("receiver")
+    }
+
+    /// `keyring add NAME --sign-pub` the clerk's key, on `side`.
+    fn add(&self, side: Command, name: &str) -> Command {
+        args!(side; "keyring", "add", name, "--sign-pub", &self.clerk.public)
+    }
+
+    /// A file `src/NAME` for the sender to pack.
+    fn source(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        self.w.write(Path::new("src").join(name), contents)
+    }
+
+    /// `pouch pack FILE -o stick/ -s KEY ARGS…` on the sender's side.
+    fn pack_cmd(&self, file: &Path, key: &Path, args: &[&str]) -> Command {
+        let mut c = args!(self.sender(); "pack", file, "-o", self.d.join("stick"), "-s", key);
+        c.args(args);
+        c
     }
 
     /// Packs bundle `name` on channel bka-zd -> fedpol-ic, recipients from the keyring.
     fn pack(&self, name: &str) -> PathBuf {
-        let f = self.d.join("src").join(format!("{name}.txt"));
-        fs::write(&f, format!("report {name}\n")).expect("write");
-        self.sender()
-            .arg("pack")
-            .arg(&f)
-            .arg("-o")
-            .arg(self.d.join("stick"))
-            .args([
-                "--name",
-                name,
-                "--from",
-                "bka-zd",
-                "--to",
-                "fedpol-ic",
-                "-s",
-            ])
-            .arg(&self.clerk.secret)
-            .assert()
-            .success();
+        let f = self.source(&format!("{name}.txt"), format!("report {name}\n"));
+        let mut pack = self.pack_cmd(&f, &self.clerk.secret, &["--name", name]);
+        passes(pack.args(CHANNEL), &[]);
         self.d.join("stick").join(format!("{name}.toml"))
     }
 
     /// Unpacks as the recipient, trusting the keyring only.
-    fn unpack(&self, manifest: &Path) -> assert_cmd::Command {
-        let mut c = self.receiver();
-        c.arg("unpack")
-            .arg(manifest)
-            .arg("-i")
-            .arg(&self.recipient.identity)
-            .arg("-d")
-            .arg(self.d.join("inbox"));
-        c
+    fn unpack(&self, manifest: &Path) -> Command {
+        let (id, dest) = (&self.recipient.identity, self.d.join("inbox"));
+        args!(self.receiver(); "unpack", manifest, "-i", id, "-d", dest)
     }
-}
 
-fn field(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(&format!("{key} = "))
-            .map(|v| v.trim_matches('"').to_string())
-    })
+    /// [`Agencies::unpack`], writing a receipt signed by the recipient into `dir`.
+    fn unpack_with_receipt(&self, manifest: &Path, dir: &Path) -> Command {
+        let key = &self.recipient.secret;
+        args!(self.unpack(manifest); "--receipt-out", dir, "-s", key)
+    }
+
+    /// `pouch receipt import RECEIPT` on the sender's side.
+    fn import(&self, receipt: &Path) -> Command {
+        args!(self.sender(); "receipt", "import", receipt)
+    }
 }
 
 #[test]
@@ -116,50 +112,32 @@ fn a_series_of_five_bundles_gaps_replays_late_arrivals_and_forged_links() {
             assert_eq!(field(&text, "previous_manifest_sha256"), Some(prev));
         }
     }
-    w.unpack(&m[0]).assert().success();
-    w.unpack(&m[1])
-        .assert()
-        .success()
-        .stderr(contains("gap").not());
-    w.unpack(&m[3])
-        .assert()
-        .success()
-        .stderr(contains("sequence numbers [3] have not arrived"));
-    w.receiver()
-        .args(["ledger", "gaps"])
-        .assert()
-        .success()
-        .stdout(contains("bka-zd:fedpol-ic: missing [3]"));
+    let gaps = || args!(w.receiver(); "ledger", "gaps");
+    passes(w.unpack(&m[0]), &[]);
+    passes(w.unpack(&m[1]), &[]).stderr(contains("gap").not());
+    passes(w.unpack(&m[3]), &[]).stderr(contains("sequence numbers [3] have not arrived"));
+    passes(gaps(), &["bka-zd:fedpol-ic: missing [3]"]);
     // The same bundle again is a replay, even into another folder.
     fs::remove_dir_all(w.d.join("inbox/b2")).expect("rm");
-    w.unpack(&m[1])
-        .assert()
-        .code(1)
-        .stderr(contains("replay"))
-        .stderr(contains("--allow-replay"));
+    fails(w.unpack(&m[1]), 1, &["replay", "--allow-replay"]);
     assert!(
         !w.d.join("inbox/b2").exists(),
         "a refused replay writes nothing"
     );
-    w.unpack(&m[1]).arg("--allow-replay").assert().success();
+    passes(args!(w.unpack(&m[1]); "--allow-replay"), &[]);
     // 3 arrives late: accepted, and the gap is closed.
-    w.unpack(&m[2]).assert().success();
-    w.receiver()
-        .args(["ledger", "gaps"])
-        .assert()
-        .success()
-        .stdout(contains("bka-zd:fedpol-ic: no gaps"));
+    passes(w.unpack(&m[2]), &[]);
+    passes(gaps(), &["bka-zd:fedpol-ic: no gaps"]);
     // 5 with a forged previous-manifest hash, re-signed with the clerk's key.
     let text = fs::read_to_string(&m[4]).expect("read");
     let prev = field(&text, "previous_manifest_sha256").expect("prev");
     let forged = text.replace(&prev, &"e".repeat(64));
     let id = field(&text, "bundle_id").expect("id");
     let key = common::forge::key(&w.clerk.secret);
-    common::forge::signed_manifest(&w.d.join("stick"), "b5", forged.as_bytes(), &id, &key);
-    w.unpack(&m[4])
-        .assert()
-        .success()
-        .stderr(contains("previous-manifest hash does not match bundle b4"));
+    let stick = w.d.join("stick");
+    common::forge::signed_manifest(&stick, "b5", forged.as_bytes(), &id, &key);
+    let forged_link = "previous-manifest hash does not match bundle b4";
+    passes(w.unpack(&m[4]), &[]).stderr(contains(forged_link));
     let ledger = fs::read_to_string(w.d.join("receiver-home/ledger.jsonl")).expect("ledger");
     assert!(ledger
         .lines()
@@ -167,22 +145,14 @@ fn a_series_of_five_bundles_gaps_replays_late_arrivals_and_forged_links() {
         .expect("record")
         .contains("previous-manifest hash does not match"));
     // The replay of a channel sequence under a new bundle id is refused too.
-    let replayed = text.replace(&id, &"a".repeat(32));
-    common::forge::signed_manifest(
-        &w.d.join("stick"),
-        "b5",
-        replayed.as_bytes(),
-        &"a".repeat(32),
-        &key,
+    let (new_id, replayed) = ("a".repeat(32), text.replace(&id, &"a".repeat(32)));
+    common::forge::signed_manifest(&stick, "b5", replayed.as_bytes(), &new_id, &key);
+    let replay = "sequence 5 of channel bka-zd:fedpol-ic was already accepted";
+    fails(w.unpack(&m[4]), 1, &[replay]);
+    passes(
+        args!(w.receiver(); "ledger", "verify"),
+        &["hash chain intact"],
     );
-    w.unpack(&m[4]).assert().code(1).stderr(contains(
-        "sequence 5 of channel bka-zd:fedpol-ic was already accepted",
-    ));
-    w.receiver()
-        .args(["ledger", "verify"])
-        .assert()
-        .success()
-        .stdout(contains("hash chain intact"));
 }
 
 #[test]
@@ -195,58 +165,34 @@ fn ledger_tampering_is_detected_and_located() {
     let original = fs::read_to_string(&path).expect("ledger");
     let lines: Vec<&str> = original.lines().collect();
     assert_eq!(lines.len(), 4);
-    let check = |text: String, expect: &str| {
-        fs::write(&path, text).expect("write");
-        w.sender()
-            .args(["ledger", "verify"])
-            .assert()
-            .code(1)
-            .stderr(contains(expect));
+    let verify = || args!(w.sender(); "ledger", "verify");
+    let records = |order: &[usize]| {
+        let picked: Vec<&str> = order.iter().map(|&i| lines[i]).collect();
+        picked.join("\n") + "\n"
     };
-    check(
-        original.replacen("\"sequence\":2", "\"sequence\":7", 1),
-        "record 2: its link to record 1",
-    );
-    check(
-        [lines[0], lines[2], lines[3]].join("\n") + "\n",
-        "record 1: says it is record 2",
-    );
-    check(
-        [lines[0], lines[2], lines[1], lines[3]].join("\n") + "\n",
-        "record 1: says it is record 2",
-    );
-    check(
-        [lines[0], lines[1], lines[0], lines[2], lines[3]].join("\n") + "\n",
-        "record 2: says it is record 0",
-    );
-    check(
-        original[..original.len() - 10].to_string(),
-        "record 3: the last record is cut off",
-    );
-    check(
-        [lines[1], lines[2], lines[3]].join("\n") + "\n",
-        "record 0: says it is record 1",
-    );
+    for (text, expect) in [
+        (
+            original.replacen("\"sequence\":2", "\"sequence\":7", 1),
+            "record 2: its link to record 1",
+        ),
+        (records(&[0, 2, 3]), "record 1: says it is record 2"),
+        (records(&[0, 2, 1, 3]), "record 1: says it is record 2"),
+        (records(&[0, 1, 0, 2, 3]), "record 2: says it is record 0"),
+        (
+            original[..original.len() - 10].to_string(),
+            "record 3: the last record is cut off",
+        ),
+        (records(&[1, 2, 3]), "record 0: says it is record 1"),
+    ] {
+        fs::write(&path, text).expect("write");
+        fails(verify(), 1, &[expect]);
+    }
     fs::write(&path, &original).expect("restore");
-    w.sender()
-        .args(["ledger", "verify", "--json"])
-        .assert()
-        .success()
-        .stdout(contains("\"intact\": true"));
+    passes(args!(verify(); "--json"), &["\"intact\": true"]);
     // A broken ledger is not appended to.
     fs::write(&path, &original[..original.len() - 10]).expect("truncate");
-    let f = w.d.join("src/more.txt");
-    fs::write(&f, "more").expect("write");
-    w.sender()
-        .arg("pack")
-        .arg(&f)
-        .arg("-o")
-        .arg(w.d.join("stick"))
-        .args(["--from", "bka-zd", "--to", "fedpol-ic", "-s"])
-        .arg(&w.clerk.secret)
-        .assert()
-        .code(1)
-        .stderr(contains("cut off"));
+    let f = w.source("more.txt", "more");
+    fails(w.pack_cmd(&f, &w.clerk.secret, &CHANNEL), 1, &["cut off"]);
 }
 
 #[test]
@@ -254,16 +200,10 @@ fn receipts_round_trip_and_forgeries_are_refused() {
     let w = Agencies::new();
     let m1 = w.pack("b1");
     let m2 = w.pack("b2");
-    fs::create_dir(w.d.join("receipts")).expect("mkdir");
+    let receipts = w.w.dir("receipts");
     for m in [&m1, &m2] {
-        w.unpack(m)
-            .arg("--receipt-out")
-            .arg(w.d.join("receipts"))
-            .arg("-s")
-            .arg(&w.recipient.secret)
-            .assert()
-            .success()
-            .stderr(contains("receipt written"));
+        let unpack = w.unpack_with_receipt(m, &receipts);
+        passes(unpack, &[]).stderr(contains("receipt written"));
     }
     let r1 = w.d.join("receipts/b1.receipt.toml");
     let text = fs::read_to_string(&r1).expect("receipt");
@@ -271,28 +211,15 @@ fn receipts_round_trip_and_forgeries_are_refused() {
         text.contains("verdict = \"accepted\"") && text.contains("kind = \"receipt\""),
         "{text}"
     );
-    w.sender()
-        .args(["ledger", "show"])
-        .assert()
-        .success()
-        .stdout(contains("outstanding"));
-    w.sender()
-        .args(["receipt", "import"])
-        .arg(&r1)
-        .assert()
-        .success()
-        .stdout(contains("b1: delivered; receipt signed by fedpol-ic"));
-    w.sender()
-        .args(["receipt", "import"])
-        .arg(&r1)
-        .assert()
-        .success()
-        .stdout(contains("already recorded"));
-    let shown = w
-        .sender()
-        .args(["ledger", "show", "--channel", "bka-zd:fedpol-ic", "--json"])
-        .output()
-        .expect("runs");
+    passes(args!(w.sender(); "ledger", "show"), &["outstanding"]);
+    passes(
+        w.import(&r1),
+        &["b1: delivered; receipt signed by fedpol-ic"],
+    );
+    passes(w.import(&r1), &["already recorded"]);
+    let show = ["ledger", "show", "--channel", "bka-zd:fedpol-ic", "--json"];
+    let mut shown = w.sender();
+    let shown = output(shown.args(show));
     let v: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("json");
     let packed: Vec<&serde_json::Value> = v
         .as_array()
@@ -306,27 +233,13 @@ fn receipts_round_trip_and_forgeries_are_refused() {
     let r2 = w.d.join("receipts/b2.receipt.toml");
     let good = fs::read_to_string(&r2).expect("read");
     fs::write(&r2, good.replace("files = 1", "files = 9")).expect("write");
-    w.sender()
-        .args(["receipt", "import"])
-        .arg(&r2)
-        .assert()
-        .code(1)
-        .stderr(contains("signature"));
+    fails(w.import(&r2), 1, &["signature"]);
     // A receipt signed by a key that is not in the keyring is refused.
-    let mallory = w.w.keys_in(&w.d.join("receipts"), "mallory", false);
+    let mallory = w.w.keys_in(&receipts, "mallory", false);
     fs::write(&r2, &good).expect("restore");
     let forged = mallory_signs(&r2, &mallory, &good);
-    w.sender()
-        .args(["receipt", "import"])
-        .arg(&forged)
-        .assert()
-        .code(1)
-        .stderr(contains("not among the trusted keys"));
-    w.sender()
-        .args(["receipt", "import"])
-        .arg(&r2)
-        .assert()
-        .success();
+    fails(w.import(&forged), 1, &["not among the trusted keys"]);
+    passes(w.import(&r2), &[]);
 }
 
 /// Re-signs a receipt's text with another key (and names that key inside).
@@ -358,58 +271,26 @@ fn audit_marks_good_tampered_incomplete_receipts_and_junk() {
     let m1 = w.pack("b1");
     let m2 = w.pack("b2");
     // b3: split, one part will go missing.
-    let f = w.d.join("src/big.bin");
-    fs::write(&f, common::noise(40_000, 5)).expect("write");
-    w.sender()
-        .arg("pack")
-        .arg(&f)
-        .arg("-o")
-        .arg(w.d.join("stick"))
-        .args([
-            "--name",
-            "b3",
-            "--split",
-            "16K",
-            "--from",
-            "bka-zd",
-            "--to",
-            "fedpol-ic",
-            "-s",
-        ])
-        .arg(&w.clerk.secret)
-        .assert()
-        .success();
-    fs::remove_file(w.d.join("stick/b3.age.002")).expect("rm part");
+    let f = w.source("big.bin", common::noise(40_000, 5));
+    let mut split = w.pack_cmd(&f, &w.clerk.secret, &["--name", "b3", "--split", "16K"]);
+    passes(split.args(CHANNEL), &[]);
+    let stick = w.d.join("stick");
+    fs::remove_file(stick.join("b3.age.002")).expect("rm part");
     // b2's payload is tampered with.
-    let p2 = w.d.join("stick/b2.age");
+    let p2 = stick.join("b2.age");
     let mut bytes = fs::read(&p2).expect("read");
     let i = bytes.len() / 2;
     bytes[i] ^= 1;
     fs::write(&p2, bytes).expect("write");
-    w.unpack(&m1)
-        .arg("--receipt-out")
-        .arg(w.d.join("stick"))
-        .arg("-s")
-        .arg(&w.recipient.secret)
-        .assert()
-        .success();
+    passes(w.unpack_with_receipt(&m1, &stick), &[]);
     // The auditor here works on the sender's machine, whose keyring also
     // holds its own agency's signing key.
-    w.sender()
-        .args(["keyring", "add", "bka-zd", "--sign-pub"])
-        .arg(&w.clerk.public)
-        .assert()
-        .success();
-    fs::write(w.d.join("stick/notes.txt"), "courier log").expect("write");
-    fs::write(w.d.join("stick/settings.toml"), "colour = \"blue\"\n").expect("write");
+    passes(w.add(w.sender(), "bka-zd"), &[]);
+    fs::write(stick.join("notes.txt"), "courier log").expect("write");
+    fs::write(stick.join("settings.toml"), "colour = \"blue\"\n").expect("write");
 
-    let out = w
-        .sender()
-        .arg("audit")
-        .arg(w.d.join("stick"))
-        .output()
-        .expect("runs");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = output(args!(w.sender(); "audit", &stick));
+    let text = stdout_of(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     let line = |name: &str| {
         text.lines()
@@ -437,13 +318,8 @@ fn audit_marks_good_tampered_incomplete_receipts_and_junk() {
         "{text}"
     );
 
-    let out = w
-        .sender()
-        .args(["audit", "--json", "--ledger"])
-        .arg(w.d.join("sender-home/ledger.jsonl"))
-        .arg(w.d.join("stick"))
-        .output()
-        .expect("runs");
+    let ledger = w.d.join("sender-home/ledger.jsonl");
+    let out = output(args!(w.sender(); "audit", "--json", "--ledger", &ledger, &stick));
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let verdict = |name: &str| {
@@ -455,9 +331,9 @@ fn audit_marks_good_tampered_incomplete_receipts_and_junk() {
             .map(|b| b["verdict"].clone())
             .expect("row")
     };
-    assert_eq!(verdict("b1"), "ok");
-    assert_eq!(verdict("b2"), "failed");
-    assert_eq!(verdict("b3"), "failed");
+    for (name, want) in [("b1", "ok"), ("b2", "failed"), ("b3", "failed")] {
+        assert_eq!(verdict(name), want);
+    }
     assert_eq!(v["failed"], 2);
     assert_eq!(v["receipts"][0]["verdict"], "ok");
     assert_eq!(v["ledger"]["verdict"], "ok");
@@ -469,65 +345,29 @@ fn audit_marks_good_tampered_incomplete_receipts_and_junk() {
 #[test]
 fn keyring_names_recipients_and_signers_and_refuses_strangers() {
     let w = Agencies::new();
-    w.sender()
-        .args(["keyring", "list"])
-        .assert()
-        .success()
-        .stdout(contains("fedpol-ic"))
-        .stdout(contains("1 recipient(s)"));
+    let list = args!(w.sender(); "keyring", "list");
+    passes(list, &["fedpol-ic", "1 recipient(s)"]);
     let m = w.pack("b1");
     let text = fs::read_to_string(&m).expect("read");
     assert!(text.contains(&pouch::payload::crypto::fingerprint(
         &pouch::payload::crypto::parse_recipient(&w.recipient.recipient).expect("recipient")
     )));
-    w.receiver()
-        .arg("verify")
-        .arg(&m)
-        .assert()
-        .success()
-        .stdout(contains("(bka-zd)"));
-    w.unpack(&m).assert().success();
+    passes(args!(w.receiver(); "verify", &m), &["(bka-zd)"]);
+    passes(w.unpack(&m), &[]);
     // A bundle signed by a key nobody added is refused.
     let mallory = w.w.keys_in(&w.d.join("src"), "mallory", false);
-    let f = w.d.join("src/evil.txt");
-    fs::write(&f, "evil").expect("write");
-    w.sender()
-        .arg("pack")
-        .arg(&f)
-        .arg("-o")
-        .arg(w.d.join("stick"))
-        .args(["--name", "evil", "--to", "fedpol-ic", "-s"])
-        .arg(&mallory.secret)
-        .assert()
-        .success();
-    w.unpack(&w.d.join("stick/evil.toml"))
-        .assert()
-        .code(1)
-        .stderr(contains("not among the trusted keys"));
+    let f = w.source("evil.txt", "evil");
+    let evil = ["--name", "evil", "--to", "fedpol-ic"];
+    passes(w.pack_cmd(&f, &mallory.secret, &evil), &[]);
+    let unpack = w.unpack(&w.d.join("stick/evil.toml"));
+    fails(unpack, 1, &["not among the trusted keys"]);
     // Unknown party, no recipients: a clear error.
-    w.sender()
-        .arg("pack")
-        .arg(&f)
-        .arg("-o")
-        .arg(w.d.join("stick"))
-        .args(["--to", "nobody", "-s"])
-        .arg(&w.clerk.secret)
-        .assert()
-        .code(2)
-        .stderr(contains("nobody has none in the keyring"));
-    w.sender()
-        .args(["keyring", "remove", "fedpol-ic"])
-        .assert()
-        .success();
-    w.sender()
-        .args(["keyring", "list", "--json"])
-        .assert()
-        .success()
-        .stdout(contains("[]"));
-    w.sender()
-        .args(["keyring", "remove", "fedpol-ic"])
-        .assert()
-        .code(2);
+    let nobody = w.pack_cmd(&f, &w.clerk.secret, &["--to", "nobody"]);
+    fails(nobody, 2, &["nobody has none in the keyring"]);
+    let remove = || args!(w.sender(); "keyring", "remove", "fedpol-ic");
+    passes(remove(), &[]);
+    passes(args!(w.sender(); "keyring", "list", "--json"), &["[]"]);
+    fails(remove(), 2, &[]);
 }
 
 #[test]
@@ -535,51 +375,28 @@ fn a_receipt_signed_by_another_trusted_party_is_refused_and_fails_audit() {
     let w = Agencies::new();
     // carol is a party the sender trusts too, but not the bundle's receiver.
     let carol = w.w.keys("carol");
-    w.sender()
-        .args(["keyring", "add", "carol", "--sign-pub"])
-        .arg(&carol.public)
-        .assert()
-        .success();
+    let add = args!(w.sender(); "keyring", "add", "carol", "--sign-pub", &carol.public);
+    passes(add, &[]);
     let m = w.pack("b1");
-    fs::create_dir(w.d.join("receipts")).expect("mkdir");
-    w.unpack(&m)
-        .arg("--receipt-out")
-        .arg(w.d.join("receipts"))
-        .arg("-s")
-        .arg(&w.recipient.secret)
-        .assert()
-        .success();
-    let genuine = w.d.join("receipts/b1.receipt.toml");
+    let receipts = w.w.dir("receipts");
+    passes(w.unpack_with_receipt(&m, &receipts), &[]);
+    let genuine = receipts.join("b1.receipt.toml");
     let text = fs::read_to_string(&genuine).expect("receipt");
     // The manifest hash a receipt needs is public: carol signs one herself.
     let forged = mallory_signs(&genuine, &carol, &text);
-    w.sender()
-        .args(["receipt", "import"])
-        .arg(&forged)
-        .assert()
-        .code(1)
-        .stderr(contains(
-            "signed by carol, but the bundle's receiver is fedpol-ic",
-        ));
-    w.sender()
-        .args(["ledger", "show"])
-        .assert()
-        .success()
-        .stdout(contains("outstanding"));
+    let wrong_party = "signed by carol, but the bundle's receiver is fedpol-ic";
+    fails(w.import(&forged), 1, &[wrong_party]);
+    passes(args!(w.sender(); "ledger", "show"), &["outstanding"]);
     fs::remove_file(&genuine).expect("rm");
     fs::remove_file(pouch::signature::signature_path(&genuine)).expect("rm");
     for with_bundle in [false, true] {
-        let mut audit = w.sender();
-        audit.arg("audit").arg(w.d.join("receipts"));
+        let mut audit = args!(w.sender(); "audit", &receipts);
         if with_bundle {
             audit
                 .arg(w.d.join("stick"))
                 .arg("--trust")
                 .arg(&w.clerk.public);
         }
-        audit
-            .assert()
-            .code(1)
-            .stdout(contains("only fedpol-ic's key can confirm its delivery"));
+        fails(audit, 1, &[]).stdout(contains("only fedpol-ic's key can confirm its delivery"));
     }
 }

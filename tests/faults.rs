@@ -7,6 +7,7 @@
 //! also when the test fails.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -17,7 +18,7 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_same_tree, noise, snapshot, Keys, World};
+use common::{assert_same_tree, noise, run, snapshot, Keys, World};
 
 const MIB: usize = 1 << 20;
 
@@ -85,50 +86,67 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// `pouch pack` of `sources` into `out` as bundle `name`, at level 1.
-fn pack_cmd(sources: &[&Path], out: &Path, name: &str, keys: &Keys) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pouch"));
-    c.env_remove("SOURCE_DATE_EPOCH")
-        .arg("pack")
-        .args(sources)
-        .arg("-o")
-        .arg(out)
-        .args(["--name", name, "--level", "1", "-r", &keys.recipient])
-        .arg("-s")
-        .arg(&keys.secret)
-        .stdin(Stdio::null());
-    c.env("POUCH_HOME", common::test_home());
-    c
+/// Asserts that `o` succeeded; `what` names it in the message.
+#[track_caller]
+fn assert_ok(o: &Output, what: &str) {
+    assert!(o.status.success(), "{what}: {}", describe(o));
 }
 
-/// `pouch unpack MANIFEST -d DEST`, trusting and decrypting with `keys`.
-fn unpack_cmd(manifest: &Path, dest: &Path, keys: &Keys) -> Command {
+/// Asserts that `o` exited with `code`; `what` names it in the message.
+#[track_caller]
+fn assert_code(o: &Output, code: i32, what: &str) {
+    assert_eq!(o.status.code(), Some(code), "{what}: {}", describe(o));
+}
+
+/// Asserts that `o` failed with exit code 2, naming `place` and saying why
+/// (`reason`); `what` names it in the message.
+#[track_caller]
+fn assert_refused(o: &Output, reason: &str, place: &Path, what: &str) {
+    let err = stderr(o);
+    assert_code(o, 2, what);
+    assert!(
+        err.contains(reason) && err.contains(&place.display().to_string()),
+        "{what}: the error names the folder and says why: {err}"
+    );
+}
+
+/// The pouch binary as a plain process (these tests spawn and kill it), with
+/// stdin closed and the test's own pouch home.
+fn pouch_process() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pouch"));
-    c.arg("unpack")
-        .arg(manifest)
-        .arg("-i")
-        .arg(&keys.identity)
-        .arg("--trust")
-        .arg(&keys.public)
-        .arg("-d")
-        .arg(dest)
-        // These tests unpack the same bundle again and again on purpose.
-        .arg("--allow-replay")
+    c.env_remove("SOURCE_DATE_EPOCH")
         .env("POUCH_HOME", common::test_home())
         .stdin(Stdio::null());
     c
 }
 
-fn run(mut c: Command) -> Output {
-    c.output().expect("pouch runs")
+/// `pouch pack` of `sources` into `out` as bundle `name`, at level 1.
+fn pack_cmd(sources: &[&Path], out: &Path, name: &str, keys: &Keys) -> Command {
+    let mut c = pouch_process();
+    c.arg("pack").args(sources).arg("-o").arg(out);
+    c.args(["--name", name, "--level", "1", "-r", &keys.recipient]);
+    c.arg("-s").arg(&keys.secret);
+    c
+}
+
+/// `pouch unpack MANIFEST -d DEST`, trusting and decrypting with `keys`.
+/// These tests unpack the same bundle again and again on purpose: with
+/// `--allow-replay`.
+fn unpack_cmd(manifest: &Path, dest: &Path, keys: &Keys) -> Command {
+    let (id, trust) = (&keys.identity, &keys.public);
+    let c = args!(pouch_process(); "unpack", manifest, "-i", id, "--trust", trust, "-d", dest);
+    args!(c; "--allow-replay")
+}
+
+/// `pouch verify MANIFEST --trust PUB -i IDENTITY`, with `keys`.
+fn verify_ok(manifest: &Path, keys: &Keys) -> Output {
+    let (trust, id) = (&keys.public, &keys.identity);
+    run(args!(pouch_process(); "verify", manifest, "--trust", trust, "-i", id))
 }
 
 /// The names in a folder.
 fn names(dir: &Path) -> BTreeSet<String> {
-    fs::read_dir(dir)
-        .expect("list folder")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect()
+    common::names(dir).into_iter().collect()
 }
 
 /// The three files of bundle `name`.
@@ -161,9 +179,43 @@ fn noise_tree(parent: &Path, count: usize, size: usize) -> PathBuf {
     tree
 }
 
+/// A world with the clerk's keys, a [`noise_tree`] under its `src/` and
+/// bundle `b` of that (level 1) in `bundles/`.
+struct Bundled {
+    w: World,
+    keys: Keys,
+    src: PathBuf,
+    manifest: PathBuf,
+}
+
+/// A [`Bundled`] world whose tree has `count` files of `size` bytes.
+fn bundled_tree(count: usize, size: usize) -> Bundled {
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let src = w.join("src");
+    let tree = noise_tree(&src, count, size);
+    let bundles = w.join("bundles");
+    let manifest = common::pack(&[&tree], &bundles, "b", &keys, &[&keys], &["--level", "1"]);
+    Bundled {
+        w,
+        keys,
+        src,
+        manifest,
+    }
+}
+
+/// Runs `c` to the end, asserting it succeeds; returns how long it took.
+fn timed(c: Command) -> Duration {
+    let started = Instant::now();
+    let o = run(c);
+    let full = started.elapsed();
+    assert!(o.status.success(), "{}", describe(&o));
+    full
+}
+
 fn assert_no_space(o: &Output, what: &str) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "{what}: {}", describe(o));
+    assert_code(o, 2, what);
     assert!(
         err.contains("No space left on device"),
         "{what}: the error must say the disk is full: {}",
@@ -172,23 +224,30 @@ fn assert_no_space(o: &Output, what: &str) {
     assert!(err.contains("hint:"), "{what}: a hint is printed: {err}");
 }
 
+/// Asserts that `o` is a pack or unpack that failed on a full disk and
+/// named `place` in its error.
+#[track_caller]
+fn assert_no_space_at(o: &Output, what: &str, place: &Path, named: &str) {
+    assert_no_space(o, what);
+    assert!(
+        stderr(o).contains(&place.display().to_string()),
+        "the error names {named}: {}",
+        describe(o)
+    );
+}
+
 #[test]
 fn pack_onto_a_full_disk_fails_cleanly_and_leaves_nothing() {
     let w = World::new();
     let keys = w.keys("clerk");
-    let big = w.path().join("big.bin");
+    let big = w.join("big.bin");
     noise_file(&big, 16 * MIB, 1);
-    let out = w.path().join("out");
-    fs::create_dir(&out).expect("mkdir");
+    let out = w.dir("out");
     let _mount = Mount::tmpfs(&out, "size=4m");
 
     let o = run(pack_cmd(&[&big], &out, "b", &keys));
-    assert_no_space(&o, "pack of 16 MiB onto 4 MiB");
-    assert!(
-        stderr(&o).contains(&out.display().to_string()),
-        "the error names the output folder: {}",
-        describe(&o)
-    );
+    let what = "pack of 16 MiB onto 4 MiB";
+    assert_no_space_at(&o, what, &out, "the output folder");
     assert!(
         names(&out).is_empty(),
         "OUTDIR must be left empty, found {:?}",
@@ -198,11 +257,7 @@ fn pack_onto_a_full_disk_fails_cleanly_and_leaves_nothing() {
 
 /// Free blocks of the filesystem holding `dir`, and its block size.
 fn free_blocks(dir: &Path) -> (u64, u64) {
-    let out = Command::new("stat")
-        .args(["-f", "-c", "%a %S"])
-        .arg(dir)
-        .output()
-        .expect("stat -f");
+    let out = run(args!(Command::new("stat"); "-f", "-c", "%a %S", dir));
     let text = String::from_utf8_lossy(&out.stdout);
     let mut it = text
         .split_whitespace()
@@ -214,12 +269,11 @@ fn free_blocks(dir: &Path) -> (u64, u64) {
 fn pack_fails_cleanly_when_the_disk_fills_at_the_manifest_or_the_signature() {
     let w = World::new();
     let keys = w.keys("clerk");
-    let src = w.path().join("data.bin");
+    let src = w.join("data.bin");
     noise_file(&src, 300 * 1024 + 17, 2);
     // The payload's size is the same every time (same source, level and
     // number of recipients), so measure it once.
-    let probe = w.path().join("probe");
-    fs::create_dir(&probe).expect("mkdir");
+    let probe = w.dir("probe");
     let o = run(pack_cmd(&[&src], &probe, "b", &keys));
     assert!(o.status.success(), "{}", describe(&o));
     let payload = fs::metadata(probe.join("b.age")).expect("payload").len();
@@ -231,8 +285,7 @@ fn pack_fails_cleanly_when_the_disk_fills_at_the_manifest_or_the_signature() {
         (1, Some("b.toml.minisig.")),
         (2, None),
     ] {
-        let out = w.path().join(format!("out{extra}"));
-        fs::create_dir(&out).expect("mkdir");
+        let out = w.dir(format!("out{extra}"));
         let _mount = Mount::tmpfs(&out, "size=2m");
         let filler_dir = out.join("filler");
         fs::create_dir(&filler_dir).expect("mkdir");
@@ -262,11 +315,7 @@ fn pack_fails_cleanly_when_the_disk_fills_at_the_manifest_or_the_signature() {
                 );
             }
             None => {
-                assert!(
-                    o.status.success(),
-                    "the pack fits exactly: {}",
-                    describe(&o)
-                );
+                assert_ok(&o, "the pack fits exactly");
                 let want: BTreeSet<String> = finals("b").into_iter().collect();
                 assert_eq!(left, want);
             }
@@ -276,81 +325,45 @@ fn pack_fails_cleanly_when_the_disk_fills_at_the_manifest_or_the_signature() {
 
 #[test]
 fn unpack_onto_a_full_disk_leaves_dest_as_it_was() {
-    let w = World::new();
-    let keys = w.keys("clerk");
-    let src = w.path().join("src");
-    let tree = noise_tree(&src, 4, 4 * MIB);
-    let bundles = w.path().join("bundles");
-    let manifest = common::pack(&[&tree], &bundles, "b", &keys, &[&keys], &["--level", "1"]);
+    let fx = bundled_tree(4, 4 * MIB);
 
-    let dest = w.path().join("dest");
-    fs::create_dir(&dest).expect("mkdir");
+    let dest = fx.w.dir("dest");
     let _mount = Mount::tmpfs(&dest, "size=4m");
     fs::write(dest.join("marker.txt"), "was here\n").expect("marker");
     let before = snapshot(&dest);
 
-    let o = run(unpack_cmd(&manifest, &dest, &keys));
-    assert_no_space(&o, "unpack of 16 MiB onto 4 MiB");
-    assert!(
-        stderr(&o).contains(&dest.display().to_string()),
-        "the error names where it could not write: {}",
-        describe(&o)
-    );
+    let o = run(unpack_cmd(&fx.manifest, &dest, &fx.keys));
+    let what = "unpack of 16 MiB onto 4 MiB";
+    assert_no_space_at(&o, what, &dest, "where it could not write");
     assert_eq!(snapshot(&dest), before, "DEST must be exactly as before");
 
     // A DEST that pouch has to create on the full disk is removed again.
     let sub = dest.join("new");
-    let o = run(unpack_cmd(&manifest, &sub, &keys));
+    let o = run(unpack_cmd(&fx.manifest, &sub, &fx.keys));
     assert_no_space(&o, "unpack into a new folder on 4 MiB");
     assert_eq!(snapshot(&dest), before, "the created DEST must be removed");
 }
 
 #[test]
 fn read_only_destinations_are_refused_with_a_clear_error() {
-    let w = World::new();
-    let keys = w.keys("clerk");
-    let src = w.path().join("src");
-    let tree = noise_tree(&src, 2, 1000);
-    let bundles = w.path().join("bundles");
-    let manifest = common::pack(&[&tree], &bundles, "b", &keys, &[&keys], &["--level", "1"]);
+    let fx = bundled_tree(2, 1000);
 
-    let ro = w.path().join("ro");
-    fs::create_dir(&ro).expect("mkdir");
+    let ro = fx.w.dir("ro");
     let mount = Mount::tmpfs(&ro, "size=1m");
     fs::write(ro.join("marker.txt"), "was here\n").expect("marker");
     mount.remount("ro");
     let before = snapshot(&ro);
-    let ro_text = ro.display().to_string();
+    let read_only = "Read-only file system";
 
     for (what, dest) in [("DEST", ro.clone()), ("a new DEST", ro.join("inbox"))] {
-        let o = run(unpack_cmd(&manifest, &dest, &keys));
-        let err = stderr(&o);
-        assert_eq!(
-            o.status.code(),
-            Some(2),
-            "unpack into read-only {what}: {}",
-            describe(&o)
-        );
-        assert!(
-            err.contains("Read-only file system") && err.contains(&ro_text),
-            "unpack into read-only {what}: the error names the folder and says why: {err}"
-        );
-        assert!(err.contains("hint:"), "{err}");
+        let o = run(unpack_cmd(&fx.manifest, &dest, &fx.keys));
+        assert_refused(&o, read_only, &ro, &format!("unpack into read-only {what}"));
+        assert!(stderr(&o).contains("hint:"), "{}", stderr(&o));
         assert_eq!(snapshot(&ro), before);
     }
 
-    let o = run(pack_cmd(&[&tree], &ro, "b", &keys));
-    let err = stderr(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "pack into read-only OUTDIR: {}",
-        describe(&o)
-    );
-    assert!(
-        err.contains("Read-only file system") && err.contains(&ro_text),
-        "pack into read-only OUTDIR: the error names the folder and says why: {err}"
-    );
+    let o = run(pack_cmd(&[&fx.src.join("tree")], &ro, "b", &fx.keys));
+    assert_refused(&o, read_only, &ro, "pack into read-only OUTDIR");
     assert_eq!(snapshot(&ro), before);
 }
 
@@ -383,127 +396,106 @@ fn kill_points(full: Duration) -> Vec<Duration> {
     points
 }
 
-fn verify_ok(manifest: &Path, keys: &Keys) -> Output {
-    run({
-        let mut c = Command::new(env!("CARGO_BIN_EXE_pouch"));
-        c.arg("verify")
-            .arg(manifest)
-            .arg("--trust")
-            .arg(&keys.public)
-            .arg("-i")
-            .arg(&keys.identity)
-            .env("POUCH_HOME", common::test_home());
-        c
-    })
+/// Reports what each kill of a `what` (which took `full` uninterrupted) left
+/// behind, and asserts that at least one kill came before anything was.
+fn assert_some_kill_interrupted(what: &str, full: Duration, outcomes: &[String]) {
+    eprintln!("{what} took {full:?}; after each kill: {outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("nothing")),
+        "no kill interrupted {what}: {outcomes:?}"
+    );
+}
+
+/// Packs `small` into `out` as bundle `c`: a new name always works, whatever
+/// a kill left behind.
+fn assert_a_new_name_works(small: &Path, out: &Path, keys: &Keys, at: &str) {
+    let o = run(pack_cmd(&[small], out, "c", keys));
+    assert_ok(&o, &format!("{at}: rerun with a new name"));
+}
+
+/// A world with the clerk's keys, a noise tree to pack (of 2 MiB files) and
+/// a small file to pack after a kill.
+struct Packing {
+    w: World,
+    keys: Keys,
+    tree: PathBuf,
+    small: PathBuf,
+}
+
+/// A [`Packing`] world whose tree has `count` files.
+fn packing(count: usize) -> Packing {
+    let w = World::new();
+    let keys = w.keys("clerk");
+    let tree = noise_tree(&w.join("src"), count, 2 * MIB);
+    let small = w.write("small.txt", "small\n");
+    Packing {
+        w,
+        keys,
+        tree,
+        small,
+    }
 }
 
 #[test]
 fn kill_9_during_pack_never_leaves_a_partial_bundle() {
-    let w = World::new();
-    let keys = w.keys("clerk");
-    let src = w.path().join("src");
-    let tree = noise_tree(&src, 40, 2 * MIB);
-    let small = w.path().join("small.txt");
-    fs::write(&small, "small\n").expect("write");
-
-    let reference = w.path().join("reference");
-    fs::create_dir(&reference).expect("mkdir");
-    let started = Instant::now();
-    let o = run(pack_cmd(&[&tree], &reference, "b", &keys));
-    let full = started.elapsed();
-    assert!(o.status.success(), "{}", describe(&o));
+    let p = packing(40);
+    let full = timed(pack_cmd(&[&p.tree], &p.w.dir("reference"), "b", &p.keys));
 
     let mut outcomes = Vec::new();
     for (i, delay) in kill_points(full).into_iter().enumerate() {
-        let out = w.path().join(format!("out{i}"));
-        fs::create_dir(&out).expect("mkdir");
-        let finished = kill_after(pack_cmd(&[&tree], &out, "b", &keys), delay);
+        let out = p.w.dir(format!("out{i}"));
+        let finished = kill_after(pack_cmd(&[&p.tree], &out, "b", &p.keys), delay);
         let found = names(&out);
-        let finals = finals("b");
-        let present: Vec<&String> = finals.iter().filter(|f| found.contains(*f)).collect();
         let at = format!("killed after {delay:?} (finished: {finished:?}), found {found:?}");
-        assert_in_commit_order(&present, &finals, &out, &keys, &at);
+        let present = assert_in_commit_order(&found, &out, &p.keys, &at);
         for n in &found {
             assert!(
-                finals.contains(n) || (n.starts_with('.') && n.ends_with(".tmp")),
+                finals("b").contains(n) || (n.starts_with('.') && n.ends_with(".tmp")),
                 "{at}: {n:?} is neither a final name nor a hidden temporary file"
             );
         }
-        let complete = present.len() == 3;
+        let complete = present == 3;
         if complete {
-            let o = verify_ok(&out.join("b.toml"), &keys);
-            assert!(
-                o.status.success(),
-                "{at}: the bundle must verify: {}",
-                describe(&o)
-            );
+            let o = verify_ok(&out.join("b.toml"), &p.keys);
+            assert_ok(&o, &format!("{at}: the bundle must verify"));
         }
-        let temps = found.len() - present.len();
-        outcomes.push(format!(
-            "{}+{temps}tmp",
-            if complete {
-                "complete"
-            } else if present.is_empty() {
-                "nothing"
-            } else {
-                "between-renames"
-            }
-        ));
+        let temps = found.len() - present;
+        let kind = if complete {
+            "complete"
+        } else if present == 0 {
+            "nothing"
+        } else {
+            "between-renames"
+        };
+        outcomes.push(format!("{kind}+{temps}tmp"));
 
         // Same name again: only possible when nothing was left under it.
-        let o = run(pack_cmd(&[&small], &out, "b", &keys));
-        if !present.is_empty() {
-            assert_eq!(
-                o.status.code(),
-                Some(2),
-                "{at}: rerun must refuse: {}",
-                describe(&o)
-            );
+        let o = run(pack_cmd(&[&p.small], &out, "b", &p.keys));
+        if present != 0 {
+            assert_code(&o, 2, &format!("{at}: rerun must refuse"));
             assert!(stderr(&o).contains("already exists"), "{}", describe(&o));
         } else {
-            assert!(
-                o.status.success(),
-                "{at}: rerun with the same name: {}",
-                describe(&o)
-            );
-            assert!(verify_ok(&out.join("b.toml"), &keys).status.success());
+            assert_ok(&o, &format!("{at}: rerun with the same name"));
+            assert!(verify_ok(&out.join("b.toml"), &p.keys).status.success());
         }
-        // A new name always works, whatever was left behind.
-        let o = run(pack_cmd(&[&small], &out, "c", &keys));
-        assert!(
-            o.status.success(),
-            "{at}: rerun with a new name: {}",
-            describe(&o)
-        );
-        assert!(verify_ok(&out.join("c.toml"), &keys).status.success());
+        assert_a_new_name_works(&p.small, &out, &p.keys, &at);
+        assert!(verify_ok(&out.join("c.toml"), &p.keys).status.success());
     }
-    eprintln!("pack took {full:?}; after each kill: {outcomes:?}");
-    assert!(
-        outcomes.iter().any(|o| o.starts_with("nothing")),
-        "no kill interrupted a pack: {outcomes:?}"
-    );
+    assert_some_kill_interrupted("a pack", full, &outcomes);
 }
 
 #[test]
 fn kill_9_during_unpack_never_leaves_a_partial_folder() {
-    let w = World::new();
-    let keys = w.keys("clerk");
-    let src = w.path().join("src");
-    let tree = noise_tree(&src, 20, 2 * MIB);
-    let bundles = w.path().join("bundles");
-    let manifest = common::pack(&[&tree], &bundles, "b", &keys, &[&keys], &["--level", "1"]);
+    let fx = bundled_tree(20, 2 * MIB);
 
-    let reference = w.path().join("reference");
-    let started = Instant::now();
-    let o = run(unpack_cmd(&manifest, &reference, &keys));
-    let full = started.elapsed();
-    assert!(o.status.success(), "{}", describe(&o));
-    assert_same_tree(&src, &reference.join("b"));
+    let reference = fx.w.join("reference");
+    let full = timed(unpack_cmd(&fx.manifest, &reference, &fx.keys));
+    assert_same_tree(&fx.src, &reference.join("b"));
 
     let mut outcomes = Vec::new();
     for (i, delay) in kill_points(full).into_iter().enumerate() {
-        let dest = w.path().join(format!("dest{i}"));
-        let finished = kill_after(unpack_cmd(&manifest, &dest, &keys), delay);
+        let dest = fx.w.join(format!("dest{i}"));
+        let finished = kill_after(unpack_cmd(&fx.manifest, &dest, &fx.keys), delay);
         let found = if dest.exists() {
             names(&dest)
         } else {
@@ -513,7 +505,7 @@ fn kill_9_during_unpack_never_leaves_a_partial_folder() {
         for n in &found {
             let path = dest.join(n);
             if n == "b" {
-                assert_same_tree(&src, &path);
+                assert_same_tree(&fx.src, &path);
             } else {
                 assert!(n.starts_with(".pouch-staging-b-"), "{at}: unexpected {n:?}");
                 let mode = fs::symlink_metadata(&path)
@@ -529,37 +521,31 @@ fn kill_9_during_unpack_never_leaves_a_partial_folder() {
         }
         let complete = found.contains("b");
         let staging = found.len() - usize::from(complete);
-        outcomes.push(format!(
-            "{}+{staging}staging",
-            if complete { "complete" } else { "nothing" }
-        ));
+        let kind = if complete { "complete" } else { "nothing" };
+        outcomes.push(format!("{kind}+{staging}staging"));
 
         // Again, into the same DEST when possible, else into a fresh one.
         let again = if complete {
-            w.path().join(format!("again{i}"))
+            fx.w.join(format!("again{i}"))
         } else {
             dest.clone()
         };
-        let o = run(unpack_cmd(&manifest, &again, &keys));
-        assert!(o.status.success(), "{at}: unpack again: {}", describe(&o));
-        assert_same_tree(&src, &again.join("b"));
+        let o = run(unpack_cmd(&fx.manifest, &again, &fx.keys));
+        assert_ok(&o, &format!("{at}: unpack again"));
+        assert_same_tree(&fx.src, &again.join("b"));
         fs::remove_dir_all(&again).expect("clean up");
         if dest.exists() {
             fs::remove_dir_all(&dest).expect("clean up");
         }
     }
-    eprintln!("unpack took {full:?}; after each kill: {outcomes:?}");
-    assert!(
-        outcomes.iter().any(|o| o.starts_with("nothing")),
-        "no kill interrupted an unpack: {outcomes:?}"
-    );
+    assert_some_kill_interrupted("an unpack", full, &outcomes);
 }
 
 #[test]
 fn a_source_that_shrinks_while_packed_fails_the_pack() {
     let w = World::new();
     let keys = w.keys("clerk");
-    let big = w.path().join("shrinking.bin");
+    let big = w.join("shrinking.bin");
     let mut hits = 0;
     let mut tries = Vec::new();
     for (i, delay_ms) in [60u64, 30, 120, 10, 250, 500, 5, 1000]
@@ -570,8 +556,7 @@ fn a_source_that_shrinks_while_packed_fails_the_pack() {
         let f = fs::File::create(&big).expect("create");
         f.set_len(200 * MIB as u64).expect("grow");
         drop(f);
-        let out = w.path().join(format!("out{i}"));
-        fs::create_dir(&out).expect("mkdir");
+        let out = w.dir(format!("out{i}"));
 
         let child = pack_cmd(&[&big], &out, "b", &keys)
             .stdout(Stdio::piped())
@@ -622,30 +607,19 @@ fn a_source_that_shrinks_while_packed_fails_the_pack() {
 
 /// Checks what a kill may leave under final names. POSIX cannot rename three
 /// files at once, so the guarantee is the order: payload, manifest, then
-/// signature. Present final names are always a prefix of that order; all
-/// three form a bundle that verifies; fewer never verify.
-fn assert_in_commit_order(
-    present: &[&String],
-    finals: &[String; 3],
-    out: &Path,
-    keys: &Keys,
-    at: &str,
-) {
+/// signature. Present final names (of bundle `b`, among `found` in `out`) are
+/// always a prefix of that order; all three form a bundle that verifies;
+/// fewer never verify. Returns how many are present.
+fn assert_in_commit_order(found: &BTreeSet<String>, out: &Path, keys: &Keys, at: &str) -> usize {
+    let finals = finals("b");
+    let present: Vec<&String> = finals.iter().filter(|f| found.contains(*f)).collect();
     let prefix: Vec<&String> = finals.iter().take(present.len()).collect();
-    assert_eq!(
-        present,
-        prefix.as_slice(),
-        "{at}: final names out of commit order"
-    );
+    assert_eq!(present, prefix, "{at}: final names out of commit order");
     if !present.is_empty() && present.len() < 3 {
         let o = verify_ok(&out.join("b.toml"), keys);
-        assert_eq!(
-            o.status.code(),
-            Some(1),
-            "{at}: a fragment must not verify: {}",
-            describe(&o)
-        );
+        assert_code(&o, 1, &format!("{at}: a fragment must not verify"));
     }
+    present.len()
 }
 
 /// Kills a pack the moment `NAME.age` appears under its final name, i.e.
@@ -655,16 +629,10 @@ fn assert_in_commit_order(
 /// rerun with the same name explains the leftover, and that a new name works.
 #[test]
 fn kill_9_between_the_commit_renames_leaves_files_in_order_and_no_verifiable_fragment() {
-    let w = World::new();
-    let keys = w.keys("clerk");
-    let src = w.path().join("src");
-    let tree = noise_tree(&src, 5, 2 * MIB);
-    let small = w.path().join("small.txt");
-    fs::write(&small, "small\n").expect("write");
+    let p = packing(5);
     for attempt in 0..3 {
-        let out = w.path().join(format!("out{attempt}"));
-        fs::create_dir(&out).expect("mkdir");
-        let mut child = pack_cmd(&[&tree], &out, "b", &keys)
+        let out = p.w.dir(format!("out{attempt}"));
+        let mut child = pack_cmd(&[&p.tree], &out, "b", &p.keys)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -674,24 +642,17 @@ fn kill_9_between_the_commit_renames_leaves_files_in_order_and_no_verifiable_fra
         child.kill().expect("SIGKILL");
         child.wait().expect("wait");
         let found = names(&out);
-        let finals = finals("b");
-        let present: Vec<&String> = finals.iter().filter(|f| found.contains(*f)).collect();
         let at = format!("attempt {attempt}, found {found:?}");
-        assert_in_commit_order(&present, &finals, &out, &keys, &at);
-        if present.len() < 3 {
-            let o = run(pack_cmd(&[&small], &out, "b", &keys));
-            assert_eq!(o.status.code(), Some(2), "{at}: {}", describe(&o));
+        let present = assert_in_commit_order(&found, &out, &p.keys, &at);
+        if present < 3 {
+            let o = run(pack_cmd(&[&p.small], &out, "b", &p.keys));
+            assert_code(&o, 2, &at);
             assert!(
                 stderr(&o).contains("interrupted pack"),
                 "{at}: the hint explains the leftover: {}",
                 describe(&o)
             );
         }
-        let o = run(pack_cmd(&[&small], &out, "c", &keys));
-        assert!(
-            o.status.success(),
-            "{at}: rerun with a new name: {}",
-            describe(&o)
-        );
+        assert_a_new_name_works(&p.small, &out, &p.keys, &at);
     }
 }

@@ -6,6 +6,7 @@
 //! no staging folder; nothing may appear outside DEST.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -13,8 +14,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::forge::{self, Member};
-use common::{pouch, Keys, World};
+use common::{names, passes, unpack_cmd, Keys, World};
 use pouch::format::manifest::{Contents, Entry, InnerManifest};
+use pouch::payload::hashing::sha256_hex;
 
 struct Ctx {
     clerk: Keys,
@@ -32,6 +34,23 @@ struct Case {
     expect: &'static str,
 }
 
+impl Case {
+    /// A case that `build` makes, and that must fail with exit code 1 and an
+    /// error containing `expect`.
+    fn new(
+        name: &'static str,
+        expect: &'static str,
+        build: impl Fn(&Ctx, &Path) -> PathBuf + 'static,
+    ) -> Case {
+        Case {
+            name,
+            build: Box::new(build),
+            code: 1,
+            expect,
+        }
+    }
+}
+
 /// Generous signed counts for sealed-names bundles, so that the check under
 /// test, not the counts, decides.
 fn counts() -> Contents {
@@ -44,6 +63,22 @@ fn counts() -> Contents {
     }
 }
 
+/// Bundle `evil` in `dir` of the archive `tar`, with [`counts`], sealed to
+/// `to` and signed with `by`'s key.
+fn evil(dir: &Path, tar: &[u8], to: &Keys, by: &Keys) -> PathBuf {
+    forge::bundle(dir, "evil", tar, counts(), &to.recipient, &by.secret)
+}
+
+/// The archive of one file `a` holding `x`.
+fn one_file() -> Vec<u8> {
+    forge::tar(&[Member::file("a", b"x")])
+}
+
+/// The signed entry of file `path` holding `data`.
+fn entry(path: &str, data: &[u8], executable: bool) -> Entry {
+    Entry::file(path.into(), data.len() as u64, sha256_hex(data), executable)
+}
+
 /// A case whose archive is the given members (with the end marker).
 fn members(name: &'static str, m: Vec<Member>, expect: &'static str) -> Case {
     let tar = forge::tar(&m);
@@ -52,99 +87,47 @@ fn members(name: &'static str, m: Vec<Member>, expect: &'static str) -> Case {
 
 /// A case whose archive is the given raw bytes.
 fn raw_tar(name: &'static str, tar: Vec<u8>, expect: &'static str) -> Case {
-    Case {
-        name,
-        build: Box::new(move |c, dir| {
-            forge::bundle(
-                dir,
-                "evil",
-                &tar,
-                counts(),
-                &c.clerk.recipient,
-                &c.clerk.secret,
-            )
-        }),
-        code: 1,
-        expect,
+    Case::new(name, expect, move |c, dir| {
+        evil(dir, &tar, &c.clerk, &c.clerk)
+    })
+}
+
+/// Counts for a payload of up to 1 MiB.
+fn mib_counts() -> Contents {
+    Contents {
+        total_bytes: 1 << 20,
+        ..counts()
     }
 }
 
 /// A case whose age plaintext (normally zstd of a tar) is the given bytes.
 fn plaintext(name: &'static str, bytes: Vec<u8>, expect: &'static str) -> Case {
-    Case {
-        name,
-        build: Box::new(move |c, dir| {
-            forge::bundle_from_plaintext(
-                dir,
-                "evil",
-                &bytes,
-                Contents {
-                    total_bytes: 1 << 20,
-                    ..counts()
-                },
-                &c.clerk.recipient,
-                &c.clerk.secret,
-            )
-        }),
-        code: 1,
-        expect,
-    }
+    Case::new(name, expect, move |c, dir| {
+        let (to, key) = (&c.clerk.recipient, &c.clerk.secret);
+        forge::bundle_from_plaintext(dir, "evil", &bytes, mib_counts(), to, key)
+    })
 }
 
 /// A case whose payload (the age file) is made from a valid one by `edit`,
 /// and then signed as it is.
 fn payload(name: &'static str, edit: fn(Vec<u8>) -> Vec<u8>, expect: &'static str) -> Case {
-    Case {
-        name,
-        build: Box::new(move |c, dir| {
-            let good = forge::encrypt(
-                &zstd::encode_all(&forge::tar(&big_members())[..], 1).expect("zstd"),
-                &c.clerk.recipient,
-            );
-            let bad = edit(good);
-            forge::bundle_from_payload(
-                dir,
-                "evil",
-                &bad,
-                Contents {
-                    total_bytes: 1 << 20,
-                    ..counts()
-                },
-                &c.clerk.recipient,
-                &c.clerk.secret,
-            )
-        }),
-        code: 1,
-        expect,
-    }
+    Case::new(name, expect, move |c, dir| {
+        let (to, key) = (&c.clerk.recipient, &c.clerk.secret);
+        let zstd = zstd::encode_all(&forge::tar(&big_members())[..], 1).expect("zstd");
+        let bad = edit(forge::encrypt(&zstd, to));
+        forge::bundle_from_payload(dir, "evil", &bad, mib_counts(), to, key)
+    })
 }
 
 /// A case whose manifest text is made from a valid one by `edit`, then signed
 /// with the trusted key, so that parsing is reached.
 fn manifest(name: &'static str, edit: fn(String) -> String, expect: &'static str) -> Case {
-    Case {
-        name,
-        build: Box::new(move |c, dir| {
-            let m = forge::bundle(
-                dir,
-                "evil",
-                &forge::tar(&[Member::file("a", b"x")]),
-                counts(),
-                &c.clerk.recipient,
-                &c.clerk.secret,
-            );
-            let text = edit(fs::read_to_string(&m).expect("read"));
-            forge::signed_manifest(
-                dir,
-                "evil",
-                text.as_bytes(),
-                forge::BUNDLE_ID,
-                &forge::key(&c.clerk.secret),
-            )
-        }),
-        code: 1,
-        expect,
-    }
+    Case::new(name, expect, move |c, dir| {
+        let m = evil(dir, &one_file(), &c.clerk, &c.clerk);
+        let text = edit(fs::read_to_string(&m).expect("read"));
+        let key = forge::key(&c.clerk.secret);
+        forge::signed_manifest(dir, "evil", text.as_bytes(), forge::BUNDLE_ID, &key)
+    })
 }
 
 /// 200 KiB of incompressible data: several 64 KiB age chunks.
@@ -172,6 +155,13 @@ fn inner(entries: Vec<Entry>) -> Member {
     Member::file(".pouch-manifest.toml", text.as_bytes())
 }
 
+/// Writes the checksum of tar header `h` anew, after an edit.
+fn rechecksum(h: &mut [u8]) {
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| b as u32).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+}
+
 /// The offset just past the age header (the line ending in the MAC) plus the
 /// 16-byte stream nonce: where the first 64 KiB chunk starts.
 fn payload_start(age: &[u8]) -> usize {
@@ -190,15 +180,73 @@ fn payload_start(age: &[u8]) -> usize {
 
 const CHUNK: usize = 64 * 1024 + 16;
 
-fn cases() -> Vec<Case> {
-    let big = 1u64 << 30;
-    let mut v = vec![
-        // 1. names that escape or deceive
-        members(
-            "dotdot",
-            vec![Member::file("../escape.txt", b"x")],
-            "\"..\" component",
-        ),
+/// A case of one raw member: case name, member name, type, data, error.
+type RawCase = (&'static str, &'static [u8], u8, &'static [u8], &'static str);
+
+/// 1–5: names that escape or deceive, links, special files, duplicates.
+fn name_cases() -> Vec<Case> {
+    // Archives of one file holding `x`, by its name.
+    let one: Vec<Case> = [
+        ("dotdot", "../escape.txt", "\"..\" component"),
+        ("absolute", "/tmp/pouch-escape.txt", "absolute path"),
+        ("double-slash", "//tmp/pouch-escape.txt", "absolute path"),
+        ("drive-slash", "C:/escape.txt", "drive-letter"),
+        ("drive-backslash", "C:\\escape.txt", "backslash"),
+        ("unc", "\\\\server\\share\\x", "backslash"),
+        ("home", "~root/escape.txt", "home-folder"),
+        ("control", "a\x1b[2Jb", "control character"),
+        ("orphan", "nofolder/a", "folder does not come before it"),
+    ]
+    .into_iter()
+    .map(|(name, path, expect)| members(name, vec![Member::file(path, b"x")], expect))
+    .collect();
+    // Archives of one member given byte for byte: name, type, data.
+    let raw: [RawCase; 4] = [
+        ("empty-name", b"", b'0', b"x", "empty name"),
+        ("dot", b".", b'5', b"", "\".\" component"),
+        ("non-utf8", b"\xff\xfe", b'0', b"x", "not UTF-8"),
+        ("folder-with-data", b"d", b'5', b"data", "folder with data"),
+    ];
+    let raw = raw.into_iter().map(|(name, path, kind, data, expect)| {
+        members(name, vec![raw_member(path, kind, data)], expect)
+    });
+    // Archives of one link or special file: name, type, link target.
+    let special = [
+        ("symlink-absolute", "link", b'2', "/etc", "symbolic link"),
+        ("symlink-relative", "link", b'2', "../..", "symbolic link"),
+        ("symlink-dangling", "link", b'2', "nowhere", "symbolic link"),
+        ("hardlink-outside", "b", b'1', "/etc/passwd", "hard link"),
+        ("fifo", "fifo", b'6', "", "FIFO"),
+        ("chardev", "null", b'3', "", "character device"),
+        ("blockdev", "sda", b'4', "", "block device"),
+        ("unknown-type", "odd", b'Z', "", "unsupported type"),
+        ("sparse", "s", b'S', "", "sparse file"),
+    ]
+    .into_iter()
+    .map(|(name, path, kind, link, expect)| {
+        members(name, vec![Member::special(path, kind, link)], expect)
+    });
+    // Two files (holding `x` and `y`) that one disk holds as one: by case,
+    // by normalisation, and pairs that only full Unicode case folding joins
+    // (NTFS, APFS and exFAT hold each pair as one file).
+    let colliding = [
+        ("duplicate-case", ["Report.txt", "report.txt"]),
+        ("duplicate-nfc", ["caf\u{e9}", "cafe\u{301}"]),
+        ("duplicate-fold-sigma", ["\u{3c3}.txt", "\u{3c2}.txt"]),
+        ("duplicate-fold-micro", ["\u{b5}", "\u{3bc}"]),
+        ("duplicate-fold-long-s", ["s", "\u{17f}"]),
+        ("duplicate-fold-kelvin", ["k", "\u{212a}"]),
+    ]
+    .into_iter()
+    .map(|(name, [a, b])| {
+        let pair = vec![Member::file(a, b"x"), Member::file(b, b"y")];
+        members(name, pair, "collides with")
+    });
+    let long_nul = [b"a\0b".as_slice(), &[b'c'; 120]].concat();
+    let too_deep = "a/".repeat(129);
+    let mut v: Vec<Case> = one.into_iter().chain(raw).chain(special).collect();
+    v.extend(colliding);
+    v.extend([
         members(
             "dotdot-deep",
             vec![
@@ -208,80 +256,14 @@ fn cases() -> Vec<Case> {
             "\"..\" component",
         ),
         members(
-            "absolute",
-            vec![Member::file("/tmp/pouch-escape.txt", b"x")],
-            "absolute path",
-        ),
-        members(
-            "double-slash",
-            vec![Member::file("//tmp/pouch-escape.txt", b"x")],
-            "absolute path",
-        ),
-        members(
-            "drive-slash",
-            vec![Member::file("C:/escape.txt", b"x")],
-            "drive-letter",
-        ),
-        members(
-            "drive-backslash",
-            vec![Member::file("C:\\escape.txt", b"x")],
-            "backslash",
-        ),
-        members(
-            "unc",
-            vec![Member::file("\\\\server\\share\\x", b"x")],
-            "backslash",
-        ),
-        members(
-            "home",
-            vec![Member::file("~root/escape.txt", b"x")],
-            "home-folder",
-        ),
-        members(
-            "empty-name",
-            vec![raw_member(b"", b'0', b"x")],
-            "empty name",
-        ),
-        members("dot", vec![raw_member(b".", b'5', b"")], "\".\" component"),
-        members(
-            "control",
-            vec![Member::file("a\x1b[2Jb", b"x")],
-            "control character",
-        ),
-        members(
             "nul-in-long-name",
-            vec![raw_member(
-                &[b"a\0b".as_slice(), &[b'c'; 120]].concat(),
-                b'0',
-                b"x",
-            )],
+            vec![raw_member(&long_nul, b'0', b"x")],
             "control character",
-        ),
-        members(
-            "non-utf8",
-            vec![raw_member(b"\xff\xfe", b'0', b"x")],
-            "not UTF-8",
         ),
         members(
             "too-deep",
-            vec![Member::file("a/".repeat(129).trim_end_matches('/'), b"x")],
+            vec![Member::file(too_deep.trim_end_matches('/'), b"x")],
             "deeper than 128",
-        ),
-        // 2. links of every kind
-        members(
-            "symlink-absolute",
-            vec![Member::special("link", b'2', "/etc")],
-            "symbolic link",
-        ),
-        members(
-            "symlink-relative",
-            vec![Member::special("link", b'2', "../..")],
-            "symbolic link",
-        ),
-        members(
-            "symlink-dangling",
-            vec![Member::special("link", b'2', "nowhere")],
-            "symbolic link",
         ),
         members(
             "symlink-then-write-through",
@@ -302,95 +284,24 @@ fn cases() -> Vec<Case> {
             "hard link",
         ),
         members(
-            "hardlink-outside",
-            vec![Member::special("b", b'1', "/etc/passwd")],
-            "hard link",
-        ),
-        // 3. special files and unknown types
-        members("fifo", vec![Member::special("fifo", b'6', "")], "FIFO"),
-        members(
-            "chardev",
-            vec![Member::special("null", b'3', "")],
-            "character device",
-        ),
-        members(
-            "blockdev",
-            vec![Member::special("sda", b'4', "")],
-            "block device",
-        ),
-        members(
-            "unknown-type",
-            vec![Member::special("odd", b'Z', "")],
-            "unsupported type",
-        ),
-        members(
-            "sparse",
-            vec![Member::special("s", b'S', "")],
-            "sparse file",
-        ),
-        // 5. duplicates
-        members(
             "duplicate",
             vec![Member::file("a", b"x"), Member::file("a", b"y")],
             "appears twice",
-        ),
-        members(
-            "duplicate-case",
-            vec![
-                Member::file("Report.txt", b"x"),
-                Member::file("report.txt", b"y"),
-            ],
-            "collides with",
-        ),
-        members(
-            "duplicate-nfc",
-            vec![
-                Member::file("caf\u{e9}", b"x"),
-                Member::file("cafe\u{301}", b"y"),
-            ],
-            "collides with",
-        ),
-        // Pairs that only full Unicode case folding joins: NTFS, APFS and
-        // exFAT hold each pair as one file.
-        members(
-            "duplicate-fold-sigma",
-            vec![
-                Member::file("\u{3c3}.txt", b"x"),
-                Member::file("\u{3c2}.txt", b"y"),
-            ],
-            "collides with",
-        ),
-        members(
-            "duplicate-fold-micro",
-            vec![Member::file("\u{b5}", b"x"), Member::file("\u{3bc}", b"y")],
-            "collides with",
-        ),
-        members(
-            "duplicate-fold-long-s",
-            vec![Member::file("s", b"x"), Member::file("\u{17f}", b"y")],
-            "collides with",
-        ),
-        members(
-            "duplicate-fold-kelvin",
-            vec![Member::file("k", b"x"), Member::file("\u{212a}", b"y")],
-            "collides with",
         ),
         members(
             "folder-twice",
             vec![Member::folder("d"), Member::folder("d")],
             "appears twice",
         ),
-        members(
-            "orphan",
-            vec![Member::file("nofolder/a", b"x")],
-            "folder does not come before it",
-        ),
-        members(
-            "folder-with-data",
-            vec![raw_member(b"d", b'5', b"data")],
-            "folder with data",
-        ),
-        // 6. parser differentials
+    ]);
+    v
+}
+
+/// 6: parser differentials.
+fn tar_cases() -> Vec<Case> {
+    let big = 1u64 << 30;
+    let pax = |size| forge::header(b"././@PaxHeader", b'x', size, 0o644, b"").to_vec();
+    vec![
         raw_tar(
             "missing-end-marker",
             forge::tar_body(&[Member::file("a", b"x")]),
@@ -403,25 +314,21 @@ fn cases() -> Vec<Case> {
         ),
         raw_tar(
             "data-after-end",
-            [forge::tar(&[Member::file("a", b"x")]), b"PAYLOAD".to_vec()].concat(),
+            [one_file(), b"PAYLOAD".to_vec()].concat(),
             "data follows the end",
         ),
         raw_tar(
             "member-after-end",
-            [
-                forge::tar(&[Member::file("a", b"x")]),
-                forge::tar(&[Member::file("b", b"y")]),
-            ]
-            .concat(),
+            [one_file(), forge::tar(&[Member::file("b", b"y")])].concat(),
             "data follows the end",
         ),
         raw_tar(
             "pax-size",
             [
-                forge::header(b"././@PaxHeader", b'x', 12, 0o644, b"").to_vec(),
+                pax(12),
                 b"12 size=99\n\0".to_vec(),
                 vec![0u8; 500],
-                forge::tar(&[Member::file("a", b"x")]),
+                one_file(),
             ]
             .concat(),
             "PAX",
@@ -437,11 +344,7 @@ fn cases() -> Vec<Case> {
         ),
         raw_tar(
             "pax-before-long-name",
-            {
-                let mut t = forge::header(b"././@PaxHeader", b'x', 0, 0o644, b"").to_vec();
-                t.extend(forge::tar(&[raw_member(&[b'a'; 150], b'0', b"x")]));
-                t
-            },
+            [pax(0), forge::tar(&[raw_member(&[b'a'; 150], b'0', b"x")])].concat(),
             "PAX",
         ),
         raw_tar(
@@ -453,7 +356,7 @@ fn cases() -> Vec<Case> {
                     t.extend_from_slice(b"abc\0");
                     t.resize(t.len().div_ceil(512) * 512, 0);
                 }
-                t.extend(forge::tar(&[Member::file("a", b"x")]));
+                t.extend(one_file());
                 t
             },
             "two long-name records",
@@ -474,9 +377,7 @@ fn cases() -> Vec<Case> {
                 h[124..136].copy_from_slice(&[
                     0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                 ]);
-                h[148..156].copy_from_slice(b"        ");
-                let sum: u32 = h.iter().map(|&b| b as u32).sum();
-                h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+                rechecksum(&mut h);
                 [h.to_vec(), vec![0u8; 1024]].concat()
             },
             "more bytes than the signed manifest counts",
@@ -484,49 +385,35 @@ fn cases() -> Vec<Case> {
         raw_tar(
             "bad-checksum",
             {
-                let mut t = forge::tar(&[Member::file("a", b"x")]);
+                let mut t = one_file();
                 t[0] = b'b';
                 t
             },
             "checksum",
         ),
-        // 8. contents that disagree with what was signed
-        members(
-            "no-inner-manifest",
-            vec![Member::file("a", b"x")],
-            "no inner manifest",
-        ),
+    ]
+}
+
+/// 8: contents that disagree with what was signed.
+fn inner_cases() -> Vec<Case> {
+    let x = || entry("a", b"x", false);
+    let a = || Member::file("a", b"x");
+    let mut v = vec![
+        members("no-inner-manifest", vec![a()], "no inner manifest"),
         members(
             "after-inner-manifest",
-            vec![
-                Member::file("a", b"x"),
-                inner(vec![Entry::file(
-                    "a".into(),
-                    1,
-                    pouch::payload::hashing::sha256_hex(b"x"),
-                    false,
-                )]),
-                Member::file("b", b"y"),
-            ],
+            vec![a(), inner(vec![x()]), Member::file("b", b"y")],
             "comes after the inner manifest",
         ),
         members(
             "inner-manifest-lies",
-            vec![
-                Member::file("a", b"y"),
-                inner(vec![Entry::file(
-                    "a".into(),
-                    1,
-                    pouch::payload::hashing::sha256_hex(b"x"),
-                    false,
-                )]),
-            ],
+            vec![Member::file("a", b"y"), inner(vec![x()])],
             "inner manifest differs",
         ),
         members(
             "inner-manifest-short",
             vec![
-                Member::file("a", b"x"),
+                a(),
                 Member::file(".pouch-manifest.toml", b"format_version = 1\n"),
             ],
             "does not list the entries",
@@ -540,18 +427,72 @@ fn cases() -> Vec<Case> {
         ),
         members(
             "consistent-but-not-signed",
-            vec![
-                Member::file("a", b"x"),
-                inner(vec![Entry::file(
-                    "a".into(),
-                    1,
-                    pouch::payload::hashing::sha256_hex(b"x"),
-                    false,
-                )]),
-            ],
+            vec![a(), inner(vec![x()])],
             "counts",
         ),
-        // 9. zstd layer
+    ];
+    // Entries that disagree with a signed list of names.
+    let y = || entry("b", b"y", false);
+    let listed: Vec<(&'static str, Vec<Member>, Vec<Entry>, &'static str)> = vec![
+        (
+            "listed-extra-file",
+            vec![a(), Member::file("b", b"y"), inner(vec![x(), y()])],
+            vec![x()],
+            "is not in the signed manifest",
+        ),
+        (
+            "listed-missing-file",
+            vec![a(), inner(vec![x()])],
+            vec![x(), y()],
+            "listed in the signed manifest but missing",
+        ),
+        (
+            "listed-other-size",
+            vec![Member::file("a", b"xx"), inner(vec![x()])],
+            vec![x()],
+            "size 2 differs from the signed 1",
+        ),
+        (
+            "listed-other-hash",
+            vec![Member::file("a", b"z"), inner(vec![x()])],
+            vec![x()],
+            "sha256 differs from the signed manifest",
+        ),
+        (
+            "listed-other-order",
+            vec![Member::file("b", b"y"), a(), inner(vec![y(), x()])],
+            vec![x(), y()],
+            "the signed manifest lists \"a\"",
+        ),
+        (
+            "listed-other-type",
+            vec![Member::folder("a"), inner(vec![Entry::folder("a".into())])],
+            vec![x()],
+            "the signed manifest lists \"a\" (File)",
+        ),
+        (
+            "listed-other-mode",
+            vec![
+                Member { mode: 0o755, ..a() },
+                inner(vec![entry("a", b"x", true)]),
+            ],
+            vec![x()],
+            "mode differs",
+        ),
+    ];
+    for (name, members, entries, expect) in listed {
+        let tar = forge::tar(&members);
+        v.push(Case::new(name, expect, move |c, dir| {
+            let (to, key) = (&c.clerk.recipient, &c.clerk.secret);
+            forge::bundle_listed(dir, "evil", &tar, entries.clone(), to, key)
+        }));
+    }
+    v
+}
+
+/// 9: the zstd layer.
+fn zstd_cases() -> Vec<Case> {
+    vec![
         plaintext(
             "zstd-huge-window",
             {
@@ -559,19 +500,14 @@ fn cases() -> Vec<Case> {
                 e.set_parameter(zstd::zstd_safe::CParameter::WindowLog(31))
                     .expect("window");
                 e.long_distance_matching(true).expect("ldm");
-                e.write_all(&forge::tar(&[Member::file("a", b"x")]))
-                    .expect("write");
+                e.write_all(&one_file()).expect("write");
                 e.finish().expect("finish")
             },
             "zstd: ",
         ),
         plaintext(
             "zstd-bomb",
-            zstd::encode_all(
-                &[forge::tar(&[Member::file("a", b"x")]), vec![0u8; 256 << 20]].concat()[..],
-                3,
-            )
-            .expect("zstd"),
+            zstd::encode_all(&[one_file(), vec![0u8; 256 << 20]].concat()[..], 3).expect("zstd"),
             "larger than the signed manifest allows",
         ),
         plaintext(
@@ -585,28 +521,27 @@ fn cases() -> Vec<Case> {
         plaintext(
             "zstd-trailing-garbage",
             [
-                zstd::encode_all(&forge::tar(&[Member::file("a", b"x")])[..], 1).expect("zstd"),
+                zstd::encode_all(&one_file()[..], 1).expect("zstd"),
                 b"garbage!".to_vec(),
             ]
             .concat(),
             "zstd: ",
         ),
-        plaintext("not-zstd", forge::tar(&[Member::file("a", b"x")]), "zstd: "),
-        // 10. age layer (the manifest is re-signed over the damaged payload)
+        plaintext("not-zstd", one_file(), "zstd: "),
+    ]
+}
+
+/// 10: the age layer (the manifest is re-signed over the damaged payload).
+fn age_cases() -> Vec<Case> {
+    vec![
         payload(
             "age-truncated-at-chunk",
-            |p| {
-                let s = payload_start(&p);
-                p[..s + CHUNK].to_vec()
-            },
+            |p| p[..payload_start(&p) + CHUNK].to_vec(),
             "age: ",
         ),
         payload(
             "age-truncated-off-chunk",
-            |p| {
-                let s = payload_start(&p);
-                p[..s + CHUNK + 1000].to_vec()
-            },
+            |p| p[..payload_start(&p) + CHUNK + 1000].to_vec(),
             "age: ",
         ),
         payload(
@@ -620,10 +555,7 @@ fn cases() -> Vec<Case> {
         ),
         payload(
             "age-appended-bytes",
-            |mut p| {
-                p.extend_from_slice(b"more");
-                p
-            },
+            |p| [p, b"more".to_vec()].concat(),
             "age: ",
         ),
         payload(
@@ -681,7 +613,69 @@ fn cases() -> Vec<Case> {
             },
             "passphrase-encrypted",
         ),
-        // 12. manifest layer (signed, so parsing is reached)
+    ]
+}
+
+/// 11: the signature layer.
+fn signature_cases() -> Vec<Case> {
+    vec![
+        Case::new(
+            "signed-by-untrusted-key",
+            "not among the trusted keys",
+            |c, dir| evil(dir, &one_file(), &c.clerk, &c.stranger),
+        ),
+        Case::new(
+            "signature-from-another-bundle",
+            "does not match the manifest",
+            |c, dir| {
+                let other = dir.join("other");
+                fs::create_dir(&other).expect("mkdir");
+                let b = forge::tar(&[Member::file("b", b"y")]);
+                evil(&other, &b, &c.clerk, &c.clerk);
+                let m = evil(dir, &one_file(), &c.clerk, &c.stranger);
+                let sig = "evil.toml.minisig";
+                fs::copy(other.join(sig), dir.join(sig)).expect("copy");
+                m
+            },
+        ),
+        Case::new("edited-trusted-comment", "signature", |c, dir| {
+            let m = evil(dir, &one_file(), &c.clerk, &c.clerk);
+            let sig = dir.join("evil.toml.minisig");
+            let text = fs::read_to_string(&sig).expect("read");
+            fs::write(&sig, text.replace("name:evil", "name:good")).expect("write");
+            m
+        }),
+        Case::new("signature-missing", "missing", |c, dir| {
+            let m = evil(dir, &one_file(), &c.clerk, &c.clerk);
+            fs::remove_file(dir.join("evil.toml.minisig")).expect("rm");
+            m
+        }),
+        Case::new("for-another-recipient", "no identity matched", |c, dir| {
+            evil(dir, &one_file(), &c.stranger, &c.clerk)
+        }),
+        Case::new("manifest-of-1-gib", "larger than", |_, dir| {
+            let m = dir.join("evil.toml");
+            let file = fs::File::create(&m).expect("create");
+            file.set_len(1 << 30).expect("sparse");
+            m
+        }),
+    ]
+}
+
+/// Manifest text `t` with its names no longer sealed and `entries` appended.
+fn unsealed_with(t: String, entries: &str) -> String {
+    let t = t.replace("sealed_names = true", "sealed_names = false");
+    format!("{t}{entries}")
+}
+
+/// A manifest entry for folder `path`, as TOML.
+fn folder_entry(path: &str) -> String {
+    format!("\n[[entries]]\npath = \"{path}\"\nkind = \"folder\"\nmode = \"0755\"\n")
+}
+
+/// 12: the manifest layer (signed, so parsing is reached).
+fn manifest_cases() -> Vec<Case> {
+    vec![
         manifest(
             "manifest-not-toml",
             |_| "this is { not toml".into(),
@@ -724,232 +718,25 @@ fn cases() -> Vec<Case> {
         ),
         manifest(
             "manifest-unsafe-path",
-            |t| {
-                let t = t.replace("sealed_names = true", "sealed_names = false");
-                format!("{t}\n[[entries]]\npath = \"../x\"\nkind = \"folder\"\nmode = \"0755\"\n")
-            },
+            |t| unsealed_with(t, &folder_entry("../x")),
             "\"..\" component",
         ),
         manifest(
             "manifest-duplicate-paths",
-            |t| {
-                let t = t.replace("sealed_names = true", "sealed_names = false");
-                format!("{t}\n[[entries]]\npath = \"d\"\nkind = \"folder\"\nmode = \"0755\"\n\n[[entries]]\npath = \"d\"\nkind = \"folder\"\nmode = \"0755\"\n")
-            },
+            |t| unsealed_with(t, &folder_entry("d").repeat(2)),
             "listed twice",
         ),
-    ];
-    // 8. entries that disagree with a signed list of names
-    let x = || {
-        Entry::file(
-            "a".into(),
-            1,
-            pouch::payload::hashing::sha256_hex(b"x"),
-            false,
-        )
-    };
-    let y = || {
-        Entry::file(
-            "b".into(),
-            1,
-            pouch::payload::hashing::sha256_hex(b"y"),
-            false,
-        )
-    };
-    let listed: Vec<(&'static str, Vec<Member>, Vec<Entry>, &'static str)> = vec![
-        (
-            "listed-extra-file",
-            vec![
-                Member::file("a", b"x"),
-                Member::file("b", b"y"),
-                inner(vec![x(), y()]),
-            ],
-            vec![x()],
-            "is not in the signed manifest",
-        ),
-        (
-            "listed-missing-file",
-            vec![Member::file("a", b"x"), inner(vec![x()])],
-            vec![x(), y()],
-            "listed in the signed manifest but missing",
-        ),
-        (
-            "listed-other-size",
-            vec![Member::file("a", b"xx"), inner(vec![x()])],
-            vec![x()],
-            "size 2 differs from the signed 1",
-        ),
-        (
-            "listed-other-hash",
-            vec![Member::file("a", b"z"), inner(vec![x()])],
-            vec![x()],
-            "sha256 differs from the signed manifest",
-        ),
-        (
-            "listed-other-order",
-            vec![
-                Member::file("b", b"y"),
-                Member::file("a", b"x"),
-                inner(vec![y(), x()]),
-            ],
-            vec![x(), y()],
-            "the signed manifest lists \"a\"",
-        ),
-        (
-            "listed-other-type",
-            vec![Member::folder("a"), inner(vec![Entry::folder("a".into())])],
-            vec![x()],
-            "the signed manifest lists \"a\" (File)",
-        ),
-        (
-            "listed-other-mode",
-            vec![
-                Member {
-                    mode: 0o755,
-                    ..Member::file("a", b"x")
-                },
-                inner(vec![Entry::file(
-                    "a".into(),
-                    1,
-                    pouch::payload::hashing::sha256_hex(b"x"),
-                    true,
-                )]),
-            ],
-            vec![x()],
-            "mode differs",
-        ),
-    ];
-    for (name, members, entries, expect) in listed {
-        let tar = forge::tar(&members);
-        v.push(Case {
-            name,
-            build: Box::new(move |c, dir| {
-                forge::bundle_listed(
-                    dir,
-                    "evil",
-                    &tar,
-                    entries.clone(),
-                    &c.clerk.recipient,
-                    &c.clerk.secret,
-                )
-            }),
-            code: 1,
-            expect,
-        });
-    }
-    // 11. signature layer
-    v.push(Case {
-        name: "signed-by-untrusted-key",
-        build: Box::new(|c, dir| {
-            forge::bundle(
-                dir,
-                "evil",
-                &forge::tar(&[Member::file("a", b"x")]),
-                counts(),
-                &c.clerk.recipient,
-                &c.stranger.secret,
-            )
-        }),
-        code: 1,
-        expect: "not among the trusted keys",
-    });
-    v.push(Case {
-        name: "signature-from-another-bundle",
-        build: Box::new(|c, dir| {
-            let other = dir.join("other");
-            fs::create_dir(&other).expect("mkdir");
-            forge::bundle(
-                &other,
-                "evil",
-                &forge::tar(&[Member::file("b", b"y")]),
-                counts(),
-                &c.clerk.recipient,
-                &c.clerk.secret,
-            );
-            let m = forge::bundle(
-                dir,
-                "evil",
-                &forge::tar(&[Member::file("a", b"x")]),
-                counts(),
-                &c.clerk.recipient,
-                &c.stranger.secret,
-            );
-            fs::copy(
-                other.join("evil.toml.minisig"),
-                dir.join("evil.toml.minisig"),
-            )
-            .expect("copy");
-            m
-        }),
-        code: 1,
-        expect: "does not match the manifest",
-    });
-    v.push(Case {
-        name: "edited-trusted-comment",
-        build: Box::new(|c, dir| {
-            let m = forge::bundle(
-                dir,
-                "evil",
-                &forge::tar(&[Member::file("a", b"x")]),
-                counts(),
-                &c.clerk.recipient,
-                &c.clerk.secret,
-            );
-            let sig = dir.join("evil.toml.minisig");
-            let text = fs::read_to_string(&sig)
-                .expect("read")
-                .replace("name:evil", "name:good");
-            fs::write(&sig, text).expect("write");
-            m
-        }),
-        code: 1,
-        expect: "signature",
-    });
-    v.push(Case {
-        name: "signature-missing",
-        build: Box::new(|c, dir| {
-            let m = forge::bundle(
-                dir,
-                "evil",
-                &forge::tar(&[Member::file("a", b"x")]),
-                counts(),
-                &c.clerk.recipient,
-                &c.clerk.secret,
-            );
-            fs::remove_file(dir.join("evil.toml.minisig")).expect("rm");
-            m
-        }),
-        code: 1,
-        expect: "missing",
-    });
-    v.push(Case {
-        name: "for-another-recipient",
-        build: Box::new(|c, dir| {
-            forge::bundle(
-                dir,
-                "evil",
-                &forge::tar(&[Member::file("a", b"x")]),
-                counts(),
-                &c.stranger.recipient,
-                &c.clerk.secret,
-            )
-        }),
-        code: 1,
-        expect: "no identity matched",
-    });
-    v.push(Case {
-        name: "manifest-of-1-gib",
-        build: Box::new(|_, dir| {
-            let m = dir.join("evil.toml");
-            fs::File::create(&m)
-                .expect("create")
-                .set_len(1 << 30)
-                .expect("sparse");
-            m
-        }),
-        code: 1,
-        expect: "larger than",
-    });
+    ]
+}
+
+fn cases() -> Vec<Case> {
+    let mut v = name_cases();
+    v.extend(tar_cases());
+    v.extend(inner_cases());
+    v.extend(zstd_cases());
+    v.extend(age_cases());
+    v.extend(signature_cases());
+    v.extend(manifest_cases());
     v
 }
 
@@ -961,25 +748,19 @@ fn hostile_bundles_fail_safely() {
         clerk: w.keys("clerk"),
         stranger: w.keys("stranger"),
     };
+    let k = &ctx.clerk;
     let mut failures = Vec::new();
     let all = cases();
-    let mut names = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::new();
     for case in &all {
-        assert!(names.insert(case.name), "case {} twice", case.name);
+        assert!(seen.insert(case.name), "case {} twice", case.name);
         let work = d.join(case.name);
-        fs::create_dir_all(work.join("bundle")).expect("mkdir");
-        let dest = work.join("dest");
-        fs::create_dir(&dest).expect("mkdir");
+        let bundle = w.dir(format!("{}/bundle", case.name));
+        let dest = w.dir(format!("{}/dest", case.name));
         fs::write(dest.join("marker"), "was here").expect("write");
-        let m = (case.build)(&ctx, &work.join("bundle"));
+        let m = (case.build)(&ctx, &bundle);
         for verb in ["unpack", "verify"] {
-            let mut cmd = pouch();
-            cmd.arg(verb)
-                .arg(&m)
-                .arg("-i")
-                .arg(&ctx.clerk.identity)
-                .arg("--trust")
-                .arg(&ctx.clerk.public);
+            let mut cmd = pouch!(verb, &m, "-i", &k.identity, "--trust", &k.public);
             if verb == "unpack" {
                 cmd.arg("-d").arg(&dest);
             }
@@ -999,17 +780,11 @@ fn hostile_bundles_fail_safely() {
                 failures.push(format!("case {} ({verb}): panicked", case.name));
             }
         }
-        let left: Vec<_> = fs::read_dir(&dest)
-            .expect("ls")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        if left != [std::ffi::OsString::from("marker")] {
+        let left = names(&dest);
+        if left != ["marker"] {
             failures.push(format!("case {}: DEST holds {left:?}", case.name));
         }
-        let around: Vec<_> = fs::read_dir(&work)
-            .expect("ls")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
+        let around = names(&work);
         if around.len() != 2 {
             failures.push(format!("case {}: beside DEST: {around:?}", case.name));
         }
@@ -1033,19 +808,16 @@ fn hostile_bundles_fail_safely() {
 #[test]
 fn a_replaced_untrusted_comment_does_not_matter() {
     let w = World::new();
-    let d = w.path();
     let clerk = w.keys("clerk");
-    fs::write(d.join("f.txt"), "f").expect("write");
-    let m = w.pack(&[&d.join("f.txt")], "b", &clerk, &[&clerk], &[]);
-    let sig = d.join("out/b.toml.minisig");
+    let f = w.write("f.txt", "f");
+    let m = w.pack(&[&f], "b", &clerk, &[&clerk], &[]);
+    let sig = w.join("out/b.toml.minisig");
     let text = fs::read_to_string(&sig).expect("read");
     let mut lines: Vec<&str> = text.lines().collect();
     lines[0] = "untrusted comment: anything at all, even lies";
     fs::write(&sig, lines.join("\n") + "\n").expect("write");
-    common::ok(
-        "verify -i",
-        common::verify(&m, &clerk.public, Some(&clerk.identity)),
-    );
+    let verified = common::verify(&m, &clerk.public, Some(&clerk.identity));
+    common::ok("verify -i", verified);
 }
 
 #[test]
@@ -1059,32 +831,14 @@ fn privileged_mode_bits_and_foreign_owners_are_dropped() {
     let clerk = w.keys("clerk");
     let entries = vec![
         Entry::folder("d".into()),
-        Entry::file(
-            "d/suid".into(),
-            1,
-            pouch::payload::hashing::sha256_hex(b"x"),
-            true,
-        ),
-        Entry::file(
-            "d/plain".into(),
-            1,
-            pouch::payload::hashing::sha256_hex(b"y"),
-            false,
-        ),
+        entry("d/suid", b"x", true),
+        entry("d/plain", b"y", false),
     ];
+    let with_mode = |mode, m| Member { mode, ..m };
     let mut m = vec![
-        Member {
-            mode: 0o1777,
-            ..Member::folder("d")
-        },
-        Member {
-            mode: 0o6755,
-            ..Member::file("d/suid", b"x")
-        },
-        Member {
-            mode: 0o2644,
-            ..Member::file("d/plain", b"y")
-        },
+        with_mode(0o1777, Member::folder("d")),
+        with_mode(0o6755, Member::file("d/suid", b"x")),
+        with_mode(0o2644, Member::file("d/plain", b"y")),
     ];
     m.push(inner(entries.clone()));
     let mut tar = forge::tar(&m);
@@ -1094,34 +848,15 @@ fn privileged_mode_bits_and_foreign_owners_are_dropped() {
         let h = &mut tar[off..off + 512];
         h[108..116].copy_from_slice(b"0001750\0");
         h[116..124].copy_from_slice(b"0001750\0");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|&b| b as u32).sum();
-        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        rechecksum(h);
         let size = u64::from_str_radix(std::str::from_utf8(&h[124..135]).expect("ascii"), 8)
             .expect("octal");
         off += 512 + (size as usize).div_ceil(512) * 512;
     }
     let contents = forge::contents_of(&entries, true);
-    fs::create_dir(d.join("b")).expect("mkdir");
-    let manifest = forge::bundle(
-        &d.join("b"),
-        "modes",
-        &tar,
-        contents,
-        &clerk.recipient,
-        &clerk.secret,
-    );
-    pouch()
-        .arg("unpack")
-        .arg(&manifest)
-        .arg("-i")
-        .arg(&clerk.identity)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .arg("-d")
-        .arg(d.join("in"))
-        .assert()
-        .success();
+    let (to, key) = (&clerk.recipient, &clerk.secret);
+    let manifest = forge::bundle(&w.dir("b"), "modes", &tar, contents, to, key);
+    passes(unpack_cmd(&manifest, &clerk, &clerk, &d.join("in")), &[]);
     let meta = |p: &str| fs::metadata(d.join("in/modes").join(p)).expect("stat");
     assert_eq!(meta("d").permissions().mode() & 0o7777, 0o755);
     assert_eq!(meta("d/suid").permissions().mode() & 0o7777, 0o755);

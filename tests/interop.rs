@@ -8,18 +8,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[macro_use]
 mod common;
 
 use common::{assert_same_tree, describe, ok, pouch, run, World};
-
-/// `args!(command; a, b, …)` adds arguments of mixed `AsRef<OsStr>` types.
-macro_rules! args {
-    ($cmd:expr; $($arg:expr),* $(,)?) => {{
-        let mut c = $cmd;
-        $(c.arg($arg);)*
-        c
-    }};
-}
 
 /// The path of a stock tool; fails the test with an install hint when it is missing.
 fn require(tool: &str) -> PathBuf {
@@ -94,6 +86,13 @@ fn make_tree(root: &Path) -> PathBuf {
     case
 }
 
+/// A fresh world with the [`make_tree`] case in it.
+fn tree_world() -> (World, PathBuf) {
+    let w = World::new();
+    let case = make_tree(w.path());
+    (w, case)
+}
+
 /// Runs `age -d -i IDENTITY PAYLOAD | zstd -d | tar TAR_ARGS…` with stock tools.
 fn stock_open(identity: &Path, payload: &Path, tar_args: &[&OsStr]) -> Output {
     let script = r#"set -o pipefail; "$1" -d -i "$2" "$3" | "$4" -d | "$5" "${@:6}""#;
@@ -112,9 +111,8 @@ fn a_missing_tool_fails_loudly() {
 
 #[test]
 fn stock_tools_recover_a_bundle() {
-    let w = World::new();
+    let (w, case) = tree_world();
     let d = w.path();
-    let case = make_tree(d);
     let (identity, recipient, secret, _) = parts(w.keys("clerk"));
     pack(&case, &d.join("out"), "b1", &secret, &[&recipient]);
     let payload = d.join("out/b1.age");
@@ -157,9 +155,8 @@ fn stock_tools_recover_a_bundle() {
 #[test]
 fn stock_minisign_verifies_the_signature() {
     require("minisign");
-    let w = World::new();
+    let (w, case) = tree_world();
     let d = w.path();
-    let case = make_tree(d);
     let (_, recipient, secret, public) = parts(w.keys("clerk"));
     let manifest = pack(&case, &d.join("out"), "b1", &secret, &[&recipient]);
     let sig = d.join("out/b1.toml.minisig");
@@ -189,9 +186,8 @@ fn minisign_verify(file: &Path, sig: &Path, public: &Path) -> Output {
 #[test]
 fn keys_from_age_keygen_and_minisign_work_in_pouch() {
     let (age_keygen, minisign) = (require("age-keygen"), require("minisign"));
-    let w = World::new();
+    let (w, case) = tree_world();
     let d = w.path();
-    let case = make_tree(d);
     let id = d.join("id.txt");
     ok(
         "age-keygen -o",
@@ -222,9 +218,8 @@ fn keys_from_age_keygen_and_minisign_work_in_pouch() {
 
 #[test]
 fn bundle_for_two_recipients_opens_with_either() {
-    let w = World::new();
+    let (w, case) = tree_world();
     let d = w.path();
-    let case = make_tree(d);
     let (_, _, secret, public) = parts(w.keys("clerk"));
     let (id_a, rec_a, _, _) = parts(w.keys("alice"));
     let (id_b, rec_b, _, _) = parts(w.keys("bob"));

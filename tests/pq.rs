@@ -16,28 +16,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+#[macro_use]
 mod common;
 
-use common::forge;
-use common::{assert_same_tree, ok, pack, pouch, rich_tree, run, verify, World};
+use common::{assert_same_tree, exited, forge, names, ok, output, pack, passes};
+use common::{rich_tree, run, stderr_of, stdout_of, verify, Keys, World};
+
+use pouch::format::manifest::Manifest;
 
 const KIND_PQ: &str = "kind = \"mlkem768x25519\"";
 
-/// What most tests start from: a world with a case tree, a clerk (classic
-/// age key, signing key) and a party with a post-quantum age key.
+/// What every test starts from: a world with a case tree and a clerk
+/// (classic age key, signing key).
 struct Setup {
     w: World,
     case: PathBuf,
-    clerk: common::Keys,
-    pq: common::Keys,
+    clerk: Keys,
 }
 
 fn world() -> Setup {
     let w = World::new();
     let case = rich_tree(w.path());
     let clerk = w.keys("clerk");
-    let pq = w.keys_pq("pq");
-    Setup { w, case, clerk, pq }
+    Setup { w, case, clerk }
 }
 
 impl Setup {
@@ -51,62 +52,78 @@ impl Setup {
         fs::create_dir(&p).expect("mkdir");
         p
     }
+
+    /// The post-quantum keys of party `name`.
+    fn pq(&self, name: &str) -> Keys {
+        self.w.keys_pq(name)
+    }
+
+    /// Bundle `name` in the new folder `folder` around `payload`, with the
+    /// contents of the genuine `manifest`, for `to` and signed with the
+    /// clerk's key; returns its manifest.
+    fn forge(
+        &self,
+        folder: &str,
+        name: &str,
+        payload: &[u8],
+        manifest: &Manifest,
+        to: &Keys,
+    ) -> PathBuf {
+        let (contents, key) = (manifest.contents.clone(), &self.clerk.secret);
+        forge::bundle_from_payload(
+            &self.folder(folder),
+            name,
+            payload,
+            contents,
+            &to.recipient,
+            key,
+        )
+    }
+
+    /// A genuine bundle `b1` of the case tree in `orig/`, for `to`, with
+    /// sealed names (as in the manifests forge writes): its payload and its
+    /// signed manifest.
+    fn genuine(&self, to: &Keys) -> (Vec<u8>, Manifest) {
+        let m = self.pack("orig", "b1", &[to], &["--seal-names"]);
+        let manifest = Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
+        (
+            fs::read(m.with_extension("age")).expect("payload"),
+            manifest,
+        )
+    }
+
+    /// Packs the case tree into folder `out` as bundle `name`, signed by the
+    /// clerk for `to`; returns the manifest.
+    fn pack(&self, out: &str, name: &str, to: &[&Keys], extra: &[&str]) -> PathBuf {
+        pack(&[&self.case], &self.path(out), name, &self.clerk, to, extra)
+    }
 }
 
 /// `pouch unpack M -i IDENTITY --trust PUB -d DEST EXTRA...` into a new DEST.
 fn unpack(m: &Path, identity: &Path, trust: &Path, dest: &Path, extra: &[&str]) -> Output {
     fs::create_dir(dest).expect("mkdir");
-    pouch()
-        .arg("unpack")
-        .arg(m)
-        .arg("-i")
-        .arg(identity)
-        .arg("--trust")
-        .arg(trust)
-        .arg("-d")
-        .arg(dest)
-        .args(extra)
-        .output()
-        .expect("runs")
+    let mut c = pouch!("unpack", m, "-i", identity, "--trust", trust, "-d", dest);
+    c.args(extra);
+    output(c)
 }
 
 /// `pouch pack SOURCE -o OUT -s KEY ARGS...`, for refusals.
 fn pack_with(source: &Path, out: &Path, key: &Path, args: &[&OsStr]) -> Output {
-    pouch()
-        .arg("pack")
-        .arg(source)
-        .arg("-o")
-        .arg(out)
-        .arg("-s")
-        .arg(key)
-        .args(args)
-        .output()
-        .expect("runs")
+    let mut c = pouch!("pack", source, "-o", out, "-s", key);
+    c.args(args);
+    output(c)
 }
 
 /// `pouch audit STICK --trust PUB EXTRA...`.
 fn audit(stick: &Path, trust: &Path, extra: &[&str]) -> Output {
-    pouch()
-        .arg("audit")
-        .arg(stick)
-        .arg("--trust")
-        .arg(trust)
-        .args(extra)
-        .output()
-        .expect("runs")
+    let mut c = pouch!("audit", stick, "--trust", trust);
+    c.args(extra);
+    output(c)
 }
 
-fn stderr_of(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
+/// JSON on stdout of a finished command.
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
 /// The age header of a payload: everything up to and including the MAC line.
@@ -128,12 +145,8 @@ fn age_header(payload: &Path) -> String {
 
 #[test]
 fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
-    let w = World::new();
-    let d = w.path();
-    let case = rich_tree(d);
-    let clerk = w.keys("clerk");
-    let a = w.keys_pq("a");
-    let b = w.keys_pq("b");
+    let s = world();
+    let (a, b) = (s.pq("a"), s.pq("b"));
     for k in [&a, &b] {
         assert!(k.recipient.starts_with("age1pq1"), "{}", k.recipient);
         assert_eq!(k.recipient.len(), 1959);
@@ -141,49 +154,40 @@ fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
         assert!(id.contains("\nAGE-SECRET-KEY-PQ-1"), "{id}");
         assert!(id.contains(&format!("# public key: {}", k.recipient)));
     }
-    let out = d.join("out");
-    let m = pack(&[&case], &out, "pq2", &clerk, &[&a, &b], &["--require-pq"]);
+    let m = s.pack("out", "pq2", &[&a, &b], &["--require-pq"]);
 
     let text = fs::read_to_string(&m).expect("manifest");
     assert_eq!(text.matches(KIND_PQ).count(), 2, "{text}");
 
-    let inspect = pouch()
-        .arg("inspect")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&clerk.public)
-        .output()
-        .expect("runs");
+    let inspect = output(pouch!("inspect", &m, "--trust", &s.clerk.public));
     assert!(inspect.status.success(), "{}", stderr_of(&inspect));
-    let shown = String::from_utf8_lossy(&inspect.stdout);
+    let shown = stdout_of(&inspect);
     assert!(
         shown.contains("recipients   2 (post-quantum): mlkem768x25519 "),
         "{shown}"
     );
-    let json = pouch()
-        .args(["inspect", "--json"])
-        .arg(&m)
-        .output()
-        .expect("runs");
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let v = json(&output(pouch!("inspect", "--json", &m)));
     assert_eq!(v["post_quantum"], true);
     assert_eq!(v["manifest"]["recipients"][1]["kind"], "mlkem768x25519");
 
     for (who, key) in [("a", &a), ("b", &b)] {
-        ok(who, verify(&m, &clerk.public, Some(&key.identity)));
-        let dest = d.join(format!("inbox-{who}"));
+        ok(who, verify(&m, &s.clerk.public, Some(&key.identity)));
+        let dest = s.path(&format!("inbox-{who}"));
         let extra = ["--allow-replay"];
-        ok(who, unpack(&m, &key.identity, &clerk.public, &dest, &extra));
-        assert_same_tree(&case, &dest.join("pq2/case 0142"));
+        ok(
+            who,
+            unpack(&m, &key.identity, &s.clerk.public, &dest, &extra),
+        );
+        assert_same_tree(&s.case, &dest.join("pq2/case 0142"));
     }
 
     // A classic identity is not one of them: exit 1, naming the recipients.
-    let out = verify(&m, &clerk.public, Some(&clerk.identity));
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let out = verify(&m, &s.clerk.public, Some(&s.clerk.identity));
+    exited(&out, 1, &[]);
 
     // The cost: each post-quantum stanza is the 1,120-byte encapsulated key
     // and the 32-byte sealed file key, in base64 with the stanza's framing.
-    let header = age_header(&d.join("out/pq2.age"));
+    let header = age_header(&s.path("out/pq2.age"));
     let lines: Vec<&str> = header.split_inclusive('\n').collect();
     let pq_stanzas = lines
         .iter()
@@ -204,48 +208,31 @@ fn a_bundle_for_two_post_quantum_recipients_opens_for_each() {
 
 #[test]
 fn post_quantum_and_classic_recipients_are_never_mixed() {
-    let w = world();
-    let (d, case, clerk, pq) = (w.w.path(), &w.case, &w.clerk, &w.pq);
-    let out = w.folder("out");
-    let args = ["-r", &pq.recipient, "-r", &clerk.recipient].map(OsStr::new);
-    let run = pack_with(case, &out, &clerk.secret, &args);
-    assert_eq!(run.status.code(), Some(2));
-    let err = stderr_of(&run);
-    assert!(err.contains("cannot mix post-quantum"), "{err}");
-    assert!(err.contains("pouch keygen --pq"), "{err}");
-    assert!(
-        entries(&out).is_empty(),
-        "nothing written: {:?}",
-        entries(&out)
-    );
+    let s = world();
+    let pq = s.pq("pq");
+    let out = s.folder("out");
+    let args = ["-r", &pq.recipient, "-r", &s.clerk.recipient].map(OsStr::new);
+    let run = pack_with(&s.case, &out, &s.clerk.secret, &args);
+    exited(&run, 2, &["cannot mix post-quantum", "pouch keygen --pq"]);
+    assert!(names(&out).is_empty(), "nothing written: {:?}", names(&out));
 
     // The same through a recipients file holding both kinds.
-    let both = d.join("both.txt");
-    fs::write(
-        &both,
-        format!("# two kinds\n{}\n{}\n", pq.recipient, clerk.recipient),
-    )
-    .expect("write");
-    let run = pack_with(
-        case,
-        &out,
-        &clerk.secret,
-        &["-R".as_ref(), both.as_os_str()],
-    );
-    assert_eq!(run.status.code(), Some(2), "{}", stderr_of(&run));
-    assert!(stderr_of(&run).contains("cannot mix post-quantum"));
-    assert!(entries(&out).is_empty());
+    let both = format!("# two kinds\n{}\n{}\n", pq.recipient, s.clerk.recipient);
+    let both = s.w.write("both.txt", both);
+    let args = ["-R".as_ref(), both.as_os_str()];
+    let run = pack_with(&s.case, &out, &s.clerk.secret, &args);
+    exited(&run, 2, &["cannot mix post-quantum"]);
+    assert!(names(&out).is_empty());
 }
 
 #[test]
 fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
-    let w = world();
-    let (d, case, clerk, pq) = (w.w.path(), &w.case, &w.clerk, &w.pq);
-    let out = w.folder("out");
-    let spec = d.join("spec.toml");
-    fs::write(&spec, "require_pq = true\n").expect("write spec");
+    let s = world();
+    let (case, clerk, pq) = (&s.case, &s.clerk, &s.pq("pq"));
+    let out = s.folder("out");
+    let spec = s.w.write("spec.toml", "require_pq = true\n");
     // A classic bundle, made before anything requires post-quantum.
-    pack(&[case], &d.join("classic"), "c1", clerk, &[clerk], &[]);
+    s.pack("classic", "c1", &[clerk], &[]);
 
     let attempt = |recipient: &str, extra: Option<&OsStr>, config: bool| {
         let home = common::test_home();
@@ -262,11 +249,12 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
     };
     let flag = OsStr::new("--require-pq");
     let spec_arg = OsString::from(format!("--spec={}", spec.display()));
-    for (what, extra, config) in [
+    let ways = [
         ("flag", Some(flag), false),
         ("spec", Some(spec_arg.as_os_str()), false),
         ("config", None, true),
-    ] {
+    ];
+    for (what, extra, config) in ways {
         let run = attempt(&clerk.recipient, extra, config);
         assert_eq!(run.status.code(), Some(2), "{what}: {}", stderr_of(&run));
         let err = stderr_of(&run);
@@ -274,54 +262,40 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
             err.contains("post-quantum recipients are required"),
             "{what}: {err}"
         );
-        assert!(entries(&out).is_empty(), "{what}: nothing written");
+        assert!(names(&out).is_empty(), "{what}: nothing written");
     }
     // With a post-quantum recipient each of them lets a bundle through.
-    for (n, (what, extra, config)) in [
-        ("flag", Some(flag), false),
-        ("spec", Some(spec_arg.as_os_str()), false),
-        ("config", None, true),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (n, (what, extra, config)) in ways.into_iter().enumerate() {
         let run = attempt(&pq.recipient, extra, config);
         assert!(run.status.success(), "{what}: {}", stderr_of(&run));
-        assert_eq!(entries(&out).len(), 3 * (n + 1), "{what}: a bundle");
+        assert_eq!(names(&out).len(), 3 * (n + 1), "{what}: a bundle");
     }
 
     // The config (still in place) is what config show reports.
-    let show = pouch()
-        .args(["config", "show", "--json"])
-        .output()
-        .expect("runs");
-    let v: serde_json::Value = serde_json::from_slice(&show.stdout).expect("JSON");
+    let v = json(&output(pouch!("config", "show", "--json")));
     assert_eq!(v["require_pq"]["value"], "true", "{v}");
     let source = v["require_pq"]["source"].as_str().expect("a source");
     assert!(source.starts_with("config"), "{source}");
 
     // And audit takes it from the config too: the classic bundle fails.
-    let report = audit(&d.join("classic"), &clerk.public, &[]);
-    assert_eq!(report.status.code(), Some(1), "{}", stderr_of(&report));
-    assert!(
-        String::from_utf8_lossy(&report.stdout).contains("not post-quantum"),
-        "{}",
-        String::from_utf8_lossy(&report.stdout)
-    );
+    let report = audit(&s.path("classic"), &clerk.public, &[]);
+    exited(&report, 1, &[]);
+    let table = stdout_of(&report);
+    assert!(table.contains("not post-quantum"), "{table}");
 }
 
 #[test]
 fn audit_flags_bundles_that_are_not_post_quantum() {
-    let w = world();
-    let (d, case, clerk, pq) = (w.w.path(), &w.case, &w.clerk, &w.pq);
-    let stick = d.join("stick");
-    pack(&[case], &stick, "classic", clerk, &[clerk], &[]);
-    pack(&[case], &stick, "quantum", clerk, &[pq], &[]);
+    let s = world();
+    let (clerk, pq) = (&s.clerk, &s.pq("pq"));
+    s.pack("stick", "classic", &[clerk], &[]);
+    s.pack("stick", "quantum", &[pq], &[]);
+    let stick = s.path("stick");
 
     // Without the flag both pass, and the table says which is which.
     let plain = audit(&stick, &clerk.public, &[]);
     assert!(plain.status.success(), "{}", stderr_of(&plain));
-    let table = String::from_utf8_lossy(&plain.stdout).into_owned();
+    let table = stdout_of(&plain);
     let line = |name: &str| {
         table
             .lines()
@@ -334,8 +308,8 @@ fn audit_flags_bundles_that_are_not_post_quantum() {
 
     // With it the classic bundle fails, and only that one.
     let strict = audit(&stick, &clerk.public, &["--require-pq", "--json"]);
-    assert_eq!(strict.status.code(), Some(1), "{}", stderr_of(&strict));
-    let v: serde_json::Value = serde_json::from_slice(&strict.stdout).expect("JSON");
+    exited(&strict, 1, &[]);
+    let v = json(&strict);
     let bundles = v["bundles"].as_array().expect("bundles");
     let row = |name: &str| {
         bundles
@@ -356,21 +330,12 @@ fn audit_flags_bundles_that_are_not_post_quantum() {
 
 #[test]
 fn a_low_order_share_in_a_signed_bundle_is_refused_and_dest_stays_as_it_was() {
-    let w = world();
-    let m = pack(
-        &[&w.case],
-        &w.path("orig"),
-        "b1",
-        &w.clerk,
-        &[&w.pq],
-        &["--seal-names"],
-    );
-    let manifest =
-        pouch::format::manifest::Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
+    let s = world();
+    let pq = s.pq("pq");
+    let (payload, manifest) = s.genuine(&pq);
     // Replace the X25519 part of the stanza's encapsulated key (its last 32
     // bytes) with the identity point, whose shared secret is all zeros, and
     // have the clerk's key sign the result: only the age layer can refuse it.
-    let payload = fs::read(m.with_extension("age")).expect("payload");
     let text = String::from_utf8_lossy(&payload[..4096]).into_owned();
     let line = text
         .lines()
@@ -391,28 +356,14 @@ fn a_low_order_share_in_a_signed_bundle_is_refused_and_dest_stays_as_it_was() {
         &payload[start + line.len()..],
     ]
     .concat();
-    let forged = w.folder("forged");
-    let m2 = forge::bundle_from_payload(
-        &forged,
-        "b1",
-        &evil,
-        manifest.contents.clone(),
-        &w.pq.recipient,
-        &w.clerk.secret,
-    );
-    let dest = w.path("inbox");
-    let out = unpack(&m2, &w.pq.identity, &w.clerk.public, &dest, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains("age: "), "{}", stderr_of(&out));
+    let m2 = s.forge("forged", "b1", &evil, &manifest, &pq);
+    let dest = s.path("inbox");
+    let out = unpack(&m2, &pq.identity, &s.clerk.public, &dest, &[]);
     // Not "Header MAC is invalid": the stanza is refused before the MAC.
-    assert!(
-        stderr_of(&out).contains("Header is invalid"),
-        "{}",
-        stderr_of(&out)
-    );
-    assert!(entries(&dest).is_empty(), "DEST as it was");
-    let out = verify(&m2, &w.clerk.public, Some(&w.pq.identity));
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    exited(&out, 1, &["age: ", "Header is invalid"]);
+    assert!(names(&dest).is_empty(), "DEST as it was");
+    let out = verify(&m2, &s.clerk.public, Some(&pq.identity));
+    exited(&out, 1, &[]);
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
@@ -429,79 +380,49 @@ fn base64_encode(b: &[u8]) -> String {
 
 #[test]
 fn a_manifest_that_claims_post_quantum_for_a_classic_payload_fails_without_a_key() {
-    let w = World::new();
-    let d = w.path();
-    let case = rich_tree(d);
-    let clerk = w.keys("clerk");
-    let stick = d.join("stick");
-    let m = pack(&[&case], &stick, "liar", &clerk, &[&clerk], &[]);
+    let s = world();
+    let clerk = &s.clerk;
+    let m = s.pack("stick", "liar", &[clerk], &[]);
     // The clerk's key signs a manifest that says post-quantum, around a
     // payload sealed to an X25519 recipient.
     let text = fs::read_to_string(&m)
         .expect("manifest")
         .replace("kind = \"x25519\"", KIND_PQ);
-    let manifest =
-        pouch::format::manifest::Manifest::parse(text.as_bytes(), &m).expect("still valid");
+    let manifest = Manifest::parse(text.as_bytes(), &m).expect("still valid");
     assert!(manifest.is_post_quantum());
-    forge::signed_manifest(
-        &stick,
-        "liar",
-        text.as_bytes(),
-        &manifest.bundle_id,
-        &forge::key(&clerk.secret),
-    );
+    let key = forge::key(&clerk.secret);
+    let stick = s.path("stick");
+    forge::signed_manifest(&stick, "liar", text.as_bytes(), &manifest.bundle_id, &key);
 
     let out = verify(&m, &clerk.public, None);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
-    let err = stderr_of(&out);
-    assert!(
-        err.contains(
-            "seals the file key to [x25519], but the signed manifest lists [mlkem768x25519]"
-        ),
-        "{err}"
-    );
+    let lie = "seals the file key to [x25519], but the signed manifest lists [mlkem768x25519]";
+    exited(&out, 1, &[lie]);
     let report = audit(&stick, &clerk.public, &["--json"]);
     assert_eq!(report.status.code(), Some(1));
-    let v: serde_json::Value = serde_json::from_slice(&report.stdout).expect("JSON");
-    assert_eq!(v["bundles"][0]["verdict"], "failed");
+    assert_eq!(json(&report)["bundles"][0]["verdict"], "failed");
 }
 
 #[test]
 fn a_keyring_party_can_hold_a_post_quantum_recipient() {
-    let w = World::new();
-    let d = w.path();
-    let case = rich_tree(d);
-    let clerk = w.keys("clerk");
-    let pq = w.keys_pq("fedpol");
-    pouch()
-        .args(["keyring", "add", "fedpol-ic", "--recipient", &pq.recipient])
-        .assert()
-        .success();
-    let list = pouch()
-        .args(["keyring", "list", "--json"])
-        .output()
-        .expect("runs");
+    let s = world();
+    let (case, clerk, pq) = (&s.case, &s.clerk, &s.pq("fedpol"));
+    let add = pouch!("keyring", "add", "fedpol-ic", "--recipient", &pq.recipient);
+    passes(add, &[]);
+    let list = output(pouch!("keyring", "list", "--json"));
     assert!(list.status.success(), "{}", stderr_of(&list));
-    let parties: serde_json::Value = serde_json::from_slice(&list.stdout).expect("JSON");
+    let parties = json(&list);
     assert_eq!(parties[0]["name"], "fedpol-ic", "{parties}");
     assert_eq!(parties[0]["recipients"][0], pq.recipient.as_str());
 
     // The party's post-quantum key and a classic -r do not mix either.
-    let out = d.join("refused");
-    fs::create_dir(&out).expect("mkdir");
+    let out = s.folder("refused");
     let args = ["--to", "fedpol-ic", "-r", &clerk.recipient].map(OsStr::new);
-    let run = pack_with(&case, &out, &clerk.secret, &args);
-    assert_eq!(run.status.code(), Some(2), "{}", stderr_of(&run));
-    assert!(stderr_of(&run).contains("cannot mix post-quantum"));
-    assert!(entries(&out).is_empty());
+    let run = pack_with(case, &out, &clerk.secret, &args);
+    exited(&run, 2, &["cannot mix post-quantum"]);
+    assert!(names(&out).is_empty());
 
-    let m = w.pack(
-        &[&case],
-        "b1",
-        &clerk,
-        &[],
-        &["--to", "fedpol-ic", "--require-pq"],
-    );
+    let extra = ["--to", "fedpol-ic", "--require-pq"];
+    let m = s.w.pack(&[case], "b1", clerk, &[], &extra);
     let text = fs::read_to_string(&m).expect("manifest");
     assert_eq!(text.matches(KIND_PQ).count(), 1, "{text}");
 }
@@ -559,116 +480,77 @@ fn typage() -> Command {
 
 #[test]
 fn typage_opens_a_payload_pouch_sealed_to_a_typage_key() {
-    let w = World::new();
-    let d = w.path();
-    let case = rich_tree(d);
-    let clerk = w.keys("clerk");
-    let (identity, recipients) = (d.join("typage.identity"), d.join("typage.recipient"));
-    let mut c = typage();
-    c.arg("keygen").arg(&identity).arg(&recipients);
-    ok("typage keygen", run(c));
+    let s = world();
+    let (identity, recipients) = (s.path("typage.identity"), s.path("typage.recipient"));
+    ok(
+        "typage keygen",
+        run(args!(typage(); "keygen", &identity, &recipients)),
+    );
     let recipient = fs::read_to_string(&recipients).expect("recipient");
     assert!(recipient.starts_with("age1pq1"), "{recipient}");
 
-    let out = d.join("out");
-    fs::create_dir(&out).expect("mkdir");
+    let out = s.folder("out");
     let mut args = ["--name", "for-typage", "--require-pq", "-R"]
         .map(OsStr::new)
         .to_vec();
     args.push(recipients.as_os_str());
-    ok("pack", pack_with(&case, &out, &clerk.secret, &args));
+    ok("pack", pack_with(&s.case, &out, &s.clerk.secret, &args));
 
     // typage decrypts; the stock zstd and tar do the rest.
-    let plain = d.join("payload.tar.zst");
-    let mut c = typage();
-    c.arg("decrypt")
-        .arg(&identity)
-        .arg(out.join("for-typage.age"))
-        .arg(&plain);
-    ok("typage decrypt", run(c));
-    let x = d.join("x");
-    fs::create_dir(&x).expect("mkdir");
-    let mut c = Command::new(common::require("bash", "bash"));
-    c.arg("-c")
-        .arg(r#"set -o pipefail; "$1" -dc "$2" | "$3" -x -C "$4""#)
-        .arg("open")
-        .arg(common::require("zstd", "zstd"))
-        .arg(&plain)
-        .arg(common::require("tar", "tar"))
-        .arg(&x);
-    ok("zstd -dc | tar -x", run(c));
+    let plain = s.path("payload.tar.zst");
+    let decrypt = args!(typage(); "decrypt", &identity, out.join("for-typage.age"), &plain);
+    ok("typage decrypt", run(decrypt));
+    let x = s.folder("x");
+    let bash = Command::new(common::require("bash", "bash"));
+    let script = r#"set -o pipefail; "$1" -dc "$2" | "$3" -x -C "$4""#;
+    let (zstd, tar) = (
+        common::require("zstd", "zstd"),
+        common::require("tar", "tar"),
+    );
+    ok(
+        "zstd -dc | tar -x",
+        run(args!(bash; "-c", script, "open", zstd, &plain, tar, &x)),
+    );
     fs::remove_file(x.join(".pouch-manifest.toml")).expect("the inner manifest is there");
-    assert_same_tree(&case, &x.join("case 0142"));
+    assert_same_tree(&s.case, &x.join("case 0142"));
 
     // pouch reads typage's identity file too.
     let m = out.join("for-typage.toml");
-    ok(
-        "verify -i typage",
-        verify(&m, &clerk.public, Some(&identity)),
-    );
+    let verified = verify(&m, &s.clerk.public, Some(&identity));
+    ok("verify -i typage", verified);
 }
 
 #[test]
 fn pouch_unpacks_a_payload_typage_sealed_to_a_pouch_key() {
-    let w = World::new();
-    let d = w.path();
-    let case = rich_tree(d);
-    let clerk = w.keys("clerk");
-    let me = w.keys_pq("me");
+    let s = world();
+    let me = s.pq("me");
 
     // A genuine bundle gives the plaintext (zstd of the tar) and the
     // contents (names sealed, as in the manifests forge writes).
-    let m = pack(
-        &[&case],
-        &d.join("orig"),
-        "b1",
-        &clerk,
-        &[&me],
-        &["--seal-names"],
-    );
-    let manifest =
-        pouch::format::manifest::Manifest::parse(&fs::read(&m).expect("read"), &m).expect("parse");
+    let (payload, manifest) = s.genuine(&me);
     let identities = pouch::payload::crypto::read_identity_file(&me.identity).expect("identity");
-    let payload = fs::read(m.with_extension("age")).expect("payload");
     let mut reader = pouch::payload::crypto::open(payload.as_slice(), &identities).expect("opens");
     let mut plaintext = Vec::new();
     std::io::Read::read_to_end(&mut reader, &mut plaintext).expect("decrypts");
 
     // typage seals that plaintext to my post-quantum recipient.
-    let (plain_path, sealed) = (d.join("plain"), d.join("sealed.age"));
-    fs::write(&plain_path, &plaintext).expect("write");
-    let mut c = typage();
-    c.arg("encrypt")
-        .arg(&me.recipient_file)
-        .arg(&plain_path)
-        .arg(&sealed);
-    ok("typage encrypt", run(c));
+    let (plain_path, sealed) = (s.w.write("plain", &plaintext), s.path("sealed.age"));
+    let encrypt = args!(typage(); "encrypt", &me.recipient_file, &plain_path, &sealed);
+    ok("typage encrypt", run(encrypt));
     let typage_payload = fs::read(&sealed).expect("read");
 
     // typage reads the identity file pouch keygen --pq wrote, too.
-    let back = d.join("back");
-    let mut c = typage();
-    c.arg("decrypt").arg(&me.identity).arg(&sealed).arg(&back);
-    ok("typage decrypt with a pouch identity file", run(c));
+    let back = s.path("back");
+    let decrypt = args!(typage(); "decrypt", &me.identity, &sealed, &back);
+    ok("typage decrypt with a pouch identity file", run(decrypt));
     assert_eq!(fs::read(&back).expect("read"), plaintext);
     assert!(typage_payload.starts_with(b"age-encryption.org/v1\n-> mlkem768x25519 "));
     assert_ne!(typage_payload, payload);
 
     // The clerk signs a bundle around typage's payload; pouch unpacks it.
-    let forged = d.join("typage");
-    fs::create_dir(&forged).expect("mkdir");
-    let m2 = forge::bundle_from_payload(
-        &forged,
-        "b2",
-        &typage_payload,
-        manifest.contents.clone(),
-        &me.recipient,
-        &clerk.secret,
-    );
-    let dest = d.join("inbox");
-    ok(
-        "unpack",
-        unpack(&m2, &me.identity, &clerk.public, &dest, &[]),
-    );
-    assert_same_tree(&case, &dest.join("b2/case 0142"));
+    let m2 = s.forge("typage", "b2", &typage_payload, &manifest, &me);
+    let dest = s.path("inbox");
+    let unpacked = unpack(&m2, &me.identity, &s.clerk.public, &dest, &[]);
+    ok("unpack", unpacked);
+    assert_same_tree(&s.case, &dest.join("b2/case 0142"));
 }

@@ -3,14 +3,17 @@
 //! party's id must neither join the keyring beside it nor borrow its name.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+#[macro_use]
 mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::{pack, pouch, Keys, World};
+use common::{fails, names, ok, output, pack, passes, require, run, stderr_of, stdout_of};
+use common::{unpack_in, verify_cmd, Keys, World};
 use predicates::str::contains;
 
 /// Rewrites `thief`'s unencrypted minisign key pair so that it carries
@@ -33,19 +36,13 @@ fn forge_key_id(dir: &Path, thief: &Keys, victim: &Keys) -> (PathBuf, PathBuf) {
     let mut pk = b"Ed".to_vec();
     pk.extend_from_slice(keynum);
     pk.extend_from_slice(&sk[62 + 32..62 + 64]);
-    let secret = dir.join("forged.minisign.key");
-    let public = dir.join("forged.minisign.pub");
-    fs::write(
-        &secret,
-        format!("untrusted comment: forged\n{}\n", STANDARD.encode(&sk)),
-    )
-    .expect("write");
-    fs::write(
-        &public,
-        format!("untrusted comment: forged\n{}\n", STANDARD.encode(&pk)),
-    )
-    .expect("write");
-    (secret, public)
+    let write = |ending: &str, key: &[u8]| {
+        let path = dir.join(format!("forged.minisign.{ending}"));
+        let text = format!("untrusted comment: forged\n{}\n", STANDARD.encode(key));
+        fs::write(&path, text).expect("write");
+        path
+    };
+    (write("key", &sk), write("pub", &pk))
 }
 
 struct Setup {
@@ -68,7 +65,7 @@ fn setup() -> Setup {
         public,
         ..carol
     };
-    fs::write(d.join("report.txt"), "case file\n").expect("write");
+    w.write("report.txt", "case file\n");
     Setup {
         w,
         d,
@@ -78,48 +75,40 @@ fn setup() -> Setup {
     }
 }
 
-fn home(s: &Setup) -> assert_cmd::Command {
-    s.w.home("bob")
+impl Setup {
+    /// `pouch` with bob's pouch home.
+    fn home(&self) -> assert_cmd::Command {
+        self.w.home("bob")
+    }
+
+    /// `pouch keyring add NAME --sign-pub KEY`, in bob's home.
+    fn add(&self, name: &str, key: &Path) -> assert_cmd::Command {
+        args!(self.home(); "keyring", "add", name, "--sign-pub", key)
+    }
+
+    /// Packs `report.txt` into folder `out` as bundle `name`, signed with
+    /// `by`'s key, for bob; returns the manifest.
+    fn pack(&self, out: &str, name: &str, by: &Keys) -> PathBuf {
+        let src = self.d.join("report.txt");
+        pack(&[&src], &self.d.join(out), name, by, &[&self.bob], &[])
+    }
 }
 
 #[test]
 fn a_key_with_a_known_partys_key_id_is_refused_by_keyring_add() {
     let s = setup();
-    home(&s)
-        .args(["keyring", "add", "alice", "--sign-pub"])
-        .arg(&s.alice.public)
-        .assert()
-        .success();
-    home(&s)
-        .args(["keyring", "add", "carol", "--sign-pub"])
-        .arg(&s.forged.public)
-        .assert()
-        .code(2)
-        .stderr(contains("party alice's different key already has"))
-        .stderr(contains("impersonation"));
+    passes(s.add("alice", &s.alice.public), &[]);
+    let impersonation = ["party alice's different key already has", "impersonation"];
+    fails(s.add("carol", &s.forged.public), 2, &impersonation);
     // The same key under a second name is refused too.
-    home(&s)
-        .args(["keyring", "add", "alice2", "--sign-pub"])
-        .arg(&s.alice.public)
-        .assert()
-        .code(2)
-        .stderr(contains("already party alice's"));
-    // alice's genuine bundles still verify, by alice.
-    let src = s.d.join("report.txt");
-    let m = pack(
-        &[&src],
-        &s.d.join("out-a"),
-        "genuine",
-        &s.alice,
-        &[&s.bob],
-        &[],
+    fails(
+        s.add("alice2", &s.alice.public),
+        2,
+        &["already party alice's"],
     );
-    home(&s)
-        .arg("verify")
-        .arg(&m)
-        .assert()
-        .success()
-        .stdout(contains("(alice)"));
+    // alice's genuine bundles still verify, by alice.
+    let m = s.pack("out-a", "genuine", &s.alice);
+    passes(args!(s.home(); "verify", &m), &["(alice)"]);
 }
 
 #[test]
@@ -133,20 +122,15 @@ fn a_hand_edited_keyring_with_two_parties_on_one_key_id_is_refused() {
             .expect("key line")
             .to_string()
     };
-    let ring = s.d.join("ring.toml");
-    fs::write(
-        &ring,
+    let ring = s.w.write(
+        "ring.toml",
         format!(
             "format_version = 1\n\n[[party]]\nname = \"alice\"\nsign_pub = \"{}\"\nrecipients = []\n\n[[party]]\nname = \"carol\"\nsign_pub = \"{}\"\nrecipients = []\n",
             pub_line(&s.alice.public),
             pub_line(&s.forged.public)
         ),
-    )
-    .expect("write");
-    home(&s)
-        .arg("--keyring")
-        .arg(&ring)
-        .args(["keyring", "list"])
+    );
+    args!(s.home(); "--keyring", &ring, "keyring", "list")
         .assert()
         .failure()
         .stderr(contains("party alice's different key already has"));
@@ -155,89 +139,40 @@ fn a_hand_edited_keyring_with_two_parties_on_one_key_id_is_refused() {
 #[test]
 fn a_name_is_shown_only_for_the_full_key_that_verified() {
     let s = setup();
-    home(&s)
-        .args(["keyring", "add", "alice", "--sign-pub"])
-        .arg(&s.alice.public)
-        .assert()
-        .success();
-    let src = s.d.join("report.txt");
+    passes(s.add("alice", &s.alice.public), &[]);
     // Signed by the forged key, which carries alice's key id.
-    let m = pack(
-        &[&src],
-        &s.d.join("out-c"),
-        "forged",
-        &s.forged,
-        &[&s.bob],
-        &[],
-    );
+    let m = s.pack("out-c", "forged", &s.forged);
     // Trusting only the keyring: alice's full key does not verify it.
-    home(&s)
-        .arg("verify")
-        .arg(&m)
-        .assert()
-        .code(1)
-        .stderr(contains("does not match the manifest"));
-    // Trusting the forged key as well: valid, but never "(alice)".
-    let out = home(&s)
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&s.forged.public)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    fails(
+        args!(s.home(); "verify", &m),
+        1,
+        &["does not match the manifest"],
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Trusting the forged key as well: valid, but never "(alice)".
+    let out = output(args!(s.home(); "verify", &m, "--trust", &s.forged.public));
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = stdout_of(&out);
     assert!(stdout.contains("valid, by trusted key"), "{stdout}");
     assert!(
         !stdout.contains("alice"),
         "named after a key-id match: {stdout}"
     );
     // audit names the signer only by a full-key match, too.
-    let audit = home(&s)
-        .arg("audit")
-        .arg(s.d.join("out-c"))
-        .arg("--trust")
-        .arg(&s.forged.public)
-        .output()
-        .expect("runs");
-    let table = String::from_utf8_lossy(&audit.stdout);
+    let out_c = s.d.join("out-c");
+    let audit = output(args!(s.home(); "audit", &out_c, "--trust", &s.forged.public));
+    let table = stdout_of(&audit);
     assert!(audit.status.success(), "{table}");
     assert!(!table.contains("alice"), "{table}");
     // And alice's genuine bundle, verified with both keys trusted, is alice's.
-    let g = pack(
-        &[&src],
-        &s.d.join("out-a"),
-        "genuine",
-        &s.alice,
-        &[&s.bob],
-        &[],
-    );
-    home(&s)
-        .arg("verify")
-        .arg(&g)
-        .arg("--trust")
-        .arg(&s.forged.public)
-        .assert()
-        .success()
-        .stdout(contains("(alice)"));
+    let g = s.pack("out-a", "genuine", &s.alice);
+    let verify = args!(s.home(); "verify", &g, "--trust", &s.forged.public);
+    passes(verify, &["(alice)"]);
 }
 
 #[test]
 fn an_oversized_signature_on_the_medium_fails_the_bundle_not_the_operator() {
     let s = setup();
-    let src = s.d.join("report.txt");
-    let m = pack(
-        &[&src],
-        &s.d.join("out"),
-        "padded",
-        &s.alice,
-        &[&s.bob],
-        &[],
-    );
+    let m = s.pack("out", "padded", &s.alice);
     let sig = s.d.join("out/padded.toml.minisig");
     let text = fs::read_to_string(&sig).expect("sig");
     let padded = text.replacen(
@@ -246,15 +181,8 @@ fn an_oversized_signature_on_the_medium_fails_the_bundle_not_the_operator() {
         1,
     );
     fs::write(&sig, padded).expect("write");
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&s.alice.public)
-        .assert()
-        .code(1)
-        .stderr(contains("signature"))
-        .stderr(contains("larger than 16384 bytes"));
+    let oversized = ["signature", "larger than 16384 bytes"];
+    fails(verify_cmd(&m, &s.alice), 1, &oversized);
 }
 
 /// A payload that stock `age` seals to bob (listed) and to mallory's
@@ -262,35 +190,25 @@ fn an_oversized_signature_on_the_medium_fails_the_bundle_not_the_operator() {
 fn bundle_with_an_unlisted_stanza(s: &Setup) -> (PathBuf, PathBuf) {
     use common::forge::{self, Member};
     let ssh = s.d.join("mallory_ssh");
-    let keygen = std::process::Command::new(common::require("ssh-keygen", "openssh-client"))
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&ssh)
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(keygen.success());
+    let keygen = Command::new(require("ssh-keygen", "openssh-client"));
+    let keygen = args!(keygen; "-q", "-t", "ed25519", "-N", "", "-f", &ssh);
+    ok("ssh-keygen", run(keygen));
     let data = b"watch-list entry\n";
     let tar = forge::tar(&[Member::file("a.txt", data)]);
     let compressed = zstd::encode_all(tar.as_slice(), 3).expect("zstd");
-    let plain = s.d.join("plain.zst");
-    fs::write(&plain, &compressed).expect("write");
+    let plain = s.w.write("plain.zst", &compressed);
     let payload = s.d.join("payload.age");
-    let age = std::process::Command::new(common::require("age", "age"))
-        .args(["-r", &s.bob.recipient, "-R"])
-        .arg(ssh.with_extension("pub"))
-        .arg("-o")
-        .arg(&payload)
-        .arg(&plain)
-        .status()
-        .expect("age runs");
-    assert!(age.success());
+    let age = Command::new(require("age", "age"));
+    let (to_bob, to_mallory) = (&s.bob.recipient, ssh.with_extension("pub"));
+    let age = args!(age; "-r", to_bob, "-R", to_mallory, "-o", &payload, &plain);
+    ok("age", run(age));
     let entries = vec![pouch::format::manifest::Entry::file(
         "a.txt".into(),
         data.len() as u64,
         pouch::payload::hashing::sha256_hex(data),
         false,
     )];
-    let out = s.d.join("stick");
-    fs::create_dir_all(&out).expect("mkdir");
+    let out = s.w.dir("stick");
     let m = forge::bundle_from_payload(
         &out,
         "b",
@@ -300,18 +218,8 @@ fn bundle_with_an_unlisted_stanza(s: &Setup) -> (PathBuf, PathBuf) {
         &s.alice.secret,
     );
     // The attack is real: stock age opens the payload with mallory's key.
-    let opened = std::process::Command::new("age")
-        .arg("-d")
-        .arg("-i")
-        .arg(&ssh)
-        .arg(out.join("b.age"))
-        .output()
-        .expect("age runs");
-    assert!(
-        opened.status.success(),
-        "{}",
-        String::from_utf8_lossy(&opened.stderr)
-    );
+    let opened = args!(Command::new("age"); "-d", "-i", &ssh, out.join("b.age"));
+    ok("age -d with mallory's key", run(opened));
     (m, out)
 }
 
@@ -320,67 +228,31 @@ fn a_stanza_the_manifest_does_not_list_fails_verify_unpack_and_audit() {
     let s = setup();
     let (m, stick) = bundle_with_an_unlisted_stanza(&s);
     let unlisted = "the payload can be opened by a recipient the manifest does not list";
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&s.alice.public)
-        .assert()
-        .code(1)
-        .stderr(contains(unlisted))
-        .stderr(contains("ssh-ed25519"));
-    pouch()
-        .arg("verify")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&s.alice.public)
-        .arg("-i")
-        .arg(&s.bob.identity)
-        .assert()
-        .code(1)
-        .stderr(contains(unlisted));
-    let dest = s.d.join("inbox");
-    fs::create_dir(&dest).expect("mkdir");
-    home(&s)
-        .arg("unpack")
-        .arg(&m)
-        .arg("--trust")
-        .arg(&s.alice.public)
-        .arg("-i")
-        .arg(&s.bob.identity)
-        .arg("-d")
-        .arg(&dest)
-        .assert()
-        .code(1)
-        .stderr(contains(unlisted));
-    assert_eq!(
-        fs::read_dir(&dest).expect("ls").count(),
-        0,
-        "DEST untouched"
+    fails(verify_cmd(&m, &s.alice), 1, &[unlisted, "ssh-ed25519"]);
+    let verify_all = args!(verify_cmd(&m, &s.alice); "-i", &s.bob.identity);
+    fails(verify_all, 1, &[unlisted]);
+    let dest = s.w.dir("inbox");
+    fails(
+        unpack_in(s.home(), &m, &s.alice, &s.bob, &dest),
+        1,
+        &[unlisted],
     );
-    home(&s)
-        .arg("audit")
-        .arg(&stick)
-        .arg("--trust")
-        .arg(&s.alice.public)
-        .assert()
-        .code(1)
+    assert_eq!(names(&dest).len(), 0, "DEST untouched");
+    let audit = args!(s.home(); "audit", &stick, "--trust", &s.alice.public);
+    fails(audit, 1, &[])
         .stdout(contains("FAILED"))
         .stdout(contains(unlisted));
     // inspect shows the recipient set read from the header, not only the
     // manifest's claim, with or without a key.
     for trust in [true, false] {
-        let mut c = pouch();
-        c.arg("inspect").arg(&m);
+        let mut c = args!(common::pouch(); "inspect", &m);
         if trust {
             c.arg("--trust").arg(&s.alice.public);
         }
-        c.assert()
-            .code(1)
+        fails(c, 1, &[unlisted])
             .stdout(contains("header       X25519, ssh-ed25519"))
             .stdout(contains(
                 "\u{2717} the payload can be opened by a recipient",
-            ))
-            .stderr(contains(unlisted));
+            ));
     }
 }

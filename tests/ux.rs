@@ -2,15 +2,15 @@
 //! dry runs, JSON everywhere, completions, man pages, Ctrl-C, progress.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+#[macro_use]
 mod common;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{pouch, Keys, World};
-use predicates::str::contains;
+use common::{fails, field, names, output, passes, pouch, stderr_of, stdout_of, Keys, World};
 
 /// Every command that does something (subcommand groups name their members).
 const COMMANDS: &[&[&str]] = &[
@@ -34,34 +34,52 @@ const COMMANDS: &[&[&str]] = &[
     &["demo"],
 ];
 
+/// The fields `verify --json` must report.
+const VERIFY_FIELDS: [&str; 8] = [
+    "bundle_id",
+    "manifest_sha256",
+    "payload_size",
+    "payload_sha256",
+    "contents_checked",
+    "files",
+    "folders",
+    "total_bytes",
+];
+
+/// The fields `unpack --json` must report.
+const UNPACK_FIELDS: [&str; 6] = [
+    "output",
+    "bundle_id",
+    "files",
+    "missing",
+    "flags",
+    "receipt",
+];
+
 fn json_of(out: &std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr_of(out));
     serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout_of(out)))
 }
 
-fn home(d: &Path) -> std::path::PathBuf {
-    let h = d.join("home");
-    fs::create_dir_all(&h).expect("mkdir");
-    h
+/// `pouch` with these tests' own pouch home, `ux-home/` in the world.
+fn ux(w: &World) -> assert_cmd::Command {
+    w.home_dir("ux");
+    w.home("ux")
 }
 
-fn field(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(&format!("{key} = "))
-            .map(|v| v.trim_matches('"').to_string())
-    })
+/// `--help` of command `sub` (e.g. `["keyring", "add"]`).
+fn help(sub: &[&str]) -> std::process::Output {
+    let mut c = pouch();
+    c.args(sub).arg("--help");
+    output(c)
 }
 
 #[test]
 fn every_command_has_help_with_an_example() {
     for sub in COMMANDS {
-        let out = pouch().args(*sub).arg("--help").output().expect("runs");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = help(sub);
+        let text = stdout_of(&out);
         assert!(
             out.status.success() && text.contains("Example"),
             "{sub:?} --help: {text}"
@@ -72,78 +90,42 @@ fn every_command_has_help_with_an_example() {
 #[test]
 fn config_precedence_flag_over_config_over_default() {
     let w = World::new();
-    let d = w.path();
     let k = w.keys("clerk");
-    let h = home(d);
-    fs::write(d.join("f.txt"), "f").expect("write");
-    fs::create_dir(d.join("out")).expect("mkdir");
+    let h = w.home_dir("ux");
+    let f = w.write("f.txt", "f");
+    let out = w.dir("out");
     let pack = |name: &str, extra: &[&str]| {
-        let mut c = pouch();
-        c.env("POUCH_HOME", &h)
-            .arg("pack")
-            .arg(d.join("f.txt"))
-            .args(["--name", name, "-r", &k.recipient])
-            .args(extra);
+        let mut c = args!(ux(&w); "pack", &f, "--name", name, "-r", &k.recipient);
+        c.args(extra);
         c
     };
+    let marking = |name: &str| {
+        let text = fs::read_to_string(out.join(format!("{name}.toml"))).expect("read");
+        field(&text, "marking")
+    };
     // Default: no marking, and -o and -s are required.
-    pack("a", &[])
-        .assert()
-        .code(2)
-        .stderr(contains("no output folder"));
-    pack(
-        "a",
-        &[
-            "-o",
-            d.join("out").to_str().expect("utf8"),
-            "-s",
-            k.secret.to_str().expect("utf8"),
-        ],
-    )
-    .assert()
-    .success();
-    assert_eq!(
-        field(
-            &fs::read_to_string(d.join("out/a.toml")).expect("read"),
-            "marking"
-        )
-        .as_deref(),
-        Some("")
+    fails(pack("a", &[]), 2, &["no output folder"]);
+    let (out_dir, key) = (
+        out.to_str().expect("utf8"),
+        k.secret.to_str().expect("utf8"),
     );
+    passes(pack("a", &["-o", out_dir, "-s", key]), &[]);
+    assert_eq!(marking("a").as_deref(), Some(""));
     // Config fills in what the flags do not say.
     fs::write(
         h.join("config.toml"),
         format!(
             "marking = \"FROM-CONFIG\"\nsigning_key = \"{}\"\nout_dir = \"{}\"\nlevel = 5\n",
             k.secret.display(),
-            d.join("out").display()
+            out.display()
         ),
     )
     .expect("write");
-    pack("b", &[]).assert().success();
-    assert_eq!(
-        field(
-            &fs::read_to_string(d.join("out/b.toml")).expect("read"),
-            "marking"
-        )
-        .as_deref(),
-        Some("FROM-CONFIG")
-    );
-    pack("c", &["--marking", "FROM-FLAG"]).assert().success();
-    assert_eq!(
-        field(
-            &fs::read_to_string(d.join("out/c.toml")).expect("read"),
-            "marking"
-        )
-        .as_deref(),
-        Some("FROM-FLAG")
-    );
-    let shown = pouch()
-        .env("POUCH_HOME", &h)
-        .args(["config", "show"])
-        .output()
-        .expect("runs");
-    let text = String::from_utf8_lossy(&shown.stdout);
+    passes(pack("b", &[]), &[]);
+    assert_eq!(marking("b").as_deref(), Some("FROM-CONFIG"));
+    passes(pack("c", &["--marking", "FROM-FLAG"]), &[]);
+    assert_eq!(marking("c").as_deref(), Some("FROM-FLAG"));
+    let text = stdout_of(&output(args!(ux(&w); "config", "show")));
     assert!(
         text.lines().any(|l| l.starts_with("marking")
             && l.contains("FROM-CONFIG")
@@ -155,86 +137,52 @@ fn config_precedence_flag_over_config_over_default() {
             .any(|l| l.starts_with("media") && l.contains("(default)")),
         "{text}"
     );
-    let v = json_of(
-        &pouch()
-            .env("POUCH_HOME", &h)
-            .args(["config", "show", "--json"])
-            .output()
-            .expect("runs"),
-    );
+    let v = json_of(&output(args!(ux(&w); "config", "show", "--json")));
     assert_eq!(v["level"]["value"], "5");
     assert!(v["level"]["source"]
         .as_str()
         .expect("source")
         .starts_with("config"));
-    let v = json_of(
-        &pouch()
-            .env("POUCH_HOME", &h)
-            .args([
-                "--ledger",
-                "/tmp/elsewhere.jsonl",
-                "config",
-                "show",
-                "--json",
-            ])
-            .output()
-            .expect("runs"),
-    );
+    let elsewhere = args!(ux(&w); "--ledger", "/tmp/elsewhere.jsonl", "config", "show", "--json");
+    let v = json_of(&output(elsewhere));
     assert_eq!(v["ledger"]["source"], "flag");
     // Unknown keys are named, with the file.
     fs::write(h.join("config.toml"), "marking = \"x\"\ncolour = \"red\"\n").expect("write");
-    pouch()
-        .env("POUCH_HOME", &h)
-        .args(["config", "show"])
-        .assert()
-        .code(2)
-        .stderr(contains("colour"))
-        .stderr(contains("config.toml"));
+    fails(
+        args!(ux(&w); "config", "show"),
+        2,
+        &["colour", "config.toml"],
+    );
 }
 
-fn spec_world(w: &World) -> (Keys, std::path::PathBuf) {
-    let d = w.path();
+/// A world with the clerk's keys, a case folder to pack with a spec, and the
+/// spec `weekly.toml`.
+fn spec_world() -> (World, Keys, PathBuf) {
+    let w = World::new();
     let k = w.keys("clerk");
-    let src = d.join("case");
-    fs::create_dir_all(src.join("reports")).expect("mkdir");
-    fs::create_dir_all(src.join("private")).expect("mkdir");
-    fs::write(src.join("reports/a.pdf"), "pdf").expect("write");
-    fs::write(src.join("reports/b.txt"), "txt").expect("write");
-    fs::write(src.join("reports/c.pdf.tmp"), "tmp").expect("write");
-    fs::write(src.join("private/d.pdf"), "secret").expect("write");
-    fs::create_dir(d.join("out")).expect("mkdir");
-    let spec = d.join("weekly.toml");
-    fs::write(
-        &spec,
+    for (file, text) in [
+        ("reports/a.pdf", "pdf"),
+        ("reports/b.txt", "txt"),
+        ("reports/c.pdf.tmp", "tmp"),
+        ("private/d.pdf", "secret"),
+    ] {
+        w.write(Path::new("case").join(file), text);
+    }
+    w.dir("out");
+    let spec = w.write(
+        "weekly.toml",
         "sources = [\"case\"]\ninclude = [\"*.pdf\", \"*.txt\"]\nexclude = [\"*.tmp\", \"case/private\"]\nmarking = \"RESTRICTED\"\ndescription = \"weekly\"\nout_dir = \"out\"\nsplit = \"8K\"\n",
-    )
-    .expect("write");
-    (k, spec)
+    );
+    (w, k, spec)
 }
 
 #[test]
 fn a_spec_drives_pack_with_include_and_exclude_and_flags_override_it() {
-    let w = World::new();
-    let d = w.path();
-    let (k, spec) = spec_world(&w);
-    pouch()
-        .env("POUCH_HOME", home(d))
-        .arg("pack")
-        .arg("--spec")
-        .arg(&spec)
-        .args([
-            "--name",
-            "w",
-            "--description",
-            "from the flag",
-            "-r",
-            &k.recipient,
-            "-s",
-        ])
-        .arg(&k.secret)
-        .assert()
-        .success();
-    let text = fs::read_to_string(d.join("out/w.toml")).expect("read");
+    let (w, k, spec) = spec_world();
+    let flags = ["--name", "w", "--description", "from the flag"];
+    let mut pack = args!(ux(&w); "pack", "--spec", &spec, "-r", &k.recipient, "-s", &k.secret);
+    passes(pack.args(flags), &[]);
+    let text = fs::read_to_string(w.join("out/w.toml")).expect("read");
     assert!(
         text.contains("case/reports/a.pdf") && text.contains("case/reports/b.txt"),
         "{text}"
@@ -243,11 +191,9 @@ fn a_spec_drives_pack_with_include_and_exclude_and_flags_override_it() {
         !text.contains(".tmp") && !text.contains("private"),
         "{text}"
     );
-    assert_eq!(field(&text, "marking").as_deref(), Some("RESTRICTED"));
-    assert_eq!(
-        field(&text, "description").as_deref(),
-        Some("from the flag")
-    );
+    for (key, value) in [("marking", "RESTRICTED"), ("description", "from the flag")] {
+        assert_eq!(field(&text, key).as_deref(), Some(value));
+    }
     assert!(
         text.contains("[[payload.parts]]"),
         "split from the spec: {text}"
@@ -256,99 +202,53 @@ fn a_spec_drives_pack_with_include_and_exclude_and_flags_override_it() {
 
 #[test]
 fn dry_run_lists_and_writes_nothing() {
-    let w = World::new();
-    let d = w.path();
-    let (k, spec) = spec_world(&w);
-    let h = home(d);
-    let out = pouch()
-        .env("POUCH_HOME", &h)
-        .arg("pack")
-        .arg("--spec")
-        .arg(&spec)
-        .arg("--dry-run")
-        .output()
-        .expect("runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (w, _, spec) = spec_world();
+    let h = w.home_dir("ux");
+    let out = output(args!(ux(&w); "pack", "--spec", &spec, "--dry-run"));
+    let text = stdout_of(&out);
+    assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
         text.contains("case/reports/a.pdf")
             && text.contains("nothing was written")
             && text.contains("parts"),
         "{text}"
     );
-    assert_eq!(fs::read_dir(d.join("out")).expect("ls").count(), 0);
+    assert_eq!(names(&w.join("out")).len(), 0);
     assert!(
         !h.join("ledger.jsonl").exists(),
         "a dry run records nothing"
     );
     // Unportable names are reported, with exit 2.
-    fs::write(d.join("case/reports/CON"), "x").expect("write");
-    let out = pouch()
-        .env("POUCH_HOME", &h)
-        .arg("pack")
-        .arg(d.join("case"))
-        .arg("--dry-run")
-        .output()
-        .expect("runs");
+    w.write("case/reports/CON", "x");
+    let out = output(args!(ux(&w); "pack", w.join("case"), "--dry-run"));
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("unportable: case/reports/CON"));
+    assert!(stdout_of(&out).contains("unportable: case/reports/CON"));
     // The annotated examples dry-run.
     for example in ["spec-weekly.toml", "spec-urgent.toml"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("manifests")
             .join(example);
-        pouch()
-            .env("POUCH_HOME", &h)
-            .arg("pack")
-            .arg("--spec")
-            .arg(&path)
-            .arg("--dry-run")
-            .assert()
-            .success()
-            .stdout(contains("nothing was written"));
+        let dry = args!(ux(&w); "pack", "--spec", &path, "--dry-run");
+        passes(dry, &["nothing was written"]);
     }
-    let _ = k;
 }
 
 #[test]
 fn every_json_output_parses_with_its_documented_fields() {
     let w = World::new();
-    let d = w.path();
     let k = w.keys("clerk");
-    let h = home(d);
     let run = |args: &[&str]| {
-        json_of(
-            &pouch()
-                .env("POUCH_HOME", &h)
-                .args(args)
-                .output()
-                .expect("runs"),
-        )
+        let mut c = ux(&w);
+        c.args(args);
+        json_of(&output(c))
     };
-    pouch()
-        .env("POUCH_HOME", &h)
-        .args(["keyring", "add", "self", "--sign-pub"])
-        .arg(&k.public)
-        .args(["--recipient", &k.recipient])
-        .assert()
-        .success();
-    fs::write(d.join("f.txt"), "f").expect("write");
-    fs::create_dir(d.join("out")).expect("mkdir");
-    pouch()
-        .env("POUCH_HOME", &h)
-        .arg("pack")
-        .arg(d.join("f.txt"))
-        .arg("-o")
-        .arg(d.join("out"))
-        .args(["--name", "b", "--from", "self", "--to", "self", "-s"])
-        .arg(&k.secret)
-        .assert()
-        .success();
-    let m = d.join("out/b.toml");
+    let add = args!(ux(&w); "keyring", "add", "self", "--sign-pub", &k.public);
+    passes(args!(add; "--recipient", &k.recipient), &[]);
+    let f = w.write("f.txt", "f");
+    let out = w.dir("out");
+    let pack = args!(ux(&w); "pack", &f, "-o", &out, "--name", "b", "-s", &k.secret);
+    passes(args!(pack; "--from", "self", "--to", "self"), &[]);
+    let m = w.join("out/b.toml");
     let m = m.to_str().expect("utf8");
     let v = run(&["inspect", m, "--json"]);
     assert!(
@@ -357,39 +257,23 @@ fn every_json_output_parses_with_its_documented_fields() {
             && v["payload_present"] == true
     );
     let v = run(&["verify", m, "--json"]);
-    for f in [
-        "bundle_id",
-        "manifest_sha256",
-        "payload_size",
-        "payload_sha256",
-        "contents_checked",
-        "files",
-        "folders",
-        "total_bytes",
-    ] {
+    for f in VERIFY_FIELDS {
         assert!(!v[f].is_null(), "verify --json lacks {f}");
     }
-    let dest = d.join("in");
+    let (id, dest) = (k.identity.to_str().expect("utf8"), w.join("in"));
     let v = run(&[
         "unpack",
         m,
         "-i",
-        k.identity.to_str().expect("utf8"),
+        id,
         "-d",
         dest.to_str().expect("utf8"),
         "--json",
     ]);
-    for f in [
-        "output",
-        "bundle_id",
-        "files",
-        "missing",
-        "flags",
-        "receipt",
-    ] {
+    for f in UNPACK_FIELDS {
         assert!(v.get(f).is_some(), "unpack --json lacks {f}: {v}");
     }
-    let v = run(&["audit", d.join("out").to_str().expect("utf8"), "--json"]);
+    let v = run(&["audit", out.to_str().expect("utf8"), "--json"]);
     assert_eq!(v["bundles"][0]["verdict"], "ok");
     assert_eq!(v["failed"], 0);
     let v = run(&["ledger", "show", "--json"]);
@@ -414,8 +298,8 @@ fn every_json_output_parses_with_its_documented_fields() {
 #[test]
 fn completions_for_each_shell_and_man_pages() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
-        let out = pouch().args(["completions", shell]).output().expect("runs");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = output(pouch!("completions", shell));
+        let text = stdout_of(&out);
         assert!(
             out.status.success()
                 && text.contains("pouch")
@@ -424,35 +308,21 @@ fn completions_for_each_shell_and_man_pages() {
             "{shell}"
         );
     }
-    pouch()
-        .arg("man")
-        .assert()
-        .success()
-        .stdout(contains(".TH pouch"));
+    passes(pouch!("man"), &[".TH pouch"]);
     let w = World::new();
-    pouch()
-        .arg("man")
-        .arg("--out")
-        .arg(w.path())
-        .assert()
-        .success();
+    passes(pouch!("man", "--out", w.path()), &[]);
     for page in [
         "pouch.1",
         "pouch-pack.1",
         "pouch-unpack.1",
         "pouch-ledger-verify.1",
     ] {
-        let text =
-            fs::read_to_string(w.path().join(page)).unwrap_or_else(|_| panic!("{page} missing"));
+        let text = fs::read_to_string(w.join(page)).unwrap_or_else(|_| panic!("{page} missing"));
         assert!(text.contains(".TH"), "{page}");
     }
     if Path::new("/usr/bin/man").exists() {
-        let out = Command::new("man")
-            .arg("-l")
-            .arg(w.path().join("pouch-pack.1"))
-            .env("MANPAGER", "cat")
-            .output()
-            .expect("man");
+        let mut man = args!(Command::new("man"); "-l", w.join("pouch-pack.1"));
+        let out = man.env("MANPAGER", "cat").output().expect("man");
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("Seal files"),
             "the page renders"
@@ -463,30 +333,24 @@ fn completions_for_each_shell_and_man_pages() {
 #[test]
 fn ctrl_c_during_a_large_pack_exits_130_and_leaves_nothing() {
     let w = World::new();
-    let d = w.path();
-    let k = w.keys("clerk");
-    let big = d.join("big");
-    fs::create_dir(&big).expect("mkdir");
+    let big = w.dir("big");
     fs::write(big.join("0.bin"), common::noise(64 << 20, 9)).expect("write");
     for i in 1..8 {
         fs::hard_link(big.join("0.bin"), big.join(format!("{i}.bin"))).expect("link");
     }
-    fs::create_dir(d.join("out")).expect("mkdir");
-    let child = Command::new(env!("CARGO_BIN_EXE_pouch"))
-        .env("POUCH_HOME", home(d))
-        .arg("pack")
-        .arg(&big)
-        .arg("-o")
-        .arg(d.join("out"))
-        .args(["--name", "b", "-r", &k.recipient, "-s"])
-        .arg(&k.secret)
+    let k = w.keys("clerk");
+    let out = w.dir("out");
+    let pouch = Command::new(env!("CARGO_BIN_EXE_pouch"));
+    let pack = args!(pouch; "pack", &big, "-o", &out, "--name", "b");
+    let child = args!(pack; "-r", &k.recipient, "-s", &k.secret)
+        .env("POUCH_HOME", w.home_dir("ux"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     // Wait until the payload's temporary file exists: the pack is under way.
     let started = std::time::Instant::now();
-    while fs::read_dir(d.join("out")).expect("ls").count() == 0
+    while fs::read_dir(&out).expect("ls").count() == 0
         && started.elapsed() < Duration::from_secs(20)
     {
         std::thread::sleep(Duration::from_millis(5));
@@ -496,65 +360,58 @@ fn ctrl_c_during_a_large_pack_exits_130_and_leaves_nothing() {
         .args(["-INT", &pid])
         .status()
         .expect("kill");
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.success() {
+    let done = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    if done.status.success() {
         panic!("the pack finished before the interrupt; make the input bigger");
     }
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(done.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    let left: Vec<_> = fs::read_dir(d.join("out"))
-        .expect("ls")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
+    let left = names(&out);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]
 fn progress_only_on_a_terminal_and_never_with_quiet() {
     let w = World::new();
-    let d = w.path();
     let k = w.keys("clerk");
-    fs::write(d.join("big.bin"), common::noise(8 << 20, 3)).expect("write");
-    fs::create_dir(d.join("out")).expect("mkdir");
+    let big = w.write("big.bin", common::noise(8 << 20, 3));
+    let out = w.dir("out");
     let cmd = |name: &str, quiet: &str| {
         format!(
             "{} pack {} -o {} --name {name} -r {} -s {} {quiet}",
             env!("CARGO_BIN_EXE_pouch"),
-            d.join("big.bin").display(),
-            d.join("out").display(),
+            big.display(),
+            out.display(),
             k.recipient,
             k.secret.display()
         )
     };
+    let home = w.home_dir("ux");
     // Not a terminal: no bar.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd("plain", ""))
-        .env("POUCH_HOME", home(d))
-        .output()
-        .expect("sh");
-    assert!(out.status.success());
+    let mut sh = args!(Command::new("sh"); "-c", cmd("plain", ""));
+    let plain = sh.env("POUCH_HOME", &home).output().expect("sh");
+    assert!(plain.status.success());
     assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("packing"),
+        !stderr_of(&plain).contains("packing"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr_of(&plain)
     );
     // Under a pseudo-terminal (script): a bar.
     let script = |c: String| {
         Command::new("script")
             .args(["-qec", &c, "/dev/null"])
-            .env("POUCH_HOME", home(d))
+            .env("POUCH_HOME", &home)
             .output()
             .expect("script")
     };
-    let out = script(cmd("tty", ""));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("packing"), "{text}");
-    let out = script(cmd("quiet", "-q"));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let tty = script(cmd("tty", ""));
+    let text = stdout_of(&tty);
+    assert!(tty.status.success() && text.contains("packing"), "{text}");
+    let quiet = script(cmd("quiet", "-q"));
+    let text = stdout_of(&quiet);
     assert!(
-        out.status.success() && !text.contains("packing") && !text.contains("sealed"),
+        quiet.status.success() && !text.contains("packing") && !text.contains("sealed"),
         "{text}"
     );
 }
@@ -569,8 +426,7 @@ fn the_readme_documents_every_flag_of_every_command() {
         if !readme.contains(&name) {
             missing.push(format!("command `{name}`"));
         }
-        let out = pouch().args(*sub).arg("--help").output().expect("runs");
-        let help = String::from_utf8_lossy(&out.stdout);
+        let help = stdout_of(&help(sub));
         for word in help.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
             if word.starts_with("--")
                 && word.len() > 3

@@ -5,13 +5,16 @@
 // Test helpers fail the test they serve by panicking, as assertions do.
 #![allow(clippy::expect_used, clippy::panic)]
 
+use std::borrow::BorrowMut;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
+use assert_cmd::assert::Assert;
 use assert_cmd::Command;
+use predicates::str::contains;
 
 pub mod forge;
 
@@ -82,6 +85,119 @@ pub fn verify(manifest: &Path, trust: &Path, identity: Option<&Path>) -> Output 
     c.output().expect("runs")
 }
 
+/// `args!(command; a, b, …)`: `command` with arguments of mixed
+/// `AsRef<OsStr>` types added, so that a whole command fits on one line.
+/// (This and [`pouch!`] reach a test file through `#[macro_use] mod common;`.)
+#[allow(unused_macros)]
+macro_rules! args {
+    ($cmd:expr; $($arg:expr),* $(,)?) => {{
+        let mut c = $cmd;
+        $(c.arg($arg);)*
+        c
+    }};
+}
+
+/// `pouch!(a, b, …)`: [`pouch`] with arguments of mixed `AsRef<OsStr>` types.
+#[allow(unused_macros)]
+macro_rules! pouch {
+    ($($arg:expr),* $(,)?) => {
+        args!($crate::common::pouch(); $($arg),*)
+    };
+}
+
+/// Runs `cmd` and asserts that it succeeds and that its stdout contains each
+/// of `stdout`; returns the assertion, for further checks.
+#[track_caller]
+pub fn passes(mut cmd: impl BorrowMut<Command>, stdout: &[&str]) -> Assert {
+    let mut a = cmd.borrow_mut().assert().success();
+    for s in stdout {
+        a = a.stdout(contains(*s));
+    }
+    a
+}
+
+/// Runs `cmd` and asserts that it exits with `code` and that its stderr
+/// contains each of `stderr`; returns the assertion, for further checks.
+#[track_caller]
+pub fn fails(mut cmd: impl BorrowMut<Command>, code: i32, stderr: &[&str]) -> Assert {
+    let mut a = cmd.borrow_mut().assert().code(code);
+    for s in stderr {
+        a = a.stderr(contains(*s));
+    }
+    a
+}
+
+/// Asserts that the finished command `out` exited with `code` and that its
+/// stderr contains each of `stderr` (as [`fails`] does for a command).
+#[track_caller]
+pub fn exited(out: &Output, code: i32, stderr: &[&str]) -> Assert {
+    let mut a = Assert::new(out.clone()).code(code);
+    for s in stderr {
+        a = a.stderr(contains(*s));
+    }
+    a
+}
+
+/// Runs `cmd` and returns its output, whatever the outcome.
+pub fn output(mut cmd: impl BorrowMut<Command>) -> Output {
+    cmd.borrow_mut().output().expect("runs")
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A finished command's stdout, as text.
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value of top-level `key = value` in TOML text (quotes removed).
+pub fn field(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{key} = "))
+            .map(|v| v.trim_matches('"').to_string())
+    })
+}
+
+/// The names in folder `dir`, sorted.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `pouch pack SOURCES… -o OUT -r K.recipient -s K.secret EXTRA…`: sealed to
+/// and signed by `k`, for packs that are to be refused or looked at closely.
+pub fn pack_cmd(sources: &[&Path], out: &Path, k: &Keys, extra: &[&str]) -> Command {
+    let mut c = pouch();
+    c.arg("pack").args(sources).arg("-o").arg(out);
+    c.args(["-r", &k.recipient]).arg("-s").arg(&k.secret);
+    c.args(extra);
+    c
+}
+
+/// `pouch verify MANIFEST --trust FROM.public`.
+pub fn verify_cmd(manifest: &Path, from: &Keys) -> Command {
+    pouch!("verify", manifest, "--trust", &from.public)
+}
+
+/// `pouch unpack MANIFEST -i TO.identity --trust FROM.public -d DEST`: a
+/// bundle signed by `from`, opened by `to`.
+pub fn unpack_cmd(manifest: &Path, from: &Keys, to: &Keys, dest: &Path) -> Command {
+    unpack_in(pouch(), manifest, from, to, dest)
+}
+
+/// [`unpack_cmd`] run as `cmd`: e.g. with a side's pouch home ([`World::home`]).
+pub fn unpack_in(cmd: Command, manifest: &Path, from: &Keys, to: &Keys, dest: &Path) -> Command {
+    let (trust, identity) = (&from.public, &to.identity);
+    args!(cmd; "unpack", manifest, "-i", identity, "--trust", trust, "-d", dest)
+}
+
 /// Key file paths made by `pouch keygen --name NAME --out DIR`.
 pub struct Keys {
     pub identity: PathBuf,
@@ -91,6 +207,8 @@ pub struct Keys {
     pub public: PathBuf,
 }
 
+/// Runs `pouch keygen --name NAME --no-passphrase --out DIR EXTRA…`; returns
+/// the keys it wrote.
 fn keygen_with(dir: &Path, name: &str, extra: &[&str]) -> Keys {
     pouch()
         .args(["keygen", "--name", name, "--no-passphrase", "--out"])
@@ -195,6 +313,13 @@ impl World {
         path
     }
 
+    /// Makes a folder inside the world (and its parents); returns its path.
+    pub fn dir(&self, rel: impl AsRef<Path>) -> PathBuf {
+        let path = self.join(rel);
+        fs::create_dir_all(&path).expect("mkdir");
+        path
+    }
+
     /// The classic keys of party `name`, in the world's folder.
     pub fn keys(&self, name: &str) -> Keys {
         self.keys_in(self.path(), name, false)
@@ -231,6 +356,11 @@ impl World {
         extra: &[&str],
     ) -> PathBuf {
         pack(sources, &self.join("out"), name, from, to, extra)
+    }
+
+    /// The pouch home of side `side` inside the world, made if missing.
+    pub fn home_dir(&self, side: &str) -> PathBuf {
+        self.dir(format!("{side}-home"))
     }
 
     /// `pouch` with the pouch home of side `side` inside the world.
