@@ -3,12 +3,13 @@
 //! (exit 1, naming it), by every command that reads it.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+#[macro_use]
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{pouch, Keys, World};
+use common::{fails, output, pouch, Keys, World};
 use predicates::str::contains;
 
 /// A command that would block forever on a FIFO is killed after this long,
@@ -34,23 +35,31 @@ fn bundle(w: &World, clerk: &Keys, split: bool) -> PathBuf {
     common::pack(&[&f], &w.join("stick"), "b", clerk, &[clerk], extra)
 }
 
+/// `pouch ARGS --trust CLERK`, killed (failing the test) if it blocks.
+fn patient(args: &[&dyn AsRef<std::ffi::OsStr>], clerk: &Keys) -> assert_cmd::Command {
+    let mut c = pouch();
+    for a in args {
+        c.arg(a);
+    }
+    c.arg("--trust").arg(&clerk.public).timeout(PATIENCE);
+    c
+}
+
 /// Runs `args` (with the clerk trusted and his identity where it applies)
 /// and expects a prompt exit 1 whose error names `what`.
 fn refused(w: &World, clerk: &Keys, args: &[&str], what: &str) {
-    let mut c = pouch();
-    c.args(args).timeout(PATIENCE);
-    c.arg("--trust").arg(&clerk.public);
+    let mut c = patient(&[&args[0], &args[1]], clerk);
     if matches!(args[0], "verify" | "unpack") {
         c.arg("-i").arg(&clerk.identity);
     }
     if args[0] == "unpack" {
         c.arg("-d").arg(w.join("inbox"));
     }
-    c.assert()
-        .code(1)
-        .stderr(contains("a FIFO, not a regular file"))
-        .stderr(contains(what));
+    fails(c, 1, &[FIFO, what]);
 }
+
+/// What pouch says of a FIFO where it reads a file.
+const FIFO: &str = "a FIFO, not a regular file";
 
 #[test]
 fn a_fifo_for_the_payload_or_the_signature_is_refused_without_blocking() {
@@ -76,17 +85,7 @@ fn a_fifo_for_the_payload_or_the_signature_is_refused_without_blocking() {
             .filter_map(|e| e.ok())
             .any(|e| e.file_name().to_string_lossy().contains("staging"));
         assert!(!staging, "no staging folder left");
-        let mut audit = pouch();
-        audit
-            .arg("audit")
-            .arg(&stick)
-            .arg("--trust")
-            .arg(&clerk.public);
-        audit
-            .timeout(PATIENCE)
-            .assert()
-            .code(1)
-            .stdout(contains("a FIFO, not a regular file"));
+        fails(patient(&[&"audit", &stick], &clerk), 1, &[]).stdout(contains(FIFO));
         std::fs::remove_file(&real).expect("rm fifo");
         std::fs::rename(&kept, &real).expect("move back");
     }
@@ -94,14 +93,8 @@ fn a_fifo_for_the_payload_or_the_signature_is_refused_without_blocking() {
     let sig = stick.join("b.toml.minisig");
     std::fs::remove_file(&sig).expect("rm");
     std::os::unix::fs::symlink("/dev/zero", &sig).expect("symlink");
-    let mut c = pouch();
-    c.args(["verify", manifest])
-        .arg("--trust")
-        .arg(&clerk.public);
-    c.timeout(PATIENCE)
-        .assert()
-        .code(1)
-        .stderr(contains("a device, not a regular file"));
+    let device = "a device, not a regular file";
+    fails(patient(&[&"verify", &manifest], &clerk), 1, &[device]);
 }
 
 #[test]
@@ -127,13 +120,11 @@ fn a_fifo_for_a_receipt_or_its_signature_is_refused_without_blocking() {
     for fifo in [receipt.clone(), dir.join("b.receipt.toml.minisig")] {
         w.write("receipts/b.receipt.toml", "format_version = 1\n");
         mkfifo(&fifo);
-        let mut c = pouch();
-        c.args(["receipt", "import"]).arg(&receipt);
-        c.arg("--trust").arg(&clerk.public);
-        c.timeout(PATIENCE)
-            .assert()
-            .code(1)
-            .stderr(contains("a FIFO, not a regular file"));
+        fails(
+            patient(&[&"receipt", &"import", &receipt], &clerk),
+            1,
+            &[FIFO],
+        );
         std::fs::remove_file(&fifo).expect("rm fifo");
     }
 }
@@ -143,23 +134,18 @@ fn files_no_signature_vouches_for_are_capped_before_they_are_parsed() {
     let w = World::new();
     // Over the unvouched cap: refused before the parser sees it.
     let big = w.write("big.toml", format!("x = [{}0]\n", "0,".repeat(3 << 20)));
-    pouch()
-        .arg("inspect")
-        .arg(&big)
-        .assert()
-        .code(1)
-        .stderr(contains("too large to read without checking its signature"));
+    let unvouched = "too large to read without checking its signature";
+    fails(pouch!("inspect", &big), 1, &[unvouched]);
     // Under it, but with more items than a parse may cost.
     let items = w.write("items.toml", format!("x = [{}0]\n", "0,".repeat(50_000)));
-    pouch()
-        .arg("inspect")
-        .arg(&items)
-        .assert()
-        .code(1)
-        .stderr(contains("more than 40000 TOML items"));
+    fails(
+        pouch!("inspect", &items),
+        1,
+        &["more than 40000 TOML items"],
+    );
     // A parser message quoting a megabyte-long line is cut short.
     let long = w.write("long.toml", format!("x = \"{}\n", "a".repeat(1 << 20)));
-    let out = pouch().arg("inspect").arg(&long).output().expect("runs");
+    let out = output(pouch!("inspect", &long));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         out.stderr.len() < 2000,
@@ -172,11 +158,10 @@ fn files_no_signature_vouches_for_are_capped_before_they_are_parsed() {
         format!("{{\"notes\":[\"{}\"]}}\n", "a".repeat(100_000)),
     );
     for cmd in ["show", "verify", "gaps"] {
-        pouch()
-            .args(["ledger", cmd, "--ledger"])
-            .arg(&ledger)
-            .assert()
-            .code(1)
-            .stderr(contains("longer than 64 KiB"));
+        fails(
+            pouch!("ledger", cmd, "--ledger", &ledger),
+            1,
+            &["longer than 64 KiB"],
+        );
     }
 }

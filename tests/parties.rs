@@ -2,69 +2,30 @@
 //! name vouches for them: a channel belongs to its sender party.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
+#[macro_use]
 mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{Keys, World};
+use common::{fails, passes, Keys, World};
 use predicates::prelude::*;
 use predicates::str::contains;
 
 /// Three agencies: alice sends to bob on channel alice:bob; carol is
-/// another party bob trusts, on her own channel carol:bob.
-struct Parties {
-    w: World,
-    alice: Keys,
-    bob: Keys,
-    carol: Keys,
+/// another party bob trusts. Each has its own pouch home in the world.
+fn parties() -> (World, [Keys; 3]) {
+    let w = World::new();
+    let keys = ["alice", "bob", "carol"].map(|n| w.keys(n));
+    (w, keys)
 }
 
-impl Parties {
-    fn new() -> Parties {
-        let w = World::new();
-        let (alice, bob, carol) = (w.keys("alice"), w.keys("bob"), w.keys("carol"));
-        let p = Parties {
-            w,
-            alice,
-            bob,
-            carol,
-        };
-        for (name, k) in [("alice", &p.alice), ("carol", &p.carol)] {
-            p.bob_home()
-                .args(["keyring", "add", name, "--sign-pub"])
-                .arg(&k.public)
-                .assert()
-                .success();
-        }
-        p
-    }
-
-    fn bob_home(&self) -> assert_cmd::Command {
-        self.w.home("bob")
-    }
-
-    /// A bundle `name` claiming channel alice:bob, sequence 1, signed with
-    /// `signer`'s key, on the stick.
-    fn claim(&self, name: &str, signer: &Keys) -> PathBuf {
-        claim(&self.w, name, signer, &self.bob)
-    }
-
-    /// `unpack` as bob, trusting his keyring only, into `inbox/`.
-    fn unpack(&self, manifest: &Path) -> assert_cmd::Command {
-        let mut c = self.bob_home();
-        c.arg("unpack")
-            .arg(manifest)
-            .arg("-i")
-            .arg(&self.bob.identity)
-            .arg("-d")
-            .arg(self.w.join("inbox"));
-        c
-    }
-
-    fn ledger(&self) -> String {
-        fs::read_to_string(self.w.join("bob-home/ledger.jsonl")).unwrap_or_default()
-    }
+/// `keyring add NAME --sign-pub KEYS` in the home of `side`.
+fn trusts(w: &World, side: &str, name: &str, keys: &Keys) {
+    passes(
+        args!(w.home(side); "keyring", "add", name, "--sign-pub", &keys.public),
+        &[],
+    );
 }
 
 /// Packs bundle `name` for `to` claiming channel alice:bob, signed with
@@ -72,137 +33,90 @@ impl Parties {
 /// the world's stick.
 fn claim(w: &World, name: &str, signer: &Keys, to: &Keys) -> PathBuf {
     let f = w.write(format!("src/{name}.txt"), format!("{name}\n"));
-    fs::create_dir_all(w.join("stick")).expect("mkdir");
-    w.home(&format!("packer-{name}"))
-        .arg("pack")
-        .arg(&f)
-        .arg("-o")
-        .arg(w.join("stick"))
-        .args(["--name", name, "--from", "alice", "--to", "bob"])
-        .args(["-r", &to.recipient, "-s"])
-        .arg(&signer.secret)
-        .assert()
-        .success();
+    let stick = w.dir("stick");
+    let flags = ["--from", "alice", "--to", "bob", "-r", &to.recipient];
+    let home = w.home(&format!("packer-{name}"));
+    passes(
+        args!(home; "pack", &f, "-o", &stick, "--name", name, "-s", &signer.secret).args(flags),
+        &[],
+    );
     w.join(format!("stick/{name}.toml"))
+}
+
+/// `unpack M` as bob into `inbox/`, trusting his keyring and `trust`.
+fn unpack(w: &World, m: &Path, bob: &Keys, trust: &[&Keys]) -> assert_cmd::Command {
+    let mut c = args!(w.home("bob"); "unpack", m, "-i", &bob.identity, "-d", w.join("inbox"));
+    for k in trust {
+        c.arg("--trust").arg(&k.public);
+    }
+    c
 }
 
 #[test]
 fn another_party_cannot_speak_for_a_channel() {
-    let p = Parties::new();
-    let forged = p.claim("forged", &p.carol);
-    p.unpack(&forged).assert().code(1).stderr(contains(
-        "signed by party carol, but claims channel alice:bob",
-    ));
-    assert!(!p.w.join("inbox/forged").exists(), "DEST untouched");
-    let ledger = p.ledger();
+    let (w, [alice, bob, carol]) = parties();
+    trusts(&w, "bob", "alice", &alice);
+    trusts(&w, "bob", "carol", &carol);
+    let forged = claim(&w, "forged", &carol, &bob);
+    let claimed = "signed by party carol, but claims channel alice:bob";
+    fails(unpack(&w, &forged, &bob, &[]), 1, &[claimed]);
+    assert!(!w.join("inbox/forged").exists(), "DEST untouched");
+    let ledger = fs::read_to_string(w.join("bob-home/ledger.jsonl")).unwrap_or_default();
     assert!(ledger.contains("\"event\":\"rejected\""), "{ledger}");
     assert!(!ledger.contains("\"event\":\"accepted\""), "{ledger}");
     // verify, inspect and audit report the same binding.
-    p.bob_home()
-        .arg("verify")
-        .arg(&forged)
-        .assert()
-        .code(1)
-        .stderr(contains(
-            "signed by party carol, but claims channel alice:bob",
-        ));
-    p.bob_home()
-        .arg("inspect")
-        .arg(&forged)
-        .assert()
-        .code(1)
+    fails(args!(w.home("bob"); "verify", &forged), 1, &[claimed]);
+    fails(args!(w.home("bob"); "inspect", &forged), 1, &[])
         .stdout(contains("alice -> bob \u{2717} signed by party carol"));
-    p.bob_home()
-        .arg("audit")
-        .arg(p.w.join("stick"))
-        .assert()
-        .code(1)
+    fails(args!(w.home("bob"); "audit", w.join("stick")), 1, &[])
         .stdout(contains("alice:bob \u{2717}"))
         .stdout(contains("FAILED"));
     // alice's genuine bundle 1 is not a replay: carol took nothing from her channel.
-    let genuine = p.claim("genuine", &p.alice);
-    p.unpack(&genuine)
-        .assert()
-        .success()
-        .stderr(contains("replay").not());
-    p.bob_home()
-        .arg("verify")
-        .arg(&genuine)
-        .assert()
-        .success()
-        .stdout(contains("alice -> bob, signed by alice \u{2713}"));
-    p.bob_home()
-        .arg("inspect")
-        .arg(&genuine)
-        .assert()
-        .success()
-        .stdout(contains("alice -> bob, signed by alice \u{2713}"))
-        .stdout(contains(
-            "header       X25519, grease stanza: each a listed recipient (or age's grease)",
-        ));
+    let genuine = claim(&w, "genuine", &alice, &bob);
+    passes(unpack(&w, &genuine, &bob, &[]), &[]).stderr(contains("replay").not());
+    let bound = "alice -> bob, signed by alice \u{2713}";
+    passes(args!(w.home("bob"); "verify", &genuine), &[bound]);
+    let header = "header       X25519, grease stanza: each a listed recipient (or age's grease)";
+    passes(args!(w.home("bob"); "inspect", &genuine), &[bound, header]);
 }
 
 #[test]
 fn a_trusted_key_that_is_not_the_named_partys_cannot_claim_its_channel() {
-    let p = Parties::new();
-    let dave = p.w.keys("dave");
-    let forged = p.claim("forged", &dave);
+    let (w, [alice, bob, _]) = parties();
+    trusts(&w, "bob", "alice", &alice);
+    let dave = w.keys("dave");
+    let forged = claim(&w, "forged", &dave, &bob);
     // dave's key is given with --trust, but alice is a keyring party and
     // this is not her key.
-    p.unpack(&forged)
-        .arg("--trust")
-        .arg(&dave.public)
-        .assert()
-        .code(1)
-        .stderr(contains("which is not one of alice's keys"))
-        .stderr(contains("claims channel alice:bob"));
-    assert!(!p.w.join("inbox/forged").exists());
+    let refused = [
+        "which is not one of alice's keys",
+        "claims channel alice:bob",
+    ];
+    fails(unpack(&w, &forged, &bob, &[&dave]), 1, &refused);
+    assert!(!w.join("inbox/forged").exists());
 }
 
 #[test]
 fn with_trust_only_a_channel_is_accepted_without_touching_its_sequence_numbers() {
-    let w = World::new();
-    let (alice, bob, carol) = (w.keys("alice"), w.keys("bob"), w.keys("carol"));
-    let claim = |name: &str, signer: &Keys| claim(&w, name, signer, &bob);
-    let unpack = |m: &Path, trust: &Keys| {
-        let mut c = w.home("bob");
-        c.arg("unpack").arg(m).arg("--trust").arg(&trust.public);
-        c.arg("-i")
-            .arg(&bob.identity)
-            .arg("-d")
-            .arg(w.join("inbox"));
-        c
-    };
+    let (w, [alice, bob, carol]) = parties();
     // No keyring: carol's claim on alice's channel is accepted as a bundle,
     // with a warning, and consumes nothing.
-    unpack(&claim("by-carol", &carol), &carol)
-        .assert()
-        .success()
+    let by_carol = claim(&w, "by-carol", &carol, &bob);
+    passes(unpack(&w, &by_carol, &bob, &[&carol]), &[])
         .stderr(contains("channel alice:bob is not vouched for"));
-    unpack(&claim("by-alice", &alice), &alice)
-        .assert()
-        .success()
-        .stderr(contains("replay").not());
-    w.home("bob")
-        .args(["ledger", "gaps"])
-        .assert()
-        .success()
-        .stdout(contains("no channels with sequence numbers"));
+    let by_alice = claim(&w, "by-alice", &alice, &bob);
+    passes(unpack(&w, &by_alice, &bob, &[&alice]), &[]).stderr(contains("replay").not());
+    passes(
+        args!(w.home("bob"); "ledger", "gaps"),
+        &["no channels with sequence numbers"],
+    );
     // Once alice is a keyring party, her channel counts from her own bundles.
-    w.home("bob")
-        .args(["keyring", "add", "alice", "--sign-pub"])
-        .arg(&alice.public)
-        .assert()
-        .success();
-    unpack(&claim("by-alice-again", &alice), &alice)
-        .assert()
-        .success();
-    unpack(&claim("by-alice-replayed", &alice), &alice)
-        .assert()
-        .code(1)
-        .stderr(contains(
-            "sequence 1 of channel alice:bob was already accepted",
-        ));
+    trusts(&w, "bob", "alice", &alice);
+    let again = claim(&w, "by-alice-again", &alice, &bob);
+    passes(unpack(&w, &again, &bob, &[&alice]), &[]);
+    let replayed = claim(&w, "by-alice-replayed", &alice, &bob);
+    let taken = "sequence 1 of channel alice:bob was already accepted";
+    fails(unpack(&w, &replayed, &bob, &[&alice]), 1, &[taken]);
 }
 
 /// Rewrites every record of a ledger (renaming each bundle) and re-chains
@@ -225,98 +139,56 @@ fn rewrite_and_rechain(ledger: &Path) {
 
 #[test]
 fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
-    let w = World::new();
-    let (alice, bob, carol) = (w.keys("alice"), w.keys("bob"), w.keys("carol"));
-    let home = w.join("alice-home");
-    fs::create_dir_all(w.join("stick")).expect("mkdir");
+    let (w, [alice, bob, carol]) = parties();
+    let stick = w.dir("stick");
     for name in ["c1", "c2"] {
         let f = w.write(format!("src/{name}.txt"), name);
-        w.home("alice")
-            .arg("pack")
-            .arg(&f)
-            .arg("-o")
-            .arg(w.join("stick"))
-            .args(["--name", name, "-r", &bob.recipient, "-s"])
-            .arg(&alice.secret)
-            .assert()
-            .success();
+        let pack =
+            args!(w.home("alice"); "pack", &f, "-o", &stick, "--name", name, "-s", &alice.secret);
+        passes(args!(pack; "-r", &bob.recipient), &[]);
     }
-    let ledger = home.join("ledger.jsonl");
-    assert!(
-        home.join("ledger.jsonl.minisig").is_file(),
-        "pack signs the ledger"
+    let ledger = w.join("alice-home/ledger.jsonl");
+    let sig = w.join("alice-home/ledger.jsonl.minisig");
+    assert!(sig.is_file(), "pack signs the ledger");
+    let verify = |trust: &Keys| args!(w.home("auditor"); "ledger", "verify", "--ledger", &ledger, "--trust", &trust.public);
+    passes(
+        verify(&alice),
+        &[
+            "2 records, hash chain intact",
+            "records 0 to 1 as they stand",
+        ],
     );
-    let verify = |trust: &Keys| {
-        let mut c = w.home("auditor");
-        c.args(["ledger", "verify", "--ledger"]).arg(&ledger);
-        c.arg("--trust").arg(&trust.public);
-        c
-    };
-    verify(&alice)
-        .assert()
-        .success()
-        .stdout(contains("2 records, hash chain intact"))
-        .stdout(contains("records 0 to 1 as they stand"));
     // Signed by alice, not by carol.
-    verify(&carol)
-        .assert()
-        .code(1)
-        .stderr(contains("not among the trusted keys"));
+    fails(verify(&carol), 1, &["not among the trusted keys"]);
     // An auditor with alice in the keyring sees who wrote the ledger.
-    w.home("auditor")
-        .args(["keyring", "add", "alice", "--sign-pub"])
-        .arg(&alice.public)
-        .assert()
-        .success();
-    let audit = || {
-        let mut c = w.home("auditor");
-        c.arg("audit")
-            .arg(w.join("stick"))
-            .arg("--ledger")
-            .arg(&ledger);
-        c
-    };
-    audit()
-        .assert()
-        .success()
-        .stdout(contains("records 0 to 1 signed by alice"));
+    trusts(&w, "auditor", "alice", &alice);
+    let audit = || args!(w.home("auditor"); "audit", &stick, "--ledger", &ledger);
+    passes(audit(), &["records 0 to 1 signed by alice"]);
     let kept = fs::read(&ledger).expect("read");
-    let sig = home.join("ledger.jsonl.minisig");
     let kept_sig = fs::read(&sig).expect("read");
     // Rewritten and re-chained: the chain alone says intact, the owner's
     // signature does not.
     rewrite_and_rechain(&ledger);
-    w.home("auditor")
-        .args(["ledger", "verify", "--ledger"])
-        .arg(&ledger)
-        .assert()
-        .success();
-    verify(&alice)
-        .assert()
-        .code(1)
-        .stderr(contains("does not match record 1"));
-    audit()
-        .assert()
-        .code(1)
-        .stdout(contains("does not match record 1"));
+    passes(
+        args!(w.home("auditor"); "ledger", "verify", "--ledger", &ledger),
+        &[],
+    );
+    fails(verify(&alice), 1, &["does not match record 1"]);
+    fails(audit(), 1, &[]).stdout(contains("does not match record 1"));
     // Re-signed by the rewriter: not the owner's key.
-    w.home("auditor")
-        .args(["ledger", "sign", "--ledger"])
-        .arg(&ledger)
-        .arg("-s")
-        .arg(&carol.secret)
-        .assert()
-        .success();
-    verify(&alice).assert().code(1);
+    let resign = args!(w.home("auditor"); "ledger", "sign", "--ledger", &ledger);
+    passes(args!(resign; "-s", &carol.secret), &[]);
+    fails(verify(&alice), 1, &[]);
     // The newest record dropped: alice's signature names more records.
     fs::write(&ledger, &kept).expect("restore");
     fs::write(&sig, &kept_sig).expect("restore");
-    verify(&alice).assert().success();
-    let first_line = String::from_utf8(kept.clone()).expect("utf-8");
-    let first_line = first_line.lines().next().expect("a record");
-    fs::write(&ledger, format!("{first_line}\n")).expect("truncate");
-    verify(&alice)
-        .assert()
-        .code(1)
-        .stderr(contains("its signature covers 2 records, but it holds 1"));
+    passes(verify(&alice), &[]);
+    let text = String::from_utf8(kept).expect("utf-8");
+    let first = text.lines().next().expect("a record");
+    fs::write(&ledger, format!("{first}\n")).expect("truncate");
+    fails(
+        verify(&alice),
+        1,
+        &["its signature covers 2 records, but it holds 1"],
+    );
 }
