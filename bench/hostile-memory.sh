@@ -17,7 +17,13 @@ small = (4 << 20) - 64
 open('small-array.toml', 'w').write('x = [' + '0,' * 19_999 + '0]\n' + ' ' * (small - 40_010))
 open('small-tables.toml', 'w').write('[[entries]]\npath = "x"\n' * 3_000)
 open('home/ledger.jsonl', 'w').write('{"index":0,"time":"x","event":"accepted","notes":[' + '"",' * (30 << 20) + '""]}\n')
-open('many.jsonl', 'w').write('{"index":0,"time":"x","event":"accepted","prev":"0"}\n' * 1_000_000)
+import hashlib
+prev, lines = '0' * 64, []
+for i in range(1_000_000):
+    line = '{"index":%d,"time":"x","event":"accepted","bundle_id":"%032x","sender":"a","receiver":"b","sequence":%d,"vouched_by":"a","prev":"%s"}' % (i, i, i * 2 + 1, prev)
+    prev = hashlib.sha256(line.encode()).hexdigest()
+    lines.append(line + '\n')
+open('many.jsonl', 'w').write(''.join(lines))
 open('receipt.toml', 'w').write('x = [' + '0,' * (32 << 20) + '0]\n')
 open('config.toml', 'w').write('x = [' + '0,' * (2 << 20) + '0]\n')
 PY
@@ -47,6 +53,8 @@ measure "ledger verify (one 60 MiB record)" "$pouch" ledger verify
 measure "ledger show (1M records)" "$pouch" ledger show --ledger many.jsonl
 measure "ledger gaps (1M records)" "$pouch" ledger gaps --ledger many.jsonl
 measure "ledger verify (1M records)" "$pouch" ledger verify --ledger many.jsonl
+mkdir -p empty
+measure "audit --ledger (1M records)" "$pouch" audit empty --ledger many.jsonl --trust k.minisign.pub
 measure "receipt import (64 MiB array)" "$pouch" receipt import receipt.toml --trust k.minisign.pub
 measure "config show (4 MiB array)" env POUCH_HOME="$work/cfg" sh -c "mkdir -p $work/cfg && cp config.toml $work/cfg/ && $pouch config show"
 printf 'worst: %.1f MiB (target: at most 64 MiB)\n' "$(echo "$worst / 1024" | bc -l)"

@@ -418,7 +418,24 @@ fn check_ledger(path: &Path, bundles: &mut [BundleRow], trusted: &[TrustedKey]) 
             detail: e.to_string(),
         },
         Ok(n) => {
-            let records = ledger::read(path).unwrap_or_default();
+            // Only the records about the bundles found are kept, read a
+            // record at a time: the ledger may be large.
+            let found: std::collections::BTreeSet<String> =
+                bundles.iter().filter_map(|b| b.bundle_id.clone()).collect();
+            let mut records = Vec::new();
+            let read = ledger::each(path, |r| {
+                if r.bundle_id.as_ref().is_some_and(|id| found.contains(id)) {
+                    records.push(r);
+                }
+                Ok(())
+            });
+            if let Err(e) = read {
+                return LedgerRow {
+                    path: path.to_path_buf(),
+                    verdict: "failed".into(),
+                    detail: e.to_string(),
+                };
+            }
             for b in bundles.iter_mut().filter(|b| b.verdict == "ok") {
                 let known: Vec<&ledger::Record> = records
                     .iter()
