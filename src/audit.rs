@@ -186,14 +186,20 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
                     .iter()
                     .find(|b| b.bundle_id.as_deref() == Some(c.receipt.bundle_id.as_str()));
                 // The receiver the verified bundle names, else the one the
-                // receipt itself names: either way only that party's key
-                // may confirm the delivery.
-                let receiver = match found.and_then(|b| b.receiver.clone()) {
-                    Some(r) => Some(r),
-                    None => c.receipt.receiver.clone(),
+                // sender's ledger recorded when it packed the bundle: only
+                // that party's key may confirm the delivery. The receipt's
+                // own claim proves nothing.
+                let receiver = match found {
+                    Some(b) => Ok(b.receiver.clone()),
+                    None => packed_receiver(opts.ledger.as_deref(), &c.receipt.bundle_id),
                 };
-                if let Err(e) = receipt::check_receiver(&c, receiver.as_deref(), &r) {
-                    row.problems.push(e.to_string());
+                match receiver {
+                    Ok(receiver) => {
+                        if let Err(e) = receipt::check_receiver(&c, receiver.as_deref(), &r) {
+                            row.problems.push(e.to_string());
+                        }
+                    }
+                    Err(why) => row.problems.push(why),
                 }
                 if let Some(b) = found {
                     if b.manifest_sha256.as_deref() != Some(c.receipt.manifest_sha256.as_str()) {
@@ -233,6 +239,30 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
 fn is_part(name: &str) -> bool {
     name.rsplit_once(".age.")
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The receiver party the sender's `ledger` recorded for bundle `id` when
+/// it was packed (`None` for a bundle packed without one), or why it cannot
+/// be known.
+fn packed_receiver(ledger: Option<&Path>, id: &str) -> std::result::Result<Option<String>, String> {
+    let unknown = || {
+        format!(
+            "cannot tell who received bundle {}: audit the receipt with its bundle, or pass the sender's --ledger",
+            crate::format::names::escape(id)
+        )
+    };
+    let Some(ledger) = ledger else {
+        return Err(unknown());
+    };
+    let mut packed = None;
+    ledger::each(ledger, |r| {
+        if r.event == Event::Packed && r.bundle_id.as_deref() == Some(id) {
+            packed = Some(r.receiver);
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    packed.ok_or_else(unknown)
 }
 
 /// Checks one manifest; `None` when the file is not a pouch manifest at all
@@ -465,11 +495,15 @@ fn owner_row(path: &Path, n: u64, trusted: &[TrustedKey]) -> LedgerRow {
         verdict: verdict.into(),
         detail,
     };
-    if !crate::custody::ledger_seal::signature_path(path).exists() {
+    let signature = crate::custody::ledger_seal::signature_path(path);
+    if std::fs::symlink_metadata(&signature).is_err() {
+        // Without trusted keys nobody could check a signature anyway.
+        let verdict = if trusted.is_empty() { "ok" } else { "failed" };
         return row(
-            "ok",
+            verdict,
             format!(
-                "{n} records, chain intact; not signed by its owner, so a rewrite would not show"
+                "{n} records, chain intact, but not signed by its owner (no {}), so a rewrite would not show; the owner signs it with pouch ledger sign",
+                signature.display()
             ),
         );
     }

@@ -131,11 +131,23 @@ pub struct HeaderRecipients {
 pub fn header_recipients(manifest_path: &Path, manifest: &Manifest) -> Result<HeaderRecipients> {
     // The payload's first bytes: the single file, or the first part, beside
     // the manifest.
-    let first = parent_of(manifest_path).join(match manifest.payload.parts.first() {
-        None => &manifest.payload.file,
-        Some(part) => &part.file,
-    });
+    let (file_name, size) = match manifest.payload.parts.first() {
+        None => (&manifest.payload.file, manifest.payload.size),
+        Some(part) => (&part.file, part.size),
+    };
+    let first = parent_of(manifest_path).join(file_name);
     let file = open_regular(&first)?;
+    // The size first, as every read of the payload does: nothing but the
+    // file the manifest describes is read.
+    let found = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if found != size {
+        return Err(Error::PayloadMismatch {
+            path: first,
+            what: "size",
+            expected: size.to_string(),
+            found: found.to_string(),
+        });
+    }
     let tags = stanza_tags(BufReader::new(file.take(MAX_HEADER_BYTES))).map_err(|e| {
         Error::CorruptPayload {
             path: first.clone(),

@@ -118,7 +118,7 @@ pub enum Error {
         reason: String,
     },
     /// One or more parts of a split payload are missing, damaged or unexpected.
-    #[error("{} part problem(s): {}", .problems.len(), .problems.join("; "))]
+    #[error("{} part problem(s): {}", .problems.len(), first_few(.problems))]
     BadParts {
         /// One line per bad part, naming it.
         problems: Vec<String>,
@@ -364,4 +364,20 @@ impl<T> IoContext<T> for io::Result<T> {
     fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
         self.map_err(|e| Error::io(action, path, e))
     }
+}
+
+/// The first problems of a list, and how many more: a medium can hold any
+/// number of stray parts, and the message must stay a line.
+fn first_few(problems: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut s = problems
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if problems.len() > SHOWN {
+        s.push_str(&format!("; and {} more", problems.len() - SHOWN));
+    }
+    s
 }

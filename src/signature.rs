@@ -177,9 +177,29 @@ fn unprotected_without_checksum(text: &str) -> Option<minisign::SecretKey> {
 }
 
 impl TrustedKey {
-    /// Loads a public key from a minisign `.pub` file, or parses `arg` itself
-    /// as a base64 public key (`RW…`) when no such file exists.
+    /// Parses a base64 public key (`RW…`), never a file: keys stored in the
+    /// keyring are read this way.
+    pub fn from_base64(key: &str) -> Result<TrustedKey> {
+        let pk = minisign::PublicKey::from_base64(key).map_err(|e| Error::BadKey {
+            path: PathBuf::from("(key)"),
+            reason: format!("not a minisign public key ({e})"),
+        })?;
+        Ok(TrustedKey {
+            key_id: key_id_of(pk.keynum()),
+            pk,
+            source: key.to_string(),
+            party: None,
+        })
+    }
+
+    /// Parses `arg` as a base64 public key (`RW…`) when it is one, else
+    /// loads it from that minisign `.pub` file. A key is never looked up as
+    /// a path: base64 holds `/`, and a file planted under a key's name (on
+    /// the medium, in the folder pouch runs in) must not stand for the key.
     pub fn load(arg: &str) -> Result<TrustedKey> {
+        if let Ok(key) = TrustedKey::from_base64(arg.trim()) {
+            return Ok(key);
+        }
         let path = Path::new(arg);
         let bad = |reason: String| Error::BadKey {
             path: path.to_path_buf(),

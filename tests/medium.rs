@@ -165,3 +165,48 @@ fn files_no_signature_vouches_for_are_capped_before_they_are_parsed() {
         );
     }
 }
+
+#[test]
+fn dotted_keys_count_as_the_tables_they_make() {
+    let w = World::new();
+    let line = format!("k{}= 1\n", ".a".repeat(60));
+    let dotted = w.write("dotted.toml", line.repeat(30_000));
+    fails(pouch!("inspect", &dotted), 1, &["TOML items"]);
+}
+
+#[test]
+fn stray_parts_cannot_write_a_record_the_ledger_refuses() {
+    let w = World::new();
+    let clerk = w.keys("clerk");
+    let m = bundle(&w, &clerk, true);
+    for i in 100..1600 {
+        w.write(format!("stick/b.age.{i}"), "");
+    }
+    let home = w.home_dir("clerk");
+    let unpack =
+        args!(w.home("clerk"); "unpack", &m, "--trust", &clerk.public, "-i", &clerk.identity);
+    fails(args!(unpack; "-d", w.join("inbox")), 1, &["and 1490 more"]);
+    let ledger = home.join("ledger.jsonl");
+    let text = std::fs::read_to_string(&ledger).expect("ledger");
+    assert!(text.contains("\"event\":\"rejected\""), "{text}");
+    assert!(
+        text.lines().all(|l| l.len() < 16 * 1024),
+        "records stay small"
+    );
+    common::passes(
+        pouch!("ledger", "verify", "--ledger", &ledger),
+        &["hash chain intact"],
+    );
+}
+
+#[test]
+fn files_of_the_kernels_own_filesystems_are_refused() {
+    let w = World::new();
+    let clerk = w.keys("clerk");
+    let m = bundle(&w, &clerk, false);
+    let sig = w.join("stick/b.toml.minisig");
+    std::fs::remove_file(&sig).expect("rm");
+    std::os::unix::fs::symlink("/proc/self/status", &sig).expect("symlink");
+    let kernel = "a file of the kernel's own filesystems, not a regular file";
+    fails(patient(&[&"verify", &m], &clerk), 1, &[kernel]);
+}

@@ -192,3 +192,61 @@ fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
         &["its signature covers 2 records, but it holds 1"],
     );
 }
+
+#[test]
+fn a_file_named_after_a_partys_key_does_not_stand_for_the_key() {
+    let (w, [alice, bob, _]) = parties();
+    let mallory = w.keys("mallory");
+    trusts(&w, "bob", "alice", &alice);
+    claim(&w, "forged", &mallory, &bob);
+    // Beside the bundle, a file whose path is alice's key in base64 and
+    // whose content is mallory's public key.
+    let alice_b64 = fs::read_to_string(&alice.public).expect("pub");
+    let alice_b64 = alice_b64
+        .lines()
+        .nth(1)
+        .expect("key line")
+        .trim()
+        .to_string();
+    let planted = w.write(
+        format!("stick/{alice_b64}"),
+        fs::read(&mallory.public).expect("pub"),
+    );
+    assert!(planted.is_file());
+    let in_stick = |c: &mut assert_cmd::Command| {
+        c.current_dir(w.join("stick"));
+    };
+    for args in [&["verify", "forged.toml"][..], &["audit", "."][..]] {
+        let mut c = w.home("bob");
+        c.args(args);
+        in_stick(&mut c);
+        fails(c, 1, &[]);
+    }
+    let mut c =
+        args!(w.home("bob"); "unpack", "forged.toml", "-i", &bob.identity, "-d", w.join("inbox"));
+    in_stick(&mut c);
+    fails(c, 1, &[]);
+    assert!(!w.join("inbox/forged").exists());
+}
+
+#[test]
+fn a_ledger_signature_by_another_trusted_party_is_not_the_owners() {
+    let (w, [alice, bob, carol]) = parties();
+    let stick = w.dir("stick");
+    let f = w.write("src/a.txt", "a");
+    let pack = args!(w.home("alice"); "pack", &f, "-o", &stick, "--name", "a", "-s", &alice.secret);
+    passes(args!(pack; "-r", &bob.recipient), &[]);
+    let ledger = w.join("alice-home/ledger.jsonl");
+    // The auditor trusts both parties; carol re-signs alice's ledger.
+    trusts(&w, "auditor", "alice", &alice);
+    trusts(&w, "auditor", "carol", &carol);
+    let resign = args!(w.home("auditor"); "ledger", "sign", "--ledger", &ledger);
+    passes(args!(resign; "-s", &carol.secret), &[]);
+    let verify =
+        args!(w.home("auditor"); "ledger", "verify", "--ledger", &ledger, "--trust", &alice.public);
+    fails(verify, 1, &["not among the trusted keys"]);
+    // Without its signature the ledger fails an audit with a keyring.
+    fs::remove_file(w.join("alice-home/ledger.jsonl.minisig")).expect("rm");
+    let audit = args!(w.home("auditor"); "audit", &stick, "--ledger", &ledger);
+    fails(audit, 1, &[]).stdout(contains("not signed by its owner"));
+}

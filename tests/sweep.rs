@@ -12,10 +12,10 @@ use common::{Keys, World};
 
 /// Clears the screen, returns the cursor, rings the bell, flips the text
 /// right to left, and hides a C1 control.
-const EVIL: &str = "\u{1b}[2J\r\u{7}\u{202e}\u{85}\u{200b}";
+const EVIL: &str = "\u{1b}[2J\r\u{7}\u{202e}\u{85}\u{200b}\u{61c}\u{e0001}";
 
 /// The same, as a TOML basic string's contents.
-const EVIL_TOML: &str = "\\u001b[2J\\r\\u0007\\u202e\\u0085\\u200b";
+const EVIL_TOML: &str = "\\u001b[2J\\r\\u0007\\u202e\\u0085\\u200b\\u061c\\U000e0001";
 
 thread_local! {
     /// What reached a stream raw, one line per command and stream.
@@ -27,7 +27,8 @@ fn check_clean(what: &str, stream: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     let raw = text.chars().find(|&c| {
         let bidi_or_invisible = matches!(c,
-            '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}');
+            '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'
+            | '\u{61C}' | '\u{E0000}'..='\u{E007F}');
         (c.is_control() && c != '\n') || bidi_or_invisible
     });
     if let Some(c) = raw {

@@ -364,7 +364,7 @@ pub fn keyring(k: &pouch::custody::keyring::Keyring, as_json: bool) {
         let key = p
             .sign_pub
             .as_deref()
-            .and_then(|pk| pouch::signature::TrustedKey::load(pk).ok())
+            .and_then(|pk| pouch::signature::TrustedKey::from_base64(pk).ok())
             .map(|k| format!("signing key {}", k.key_id))
             .unwrap_or_else(|| "no signing key".into());
         out(&format!(

@@ -76,7 +76,7 @@ impl Keyring {
                 return Err(bad(format!("party {} is listed twice", p.name)));
             }
             if let Some(pk) = &p.sign_pub {
-                let key = TrustedKey::load(pk)
+                let key = TrustedKey::from_base64(pk)
                     .map_err(|e| bad(format!("party {}: sign_pub: {e}", p.name)))?;
                 seen.check_key_is_new(&p.name, &key)
                     .map_err(|e| bad(format!("party {}: sign_pub: {e}", p.name)))?;
@@ -112,7 +112,7 @@ impl Keyring {
             .iter()
             .filter_map(|p| {
                 let pk = p.sign_pub.as_deref()?;
-                let mut k = TrustedKey::load(pk).ok()?;
+                let mut k = TrustedKey::from_base64(pk).ok()?;
                 k.source = format!("keyring party {}", p.name);
                 k.party = Some(p.name.clone());
                 Some(k)
@@ -131,6 +131,23 @@ impl Keyring {
         Ok(keys)
     }
 
+    /// Exactly the keys of `args` (files or base64 keys), each named by its
+    /// keyring party when the keyring holds the same full key: for a check
+    /// that one named owner signed, where any other trusted key must fail.
+    pub fn only(&self, args: &[String]) -> Result<Vec<TrustedKey>> {
+        let known = self.trusted_keys();
+        args.iter()
+            .map(|t| {
+                let mut key = TrustedKey::load(t)?;
+                key.party = known
+                    .iter()
+                    .find(|k| k.same_key(&key))
+                    .and_then(|k| k.party.clone());
+                Ok(key)
+            })
+            .collect()
+    }
+
     /// Refuses a signing key for `name` whose key id another party's key
     /// already has. A minisign key id is 8 bytes its maker chooses: two
     /// parties with one id would make every message about the id ambiguous,
@@ -140,7 +157,7 @@ impl Keyring {
             let Some(theirs) = p.sign_pub.as_deref() else {
                 continue;
             };
-            let Ok(theirs) = TrustedKey::load(theirs) else {
+            let Ok(theirs) = TrustedKey::from_base64(theirs) else {
                 continue;
             };
             if theirs.same_key(key) {

@@ -219,7 +219,21 @@ impl Ledger {
     }
 
     /// Appends a record, chained to the last one, and fsyncs it.
-    pub fn append(&mut self, new: Record) -> Result<Record> {
+    pub fn append(&mut self, mut new: Record) -> Result<Record> {
+        // What a record says comes partly from the medium (a rejection's
+        // reason): it is cut to size, so that no medium can write a record
+        // the ledger's own reader refuses.
+        new.notes.truncate(MAX_NOTES);
+        for note in &mut new.notes {
+            if note.len() > MAX_NOTE_BYTES {
+                let mut end = MAX_NOTE_BYTES;
+                while !note.is_char_boundary(end) {
+                    end -= 1;
+                }
+                note.truncate(end);
+                note.push('\u{2026}');
+            }
+        }
         let text = self.text()?;
         ensure_whole(&text, &self.path, "; run pouch ledger verify")?;
         let last = text.lines().last();
@@ -280,6 +294,11 @@ fn parse_lines(text: &str, path: &Path) -> Result<Vec<Record>> {
     }
     Ok(out)
 }
+
+/// The most notes a record keeps, and the longest note (bytes): together
+/// with its other fields a record stays far below [`MAX_RECORD_BYTES`].
+const MAX_NOTES: usize = 16;
+const MAX_NOTE_BYTES: usize = 1024;
 
 /// The longest record line read; a record pouch writes is well under 4 KiB.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
@@ -437,7 +456,7 @@ pub struct Arrival {
 
 /// Checks a bundle (manifest `m`, whose file hashes to `manifest_sha256`)
 /// against the bundles already accepted. A replay is an error: the same
-/// manifest again, the same bundle id from the same signer party, or a
+/// manifest again, the same bundle id from the same vouched-for sender party, or a
 /// sequence number of the channel taken before. Gaps and a broken
 /// previous-manifest link are reported.
 ///
@@ -460,9 +479,11 @@ pub fn check_arrival(
         .iter()
         .filter(|r| r.bundle_id.as_deref() == Some(m.bundle_id.as_str()))
     {
-        if r.manifest_sha256.as_deref() == Some(manifest_sha256)
-            || r.vouched_by.as_deref() == vouched_by
-        {
+        // The same manifest again, or the same id from the same vouched-for
+        // sender party. Unvouched signers are not told apart by name, so
+        // one of them cannot block another's ids.
+        let same_party = vouched_by.is_some() && r.vouched_by.as_deref() == vouched_by;
+        if r.manifest_sha256.as_deref() == Some(manifest_sha256) || same_party {
             return Err(Error::Replay {
                 bundle: m.name.clone(),
                 reason: format!(
@@ -600,6 +621,29 @@ pub fn delivered(records: &[Record]) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_same_manifest_or_the_same_vouched_party_makes_a_bundle_id_replay() {
+        let text = include_bytes!("../../manifests/bundle.toml");
+        let m = Manifest::parse(text, Path::new("bundle.toml")).unwrap();
+        let earlier = |vouched_by: Option<&str>| Record {
+            event: Event::Accepted,
+            bundle_id: Some(m.bundle_id.clone()),
+            manifest_sha256: Some("a".repeat(64)),
+            vouched_by: vouched_by.map(str::to_string),
+            ..Record::default()
+        };
+        // Another unvouched signer used the id first: no block, a flag.
+        let a = check_arrival(&[earlier(None)], &m, &"b".repeat(64), None).unwrap();
+        assert!(a.flags.iter().any(|f| f.contains("same id")), "{a:?}");
+        // The same manifest again is a replay, whoever signed it.
+        let again = check_arrival(&[earlier(None)], &m, &"a".repeat(64), None);
+        assert!(matches!(again, Err(Error::Replay { .. })));
+        // The same id from the same vouched-for party is a replay.
+        let sender = m.channel.sender.as_deref();
+        let same = check_arrival(&[earlier(sender)], &m, &"b".repeat(64), sender);
+        assert!(matches!(same, Err(Error::Replay { .. })));
+    }
 
     #[test]
     fn missing_numbers_cost_what_is_there_not_the_highest_claimed() {

@@ -221,6 +221,22 @@ pub fn open_regular(path: &Path) -> Result<File> {
             what,
         });
     }
+    // Files of the kernel's own filesystems look regular but may block on
+    // read (/proc/kmsg) or never end: a medium has no business there.
+    const PSEUDO: [u64; 6] = [
+        0x9fa0,      // proc
+        0x6265_6572, // sysfs
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0x7363_6673, // securityfs
+        0x6367_7270, // cgroup2
+    ];
+    if rustix::fs::fstatfs(&file).is_ok_and(|s| PSEUDO.contains(&(s.f_type as u64))) {
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+            what: "a file of the kernel's own filesystems",
+        });
+    }
     // A regular file never blocks; reads go on in the ordinary mode.
     rustix::fs::fcntl_setfl(&file, OFlags::empty())
         .map_err(|e| Error::io("opening", path, e.into()))?;

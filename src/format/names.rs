@@ -254,7 +254,13 @@ pub fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
 /// strings, where that escape means the same character), so the output is
 /// the same JSON value.
 pub fn for_terminal_json(text: &str) -> std::borrow::Cow<'_, str> {
-    escape_with(text, |c, out| out.push_str(&format!("\\u{:04x}", c as u32)))
+    escape_with(text, |c, out| {
+        // Outside the Basic Multilingual Plane, JSON's escape is a
+        // UTF-16 surrogate pair.
+        for unit in c.encode_utf16(&mut [0; 2]) {
+            out.push_str(&format!("\\u{unit:04x}"));
+        }
+    })
 }
 
 fn escape_with(text: &str, write: impl Fn(char, &mut String)) -> std::borrow::Cow<'_, str> {
@@ -277,11 +283,16 @@ fn escape_with(text: &str, write: impl Fn(char, &mut String)) -> std::borrow::Co
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c,
-            '\u{200B}'..='\u{200F}' // zero-width spaces and joiners, LRM, RLM
+            '\u{AD}' // soft hyphen
+            | '\u{61C}' // Arabic letter mark (bidi)
+            | '\u{180E}' // Mongolian vowel separator
+            | '\u{200B}'..='\u{200F}' // zero-width spaces and joiners, LRM, RLM
             | '\u{2028}'..='\u{202E}' // line/paragraph separators, bidi embeddings and overrides
             | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, bidi isolates
             | '\u{FEFF}' // byte order mark
             | '\u{FFF9}'..='\u{FFFB}' // interlinear annotations
+            | '\u{1D173}'..='\u{1D17A}' // musical formatting
+            | '\u{E0000}'..='\u{E007F}' // tags
         )
 }
 
@@ -313,6 +324,20 @@ fn short_name(name: &str, max: usize, extra: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_filters_keep_json_valid_and_text_readable() {
+        let evil = "a\u{1b}[2J\nb\u{202e}\u{61c}\u{e0001}\\";
+        assert_eq!(
+            for_terminal(evil),
+            "a\\u{1b}[2J\nb\\u{202e}\\u{61c}\\u{e0001}\\"
+        );
+        let json = serde_json::to_string(&evil).unwrap();
+        let safe = for_terminal_json(&json);
+        assert!(safe.contains("\\udb40\\udc01"), "{safe}");
+        let back: String = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back, evil, "the same JSON value");
+    }
 
     #[test]
     fn accepts_ordinary_relative_paths() {

@@ -39,11 +39,12 @@ pub fn parse_vouched<T: DeserializeOwned>(bytes: &[u8], max: u64) -> Result<T, S
     toml::from_str(text(bytes, max)?).map_err(|e| one_line(&e.to_string()))
 }
 
-/// An upper bound of the items in a TOML text: every `=`, `,`, `[` and `{`,
-/// inside strings and comments too (so that no quoting can hide one).
+/// An upper bound of the items in a TOML text: every `=`, `,`, `[`, `{`
+/// and `.` (each part of a dotted key is a table of its own), inside
+/// strings and comments too (so that no quoting can hide one).
 fn count_items(text: &str) -> usize {
     text.bytes()
-        .filter(|b| matches!(b, b'=' | b',' | b'[' | b'{'))
+        .filter(|b| matches!(b, b'=' | b',' | b'[' | b'{' | b'.'))
         .count()
 }
 

@@ -32,11 +32,7 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
             table.finish();
         }
         LedgerCommand::Verify { trust, json } => {
-            let trusted = if trust.is_empty() {
-                Vec::new()
-            } else {
-                ctx.keyring()?.trusted_with(&trust)?
-            };
+            let trusted = ctx.keyring()?.only(&trust)?;
             let check = pouch::custody::ledger_seal::verify(&path, &trusted)?;
             render::ledger_verify(&path, &check, json);
         }
