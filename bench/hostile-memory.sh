@@ -57,4 +57,11 @@ mkdir -p empty
 measure "audit --ledger (1M records)" "$pouch" audit empty --ledger many.jsonl --trust k.minisign.pub
 measure "receipt import (64 MiB array)" "$pouch" receipt import receipt.toml --trust k.minisign.pub
 measure "config show (4 MiB array)" env POUCH_HOME="$work/cfg" sh -c "mkdir -p $work/cfg && cp config.toml $work/cfg/ && $pouch config show"
+# The operator's own ledger of a million records: unpack and verify --record
+# append to it, reading only the records about the bundle and the last line.
+mkdir -p small big-home && echo report > report.txt
+POUCH_HOME=$work/pack-home "$pouch" pack report.txt -o small --name s -r "$(cat k.age-recipient)" -s k.minisign.key >/dev/null 2>&1
+cp many.jsonl big-home/ledger.jsonl
+measure "unpack (1M-record own ledger)" env POUCH_HOME="$work/big-home" "$pouch" unpack small/s.toml --trust k.minisign.pub -i k.age-identity -d inbox
+measure "verify --record (1M-record ledger)" env POUCH_HOME="$work/big-home" "$pouch" verify small/s.toml --trust k.minisign.pub --record
 printf 'worst: %.1f MiB (target: at most 64 MiB)\n' "$(echo "$worst / 1024" | bc -l)"

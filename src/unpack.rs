@@ -122,7 +122,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     let arrival = match &mut ledger {
         None => Arrival::default(),
         Some(l) => match ledger::check_arrival(
-            &l.records()?,
+            &l.records_where(|r| ledger::bears_on(r, &bundle.manifest))?,
             &bundle.manifest,
             &bundle.manifest_sha256,
             bundle.channel.party(),

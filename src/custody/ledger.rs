@@ -197,25 +197,57 @@ impl Ledger {
         &self.path
     }
 
-    /// Every record, parsed (the chain is not checked: see [`verify`]).
-    pub fn records(&mut self) -> Result<Vec<Record>> {
-        let text = self.text()?;
-        parse_lines(&text, &self.path)
-    }
-
-    fn text(&mut self) -> Result<String> {
+    /// The records `keep` keeps, read a record at a time (the chain is not
+    /// checked: see [`verify`]), so that memory follows what is kept, not
+    /// the ledger's size.
+    pub fn records_where(&mut self, mut keep: impl FnMut(&Record) -> bool) -> Result<Vec<Record>> {
         self.file
             .seek(SeekFrom::Start(0))
             .doing("reading", &self.path)?;
-        let mut text = String::new();
+        let file = self.file.try_clone().doing("reading", &self.path)?;
+        let mut out = Vec::new();
+        each_record(file, &self.path, |_, _, r| {
+            if keep(&r) {
+                out.push(r);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The last record's line (without its newline), read from the end of
+    /// the file; `None` for an empty ledger.
+    fn last_line(&mut self) -> Result<Option<Vec<u8>>> {
+        let len = self.file.metadata().doing("reading", &self.path)?.len();
+        if len == 0 {
+            return Ok(None);
+        }
+        let take = len.min(MAX_RECORD_BYTES as u64 + 1);
         self.file
-            .read_to_string(&mut text)
-            .map_err(|e| Error::LedgerBroken {
+            .seek(SeekFrom::Start(len - take))
+            .doing("reading", &self.path)?;
+        let mut tail = vec![0u8; take as usize];
+        self.file
+            .read_exact(&mut tail)
+            .doing("reading", &self.path)?;
+        let broken = |reason: &str| {
+            let index = ledger_lines(&self.path).unwrap_or(1).saturating_sub(1);
+            Error::LedgerBroken {
                 path: self.path.clone(),
-                index: 0,
-                reason: format!("not readable as text: {e}"),
-            })?;
-        Ok(text)
+                index,
+                reason: format!("{reason}; run pouch ledger verify"),
+            }
+        };
+        if tail.pop() != Some(b'\n') {
+            return Err(broken(
+                "the last record is cut off (the ledger was truncated)",
+            ));
+        }
+        match tail.iter().rposition(|&b| b == b'\n') {
+            Some(i) => Ok(Some(tail[i + 1..].to_vec())),
+            None if take < len => Err(broken("the last record is longer than a record can be")),
+            None => Ok(Some(tail)),
+        }
     }
 
     /// Appends a record, chained to the last one, and fsyncs it.
@@ -234,21 +266,18 @@ impl Ledger {
                 note.push('\u{2026}');
             }
         }
-        let text = self.text()?;
-        ensure_whole(&text, &self.path, "; run pouch ledger verify")?;
-        let last = text.lines().last();
-        let (index, prev) = match last {
+        let (index, prev) = match self.last_line()? {
             None => (0, GENESIS.to_string()),
             Some(line) => {
-                let r: Record = serde_json::from_str(line).map_err(|e| Error::LedgerBroken {
+                let r: Record = serde_json::from_slice(&line).map_err(|e| Error::LedgerBroken {
                     path: self.path.clone(),
-                    index: text.lines().count() as u64 - 1,
+                    index: ledger_lines(&self.path).unwrap_or(1).saturating_sub(1),
                     reason: format!(
                         "the last record is not valid: {}; run pouch ledger verify",
                         escape(&e.to_string())
                     ),
                 })?;
-                (r.index + 1, sha256_hex(line.as_bytes()))
+                (r.index + 1, sha256_hex(&line))
             }
         };
         let record = Record {
@@ -268,31 +297,22 @@ impl Ledger {
     }
 }
 
-/// Fails when the ledger does not end with a whole line: its last record
-/// was cut off. `advice` is appended to the reason.
-fn ensure_whole(text: &str, path: &Path, advice: &str) -> Result<()> {
-    if text.is_empty() || text.ends_with('\n') {
-        return Ok(());
+/// The number of lines of the ledger at `path` (for naming a bad last
+/// record), counted without holding the file.
+fn ledger_lines(path: &Path) -> Option<u64> {
+    use std::io::BufRead;
+    let file = crate::disk::durable::open_regular(path).ok()?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut n = 0u64;
+    loop {
+        let buf = reader.fill_buf().ok()?;
+        if buf.is_empty() {
+            return Some(n);
+        }
+        n += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let len = buf.len();
+        reader.consume(len);
     }
-    Err(Error::LedgerBroken {
-        path: path.to_path_buf(),
-        index: text.lines().count() as u64 - 1,
-        reason: format!("the last record is cut off (the ledger was truncated){advice}"),
-    })
-}
-
-fn parse_lines(text: &str, path: &Path) -> Result<Vec<Record>> {
-    ensure_whole(text, path, "; run pouch ledger verify")?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let r: Record = serde_json::from_str(line).map_err(|e| Error::LedgerBroken {
-            path: path.to_path_buf(),
-            index: i as u64,
-            reason: format!("not a valid record ({})", escape(&e.to_string())),
-        })?;
-        out.push(r);
-    }
-    Ok(out)
 }
 
 /// The most notes a record keeps, and the longest note (bytes): together
@@ -533,6 +553,15 @@ pub fn check_arrival(
     arrival.missing = missing(&have);
     check_link(&mut arrival, seq, m, &on_channel);
     Ok(arrival)
+}
+
+/// Whether record `r` is one [`check_arrival`] needs for a bundle with
+/// manifest `m`: an accepted bundle with its id, or on its channel.
+pub fn bears_on(r: &Record, m: &Manifest) -> bool {
+    r.event == Event::Accepted
+        && (r.bundle_id.as_deref() == Some(m.bundle_id.as_str())
+            || channel_key(&m.channel.sender, &m.channel.receiver)
+                .is_some_and(|k| channel_key(&r.sender, &r.receiver).as_deref() == Some(&k)))
 }
 
 /// Whether an accepted record counts in its channel's sequence numbers: its

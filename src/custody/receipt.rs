@@ -195,7 +195,8 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
     let checked = read(path, trusted)?;
     let r = &checked.receipt;
     let mut ledger = Ledger::open(ledger_path)?;
-    let records = ledger.records()?;
+    let records =
+        ledger.records_where(|rec| rec.bundle_id.as_deref() == Some(r.bundle_id.as_str()))?;
     let packed = records
         .iter()
         .find(|x| x.event == Event::Packed && x.bundle_id.as_deref() == Some(r.bundle_id.as_str()));

@@ -155,7 +155,15 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     let mut ledger = opts.ledger.as_deref().map(Ledger::open).transpose()?;
     let (sequence, previous_manifest_sha256) = match (&opts.sender, &opts.receiver, &mut ledger) {
         (Some(s), Some(r), Some(l)) => {
-            let (n, prev) = ledger::next_sequence(&l.records()?, s, r);
+            let (n, prev) = ledger::next_sequence(
+                &l.records_where(|rec| {
+                    rec.event == Event::Packed
+                        && rec.sender.as_deref() == Some(s)
+                        && rec.receiver.as_deref() == Some(r)
+                })?,
+                s,
+                r,
+            );
             (Some(n), prev)
         }
         _ => (None, None),
