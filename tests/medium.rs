@@ -28,6 +28,15 @@ fn mkfifo(path: &Path) {
     .expect("mkfifo");
 }
 
+/// A world with the clerk's keys and his bundle `b` on `stick/`, split into
+/// parts when `split`; returns the manifest too.
+fn clerk_bundle(split: bool) -> (World, Keys, PathBuf) {
+    let w = World::new();
+    let clerk = w.keys("clerk");
+    let m = bundle(&w, &clerk, split);
+    (w, clerk, m)
+}
+
 /// A bundle `b` for the clerk on `stick/`, split into parts when `split`.
 fn bundle(w: &World, clerk: &Keys, split: bool) -> PathBuf {
     let f = w.write("src/blob.bin", common::noise(3 << 20, 5));
@@ -63,9 +72,7 @@ const FIFO: &str = "a FIFO, not a regular file";
 
 #[test]
 fn a_fifo_for_the_payload_or_the_signature_is_refused_without_blocking() {
-    let w = World::new();
-    let clerk = w.keys("clerk");
-    let m = bundle(&w, &clerk, false);
+    let (w, clerk, m) = clerk_bundle(false);
     let manifest = m.to_str().expect("utf-8 path");
     let stick = w.join("stick");
     for file in ["b.age", "b.toml.minisig"] {
@@ -99,9 +106,7 @@ fn a_fifo_for_the_payload_or_the_signature_is_refused_without_blocking() {
 
 #[test]
 fn a_fifo_for_a_part_is_refused_without_blocking() {
-    let w = World::new();
-    let clerk = w.keys("clerk");
-    let m = bundle(&w, &clerk, true);
+    let (w, clerk, m) = clerk_bundle(true);
     let manifest = m.to_str().expect("utf-8 path");
     mkfifo(&w.join("stick/b.age.002"));
     for cmd in ["verify", "unpack"] {
@@ -176,9 +181,7 @@ fn dotted_keys_count_as_the_tables_they_make() {
 
 #[test]
 fn stray_parts_cannot_write_a_record_the_ledger_refuses() {
-    let w = World::new();
-    let clerk = w.keys("clerk");
-    let m = bundle(&w, &clerk, true);
+    let (w, clerk, m) = clerk_bundle(true);
     for i in 100..1600 {
         w.write(format!("stick/b.age.{i}"), "");
     }
@@ -201,9 +204,7 @@ fn stray_parts_cannot_write_a_record_the_ledger_refuses() {
 
 #[test]
 fn files_of_the_kernels_own_filesystems_are_refused() {
-    let w = World::new();
-    let clerk = w.keys("clerk");
-    let m = bundle(&w, &clerk, false);
+    let (w, clerk, m) = clerk_bundle(false);
     let sig = w.join("stick/b.toml.minisig");
     std::fs::remove_file(&sig).expect("rm");
     std::os::unix::fs::symlink("/proc/self/status", &sig).expect("symlink");

@@ -183,13 +183,7 @@ fn check(d: &Demo, manifest: &Path, trusted: &[TrustedKey]) -> Result<Vec<crypto
         "The auditor checks signature and payload without any decryption key",
         &format!("pouch verify {m} --trust keys/clerk.minisign.pub"),
     );
-    let v = verify::verify(&VerifyOptions {
-        manifest: manifest.to_path_buf(),
-        trust: Trust::Keys(trusted.to_vec()),
-        identities: Vec::new(),
-        parts_from: Vec::new(),
-        progress: Default::default(),
-    })?;
+    let v = verify_with(manifest, trusted, Vec::new())?;
     out(&format!(
         "  OK: signature by {}, payload sha256 {}",
         clerk.key_id, v.payload_sha256
@@ -202,19 +196,28 @@ fn check(d: &Demo, manifest: &Path, trusted: &[TrustedKey]) -> Result<Vec<crypto
         "The recipient checks every entry without writing anything",
         &format!("pouch verify {m} --trust keys/clerk.minisign.pub -i keys/recipient.age-identity"),
     );
-    let v = verify::verify(&VerifyOptions {
-        manifest: manifest.to_path_buf(),
-        trust: Trust::Keys(trusted.to_vec()),
-        identities: identities.clone(),
-        parts_from: Vec::new(),
-        progress: Default::default(),
-    })?;
+    let v = verify_with(manifest, trusted, identities.clone())?;
     out(&format!(
         "  OK: {} files and {} folders match the signed manifest",
         v.files, v.folders
     ));
 
     Ok(identities)
+}
+
+/// `pouch verify MANIFEST --trust … [-i …]`, as the demo runs it.
+fn verify_with(
+    manifest: &Path,
+    trusted: &[TrustedKey],
+    identities: Vec<crypto::Identity>,
+) -> Result<verify::VerifyReport> {
+    verify::verify(&VerifyOptions {
+        manifest: manifest.to_path_buf(),
+        trust: Trust::Keys(trusted.to_vec()),
+        identities,
+        parts_from: Vec::new(),
+        progress: Default::default(),
+    })
 }
 
 /// Step 7: the recipient unpacks, and the tree is compared with the source.
