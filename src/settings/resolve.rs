@@ -192,66 +192,46 @@ pub fn config_rows(s: &Sources) -> Vec<Row> {
         value,
         origin,
     };
+    // A setting only the config sets: from it, else the default.
+    let conf = |name, value: Option<String>, set: bool| row(name, value, origin(false, set));
+    let home_origin = if s.home_from_env {
+        "environment POUCH_HOME".to_string()
+    } else {
+        "default".to_string()
+    };
+    let shown = |p: &Path| Some(p.display().to_string());
     vec![
-        row(
-            "home",
-            Some(s.home.display().to_string()),
-            if s.home_from_env {
-                "environment POUCH_HOME".into()
-            } else {
-                "default".into()
-            },
-        ),
-        row(
-            "config_file",
-            Some(s.config_path.display().to_string()),
-            "default".into(),
-        ),
-        row(
-            "sender",
-            c.sender.clone(),
-            origin(false, c.sender.is_some()),
-        ),
-        row(
-            "signing_key",
-            path(&c.signing_key),
-            origin(false, c.signing_key.is_some()),
-        ),
-        row(
+        row("home", shown(&s.home), home_origin),
+        row("config_file", shown(s.config_path), "default".into()),
+        conf("sender", c.sender.clone(), c.sender.is_some()),
+        conf("signing_key", path(&c.signing_key), c.signing_key.is_some()),
+        conf(
             "passphrase_file",
             path(&c.passphrase_file),
-            origin(false, c.passphrase_file.is_some()),
+            c.passphrase_file.is_some(),
         ),
         row(
             "keyring",
-            Some(s.keyring.0.display().to_string()),
+            shown(&s.keyring.0),
             origin(s.keyring.1, c.keyring.is_some()),
         ),
         row(
             "ledger",
-            Some(s.ledger.0.display().to_string()),
+            shown(&s.ledger.0),
             origin(s.ledger.1, c.ledger.is_some()),
         ),
-        row(
-            "marking",
-            c.marking.clone(),
-            origin(false, c.marking.is_some()),
-        ),
-        row(
+        conf("marking", c.marking.clone(), c.marking.is_some()),
+        conf(
             "level",
             Some(c.level.unwrap_or(DEFAULT_LEVEL).to_string()),
-            origin(false, c.level.is_some()),
+            c.level.is_some(),
         ),
-        row("media", c.media.clone(), origin(false, c.media.is_some())),
-        row(
-            "out_dir",
-            path(&c.out_dir),
-            origin(false, c.out_dir.is_some()),
-        ),
-        row(
+        conf("media", c.media.clone(), c.media.is_some()),
+        conf("out_dir", path(&c.out_dir), c.out_dir.is_some()),
+        conf(
             "require_pq",
             Some(c.require_pq.unwrap_or(false).to_string()),
-            origin(false, c.require_pq.is_some()),
+            c.require_pq.is_some(),
         ),
     ]
 }
