@@ -392,7 +392,7 @@ fn series(bundles: &mut [BundleRow]) -> Vec<ChannelRow> {
     for (channel, idx) in by_channel {
         let mut seqs: Vec<u64> = idx.iter().filter_map(|&i| bundles[i].sequence).collect();
         seqs.sort_unstable();
-        let missing = ledger::missing(&seqs.iter().copied().collect());
+        let missing = crate::custody::channel::missing(&seqs.iter().copied().collect());
         for &i in &idx {
             let seq = bundles[i].sequence.unwrap_or(0);
             let same: Vec<usize> = idx

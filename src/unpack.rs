@@ -24,7 +24,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::bundle::{self, Bundle, SignatureStatus, Trust};
-use crate::custody::ledger::{self, Arrival, Event, Ledger, Record};
+use crate::custody::channel::{self, Arrival};
+use crate::custody::ledger::{Event, Ledger, Record};
 use crate::disk::durable;
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Entry, Manifest};
@@ -121,8 +122,8 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     };
     let arrival = match &mut ledger {
         None => Arrival::default(),
-        Some(l) => match ledger::check_arrival(
-            &l.records_where(|r| ledger::bears_on(r, &bundle.manifest))?,
+        Some(l) => match channel::check_arrival(
+            &l.records_where(|r| channel::bears_on(r, &bundle.manifest))?,
             &bundle.manifest,
             &bundle.manifest_sha256,
             bundle.channel.party(),

@@ -83,7 +83,7 @@ pub fn check_version(found: u32, supported: u32) -> Result<(), String> {
 const MAX_MESSAGE_CHARS: usize = 300;
 
 /// `s` on one line, runs of white space folded to one space, cut to
-/// [`MAX_MESSAGE_CHARS`], control and bidi characters escaped.
+/// 300 characters, control and bidi characters escaped.
 pub fn one_line(s: &str) -> String {
     let folded = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut cut: String = folded.chars().take(MAX_MESSAGE_CHARS).collect();

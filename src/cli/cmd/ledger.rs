@@ -49,7 +49,7 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
             ));
         }
         LedgerCommand::Gaps { json } => {
-            render::ledger_gaps(&pouch::custody::ledger::gaps(&path)?, json);
+            render::ledger_gaps(&pouch::custody::channel::gaps(&path)?, json);
         }
     }
     Ok(0)
