@@ -143,25 +143,100 @@ fn check_link(arrival: &mut Arrival, seq: u64, m: &Manifest, on_channel: &[&&Rec
     }
 }
 
+/// The most channels [`gaps`] follows in one ledger, and the most runs of
+/// consecutive numbers it keeps per channel: with them its memory stays
+/// bounded (about 20 MiB at most) whatever the ledger holds.
+pub const MAX_CHANNELS: usize = 256;
+const MAX_RUNS: usize = 2 * MAX_LISTED_MISSING;
+
 /// Missing sequence numbers per channel among the accepted bundles of the
-/// ledger at `path`, read record by record.
+/// ledger at `path`, read record by record (see [`Runs`]).
 pub fn gaps(path: &Path) -> Result<BTreeMap<String, Vec<u64>>> {
-    let mut seen: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    let mut seen: BTreeMap<String, Runs> = BTreeMap::new();
     ledger::each(path, |r| {
-        if r.event == Event::Accepted && is_vouched(&r) {
-            if let (Some(key), Some(seq)) = (channel_key(&r.sender, &r.receiver), r.sequence) {
-                seen.entry(key).or_default().insert(seq);
-            }
+        if r.event != Event::Accepted || !is_vouched(&r) {
+            return Ok(());
         }
+        let (Some(key), Some(seq)) = (channel_key(&r.sender, &r.receiver), r.sequence) else {
+            return Ok(());
+        };
+        if !seen.contains_key(&key) && seen.len() >= MAX_CHANNELS {
+            return Err(Error::LedgerBroken {
+                path: path.to_path_buf(),
+                index: r.index,
+                reason: format!(
+                    "more than {MAX_CHANNELS} channels; not a ledger pouch wrote for one agency"
+                ),
+            });
+        }
+        seen.entry(key).or_default().insert(seq);
         Ok(())
     })?;
-    Ok(gaps_in(seen))
+    Ok(seen
+        .into_iter()
+        .map(|(k, runs)| (k, runs.missing()))
+        .collect())
 }
 
-fn gaps_in(seen: BTreeMap<String, BTreeSet<u64>>) -> BTreeMap<String, Vec<u64>> {
-    seen.into_iter()
-        .map(|(k, set)| (k, missing(&set)))
-        .collect()
+/// The sequence numbers received on one channel, as runs of consecutive
+/// numbers. Only the lowest [`MAX_RUNS`] runs are kept: above the lowest
+/// run dropped nothing is recorded, and the missing numbers listed are
+/// those below it, of which there are at least [`MAX_LISTED_MISSING`] when
+/// a run was dropped (fewer only if numbers that close gaps arrive later).
+#[derive(Debug, Default)]
+struct Runs {
+    /// Start → end (inclusive) of each run.
+    runs: BTreeMap<u64, u64>,
+    /// Numbers from here on are not recorded.
+    cutoff: Option<u64>,
+}
+
+impl Runs {
+    fn insert(&mut self, n: u64) {
+        if self.cutoff.is_some_and(|c| n >= c) {
+            return;
+        }
+        let before = self.runs.range(..=n).next_back().map(|(&s, &e)| (s, e));
+        if before.is_some_and(|(_, e)| n <= e) {
+            return;
+        }
+        let mut start = n;
+        if let Some((s, e)) = before {
+            if e.checked_add(1) == Some(n) {
+                start = s;
+            }
+        }
+        let mut end = n;
+        if let Some(after) = n.checked_add(1) {
+            if let Some(e) = self.runs.remove(&after) {
+                end = e;
+            }
+        }
+        self.runs.insert(start, end);
+        if self.runs.len() > MAX_RUNS {
+            if let Some((&s, _)) = self.runs.iter().next_back() {
+                self.runs.remove(&s);
+                self.cutoff = Some(s);
+            }
+        }
+    }
+
+    /// The first [`MAX_LISTED_MISSING`] numbers from 1 that are in no run.
+    fn missing(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut next = 1u64;
+        for (&s, &e) in &self.runs {
+            while next < s && out.len() < MAX_LISTED_MISSING {
+                out.push(next);
+                next += 1;
+            }
+            if out.len() >= MAX_LISTED_MISSING {
+                break;
+            }
+            next = e.saturating_add(1);
+        }
+        out
+    }
 }
 
 /// The most missing sequence numbers listed for one channel: a sequence
@@ -190,6 +265,29 @@ pub fn missing(have: &BTreeSet<u64>) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_keep_what_gaps_need_in_bounded_memory() {
+        let mut r = Runs::default();
+        for n in [1, 2, 3, 6, 5, 9] {
+            r.insert(n);
+        }
+        assert_eq!(r.missing(), vec![4, 7, 8]);
+        assert_eq!(r.runs.len(), 3, "1-3, 5-6, 9");
+        // Every other number, far past the cap: memory stays at the cap and
+        // the first missing numbers are exact.
+        let mut odd = Runs::default();
+        for n in (1..2_000_000u64).step_by(2) {
+            odd.insert(n);
+        }
+        assert!(odd.runs.len() <= MAX_RUNS);
+        let m = odd.missing();
+        assert_eq!(m.len(), MAX_LISTED_MISSING);
+        assert_eq!(&m[..3], &[2, 4, 6]);
+        let mut huge = Runs::default();
+        huge.insert(u64::MAX);
+        assert_eq!(huge.missing().len(), MAX_LISTED_MISSING);
+    }
 
     #[test]
     fn only_the_same_manifest_or_the_same_vouched_party_makes_a_bundle_id_replay() {
