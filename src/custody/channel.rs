@@ -247,19 +247,11 @@ pub const MAX_LISTED_MISSING: usize = 1000;
 /// first [`MAX_LISTED_MISSING`] of them; work in proportion to `have`, not
 /// to its highest number.
 pub fn missing(have: &BTreeSet<u64>) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut next = 1u64;
+    let mut runs = Runs::default();
     for &n in have {
-        while next < n && out.len() < MAX_LISTED_MISSING {
-            out.push(next);
-            next += 1;
-        }
-        if out.len() >= MAX_LISTED_MISSING {
-            break;
-        }
-        next = n.saturating_add(1);
+        runs.insert(n);
     }
-    out
+    runs.missing()
 }
 
 #[cfg(test)]
