@@ -169,54 +169,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
     }
     let channels = series(&mut bundles);
 
-    let mut receipt_rows = Vec::new();
-    for r in receipts {
-        let mut row = ReceiptRow {
-            path: r.clone(),
-            bundle: None,
-            signer: None,
-            verdict: "ok".into(),
-            problems: Vec::new(),
-        };
-        match receipt::read(&r, &opts.trusted) {
-            Ok(c) => {
-                row.bundle = Some(c.receipt.name.clone());
-                row.signer = Some(c.signer_name.clone().unwrap_or(c.signer.clone()));
-                let found = bundles
-                    .iter()
-                    .find(|b| b.bundle_id.as_deref() == Some(c.receipt.bundle_id.as_str()));
-                // The receiver the verified bundle names, else the one the
-                // sender's ledger recorded when it packed the bundle: only
-                // that party's key may confirm the delivery. The receipt's
-                // own claim proves nothing.
-                let receiver = match found {
-                    Some(b) => Ok(b.receiver.clone()),
-                    None => packed_receiver(opts.ledger.as_deref(), &c.receipt.bundle_id),
-                };
-                match receiver {
-                    Ok(receiver) => {
-                        if let Err(e) = receipt::check_receiver(&c, receiver.as_deref(), &r) {
-                            row.problems.push(e.to_string());
-                        }
-                    }
-                    Err(why) => row.problems.push(why),
-                }
-                if let Some(b) = found {
-                    if b.manifest_sha256.as_deref() != Some(c.receipt.manifest_sha256.as_str()) {
-                        row.problems.push(format!(
-                            "confirms another manifest than the bundle {} found here",
-                            b.name
-                        ));
-                    }
-                }
-            }
-            Err(e) => row.problems.push(e.to_string()),
-        }
-        if !row.problems.is_empty() {
-            row.verdict = "failed".into();
-        }
-        receipt_rows.push(row);
-    }
+    let receipt_rows = receipt_rows(receipts, &bundles, opts);
 
     let ledger_row = opts
         .ledger
@@ -241,28 +194,103 @@ fn is_part(name: &str) -> bool {
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// The receiver party the sender's `ledger` recorded for bundle `id` when
-/// it was packed (`None` for a bundle packed without one), or why it cannot
-/// be known.
-fn packed_receiver(ledger: Option<&Path>, id: &str) -> std::result::Result<Option<String>, String> {
-    let unknown = || {
-        format!(
-            "cannot tell who received bundle {}: audit the receipt with its bundle, or pass the sender's --ledger",
-            crate::format::names::escape(id)
-        )
+/// Checks each receipt: its signature, and that the bundle's receiver
+/// party signed it: the receiver the verified bundle names, else the one
+/// the sender's ledger recorded when it packed the bundle (read once for
+/// all receipts). The receipt's own claim proves nothing.
+fn receipt_rows(
+    receipts: Vec<PathBuf>,
+    bundles: &[BundleRow],
+    opts: &AuditOptions,
+) -> Vec<ReceiptRow> {
+    let read: Vec<(PathBuf, Result<receipt::Checked>)> = receipts
+        .into_iter()
+        .map(|r| {
+            let checked = receipt::read(&r, &opts.trusted);
+            (r, checked)
+        })
+        .collect();
+    let find = |id: &str| bundles.iter().find(|b| b.bundle_id.as_deref() == Some(id));
+    let unbundled: std::collections::BTreeSet<&str> = read
+        .iter()
+        .filter_map(|(_, c)| c.as_ref().ok())
+        .map(|c| c.receipt.bundle_id.as_str())
+        .filter(|id| find(id).is_none())
+        .collect();
+    let packed = packed_receivers(opts.ledger.as_deref(), &unbundled);
+    let mut rows = Vec::new();
+    for (r, checked) in read {
+        let mut row = ReceiptRow {
+            path: r.clone(),
+            bundle: None,
+            signer: None,
+            verdict: "ok".into(),
+            problems: Vec::new(),
+        };
+        match checked {
+            Ok(c) => {
+                row.bundle = Some(c.receipt.name.clone());
+                row.signer = Some(c.signer_name.clone().unwrap_or(c.signer.clone()));
+                let id = c.receipt.bundle_id.as_str();
+                let found = find(id);
+                let receiver = match (found, &packed) {
+                    (Some(b), _) => Ok(b.receiver.clone()),
+                    (None, Err(e)) => Err(e.clone()),
+                    (None, Ok(packed)) => packed.get(id).cloned().ok_or_else(|| {
+                        format!(
+                            "cannot tell who received bundle {}: audit the receipt with its bundle, or pass the sender's --ledger",
+                            crate::format::names::escape(id)
+                        )
+                    }),
+                };
+                match receiver {
+                    Ok(receiver) => {
+                        if let Err(e) = receipt::check_receiver(&c, receiver.as_deref(), &r) {
+                            row.problems.push(e.to_string());
+                        }
+                    }
+                    Err(why) => row.problems.push(why),
+                }
+                if let Some(b) = found {
+                    if b.manifest_sha256.as_deref() != Some(c.receipt.manifest_sha256.as_str()) {
+                        row.problems.push(format!(
+                            "confirms another manifest than the bundle {} found here",
+                            b.name
+                        ));
+                    }
+                }
+            }
+            Err(e) => row.problems.push(e.to_string()),
+        }
+        if !row.problems.is_empty() {
+            row.verdict = "failed".into();
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// The receiver party (`None` for a bundle packed without one) the sender's
+/// `ledger` recorded for each of the bundles `ids` when it was packed, in
+/// one pass; none without a ledger.
+fn packed_receivers(
+    ledger: Option<&Path>,
+    ids: &std::collections::BTreeSet<&str>,
+) -> std::result::Result<BTreeMap<String, Option<String>>, String> {
+    let mut packed = BTreeMap::new();
+    let (Some(ledger), false) = (ledger, ids.is_empty()) else {
+        return Ok(packed);
     };
-    let Some(ledger) = ledger else {
-        return Err(unknown());
-    };
-    let mut packed = None;
     ledger::each(ledger, |r| {
-        if r.event == Event::Packed && r.bundle_id.as_deref() == Some(id) {
-            packed = Some(r.receiver);
+        if let (Event::Packed, Some(id)) = (r.event, &r.bundle_id) {
+            if ids.contains(id.as_str()) {
+                packed.insert(id.clone(), r.receiver);
+            }
         }
         Ok(())
     })
     .map_err(|e| e.to_string())?;
-    packed.ok_or_else(unknown)
+    Ok(packed)
 }
 
 /// Checks one manifest; `None` when the file is not a pouch manifest at all
@@ -338,14 +366,21 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
             });
             row.marking = Some(m.marking.clone());
             row.size = Some(m.payload.size);
-            let header = bundle::header_recipients(path, m).ok();
-            let header_ok = header.as_ref().is_none_or(|h| h.problem.is_none());
-            row.post_quantum = Some(m.is_post_quantum() && header_ok);
-            row.header_stanzas = header.map(|h| h.stanzas);
             row.manifest_sha256 = Some(b.manifest_sha256.clone());
             row.previous = m.channel.previous_manifest_sha256.clone();
-            if let Err(e) = b.check_payload() {
-                row.problems.push(e.to_string());
+            // One pass over the payload: hashes, and the header it holds.
+            match b.check_payload_header() {
+                Ok(h) => {
+                    if let Err(e) = b.check_header(&h) {
+                        row.problems.push(e.to_string());
+                    }
+                    row.post_quantum = Some(m.is_post_quantum() && h.problem.is_none());
+                    row.header_stanzas = Some(h.stanzas);
+                }
+                Err(e) => {
+                    row.post_quantum = Some(m.is_post_quantum());
+                    row.problems.push(e.to_string());
+                }
             }
         }
         Err(e) => {
@@ -441,62 +476,44 @@ fn series(bundles: &mut [BundleRow]) -> Vec<ChannelRow> {
 }
 
 fn check_ledger(path: &Path, bundles: &mut [BundleRow], trusted: &[TrustedKey]) -> LedgerRow {
-    match ledger::verify(path) {
-        Err(e) => LedgerRow {
-            path: path.to_path_buf(),
-            verdict: "failed".into(),
-            detail: e.to_string(),
-        },
-        Ok(n) => {
-            // Only the records about the bundles found are kept, read a
-            // record at a time: the ledger may be large.
-            let found: std::collections::BTreeSet<String> =
-                bundles.iter().filter_map(|b| b.bundle_id.clone()).collect();
-            let mut records = Vec::new();
-            let read = ledger::each(path, |r| {
-                if r.bundle_id.as_ref().is_some_and(|id| found.contains(id)) {
-                    records.push(r);
-                }
-                Ok(())
-            });
-            if let Err(e) = read {
-                return LedgerRow {
-                    path: path.to_path_buf(),
-                    verdict: "failed".into(),
-                    detail: e.to_string(),
-                };
-            }
-            for b in bundles.iter_mut().filter(|b| b.verdict == "ok") {
-                let known: Vec<&ledger::Record> = records
-                    .iter()
-                    .filter(|r| {
-                        matches!(r.event, Event::Packed | Event::Accepted)
-                            && r.bundle_id == b.bundle_id
-                    })
-                    .collect();
-                if known.is_empty() {
-                    b.warnings.push("not in the ledger".into());
-                } else if known.iter().any(|r| r.manifest_sha256 != b.manifest_sha256) {
-                    b.problems
-                        .push("the ledger records another manifest for this bundle id".into());
-                    b.verdict = "failed".into();
-                }
-            }
-            owner_row(path, n, trusted)
-        }
-    }
-}
-
-/// The ledger's row once its chain is intact: who signed it, checked
-/// against the trusted keys when it is signed.
-fn owner_row(path: &Path, n: u64, trusted: &[TrustedKey]) -> LedgerRow {
     let row = |verdict: &str, detail: String| LedgerRow {
         path: path.to_path_buf(),
         verdict: verdict.into(),
         detail,
     };
     let signature = crate::custody::ledger_seal::signature_path(path);
-    if std::fs::symlink_metadata(&signature).is_err() {
+    let signed = std::fs::symlink_metadata(&signature).is_ok();
+    // One pass: the chain, the records about the bundles found (the ledger
+    // may be large), and the owner's signature when there is one.
+    let found: std::collections::BTreeSet<String> =
+        bundles.iter().filter_map(|b| b.bundle_id.clone()).collect();
+    let mut records = Vec::new();
+    let keys = if signed { trusted } else { &[] };
+    let pass = crate::custody::ledger_seal::verify_with(path, keys, |r| {
+        if r.bundle_id.as_ref().is_some_and(|id| found.contains(id)) {
+            records.push(r);
+        }
+    });
+    let (n, sealed) = match pass {
+        Err(e) => return row("failed", e.to_string()),
+        Ok(pass) => pass,
+    };
+    for b in bundles.iter_mut().filter(|b| b.verdict == "ok") {
+        let known: Vec<&ledger::Record> = records
+            .iter()
+            .filter(|r| {
+                matches!(r.event, Event::Packed | Event::Accepted) && r.bundle_id == b.bundle_id
+            })
+            .collect();
+        if known.is_empty() {
+            b.warnings.push("not in the ledger".into());
+        } else if known.iter().any(|r| r.manifest_sha256 != b.manifest_sha256) {
+            b.problems
+                .push("the ledger records another manifest for this bundle id".into());
+            b.verdict = "failed".into();
+        }
+    }
+    if !signed {
         // Without trusted keys nobody could check a signature anyway.
         let verdict = if trusted.is_empty() { "ok" } else { "failed" };
         return row(
@@ -507,22 +524,28 @@ fn owner_row(path: &Path, n: u64, trusted: &[TrustedKey]) -> LedgerRow {
             ),
         );
     }
-    match crate::custody::ledger_seal::verify(path, trusted) {
+    match sealed {
         Err(e) => row("failed", e.to_string()),
-        Ok(c) => {
-            let signed = c.signed_records.unwrap_or(0);
-            let by = c.party.or(c.signer).unwrap_or_default();
-            let unsigned = match n - signed {
-                0 => String::new(),
-                k => format!("; the {k} newest not signed yet"),
-            };
-            row(
+        Ok(c) => match (c.signed_records, c.party.or(c.signer)) {
+            (Some(signed), Some(by)) => {
+                let unsigned = match n - signed {
+                    0 => String::new(),
+                    k => format!("; the {k} newest not signed yet"),
+                };
+                let last = signed - 1;
+                row(
+                    "ok",
+                    format!(
+                        "{n} records, chain intact, records 0 to {last} signed by {by}{unsigned}"
+                    ),
+                )
+            }
+            _ => row(
                 "ok",
                 format!(
-                    "{n} records, chain intact, records 0 to {} signed by {by}{unsigned}",
-                    signed.saturating_sub(1)
+                    "{n} records, chain intact; its signature was not checked (no trusted keys)"
                 ),
-            )
-        }
+            ),
+        },
     }
 }

@@ -220,11 +220,11 @@ impl Bundle {
             for (part, path) in parts.iter().zip(found) {
                 match path {
                     None => problems.push(format!("{}: missing", part.file)),
-                    Some(p) if !p.is_file() => problems.push(not_a_file(part, &p)),
                     Some(p) => {
-                        let size = std::fs::metadata(&p)
-                            .doing("reading the metadata of", &p)?
-                            .len();
+                        let Some(file) = open_part(part, &p, &mut problems)? else {
+                            continue;
+                        };
+                        let size = file.metadata().doing("reading the metadata of", &p)?.len();
                         if size != part.size {
                             problems.push(wrong_size(part, size));
                         }
@@ -279,12 +279,10 @@ impl Bundle {
                 problems.push(format!("{}: missing", part.file));
                 continue;
             };
-            if !path.is_file() {
-                problems.push(not_a_file(part, &path));
+            let Some(file) = open_part(part, &path, &mut problems)? else {
                 continue;
-            }
-            let mut file =
-                crate::progress::Reader::new(open_regular(&path)?, self.progress.clone());
+            };
+            let mut file = crate::progress::Reader::new(file, self.progress.clone());
             let mut size: u64 = 0;
             loop {
                 let n = file.read(&mut buf).doing("reading", &path)?;
@@ -352,13 +350,39 @@ impl Bundle {
     /// and its age header's stanzas against the signed recipients, without
     /// decrypting it (needs no key). One pass reads the payload.
     pub fn check_payload(&self) -> Result<()> {
+        let header = self.check_payload_header()?;
+        self.check_header(&header)
+    }
+
+    /// [`Bundle::check_payload`], but a header whose stanzas do not match
+    /// the manifest's recipients is returned, with its problem, rather than
+    /// an error (audit shows what the header holds): the payload is still
+    /// read once, and its header parsed once.
+    pub fn check_payload_header(&self) -> Result<HeaderRecipients> {
         self.progress.start("verifying", self.manifest.payload.size);
         let result = self.check_payload_inner();
         self.progress.finish();
-        interrupted_or(result)
+        let tags = interrupted_or(result)?;
+        Ok(HeaderRecipients {
+            problem: crypto::stanza_problem(&tags, &self.listed_kinds()),
+            stanzas: tags
+                .iter()
+                .map(|t| crate::format::names::escape(t))
+                .collect(),
+        })
     }
 
-    fn check_payload_inner(&self) -> Result<()> {
+    /// The error for a header whose stanzas do not match the manifest.
+    pub fn check_header(&self, header: &HeaderRecipients) -> Result<()> {
+        match &header.problem {
+            Some(problem) => Err(self.corrupt(problem.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// One pass over the payload: sizes and hashes checked; returns the
+    /// tags of its age header's recipient stanzas.
+    fn check_payload_inner(&self) -> Result<Vec<String>> {
         let mut header = HeaderTap::default();
         if self.is_split() {
             self.check_parts(&mut header)?;
@@ -371,10 +395,9 @@ impl Bundle {
                 .doing("reading", &self.payload_path)?;
             self.check_hash(size, sha)?;
         }
-        let tags = header
+        header
             .stanza_tags()
-            .map_err(|e| self.corrupt(format!("age header: {e}")))?;
-        self.check_stanzas(&tags)
+            .map_err(|e| self.corrupt(format!("age header: {e}")))
     }
 
     /// The payload's age header is readable without a key: its recipient
@@ -532,13 +555,20 @@ impl<R: Read> Read for Layer<R> {
     }
 }
 
-/// The problem of a part whose place holds something other than a file.
-fn not_a_file(part: &crate::format::manifest::Part, path: &Path) -> String {
+/// Opens part `part` at `path`; something other than a regular file in its
+/// place is one more of the part `problems` (`None`), not an error.
+fn open_part(
+    part: &crate::format::manifest::Part,
+    path: &Path,
+    problems: &mut Vec<String>,
+) -> Result<Option<std::fs::File>> {
     match open_regular(path) {
+        Ok(file) => Ok(Some(file)),
         Err(Error::NotAFile { what, .. }) => {
-            format!("{}: is {what}, not a regular file", part.file)
+            problems.push(format!("{}: is {what}, not a regular file", part.file));
+            Ok(None)
         }
-        _ => format!("{}: not a regular file", part.file),
+        Err(e) => Err(e),
     }
 }
 

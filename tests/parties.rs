@@ -160,9 +160,12 @@ fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
     );
     // Signed by alice, not by carol.
     fails(verify(&carol), 1, &["not among the trusted keys"]);
+    // An auditor with no keys cannot check who signed it, and says so (the
+    // bundles fail: their signatures cannot be checked either).
+    let audit = || args!(w.home("auditor"); "audit", &stick, "--ledger", &ledger);
+    fails(audit(), 1, &[]).stdout(contains("its signature was not checked (no trusted keys)"));
     // An auditor with alice in the keyring sees who wrote the ledger.
     trusts(&w, "auditor", "alice", &alice);
-    let audit = || args!(w.home("auditor"); "audit", &stick, "--ledger", &ledger);
     passes(audit(), &["records 0 to 1 signed by alice"]);
     let kept = fs::read(&ledger).expect("read");
     let kept_sig = fs::read(&sig).expect("read");

@@ -218,7 +218,7 @@ impl Ledger {
 
     /// The last record's line (without its newline), read from the end of
     /// the file; `None` for an empty ledger.
-    fn last_line(&mut self) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn last_line(&mut self) -> Result<Option<Vec<u8>>> {
         let len = self.file.metadata().doing("reading", &self.path)?.len();
         if len == 0 {
             return Ok(None);
@@ -324,17 +324,6 @@ const MAX_NOTE_BYTES: usize = 1024;
 /// The longest record line read; a record pouch writes is well under 4 KiB.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 
-/// Reads a ledger without locking it (for gaps and audit); a missing
-/// ledger is empty. Read record by record (see [`each`]).
-pub fn read(path: &Path) -> Result<Vec<Record>> {
-    let mut out = Vec::new();
-    each(path, |r| {
-        out.push(r);
-        Ok(())
-    })?;
-    Ok(out)
-}
-
 /// Calls `f` with each record of the ledger at `path`, without locking it
 /// and without holding more than one record: each is read on its own, at
 /// most [`MAX_RECORD_BYTES`]. A missing ledger has no records.
@@ -349,17 +338,16 @@ pub fn each(path: &Path, mut f: impl FnMut(Record) -> Result<()>) -> Result<u64>
     each_record(file, path, |_, _, r| f(r))
 }
 
-/// Calls `f` with the index and the line (without its newline) of each
-/// record of the ledger at `path`, read as [`each`] does; returns the number
-/// of records.
-pub fn each_line(path: &Path, mut f: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<u64> {
-    let file = crate::disk::durable::open_regular(path)?;
-    each_record(file, path, |i, line, _| f(i, line))
-}
-
 /// Checks the whole chain; returns the number of records, or names the first
 /// bad record. Memory stays flat whatever the ledger holds.
 pub fn verify(path: &Path) -> Result<u64> {
+    verify_with(path, |_, _, _| {})
+}
+
+/// [`verify`], handing each record that passed (its index, its line, the
+/// record) to `f` in the same pass, for callers that need more of the
+/// ledger than its chain.
+pub fn verify_with(path: &Path, mut f: impl FnMut(u64, &[u8], Record)) -> Result<u64> {
     let file = crate::disk::durable::open_regular(path)?;
     let broken = |index: u64, reason: String| Error::LedgerBroken {
         path: path.to_path_buf(),
@@ -387,6 +375,7 @@ pub fn verify(path: &Path) -> Result<u64> {
             return Err(broken(i, why));
         }
         prev_hash = sha256_hex(line);
+        f(i, line, r);
         Ok(())
     })
 }

@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::custody::ledger;
-use crate::disk::durable::PendingFile;
+use crate::custody::ledger::{self, Ledger, Record};
+use crate::disk::durable::{open_regular, PendingFile};
 use crate::error::{Error, Result};
+use crate::format::names::escape;
 use crate::payload::hashing::sha256_hex;
 use crate::signature::{self, SigningKey, TrustedKey};
 
@@ -33,26 +34,36 @@ pub fn signature_path(ledger: &Path) -> PathBuf {
     signature::signature_path(ledger)
 }
 
-/// Signs the ledger at `path` as it stands, with the owner's `key`; returns
-/// the number of records signed.
+/// Signs the ledger at `path` as it stands, with the owner's `key`, under
+/// its lock; returns the number of records signed.
 pub fn sign(path: &Path, key: &SigningKey) -> Result<u64> {
-    let mut count = 0u64;
-    let mut head = Vec::new();
-    ledger::each_line(path, |i, line| {
-        count = i + 1;
-        head.clear();
-        head.extend_from_slice(line);
-        Ok(())
-    })?;
-    if count == 0 {
+    // A ledger that is not there is not made by signing it.
+    open_regular(path)?;
+    sign_ledger(&mut Ledger::open(path)?, key)
+}
+
+/// Signs an open ledger's head: its last line, read from the end of the
+/// file (after an append, the record just written); returns the number of
+/// records signed.
+pub fn sign_ledger(ledger: &mut Ledger, key: &SigningKey) -> Result<u64> {
+    let path = ledger.path().to_path_buf();
+    let Some(head) = ledger.last_line()? else {
         return Err(Error::Usage(format!(
             "ledger {} has no records; there is nothing to sign",
             path.display()
         )));
-    }
-    let comment = comment(count, &head);
-    let sig = key.sign_with_comment(&head, &comment, "pouch ledger signature")?;
-    let mut file = PendingFile::create(&signature_path(path), 0o600)?;
+    };
+    let last: Record = serde_json::from_slice(&head).map_err(|e| Error::LedgerBroken {
+        path: path.clone(),
+        index: 0,
+        reason: format!(
+            "the last record is not valid: {}; run pouch ledger verify",
+            escape(&e.to_string())
+        ),
+    })?;
+    let count = last.index + 1;
+    let sig = key.sign_with_comment(&head, &comment(count, &head), "pouch ledger signature")?;
+    let mut file = PendingFile::create(&signature_path(&path), 0o600)?;
     file.write_all(sig.as_bytes())?;
     file.sync()?.replace()?;
     Ok(count)
@@ -76,37 +87,63 @@ pub struct LedgerCheck {
 /// signed it: the signature must verify over the record it names, and that
 /// record must still be there. Records after it are counted as unsigned.
 pub fn verify(path: &Path, trusted: &[TrustedKey]) -> Result<LedgerCheck> {
-    let records = ledger::verify(path)?;
+    verify_with(path, trusted, |_| {})?.1
+}
+
+/// [`verify`] in one pass over the ledger, handing each record to `f` as
+/// the chain check passes it. The outer result is the chain's (with the
+/// number of records), the inner one the signature's, so that a caller can
+/// use the records of an intact chain whatever became of its signature.
+pub fn verify_with(
+    path: &Path,
+    trusted: &[TrustedKey],
+    mut f: impl FnMut(Record),
+) -> Result<(u64, Result<LedgerCheck>)> {
+    let sig_path = signature_path(path);
+    // Read before the pass, so that the pass keeps the record the signature
+    // claims to cover; its problems are reported after the chain's.
+    let sig = (!trusted.is_empty()).then(|| signature::read_signature(&sig_path));
+    let claimed = sig.as_ref().and_then(|s| claimed_records(s.as_ref().ok()?));
+    let mut head = None;
+    let records = ledger::verify_with(path, |i, line, r| {
+        if Some(i + 1) == claimed {
+            head = Some(line.to_vec());
+        }
+        f(r);
+    })?;
+    let signed = check_signature(path, records, sig, claimed, head, trusted);
+    Ok((records, signed))
+}
+
+/// The signature part of [`verify_with`], once the chain of `records`
+/// records passed: `sig` as read (none without trusted keys), the number of
+/// records it `claimed` to cover and the `head` line found at that place.
+fn check_signature(
+    path: &Path,
+    records: u64,
+    sig: Option<Result<String>>,
+    claimed: Option<u64>,
+    head: Option<Vec<u8>>,
+    trusted: &[TrustedKey],
+) -> Result<LedgerCheck> {
+    let sig_path = signature_path(path);
     let mut check = LedgerCheck {
         records,
         signed_records: None,
         signer: None,
         party: None,
     };
-    if trusted.is_empty() {
+    let Some(sig_text) = sig.transpose()? else {
         return Ok(check);
-    }
-    let sig_path = signature_path(path);
-    let sig_text = signature::read_signature(&sig_path)?;
+    };
     let bad = |reason: String| Error::BadSignature {
         path: sig_path.clone(),
         reason,
     };
-    // Which record the signature claims to cover; believed only below,
+    // Which record the signature claims to cover is believed only below,
     // once the signature over that very record verified.
-    let claimed = minisign::SignatureBox::from_string(&sig_text)
-        .ok()
-        .and_then(|s| s.trusted_comment().ok())
-        .and_then(|c| {
-            c.strip_prefix(COMMENT_PREFIX)?
-                .split(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .filter(|&n| n > 0)
-        .ok_or_else(|| bad("not a pouch ledger signature".into()))?;
-    if claimed > records {
+    let claimed = claimed.ok_or_else(|| bad("not a pouch ledger signature".into()))?;
+    let Some(head) = head else {
         return Err(Error::LedgerBroken {
             path: path.to_path_buf(),
             index: records,
@@ -114,14 +151,7 @@ pub fn verify(path: &Path, trusted: &[TrustedKey]) -> Result<LedgerCheck> {
                 "its signature covers {claimed} records, but it holds {records}: the newest records were removed, or the ledger was rewritten"
             ),
         });
-    }
-    let mut head = Vec::new();
-    ledger::each_line(path, |i, line| {
-        if i + 1 == claimed {
-            head = line.to_vec();
-        }
-        Ok(())
-    })?;
+    };
     let v = signature::verify(&head, &sig_text, &sig_path, trusted).map_err(|e| match e {
         Error::BadSignature { .. } => bad(format!(
             "does not match record {} (the ledger was rewritten, or signed by another key)",
@@ -138,6 +168,21 @@ pub fn verify(path: &Path, trusted: &[TrustedKey]) -> Result<LedgerCheck> {
     check.signer = Some(v.key_id);
     check.party = v.party;
     Ok(check)
+}
+
+/// The number of records a ledger signature's (not yet verified) trusted
+/// comment says it covers.
+fn claimed_records(sig_text: &str) -> Option<u64> {
+    minisign::SignatureBox::from_string(sig_text)
+        .ok()?
+        .trusted_comment()
+        .ok()?
+        .strip_prefix(COMMENT_PREFIX)?
+        .split(' ')
+        .next()?
+        .parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0)
 }
 
 fn comment(records: u64, head: &[u8]) -> String {

@@ -188,7 +188,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     if let Some(l) = &mut ledger {
         l.append(Record::about(Event::Packed, &m, &sealed.manifest_sha256))?;
         // The sender owns its ledger: its signing key vouches for it.
-        crate::custody::ledger_seal::sign(l.path(), key)?;
+        crate::custody::ledger_seal::sign_ledger(l, key)?;
     }
     Ok(PackReport {
         manifest_sha256: sealed.manifest_sha256,
