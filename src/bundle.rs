@@ -600,9 +600,7 @@ mod tests {
 
     #[test]
     fn no_trusted_key_is_a_usage_error_before_any_signature_is_read() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("b.toml");
-        std::fs::write(&path, "not read further").expect("write");
+        let (_dir, path) = crate::scratch::file("b.toml", Some(b"not read further"));
         let err = open(&path, &Trust::Keys(Vec::new())).expect_err("no keys");
         assert!(matches!(err, Error::Usage(_)), "{err}");
     }

@@ -42,6 +42,8 @@ pub mod pack;
 pub mod payload;
 pub mod progress;
 pub mod resplit;
+#[cfg(test)]
+mod scratch;
 pub mod settings;
 pub mod signature;
 pub mod unpack;

@@ -470,10 +470,8 @@ mod tests {
 
     #[test]
     fn encrypted_key_asks_for_the_passphrase() {
-        let dir = tempfile::tempdir().expect("tempdir");
         let kp = generate(Some("correct horse".into())).expect("generate");
-        let path = dir.path().join("k.key");
-        std::fs::write(&path, &kp.secret).expect("write");
+        let (_dir, path) = crate::scratch::file("k.key", Some(kp.secret.as_bytes()));
         let mut asked = 0;
         let sk = SigningKey::load(&path, &mut || {
             asked += 1;

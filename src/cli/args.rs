@@ -172,12 +172,9 @@ pub enum LedgerCommand {
     /// Sign the ledger as it stands with the owner's key (pack -s does after each bundle).
     #[command(after_help = "Example:\n  pouch ledger sign -s clerk.minisign.key")]
     Sign {
-        /// The owner's minisign secret key.
-        #[arg(short = 's', long = "signing-key", value_name = "KEY")]
-        signing_key: PathBuf,
-        /// Read the signing key's passphrase from the first line of FILE.
-        #[arg(long, value_name = "FILE")]
-        passphrase_file: Option<PathBuf>,
+        /// The owner's key.
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Missing sequence numbers per channel among the bundles accepted.
     #[command(after_help = "Example:\n  pouch ledger gaps")]
@@ -359,9 +356,8 @@ pub struct VerifyArgs {
     /// Record the outcome in the ledger (verified or rejected).
     #[arg(long)]
     pub record: bool,
-    /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
-    #[arg(long = "parts-from", value_name = "DIR")]
-    pub parts_from: Vec<PathBuf>,
+    #[command(flatten)]
+    pub parts: PartsArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -399,11 +395,10 @@ pub struct UnpackArgs {
     #[arg(short = 's', long = "signing-key", value_name = "KEY")]
     pub signing_key: Option<PathBuf>,
     /// Read the signing key's passphrase from the first line of FILE.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "signing_key")]
     pub passphrase_file: Option<PathBuf>,
-    /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
-    #[arg(long = "parts-from", value_name = "DIR")]
-    pub parts_from: Vec<PathBuf>,
+    #[command(flatten)]
+    pub parts: PartsArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -447,20 +442,42 @@ pub struct ResplitArgs {
     /// Folder for the re-cut bundle (not the one holding it now).
     #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
     pub out_dir: PathBuf,
-    /// The clerk's minisign secret key (the manifest is signed again).
+    /// The clerk's key: the manifest is signed again.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Signer keys trusted for the existing bundle (default: the -s key's own public key).
+    #[arg(long, value_name = "SIGNER_PUB")]
+    pub trust: Vec<String>,
+    #[command(flatten)]
+    pub parts: PartsArgs,
+    #[command(flatten)]
+    pub media: MediaArgs,
+}
+
+/// Where else the bundle's parts may be.
+#[derive(Debug, clap::Args)]
+pub struct PartsArgs {
+    /// Also look for payload parts in DIR (repeatable), e.g. one folder per disc.
+    #[arg(long = "parts-from", value_name = "DIR")]
+    pub parts_from: Vec<PathBuf>,
+}
+
+/// A minisign secret key that a command signs with, and its passphrase.
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    /// Your minisign secret key, to sign what this command writes.
     #[arg(short = 's', long = "signing-key", value_name = "KEY")]
     pub signing_key: PathBuf,
     /// Read the signing key's passphrase from the first line of FILE.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// Signer keys trusted for the existing bundle (default: the -s key's own public key).
-    #[arg(long, value_name = "SIGNER_PUB")]
-    pub trust: Vec<String>,
-    /// Also look for the existing parts in DIR (repeatable).
-    #[arg(long = "parts-from", value_name = "DIR")]
-    pub parts_from: Vec<PathBuf>,
-    #[command(flatten)]
-    pub media: MediaArgs,
+}
+
+impl KeyArgs {
+    /// Loads the key, asking for its passphrase when it has one.
+    pub fn load(&self) -> Result<pouch::signature::SigningKey> {
+        super::keys::load_signing_key(&self.signing_key, self.passphrase_file.as_deref())
+    }
 }
 
 /// The flags of `pouch completions`.

@@ -25,26 +25,39 @@ pub struct Ctx {
     /// Where it was looked for.
     pub config_path: PathBuf,
     /// `--keyring`, else the config's.
-    pub keyring_arg: Option<PathBuf>,
+    pub keyring: Chosen,
     /// `--ledger`, else the config's.
-    pub ledger_arg: Option<PathBuf>,
-    /// Whether `--keyring` was given.
-    pub keyring_flag: bool,
-    /// Whether `--ledger` was given.
-    pub ledger_flag: bool,
+    pub ledger: Chosen,
     /// Progress reporting (silent with `-q`).
     pub progress: pouch::progress::Handle,
+}
+
+/// A path chosen by a flag, else by the config, else (`None`) the home's.
+pub struct Chosen {
+    /// The path, when a flag or the config named one.
+    pub path: Option<PathBuf>,
+    /// Whether the flag named it.
+    pub by_flag: bool,
+}
+
+impl Chosen {
+    fn new(flag: Option<PathBuf>, config: Option<PathBuf>) -> Chosen {
+        Chosen {
+            by_flag: flag.is_some(),
+            path: flag.or(config),
+        }
+    }
 }
 
 impl Ctx {
     /// The ledger in use.
     pub fn ledger_path(&self) -> Result<PathBuf> {
-        pouch::settings::home::ledger_path(self.ledger_arg.as_ref())
+        pouch::settings::home::ledger_path(self.ledger.path.as_ref())
     }
 
     /// The keyring in use.
     pub fn keyring(&self) -> Result<Keyring> {
-        keyring::open(self.keyring_arg.as_ref()).map(|(k, _)| k)
+        keyring::open(self.keyring.path.as_ref()).map(|(k, _)| k)
     }
 }
 
@@ -60,10 +73,8 @@ pub fn run(cli: Cli) -> Result<u8> {
         Config::default()
     };
     let ctx = Ctx {
-        keyring_arg: cli.keyring.clone().or(config.keyring.clone()),
-        ledger_arg: cli.ledger.clone().or(config.ledger.clone()),
-        keyring_flag: cli.keyring.is_some(),
-        ledger_flag: cli.ledger.is_some(),
+        keyring: Chosen::new(cli.keyring, config.keyring.clone()),
+        ledger: Chosen::new(cli.ledger, config.ledger.clone()),
         progress: bar::handle(cli.quiet),
         config,
         config_path,

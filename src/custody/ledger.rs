@@ -470,8 +470,7 @@ mod tests {
 
     #[test]
     fn a_verify_is_recorded_as_verified_or_rejected_with_its_reason() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ledger.jsonl");
+        let (_dir, path) = crate::scratch::file("ledger.jsonl", None);
         let ok = VerifyOutcome::Passed {
             contents_checked: true,
         };

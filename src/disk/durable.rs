@@ -315,8 +315,7 @@ mod tests {
 
     #[test]
     fn commit_refuses_to_replace() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("f");
+        let (dir, p) = crate::scratch::file("f", None);
         write_new(&p, b"one", 0o644).expect("first write");
         assert!(matches!(
             write_new(&p, b"two", 0o644),

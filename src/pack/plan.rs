@@ -292,12 +292,7 @@ mod tests {
 
     #[test]
     fn plan_lists_folders_before_their_files_in_sorted_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = dir.path().join("case");
-        fs::create_dir_all(src.join("b")).expect("mkdir");
-        fs::write(src.join("c.txt"), "c").expect("write");
-        fs::write(src.join("a.txt"), "a").expect("write");
-        fs::write(src.join("b/z.txt"), "z").expect("write");
+        let (_dir, src) = crate::scratch::tree(&[("c.txt", "c"), ("a.txt", "a"), ("b/z.txt", "z")]);
         let (plan, _) = plan(&[src], false, None, &Default::default()).expect("plan");
         let paths: Vec<&str> = plan.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
@@ -308,9 +303,7 @@ mod tests {
 
     #[test]
     fn the_reserved_inner_manifest_name_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let f = dir.path().join(manifest::INNER_MANIFEST_NAME);
-        fs::write(&f, "x").expect("write");
+        let (_dir, f) = crate::scratch::file(manifest::INNER_MANIFEST_NAME, Some(b"x"));
         assert!(matches!(
             plan(&[f], false, None, &Default::default()),
             Err(Error::BadSource { .. })

@@ -349,10 +349,7 @@ mod tests {
 
     #[test]
     fn a_file_that_changes_after_listing_fails_the_pack() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let src = dir.path().join("case");
-        fs::create_dir(&src).expect("mkdir");
-        fs::write(src.join("a.txt"), "original content").expect("write");
+        let (dir, src) = crate::scratch::tree(&[("a.txt", "original content")]);
         let (plan, _) =
             plan(std::slice::from_ref(&src), false, None, &Default::default()).expect("plan");
         for new in ["short", "original content, grown"] {

@@ -428,9 +428,7 @@ mod tests {
     #[test]
     fn generated_identity_parses_back_and_matches_its_recipient() {
         let (text, recipient) = generate_identity("2026-11-29T00:00:00Z", false);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k");
-        std::fs::write(&path, &text).expect("write");
+        let (_dir, path) = crate::scratch::file("k", Some(text.as_bytes()));
         let ids = read_identity_file(&path).expect("parses");
         assert_eq!(ids.len(), 1);
         assert_eq!(ids[0].to_public(), recipient);
@@ -440,9 +438,8 @@ mod tests {
 
     #[test]
     fn bad_identity_lines_are_reported_without_echoing_them() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k");
-        std::fs::write(&path, "# comment\nAGE-SECRET-KEY-1SECRETSECRET\n").expect("write");
+        let (_dir, path) =
+            crate::scratch::file("k", Some(b"# comment\nAGE-SECRET-KEY-1SECRETSECRET\n"));
         let Err(err) = read_identity_file(&path) else {
             panic!("a bad line must be refused")
         };
@@ -464,9 +461,7 @@ mod tests {
                 assert!(!err.to_uppercase().contains(data), "{err}");
                 assert!(err.contains("secret identity, not a recipient"), "{err}");
             }
-            let dir = tempfile::tempdir().expect("tempdir");
-            let path = dir.path().join("r.txt");
-            std::fs::write(&path, &text).expect("write");
+            let (_dir, path) = crate::scratch::file("r.txt", Some(text.as_bytes()));
             let err = read_recipients_file(&path)
                 .expect_err("an identity file")
                 .to_string();

@@ -158,9 +158,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("config.toml");
-        std::fs::write(&p, "sender = \"a\"\ncolour = \"red\"\n").unwrap();
+        let (_dir, p) =
+            crate::scratch::file("config.toml", Some(b"sender = \"a\"\ncolour = \"red\"\n"));
         let e = Config::load(&p).unwrap_err().to_string();
         assert!(e.contains("colour") && e.contains("config.toml"), "{e}");
     }

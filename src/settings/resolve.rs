@@ -17,10 +17,11 @@ use crate::settings::config::{Config, Filter, Spec};
 /// What pack's flags said; `None` and empty mean "not given".
 #[derive(Debug, Clone, Default)]
 pub struct PackFlags {
-    /// Sources named on the command line.
-    pub sources: Vec<PathBuf>,
-    /// `-o`.
-    pub out_dir: Option<PathBuf>,
+    /// The flags that a pack spec can say too, said as a spec: the sources
+    /// named on the command line, `-o`, `--from`, `--to`, `--marking`,
+    /// `--description`, `--level`, and `--seal-names` and `--require-pq` as
+    /// `Some(true)`. Its `split` and `media` are unused: see `split`.
+    pub spec: Spec,
     /// `-r`.
     pub recipients: Vec<String>,
     /// `-R`.
@@ -29,20 +30,6 @@ pub struct PackFlags {
     pub signing_key: Option<PathBuf>,
     /// `--passphrase-file`.
     pub passphrase_file: Option<PathBuf>,
-    /// `--from`.
-    pub sender: Option<String>,
-    /// `--to`.
-    pub receiver: Option<String>,
-    /// `--marking`.
-    pub marking: Option<String>,
-    /// `--description`.
-    pub description: Option<String>,
-    /// `--level`.
-    pub level: Option<i32>,
-    /// `--seal-names`.
-    pub seal_names: bool,
-    /// `--require-pq`.
-    pub require_pq: bool,
     /// `--split` or `--media`, already parsed.
     pub split: Option<u64>,
     /// Whether `--split`, `--media` or `--no-split` was given at all (then
@@ -67,18 +54,19 @@ pub struct PackSettings {
     pub passphrase_file: Option<PathBuf>,
 }
 
-/// Whether a switch that may only be turned on is on: by the flag, or by
-/// any of the files that can set it (spec, config).
-pub fn switched_on(flag: bool, files: &[Option<bool>]) -> bool {
-    flag || files.iter().any(|v| v.unwrap_or(false))
+/// Whether a switch that may only be turned on is on: by any of the
+/// places that can set it (flag, spec, config).
+pub fn switched_on(places: &[Option<bool>]) -> bool {
+    places.iter().any(|v| v.unwrap_or(false))
 }
 
 /// Decides pack's settings: flag > spec > config > default.
 pub fn pack(flags: PackFlags, spec: &Spec, config: &Config) -> Result<PackSettings> {
-    let sources = if flags.sources.is_empty() {
+    let given = flags.spec;
+    let sources = if given.sources.is_empty() {
         spec.sources.clone()
     } else {
-        flags.sources
+        given.sources
     };
     if sources.is_empty() {
         return Err(Error::Usage(
@@ -93,34 +81,34 @@ pub fn pack(flags: PackFlags, spec: &Spec, config: &Config) -> Result<PackSettin
         _ => None,
     };
     let filter = Filter::new(&spec.include, &spec.exclude).map_err(Error::Usage)?;
-    let receiver = flags.receiver.or(spec.to.clone());
+    let receiver = given.to.or(spec.to.clone());
     let pack = PackOptions {
         sources,
-        sender: flags.sender.or(spec.from.clone()).or(config.sender.clone()),
+        sender: given.from.or(spec.from.clone()).or(config.sender.clone()),
         receiver: receiver.clone(),
-        marking: flags
+        marking: given
             .marking
             .or(spec.marking.clone())
             .or(config.marking.clone())
             .unwrap_or_default(),
-        description: flags
+        description: given
             .description
             .or(spec.description.clone())
             .unwrap_or_default(),
-        level: flags
+        level: given
             .level
             .or(spec.level)
             .or(config.level)
             .unwrap_or(DEFAULT_LEVEL),
-        seal_names: switched_on(flags.seal_names, &[spec.seal_names]),
-        require_pq: switched_on(flags.require_pq, &[spec.require_pq, config.require_pq]),
+        seal_names: switched_on(&[given.seal_names, spec.seal_names]),
+        require_pq: switched_on(&[given.require_pq, spec.require_pq, config.require_pq]),
         split,
         filter,
         ..PackOptions::default()
     };
     Ok(PackSettings {
         pack,
-        out_dir: flags
+        out_dir: given
             .out_dir
             .or(spec.out_dir.clone())
             .or(config.out_dir.clone()),
@@ -242,7 +230,10 @@ mod tests {
 
     fn flags() -> PackFlags {
         PackFlags {
-            sources: vec!["case".into()],
+            spec: Spec {
+                sources: vec!["case".into()],
+                ..Spec::default()
+            },
             ..PackFlags::default()
         }
     }
@@ -263,11 +254,9 @@ mod tests {
         let s = pack(flags(), &spec, &config).unwrap();
         assert_eq!((s.pack.marking.as_str(), s.pack.level), ("spec", 5));
         assert_eq!(s.pack.sender.as_deref(), Some("config-sender"));
-        let f = PackFlags {
-            marking: Some("flag".into()),
-            level: Some(1),
-            ..flags()
-        };
+        let mut f = flags();
+        f.spec.marking = Some("flag".into());
+        f.spec.level = Some(1);
         let s = pack(f, &spec, &config).unwrap();
         assert_eq!((s.pack.marking.as_str(), s.pack.level), ("flag", 1));
         let s = pack(flags(), &Spec::default(), &Config::default()).unwrap();
@@ -291,8 +280,8 @@ mod tests {
                 .pack
                 .require_pq
         );
-        assert!(switched_on(true, &[Some(false)]));
-        assert!(!switched_on(false, &[None, Some(false)]));
+        assert!(switched_on(&[Some(true), Some(false)]));
+        assert!(!switched_on(&[None, Some(false)]));
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<u8> {
     let opts = pouch::audit::AuditOptions {
         paths,
         trusted: keys,
-        ledger: ctx.ledger_arg.clone(),
+        ledger: ctx.ledger.path.clone(),
         require_pq: require_pq || ctx.config.require_pq.unwrap_or(false),
     };
     let report = pouch::audit::audit(&opts)?;

@@ -13,10 +13,10 @@ pub fn run(ctx: &Ctx, cmd: ConfigCommand) -> Result<u8> {
         home: home::home()?,
         home_from_env: std::env::var_os("POUCH_HOME").is_some(),
         keyring: (
-            home::keyring_path(ctx.keyring_arg.as_ref())?,
-            ctx.keyring_flag,
+            home::keyring_path(ctx.keyring.path.as_ref())?,
+            ctx.keyring.by_flag,
         ),
-        ledger: (ctx.ledger_path()?, ctx.ledger_flag),
+        ledger: (ctx.ledger_path()?, ctx.ledger.by_flag),
     });
     let rows: Vec<(&str, Option<String>, String)> = rows
         .into_iter()

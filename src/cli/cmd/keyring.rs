@@ -4,7 +4,7 @@ use super::*;
 
 /// Runs the command; returns its exit code.
 pub fn run(ctx: &Ctx, cmd: KeyringCommand) -> Result<u8> {
-    let (mut ring, path) = pouch::custody::keyring::open(ctx.keyring_arg.as_ref())?;
+    let (mut ring, path) = pouch::custody::keyring::open(ctx.keyring.path.as_ref())?;
     match cmd {
         KeyringCommand::Add {
             name,

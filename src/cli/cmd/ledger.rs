@@ -36,11 +36,8 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
             let check = pouch::custody::ledger_seal::verify(&path, &trusted)?;
             render::ledger_verify(&path, &check, json);
         }
-        LedgerCommand::Sign {
-            signing_key,
-            passphrase_file,
-        } => {
-            let key = keys::load_signing_key(&signing_key, passphrase_file.as_deref())?;
+        LedgerCommand::Sign { key } => {
+            let key = key.load()?;
             let n = pouch::custody::ledger_seal::sign(&path, &key)?;
             render::note(&format!(
                 "signed {n} records of {} with key {}",

@@ -12,20 +12,24 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
         Some(p) => Spec::load(p)?,
         None => Spec::default(),
     };
+    let switch = |on: bool| on.then_some(true);
     let flags = PackFlags {
-        sources: args.sources,
-        out_dir: args.out_dir,
+        spec: Spec {
+            sources: args.sources,
+            out_dir: args.out_dir,
+            from: args.sender,
+            to: args.receiver,
+            marking: args.marking,
+            description: args.description,
+            level: args.level,
+            seal_names: switch(args.seal_names),
+            require_pq: switch(args.require_pq),
+            ..Spec::default()
+        },
         recipients: args.recipients,
         recipients_files: args.recipients_files,
         signing_key: args.signing_key,
         passphrase_file: args.passphrase_file,
-        sender: args.sender,
-        receiver: args.receiver,
-        marking: args.marking,
-        description: args.description,
-        level: args.level,
-        seal_names: args.seal_names,
-        require_pq: args.require_pq,
         split: args.media.split()?,
         media_given: args.media.given(),
     };

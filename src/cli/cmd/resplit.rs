@@ -7,13 +7,12 @@ pub fn run(args: ResplitArgs) -> Result<u8> {
     let ResplitArgs {
         manifest,
         out_dir,
-        signing_key,
-        passphrase_file,
+        key,
         trust,
-        parts_from,
+        parts,
         media,
     } = args;
-    let key = keys::load_signing_key(&signing_key, passphrase_file.as_deref())?;
+    let key = key.load()?;
     let trust = if trust.is_empty() {
         Trust::Keys(vec![key.trusted()])
     } else {
@@ -22,7 +21,7 @@ pub fn run(args: ResplitArgs) -> Result<u8> {
     let opts = pouch::resplit::ResplitOptions {
         manifest,
         trust,
-        parts_from,
+        parts_from: parts.parts_from,
         split: media.split()?,
         out_dir,
         verify_after_write: media.verify_after_write(),

@@ -14,7 +14,7 @@ pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
         receipt_out,
         signing_key,
         passphrase_file,
-        parts_from,
+        parts,
         json,
     } = args;
     let keys = ctx.keyring()?;
@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
         trust: keys::trust_policy(&trust, insecure_skip_signature, &keys)?,
         identities: crypto::read_identity_files(&identities)?,
         dest,
-        parts_from,
+        parts_from: parts.parts_from,
         ledger: Some(ctx.ledger_path()?),
         allow_replay,
         progress: ctx.progress.clone(),

@@ -10,7 +10,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<u8> {
         identities,
         insecure_skip_signature,
         record,
-        parts_from,
+        parts,
         json,
     } = args;
     let keys = ctx.keyring()?;
@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<u8> {
         manifest: manifest.clone(),
         trust: keys::trust_policy(&trust, insecure_skip_signature, &keys)?,
         identities: crypto::read_identity_files(&identities)?,
-        parts_from,
+        parts_from: parts.parts_from,
         progress: ctx.progress.clone(),
     };
     let result = pouch::verify::verify(&opts);
