@@ -127,6 +127,9 @@ pub struct AuditReport {
     pub ledger: Option<LedgerRow>,
     /// Files that are not part of any bundle or receipt.
     pub ignored: Vec<PathBuf>,
+    /// What interrupted packs and unpacks left (the next one into that
+    /// folder removes it).
+    pub leftovers: Vec<crate::disk::leftovers::Leftover>,
     /// Number of failed bundles, receipts and ledger.
     pub failed: u64,
 }
@@ -136,20 +139,29 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
     let mut manifests = Vec::new();
     let mut receipts = Vec::new();
     let mut ignored = Vec::new();
+    let mut leftovers = Vec::new();
     for root in &opts.paths {
-        for item in walkdir::WalkDir::new(root)
+        let mut walk = walkdir::WalkDir::new(root)
             .sort_by_file_name()
             .follow_links(false)
-        {
+            .into_iter();
+        while let Some(item) = walk.next() {
             let item = item.map_err(|e| crate::Error::io("listing", root, e.into()))?;
-            if !item.file_type().is_file() {
-                continue;
-            }
             let p = item.path().to_path_buf();
             let name = p
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            if let Some(what) = crate::disk::leftovers::what(&name, item.file_type()) {
+                leftovers.push(crate::disk::leftovers::Leftover { path: p, what });
+                if item.file_type().is_dir() {
+                    walk.skip_current_dir();
+                }
+                continue;
+            }
+            if !item.file_type().is_file() {
+                continue;
+            }
             if name.ends_with(".receipt.toml") {
                 receipts.push(p);
             } else if name.ends_with(".toml") {
@@ -185,6 +197,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
         channels,
         ledger: ledger_row,
         ignored,
+        leftovers,
         failed: failed as u64,
     })
 }

@@ -345,6 +345,11 @@ impl Error {
 
     /// An I/O error while doing `action` on `path`.
     pub fn io(action: &'static str, path: impl AsRef<Path>, source: io::Error) -> Error {
+        // An interruption carried through a reader or writer is not a
+        // problem with the file it happened to be reading.
+        if source.kind() == io::ErrorKind::Other && source.to_string() == INTERRUPTED {
+            return Error::Interrupted;
+        }
         Error::Io {
             action,
             path: path.as_ref().to_path_buf(),
@@ -352,6 +357,11 @@ impl Error {
         }
     }
 }
+
+/// The message of the I/O error that carries an interruption through
+/// readers and writers that do not know about it; [`Error::io`] turns it
+/// back into [`Error::Interrupted`].
+pub const INTERRUPTED: &str = "pouch: interrupted";
 
 /// Attaches what was being done, and to which file, to I/O errors.
 pub trait IoContext<T> {

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         let _ = signal_hook::flag::register(signal, flag.clone());
     }
     let args = cli::Cli::parse();
+    pouch::notice::set_sink(Box::new(cli::render::warn));
     let json = args.command.json();
     match cli::run(args) {
         Ok(code) => ExitCode::from(code),

@@ -78,6 +78,4 @@ impl<R: std::io::Read> std::io::Read for Reader<R> {
     }
 }
 
-/// The message of the I/O error that carries an interruption through
-/// readers and writers that do not know about it.
-pub const INTERRUPTED: &str = "pouch: interrupted";
+pub use crate::error::INTERRUPTED;

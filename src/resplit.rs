@@ -44,6 +44,9 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
             opts.out_dir.display()
         )));
     }
+    let _out = crate::disk::lock::FolderLock::take(&opts.out_dir, || {
+        crate::disk::leftovers::clean(&opts.out_dir)
+    })?;
     let mut source = bundle.open_payload()?;
     // The whole payload's digest comes from the reading side (checked
     // against the signed one below): the writer hashes each new part only.
@@ -80,6 +83,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
         &manifest_path,
         &opts.out_dir,
         opts.verify_after_write,
+        &mut |_| Ok(()),
     )?;
     Ok(PackReport {
         manifest_sha256: sealed.manifest_sha256,

@@ -25,8 +25,10 @@ use serde::Serialize;
 
 use crate::bundle::{self, Bundle, SignatureStatus, Trust};
 use crate::custody::channel::{self, Arrival};
+use crate::custody::intent;
 use crate::custody::ledger::{Event, Ledger, Record};
-use crate::disk::durable;
+use crate::disk::lock::FolderLock;
+use crate::disk::{durable, leftovers};
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Entry, Manifest};
 use crate::payload::archive::Sink;
@@ -92,6 +94,10 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         ));
     }
     let mut ledger = opts.ledger.as_deref().map(Ledger::open).transpose()?;
+    let unsettled = match &mut ledger {
+        Some(l) => intent::recover(l)?,
+        None => Vec::new(),
+    };
     let bundle = match bundle::open(&opts.manifest, &opts.trust) {
         Ok(b) => b
             .with_parts_from(&opts.parts_from)
@@ -111,15 +117,20 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             return Err(e);
         }
     };
-    let record = |ledger: &mut Option<Ledger>, event: Event, notes: Vec<String>| -> Result<()> {
-        if let Some(l) = ledger {
-            let mut r = Record::about(event, &bundle.manifest, &bundle.manifest_sha256);
-            r.vouched_by = bundle.channel.party().map(str::to_string);
-            r.notes = notes;
-            l.append(r)?;
-        }
-        Ok(())
+    let about = |event: Event, notes: Vec<String>| {
+        let mut r = Record::about(event, &bundle.manifest, &bundle.manifest_sha256);
+        r.vouched_by = bundle.channel.party().map(str::to_string);
+        r.notes = notes;
+        r
     };
+    if let Some(open) = unsettled.iter().find(|i| {
+        i.event == Event::Accepting && i.bundle_id.as_ref() == Some(&bundle.manifest.bundle_id)
+    }) {
+        return Err(Error::Usage(format!(
+            "an earlier unpack of this bundle into {} was interrupted, and that folder cannot be reached: make it reachable (mount it) and run again, so that pouch can tell whether it was accepted",
+            crate::format::names::escape(open.path.as_deref().unwrap_or("?"))
+        )));
+    }
     let arrival = match &mut ledger {
         None => Arrival::default(),
         Some(l) => match channel::check_arrival(
@@ -134,22 +145,29 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
                 flags: vec![format!("accepted again with --allow-replay ({e})")],
             },
             Err(e) => {
-                record(&mut ledger, Event::Rejected, vec![e.to_string()])?;
+                l.append(about(Event::Rejected, vec![e.to_string()]))?;
                 return Err(e);
             }
         },
     };
-    let result = extract(opts, &bundle);
-    match &result {
-        Ok(_) => {
-            let mut notes: Vec<String> = arrival.flags.clone();
-            if !arrival.missing.is_empty() {
-                notes.push(format!("missing sequence numbers: {:?}", arrival.missing));
-            }
-            record(&mut ledger, Event::Accepted, notes)?;
+    let mut notes: Vec<String> = arrival.flags.clone();
+    if !arrival.missing.is_empty() {
+        notes.push(format!("missing sequence numbers: {:?}", arrival.missing));
+    }
+    // The acceptance is an intent before the files move into place, and
+    // settled after: see `custody::intent`.
+    let mut accepting = None;
+    let result = extract(opts, &bundle, &mut |target| {
+        if let Some(l) = &mut ledger {
+            let r = about(Event::Accepting, notes.clone());
+            accepting = Some(intent::intend(l, r, target)?);
         }
-        Err(e) if e.exit_code() == 1 => record(&mut ledger, Event::Rejected, vec![e.to_string()])?,
-        Err(_) => {}
+        Ok(())
+    });
+    if let Some(l) = &mut ledger {
+        settle_outcome(l, accepting.as_ref(), &result, |e| {
+            about(Event::Rejected, vec![e])
+        })?;
     }
     let (output, entries) = result?;
     let (files, folders, total_bytes) = crate::format::manifest::count(&entries);
@@ -169,9 +187,50 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     })
 }
 
-/// Extracts a verified bundle into DEST/NAME through a staging folder.
-fn extract(opts: &UnpackOptions, bundle: &Bundle) -> Result<(PathBuf, Vec<Entry>)> {
+/// Settles the acceptance intent with what the extraction came to, or
+/// records the rejection (`rejected`, from the reason) of a bundle that
+/// failed a check before any intent.
+fn settle_outcome<T>(
+    ledger: &mut Ledger,
+    accepting: Option<&Record>,
+    result: &Result<T>,
+    rejected: impl FnOnce(String) -> Record,
+) -> Result<()> {
+    match (result, accepting) {
+        (Ok(_), Some(i)) => {
+            // DEST/NAME is committed: a failure to record it is a warning,
+            // and the next run records it.
+            if let Err(e) = intent::settle(ledger, i, Event::Accepted, None) {
+                crate::notice::notice(&format!(
+                    "warning: the bundle is accepted and unpacked, but the ledger could not record it ({e}); the next pouch command that writes the ledger records it (or run pouch ledger repair)"
+                ));
+            }
+        }
+        (Err(e), Some(i)) => {
+            let note = format!("the unpack failed: {e}");
+            let _ = intent::settle(ledger, i, Event::Abandoned, Some(note));
+        }
+        (Err(e), None) if e.exit_code() == 1 => {
+            ledger.append(rejected(e.to_string()))?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Extracts a verified bundle into DEST/NAME through a staging folder;
+/// `before_commit` runs with DEST/NAME when everything is checked and on
+/// disk, just before the staging folder is renamed into place.
+fn extract(
+    opts: &UnpackOptions,
+    bundle: &Bundle,
+    before_commit: &mut dyn FnMut(&Path) -> Result<()>,
+) -> Result<(PathBuf, Vec<Entry>)> {
     let created_dest = prepare_dest(&opts.dest)?;
+    // Shared with other unpacks into DEST; the staging folders of
+    // interrupted ones (with decrypted files) are removed first when no
+    // other is running.
+    let _dest = FolderLock::take(&opts.dest, || leftovers::clean(&opts.dest))?;
     let target = opts.dest.join(&bundle.manifest.name);
     let cleanup_dest = |e: Error| {
         if created_dest {
@@ -189,7 +248,7 @@ fn extract(opts: &UnpackOptions, bundle: &Bundle) -> Result<(PathBuf, Vec<Entry>
     let result = bundle
         .check_contents(&opts.identities, &mut sink)
         .and_then(|entries| sink.finish().map(|()| entries))
-        .and_then(|entries| commit(&staging, &target, &opts.dest).map(|()| entries));
+        .and_then(|entries| commit(&staging, &target, &opts.dest, before_commit).map(|()| entries));
     let entries = match result {
         Ok(entries) => entries,
         Err(e) => {
@@ -251,16 +310,34 @@ fn staging_dir(dest: &Path, name: &str) -> Result<PathBuf> {
 
 /// Flushes the staging folder to disk and renames it to `target`, refusing
 /// to replace anything there.
-fn commit(staging: &Path, target: &Path, dest: &Path) -> Result<()> {
+fn commit(
+    staging: &Path,
+    target: &Path,
+    dest: &Path,
+    before_commit: &mut dyn FnMut(&Path) -> Result<()>,
+) -> Result<()> {
     let dir = File::open(staging).doing("opening", staging)?;
     // One flush of the whole filesystem instead of an fsync per file.
     rustix::fs::syncfs(&dir).map_err(|e| Error::io("syncing", staging, e.into()))?;
+    // The flush can take long on a real stick: an interruption during it
+    // is honoured here, with nothing moved into place.
+    crate::interrupt::check()?;
+    before_commit(target)?;
     // Renamed while still private: a crash here leaves either the 0700
     // staging folder or the complete result, never a readable half-state.
     durable::rename_noreplace(staging, target)?;
-    fs::set_permissions(target, Permissions::from_mode(0o755))
-        .doing("setting permissions of", target)?;
-    durable::sync_dir(dest)
+    let settled = fs::set_permissions(target, Permissions::from_mode(0o755))
+        .doing("setting permissions of", target)
+        .and_then(|()| durable::sync_dir(dest));
+    if let Err(e) = settled {
+        // The rename may not survive a crash: take it back, so that the
+        // failure reported is what is on disk.
+        if fs::rename(target, staging).is_err() {
+            let _ = fs::remove_dir_all(target);
+        }
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Writes accepted entries below the staging folder.

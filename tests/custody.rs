@@ -164,7 +164,8 @@ fn ledger_tampering_is_detected_and_located() {
     let path = w.d.join("sender-home/ledger.jsonl");
     let original = fs::read_to_string(&path).expect("ledger");
     let lines: Vec<&str> = original.lines().collect();
-    assert_eq!(lines.len(), 4);
+    // Each pack: its intent (`reserved`) and its settlement (`packed`).
+    assert_eq!(lines.len(), 8);
     let verify = || args!(w.sender(); "ledger", "verify");
     let records = |order: &[usize]| {
         let picked: Vec<&str> = order.iter().map(|&i| lines[i]).collect();
@@ -173,14 +174,14 @@ fn ledger_tampering_is_detected_and_located() {
     for (text, expect) in [
         (
             original.replacen("\"sequence\":2", "\"sequence\":7", 1),
-            "record 2: its link to record 1",
+            "record 3: its link to record 2",
         ),
         (records(&[0, 2, 3]), "record 1: says it is record 2"),
         (records(&[0, 2, 1, 3]), "record 1: says it is record 2"),
         (records(&[0, 1, 0, 2, 3]), "record 2: says it is record 0"),
         (
             original[..original.len() - 10].to_string(),
-            "record 3: the last record is cut off",
+            "record 7: the last record is cut off",
         ),
         (records(&[1, 2, 3]), "record 0: says it is record 1"),
     ] {
@@ -192,7 +193,36 @@ fn ledger_tampering_is_detected_and_located() {
     // A broken ledger is not appended to.
     fs::write(&path, &original[..original.len() - 10]).expect("truncate");
     let f = w.source("more.txt", "more");
-    fails(w.pack_cmd(&f, &w.clerk.secret, &CHANNEL), 1, &["cut off"]);
+    fails(
+        w.pack_cmd(&f, &w.clerk.secret, &CHANNEL),
+        1,
+        &["cut off", "pouch ledger repair"],
+    );
+    // Never a lock-out: repair sets the torn record aside, and work goes
+    // on; the pack whose settlement was torn off is recorded again from
+    // its intent, since its bundle is there.
+    let truncated = &original[..original.len() - 10];
+    let torn = &truncated[truncated.rfind('\n').expect("whole records") + 1..];
+    passes(args!(w.sender(); "ledger", "repair"), &[])
+        .stderr(contains(format!("set aside {} bytes", torn.len())))
+        .stderr(contains(
+            "the pack of b4 (sequence 4, record 6) was interrupted after its bundle was committed",
+        ));
+    let aside: Vec<_> = fs::read_dir(w.d.join("sender-home"))
+        .expect("home")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("ledger.jsonl.torn-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "one file keeps the torn bytes");
+    let kept = fs::read(aside[0].path()).expect("torn bytes");
+    assert_eq!(kept, torn.as_bytes());
+    passes(args!(verify(); "--json"), &["\"intact\": true"]);
+    passes(w.pack_cmd(&f, &w.clerk.secret, &CHANNEL), &[]);
+    passes(args!(w.sender(); "ledger", "show"), &["repaired"]);
 }
 
 #[test]

@@ -154,8 +154,9 @@ fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
     passes(
         verify(&alice),
         &[
-            "2 records, hash chain intact",
-            "records 0 to 1 as they stand",
+            // Each pack: an intent (reserved) and its settlement (packed).
+            "4 records, hash chain intact",
+            "records 0 to 3 as they stand",
         ],
     );
     // Signed by alice, not by carol.
@@ -166,7 +167,7 @@ fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
     fails(audit(), 1, &[]).stdout(contains("its signature was not checked (no trusted keys)"));
     // An auditor with alice in the keyring sees who wrote the ledger.
     trusts(&w, "auditor", "alice", &alice);
-    passes(audit(), &["records 0 to 1 signed by alice"]);
+    passes(audit(), &["records 0 to 3 signed by alice"]);
     let kept = fs::read(&ledger).expect("read");
     let kept_sig = fs::read(&sig).expect("read");
     // Rewritten and re-chained: the chain alone says intact, the owner's
@@ -176,8 +177,8 @@ fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
         args!(w.home("auditor"); "ledger", "verify", "--ledger", &ledger),
         &[],
     );
-    fails(verify(&alice), 1, &["does not match record 1"]);
-    fails(audit(), 1, &[]).stdout(contains("does not match record 1"));
+    fails(verify(&alice), 1, &["does not match record 3"]);
+    fails(audit(), 1, &[]).stdout(contains("does not match record 3"));
     // Re-signed by the rewriter: not the owner's key.
     let resign = args!(w.home("auditor"); "ledger", "sign", "--ledger", &ledger);
     passes(args!(resign; "-s", &carol.secret), &[]);
@@ -192,7 +193,7 @@ fn a_ledger_rewritten_wholesale_fails_against_its_owners_key() {
     fails(
         verify(&alice),
         1,
-        &["its signature covers 2 records, but it holds 1"],
+        &["its signature covers 4 records, but it holds 1"],
     );
 }
 

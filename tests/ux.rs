@@ -283,10 +283,15 @@ fn every_json_output_parses_with_its_documented_fields() {
         .iter()
         .map(|r| r["event"].as_str().expect("event"))
         .collect();
-    assert_eq!(events, ["packed", "accepted"]);
-    assert_eq!(v[0]["delivered"], false);
+    // Each commit: its intent, then its settlement naming the intent.
+    assert_eq!(events, ["reserved", "packed", "accepting", "accepted"]);
+    assert_eq!(
+        (v[1]["intent"].as_u64(), v[3]["intent"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(v[1]["delivered"], false);
     let v = run(&["ledger", "verify", "--json"]);
-    assert_eq!(v["records"], 2);
+    assert_eq!(v["records"], 4);
     let v = run(&["ledger", "gaps", "--json"]);
     assert_eq!(v["self:self"], serde_json::json!([]));
     let v = run(&["keyring", "list", "--json"]);

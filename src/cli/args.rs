@@ -183,6 +183,9 @@ pub enum LedgerCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Set a cut-off last record aside and settle what interrupted commands left open.
+    #[command(after_help = "Example:\n  pouch ledger repair")]
+    Repair,
 }
 
 /// Receipt subcommands.
@@ -194,6 +197,23 @@ pub enum ReceiptCommand {
         /// The receipt (NAME.receipt.toml; its .minisig beside it).
         receipt: PathBuf,
         /// More trusted signer keys, besides the keyring's.
+        #[arg(long, value_name = "SIGNER_PUB")]
+        trust: Vec<String>,
+    },
+    /// Write the signed receipt of a bundle this ledger accepted (when unpack did not).
+    #[command(
+        after_help = "Example:\n  pouch receipt make /media/stick/B.toml -s fedpol.minisign.key -o /media/stick"
+    )]
+    Make {
+        /// The bundle's manifest (NAME.toml).
+        manifest: PathBuf,
+        /// Folder to write NAME.receipt.toml into.
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out_dir: PathBuf,
+        /// The recipient's key: it signs the receipt.
+        #[command(flatten)]
+        key: KeyArgs,
+        /// More trusted signer keys for the bundle, besides the keyring's.
         #[arg(long, value_name = "SIGNER_PUB")]
         trust: Vec<String>,
     },

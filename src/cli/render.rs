@@ -600,6 +600,13 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
             escape(&i.display().to_string())
         ));
     }
+    for l in &r.leftovers {
+        out(&format!(
+            "left over: {}: {}; the next pack or unpack into that folder removes it, or delete it",
+            escape(&l.path.display().to_string()),
+            l.what
+        ));
+    }
     out(&format!(
         "summary: {} bundles, {} receipts, {} failed",
         r.bundles.len(),

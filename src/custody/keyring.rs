@@ -320,6 +320,23 @@ pub fn open(explicit: Option<&PathBuf>) -> Result<(Keyring, PathBuf)> {
     Ok((k, path))
 }
 
+/// Changes the keyring with `change` under its lock: read, changed and
+/// written back (temporary name, fsync, rename) while no other pouch
+/// command can do the same, so that two updates at once both land.
+/// Returns where the keyring is.
+pub fn update(
+    explicit: Option<&PathBuf>,
+    change: impl FnOnce(&mut Keyring) -> Result<()>,
+) -> Result<PathBuf> {
+    let path = crate::settings::home::keyring_path(explicit)?;
+    crate::disk::durable::ensure_parent(&path)?;
+    let _lock = crate::disk::lock::StateLock::take(&path)?;
+    let mut k = Keyring::load(&path)?;
+    change(&mut k)?;
+    k.save(&path)?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

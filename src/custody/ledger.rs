@@ -39,6 +39,16 @@ pub enum Event {
     Rejected,
     /// The sender imported the recipient's signed receipt: delivered.
     Receipt,
+    /// A pack is about to commit its bundle (an intent: its sequence
+    /// number is taken from now on, whatever becomes of the bundle).
+    Reserved,
+    /// An unpack is about to move its checked files into place (an intent).
+    Accepting,
+    /// An intent that came to nothing: its bundle or files were never
+    /// committed.
+    Abandoned,
+    /// `ledger repair` set aside a torn last record.
+    Repaired,
 }
 
 /// One ledger record. To append one, fill in what it is about; [`Ledger::append`]
@@ -81,6 +91,14 @@ pub struct Record {
     /// sequence numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vouched_by: Option<String>,
+    /// Where the intent's work lands: a pack's manifest, an unpack's
+    /// `DEST/NAME` (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The index of the intent this record settles (a `packed`, `accepted`
+    /// or `abandoned` record after a `reserved` or `accepting` one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<u64>,
     /// Gaps found, flags raised, reasons for a rejection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -185,8 +203,7 @@ impl Ledger {
             .mode(0o600)
             .open(path)
             .doing("opening", path)?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("locking", path, e.into()))?;
+        crate::disk::lock::exclusive(&file, path)?;
         Ok(Ledger {
             path: path.to_path_buf(),
             file,
@@ -216,13 +233,10 @@ impl Ledger {
         Ok(out)
     }
 
-    /// The last record's line (without its newline), read from the end of
-    /// the file; `None` for an empty ledger.
-    pub(crate) fn last_line(&mut self) -> Result<Option<Vec<u8>>> {
+    /// The ledger's last bytes (at most one record and its newline, and
+    /// one byte more), and whether they are all of it.
+    fn read_tail(&mut self) -> Result<(Vec<u8>, bool)> {
         let len = self.file.metadata().doing("reading", &self.path)?.len();
-        if len == 0 {
-            return Ok(None);
-        }
         let take = len.min(MAX_RECORD_BYTES as u64 + 1);
         self.file
             .seek(SeekFrom::Start(len - take))
@@ -231,24 +245,59 @@ impl Ledger {
         self.file
             .read_exact(&mut tail)
             .doing("reading", &self.path)?;
-        let broken = |reason: &str| {
-            let index = ledger_lines(&self.path).unwrap_or(1).saturating_sub(1);
-            Error::LedgerBroken {
-                path: self.path.clone(),
-                index,
-                reason: format!("{reason}; run pouch ledger verify"),
-            }
+        Ok((tail, take == len))
+    }
+
+    /// The last record's line (without its newline), read from the end of
+    /// the file; `None` for an empty ledger.
+    pub(crate) fn last_line(&mut self) -> Result<Option<Vec<u8>>> {
+        let (mut tail, whole) = self.read_tail()?;
+        if tail.is_empty() {
+            return Ok(None);
+        }
+        let broken = |reason: &str| Error::LedgerBroken {
+            path: self.path.clone(),
+            index: ledger_lines(&self.path).unwrap_or(1).saturating_sub(1),
+            reason: reason.to_string(),
         };
         if tail.pop() != Some(b'\n') {
-            return Err(broken(
-                "the last record is cut off (the ledger was truncated)",
-            ));
+            return Err(broken(TORN));
         }
         match tail.iter().rposition(|&b| b == b'\n') {
             Some(i) => Ok(Some(tail[i + 1..].to_vec())),
-            None if take < len => Err(broken("the last record is longer than a record can be")),
+            None if !whole => Err(broken(
+                "the last record is longer than a record can be; run pouch ledger verify",
+            )),
             None => Ok(Some(tail)),
         }
+    }
+
+    /// The bytes of a last line that has no end (a record torn by a crash
+    /// or a full disk in an older pouch, or a truncated copy); empty when the
+    /// ledger ends cleanly. [`Ledger::cut_tail`] removes them.
+    pub(crate) fn torn_tail(&mut self) -> Result<Vec<u8>> {
+        let (mut tail, whole) = self.read_tail()?;
+        if tail.last().is_none_or(|&b| b == b'\n') {
+            return Ok(Vec::new());
+        }
+        match tail.iter().rposition(|&b| b == b'\n') {
+            Some(i) => Ok(tail.split_off(i + 1)),
+            None if whole => Ok(tail),
+            None => Err(Error::LedgerBroken {
+                path: self.path.clone(),
+                index: ledger_lines(&self.path).unwrap_or(0),
+                reason: "the last line is longer than a record can be: not a torn record; keep a copy as evidence".into(),
+            }),
+        }
+    }
+
+    /// Cuts the last `n` bytes off the ledger (a torn tail set aside).
+    pub(crate) fn cut_tail(&mut self, n: u64) -> Result<()> {
+        let len = self.file.metadata().doing("reading", &self.path)?.len();
+        self.file
+            .set_len(len.saturating_sub(n))
+            .and_then(|()| self.file.sync_all())
+            .doing("repairing", &self.path)
     }
 
     /// Appends a record, chained to the last one, and fsyncs it.
@@ -290,11 +339,40 @@ impl Ledger {
         let mut line = serde_json::to_string(&record)
             .map_err(|e| Error::Internal(format!("cannot serialise a ledger record: {e}")))?;
         line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .doing("writing", &self.path)?;
-        self.file.sync_all().doing("syncing", &self.path)?;
+        self.write_whole(line.as_bytes())?;
         Ok(record)
+    }
+
+    /// Appends `line` whole or not at all: the space is checked first, and
+    /// after a failed write or sync the file is cut back to what it was, so
+    /// that no full disk or I/O error leaves part of a record behind.
+    fn write_whole(&mut self, line: &[u8]) -> Result<()> {
+        let before = self.file.metadata().doing("reading", &self.path)?.len();
+        if let Ok(fs) = rustix::fs::fstatvfs(&self.file) {
+            let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+            if free < line.len() as u64 + SPACE_MARGIN {
+                return Err(Error::io(
+                    "writing",
+                    &self.path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        format!("only {free} bytes free, too little to add a record safely; free some space"),
+                    ),
+                ));
+            }
+        }
+        let written = self
+            .file
+            .write_all(line)
+            .and_then(|()| self.file.sync_all());
+        if let Err(e) = written {
+            let _ = self
+                .file
+                .set_len(before)
+                .and_then(|()| self.file.sync_all());
+            return Err(Error::io("writing", &self.path, e));
+        }
+        Ok(())
     }
 }
 
@@ -315,6 +393,13 @@ fn ledger_lines(path: &Path) -> Option<u64> {
         reader.consume(len);
     }
 }
+
+/// What a ledger whose last line has no end is told.
+const TORN: &str = "the last record is cut off (an interrupted write, or the ledger was truncated): run pouch ledger repair, which sets the cut-off bytes aside";
+
+/// Free space a ledger append leaves, beyond its record: room for the
+/// record that settles an intent, and for the filesystem's own needs.
+const SPACE_MARGIN: u64 = 64 * 1024;
 
 /// The most notes a record keeps, and the longest note (bytes): together
 /// with its other fields a record stays far below [`MAX_RECORD_BYTES`].
@@ -416,7 +501,7 @@ fn each_record(
                         MAX_RECORD_BYTES >> 10
                     )
                 } else {
-                    "the last record is cut off (the ledger was truncated)".into()
+                    TORN.into()
                 },
             ));
         }
@@ -439,20 +524,28 @@ pub fn channel_key(sender: &Option<String>, receiver: &Option<String>) -> Option
 
 /// The next sequence number for a channel on the sending side, and the
 /// sha256 of the channel's previous manifest (none for the first).
+///
+/// A number reserved by an intent is taken even when its bundle was
+/// abandoned, so that no number is ever given twice; the previous manifest
+/// is the last bundle really packed.
 pub fn next_sequence(records: &[Record], sender: &str, receiver: &str) -> (u64, Option<String>) {
-    let last = records
+    let in_channel = |r: &&Record| {
+        r.sender.as_deref() == Some(sender) && r.receiver.as_deref() == Some(receiver)
+    };
+    let taken = records
         .iter()
-        .filter(|r| {
-            r.event == Event::Packed
-                && r.sender.as_deref() == Some(sender)
-                && r.receiver.as_deref() == Some(receiver)
-        })
+        .filter(in_channel)
+        .filter(|r| matches!(r.event, Event::Packed | Event::Reserved))
+        .filter_map(|r| r.sequence)
+        .max();
+    let previous = records
+        .iter()
+        .filter(in_channel)
+        .filter(|r| r.event == Event::Packed)
         .filter_map(|r| Some((r.sequence?, r.manifest_sha256.clone())))
-        .max_by_key(|(s, _)| *s);
-    match last {
-        None => (1, None),
-        Some((s, sha)) => (s + 1, sha),
-    }
+        .max_by_key(|(s, _)| *s)
+        .and_then(|(_, sha)| sha);
+    (taken.map_or(1, |n| n + 1), previous)
 }
 
 /// Bundle ids of packed bundles for which a receipt was imported.

@@ -2,6 +2,7 @@
 //! keyring of named parties.
 
 pub mod channel;
+pub mod intent;
 pub mod keyring;
 pub mod ledger;
 pub mod ledger_seal;

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::custody::intent;
 use crate::custody::ledger::{self, Event, Ledger, Record};
+use crate::disk::durable::{self, PendingFile};
 use crate::error::{Error, Result};
 use crate::format::manifest::{self, Manifest};
 use crate::format::names::escape;
@@ -81,14 +83,45 @@ pub fn write(dir: &Path, m: &Manifest, manifest_sha256: &str, key: &SigningKey) 
         "# pouch receipt: signed by the recipient; import with pouch receipt import\n\n{body}"
     );
     let path = dir.join(format!("{}.receipt.toml", r.name));
+    let sig_path = signature::signature_path(&path);
     let sig = key.sign_with_comment(
         text.as_bytes(),
         &comment(&r.bundle_id, &r.name),
         &format!("pouch receipt for {}", r.name),
     )?;
-    crate::disk::durable::write_new(&path, text.as_bytes(), 0o644)?;
-    crate::disk::durable::write_new(&signature::signature_path(&path), sig.as_bytes(), 0o644)?;
+    // A receipt without its signature is what a write interrupted between
+    // the two renames leaves: it proves nothing, and is replaced.
+    if path.is_file() && std::fs::symlink_metadata(&sig_path).is_err() {
+        std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+        crate::notice::notice(&format!(
+            "removed {}: an unsigned receipt left by an interrupted write",
+            path.display()
+        ));
+    }
+    // Both files complete under temporary names, then renamed receipt
+    // first, signature last: a receipt that has its signature is whole.
+    let mut files = Vec::new();
+    for (p, bytes) in [(&path, text.as_bytes()), (&sig_path, sig.as_bytes())] {
+        let mut f = PendingFile::create(p, 0o644)?;
+        f.write_all(bytes)?;
+        files.push(f.sync()?);
+    }
+    durable::commit_all(files)?;
     Ok(path)
+}
+
+/// Whether this ledger accepted the bundle `bundle_id` whose manifest hashes
+/// to `manifest_sha256` (only such a bundle gets a receipt).
+pub fn accepted_here(ledger_path: &Path, bundle_id: &str, manifest_sha256: &str) -> Result<bool> {
+    let mut ledger = Ledger::open(ledger_path)?;
+    // An unpack killed after moving its files into place is accepted.
+    intent::recover(&mut ledger)?;
+    let accepted = ledger.records_where(|r| {
+        r.event == Event::Accepted
+            && r.bundle_id.as_deref() == Some(bundle_id)
+            && r.manifest_sha256.as_deref() == Some(manifest_sha256)
+    })?;
+    Ok(!accepted.is_empty())
 }
 
 /// A receipt read and checked.
@@ -195,6 +228,7 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
     let checked = read(path, trusted)?;
     let r = &checked.receipt;
     let mut ledger = Ledger::open(ledger_path)?;
+    intent::recover(&mut ledger)?;
     let records =
         ledger.records_where(|rec| rec.bundle_id.as_deref() == Some(r.bundle_id.as_str()))?;
     let packed = records

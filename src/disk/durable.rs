@@ -128,7 +128,15 @@ pub fn commit_all(files: Vec<SyncedFile>) -> Result<Vec<PathBuf>> {
     }
     let dirs: std::collections::BTreeSet<&Path> = committed.iter().map(|p| parent_of(p)).collect();
     for dir in dirs {
-        sync_dir(dir)?;
+        if let Err(e) = sync_dir(dir) {
+            // The renames may not survive a crash: take them back, so that
+            // what the caller reports (a failure) is what is on disk.
+            for p in &committed {
+                let _ = fs::remove_file(p);
+            }
+            let _ = sync_dir(dir);
+            return Err(e);
+        }
     }
     Ok(committed)
 }

@@ -2,4 +2,6 @@
 //! payload parts, and filesystem facts (FAT limits, removable media).
 
 pub mod durable;
+pub mod leftovers;
+pub mod lock;
 pub mod media;

@@ -21,9 +21,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::custody::intent;
 use crate::custody::ledger::{self, Event, Ledger, Record};
-use crate::disk::durable;
-use crate::disk::media;
+use crate::disk::lock::FolderLock;
+use crate::disk::{durable, leftovers, media};
 use crate::error::{Error, Result};
 use crate::format::manifest::{
     self, Channel, Contents, Entry, Manifest, Payload, RecipientInfo, Signer,
@@ -153,11 +154,17 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     // The ledger stays locked from choosing the sequence number until the
     // bundle is recorded, so two packs cannot take the same number.
     let mut ledger = opts.ledger.as_deref().map(Ledger::open).transpose()?;
+    if let Some(l) = &mut ledger {
+        intent::recover(l)?;
+    }
+    // Shared with other packs into OUTDIR; what an interrupted one left
+    // there is removed first when no other is running.
+    let _out = FolderLock::take(&opts.out_dir, || leftovers::clean(&opts.out_dir))?;
     let (sequence, previous_manifest_sha256) = match (&opts.sender, &opts.receiver, &mut ledger) {
         (Some(s), Some(r), Some(l)) => {
             let (n, prev) = ledger::next_sequence(
                 &l.records_where(|rec| {
-                    rec.event == Event::Packed
+                    matches!(rec.event, Event::Packed | Event::Reserved)
                         && rec.sender.as_deref() == Some(s)
                         && rec.receiver.as_deref() == Some(r)
                 })?,
@@ -177,6 +184,10 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
 
     let payload = write_payload(opts, &plan, &id, target.split)?;
     let (m, written) = manifest_for(opts, key, id, channel, target.split.is_some(), payload);
+    // The sequence number is reserved in the ledger (an intent) before the
+    // bundle is committed, and the intent settled after: see
+    // `custody::intent`.
+    let mut reserved = None;
     let sealed = seal(
         &m,
         key,
@@ -184,11 +195,45 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         &target.manifest_path,
         &opts.out_dir,
         opts.verify_after_write,
-    )?;
-    if let Some(l) = &mut ledger {
-        l.append(Record::about(Event::Packed, &m, &sealed.manifest_sha256))?;
-        // The sender owns its ledger: its signing key vouches for it.
-        crate::custody::ledger_seal::sign_ledger(l, key)?;
+        &mut |sha| {
+            if let Some(l) = &mut ledger {
+                let r = Record::about(Event::Reserved, &m, sha);
+                reserved = Some(intent::intend(l, r, &target.manifest_path)?);
+            }
+            Ok(())
+        },
+    );
+    let sealed = match (sealed, &mut ledger, &reserved) {
+        (Ok(s), _, _) => s,
+        (Err(e), Some(l), Some(r)) => {
+            // Nothing was committed (or it was taken back); a failure to
+            // say so is settled by the next run.
+            let _ = intent::settle(
+                l,
+                r,
+                Event::Abandoned,
+                Some(format!("the pack failed: {e}")),
+            );
+            return Err(e);
+        }
+        (Err(e), ..) => return Err(e),
+    };
+    if let (Some(l), Some(r)) = (&mut ledger, &reserved) {
+        // The bundle is committed: from here on, a failure is a warning
+        // (the next run records what this one could not), never an error.
+        match intent::settle(l, r, Event::Packed, None) {
+            // The sender owns its ledger: its signing key vouches for it.
+            Ok(_) => {
+                if let Err(e) = crate::custody::ledger_seal::sign_ledger(l, key) {
+                    crate::notice::notice(&format!(
+                        "warning: the bundle is complete and recorded, but the ledger's signature could not be renewed ({e}); run pouch ledger sign -s KEY"
+                    ));
+                }
+            }
+            Err(e) => crate::notice::notice(&format!(
+                "warning: the bundle is complete, but the ledger could not record it ({e}); the next pouch command that writes the ledger records it (or run pouch ledger repair)"
+            )),
+        }
     }
     Ok(PackReport {
         manifest_sha256: sealed.manifest_sha256,

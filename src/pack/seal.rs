@@ -26,6 +26,11 @@ pub(crate) struct Sealed {
 /// Signs `m` and commits the payload files, the manifest and the signature,
 /// in that order, all or nothing; then, if asked (or, by default, when
 /// `out_dir` is on removable media), reads every file back from the device.
+///
+/// `before_commit` runs when every file is on disk under its temporary
+/// name, with the manifest's sha256: the last moment to stop (an
+/// interruption) or to record an intent. When it fails, nothing is
+/// committed.
 pub(crate) fn seal(
     m: &Manifest,
     key: &SigningKey,
@@ -33,6 +38,7 @@ pub(crate) fn seal(
     manifest_path: &Path,
     out_dir: &Path,
     verify_after_write: Option<bool>,
+    before_commit: &mut dyn FnMut(&str) -> Result<()>,
 ) -> Result<Sealed> {
     m.validate()
         .map_err(|r| Error::Internal(format!("the manifest pouch made is invalid: {r}")))?;
@@ -54,6 +60,10 @@ pub(crate) fn seal(
         hashes.push(crate::payload::hashing::sha256_hex(&bytes));
     }
     let manifest_sha256 = hashes[hashes.len() - 2].clone();
+    // A flush can take long on a real stick: an interruption during it is
+    // honoured here, with nothing committed.
+    crate::interrupt::check()?;
+    before_commit(&manifest_sha256)?;
     // Everything is on disk under temporary names; now the renames, in
     // order, undoing the earlier ones if a later one fails.
     let paths = durable::commit_all(files)?;

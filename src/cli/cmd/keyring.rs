@@ -4,7 +4,8 @@ use super::*;
 
 /// Runs the command; returns its exit code.
 pub fn run(ctx: &Ctx, cmd: KeyringCommand) -> Result<u8> {
-    let (mut ring, path) = pouch::custody::keyring::open(ctx.keyring.path.as_ref())?;
+    use pouch::custody::keyring;
+    let at = ctx.keyring.path.as_ref();
     match cmd {
         KeyringCommand::Add {
             name,
@@ -19,14 +20,13 @@ pub fn run(ctx: &Ctx, cmd: KeyringCommand) -> Result<u8> {
                         .map(|r| r.to_string()),
                 );
             }
-            ring.add(&name, sign_pub.as_deref(), &recipients)?;
-            ring.save(&path)?;
+            let path =
+                keyring::update(at, |ring| ring.add(&name, sign_pub.as_deref(), &recipients))?;
             render::warn(&format!("{} updated: {name}", path.display()));
         }
-        KeyringCommand::List { json } => render::keyring(&ring, json),
+        KeyringCommand::List { json } => render::keyring(&keyring::open(at)?.0, json),
         KeyringCommand::Remove { name } => {
-            ring.remove(&name)?;
-            ring.save(&path)?;
+            let path = keyring::update(at, |ring| ring.remove(&name))?;
             render::warn(&format!("{} updated: {name} removed", path.display()));
         }
     }

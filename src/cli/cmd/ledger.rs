@@ -48,6 +48,22 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
         LedgerCommand::Gaps { json } => {
             render::ledger_gaps(&pouch::custody::channel::gaps(&path)?, json);
         }
+        LedgerCommand::Repair => {
+            let r = pouch::custody::intent::repair(&path)?;
+            if let Some((aside, n)) = &r.set_aside {
+                render::warn(&format!(
+                    "set aside {n} bytes of a cut-off last record in {}; the ledger ends with its last whole record",
+                    aside.display()
+                ));
+            }
+            if !r.unresolved.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{} interrupted command(s) could not be settled (see above): make their folders reachable and run pouch ledger repair again",
+                    r.unresolved.len()
+                )));
+            }
+            render::note(&format!("{}: nothing left to repair", path.display()));
+        }
     }
     Ok(0)
 }

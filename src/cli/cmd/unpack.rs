@@ -35,13 +35,26 @@ pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
         progress: ctx.progress.clone(),
     };
     let report = pouch::unpack::unpack(&opts)?;
+    // The bundle is accepted and in place: a receipt that cannot be
+    // written is a warning with what to do, not a failure.
     let receipt = match (&receipt_out, &receipt_key) {
-        (Some(dir), Some(key)) => Some(pouch::custody::receipt::write(
-            dir,
-            &report.manifest,
-            &report.manifest_sha256,
-            key,
-        )?),
+        (Some(dir), Some(key)) => {
+            match pouch::custody::receipt::write(
+                dir,
+                &report.manifest,
+                &report.manifest_sha256,
+                key,
+            ) {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    render::warn(&format!(
+                        "warning: the bundle is accepted, but its receipt could not be written: {e}; write it with pouch receipt make {} -s KEY -o DIR",
+                        manifest.display()
+                    ));
+                    None
+                }
+            }
+        }
         _ => None,
     };
     render::unpack(&report, receipt.as_deref(), json);

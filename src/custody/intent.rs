@@ -1,0 +1,244 @@
+//! Intents: the records that keep the ledger and the disk in step.
+//!
+//! A command that both commits work on disk and records it writes an intent
+//! first, naming where the work lands: pack a `reserved` record (the
+//! bundle's manifest path and sha256; from then on its sequence number is
+//! taken), unpack an `accepting` record (`DEST/NAME`). Then it commits (the
+//! renames), then it settles the intent with the record of what happened
+//! (`packed`, `accepted`), which names the intent's index.
+//!
+//! A crash, a full disk or an I/O error between the intent and its
+//! settlement leaves the intent open. The next command that writes the
+//! ledger ([`recover`]) looks at the disk and settles it: work that was
+//! committed is recorded as such (the bundle verifies under its recorded
+//! hash; the folder is there), work that was not is recorded `abandoned`
+//! and what it left is removed. A sequence number is never given twice,
+//! even when its bundle was abandoned: the recipient then sees a gap, which
+//! the sender's ledger explains. An intent whose folder cannot be reached
+//! (a medium that is not mounted) stays open, with a notice, until it can.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::custody::ledger::{Event, Ledger, Record};
+use crate::disk::{durable, leftovers, lock::FolderLock};
+use crate::error::{Error, Result};
+use crate::payload::hashing::sha256_hex;
+
+/// Appends the intent `record` (whose event is `reserved` or `accepting`)
+/// for work landing at `path`; returns it as recorded, with its index.
+pub fn intend(ledger: &mut Ledger, mut record: Record, path: &Path) -> Result<Record> {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    record.path = Some(absolute.to_string_lossy().into_owned());
+    ledger.append(record)
+}
+
+/// Appends the record that settles `intent` with `event`, carrying what the
+/// intent said, and `note` when given.
+pub fn settle(
+    ledger: &mut Ledger,
+    intent: &Record,
+    event: Event,
+    note: Option<String>,
+) -> Result<Record> {
+    let mut r = Record {
+        event,
+        path: None,
+        intent: Some(intent.index),
+        ..intent.clone()
+    };
+    r.notes.extend(note);
+    ledger.append(r)
+}
+
+/// The intents of the ledger that no record settles, read in one pass.
+pub fn open_intents(ledger: &mut Ledger) -> Result<Vec<Record>> {
+    let mut open = Vec::new();
+    let mut settled = std::collections::BTreeSet::new();
+    for r in ledger.records_where(|r| is_intent(r.event) || r.intent.is_some())? {
+        match r.intent {
+            Some(i) => {
+                settled.insert(i);
+            }
+            None => open.push(r),
+        }
+    }
+    open.retain(|r| !settled.contains(&r.index));
+    Ok(open)
+}
+
+fn is_intent(event: Event) -> bool {
+    matches!(event, Event::Reserved | Event::Accepting)
+}
+
+/// What became of an intent's work, as the disk shows it.
+enum Outcome {
+    Committed,
+    NotCommitted(String),
+    Unreachable(PathBuf),
+}
+
+/// Settles every open intent whose folder can be reached, with a notice
+/// each; returns those that stay open (their folder cannot be reached).
+pub fn recover(ledger: &mut Ledger) -> Result<Vec<Record>> {
+    let mut unresolved = Vec::new();
+    for intent in open_intents(ledger)? {
+        let what = describe(&intent);
+        match outcome(&intent)? {
+            Outcome::Committed => {
+                let (event, done) = match intent.event {
+                    Event::Reserved => (Event::Packed, "its bundle was committed"),
+                    _ => (Event::Accepted, "its files were moved into place"),
+                };
+                let note = format!("recorded by a later run: {what} was interrupted after {done}");
+                settle(ledger, &intent, event, Some(note.clone()))?;
+                crate::notice::notice(&note);
+            }
+            Outcome::NotCommitted(left) => {
+                let note = format!("{what} was interrupted before it committed anything{left}");
+                settle(ledger, &intent, Event::Abandoned, Some(note.clone()))?;
+                crate::notice::notice(&format!("recorded as abandoned: {note}"));
+            }
+            Outcome::Unreachable(dir) => {
+                crate::notice::notice(&format!(
+                    "{what} was interrupted and is not settled: {} cannot be reached; make it reachable (mount the medium) and run pouch ledger repair",
+                    dir.display()
+                ));
+                unresolved.push(intent);
+            }
+        }
+    }
+    Ok(unresolved)
+}
+
+/// "the pack of NAME (sequence N)", "the unpack of NAME into PATH".
+fn describe(intent: &Record) -> String {
+    let name = crate::format::names::escape(intent.name.as_deref().unwrap_or("?"));
+    match intent.event {
+        Event::Reserved => match intent.sequence {
+            Some(n) => format!("the pack of {name} (sequence {n}, record {})", intent.index),
+            None => format!("the pack of {name} (record {})", intent.index),
+        },
+        _ => format!(
+            "the unpack of {name} into {} (record {})",
+            crate::format::names::escape(intent.path.as_deref().unwrap_or("?")),
+            intent.index
+        ),
+    }
+}
+
+/// Looks at the disk where the intent's work lands.
+fn outcome(intent: &Record) -> Result<Outcome> {
+    let Some(path) = intent.path.as_deref().map(PathBuf::from) else {
+        return Ok(Outcome::NotCommitted(" (the intent names no place)".into()));
+    };
+    let dir = durable::parent_of(&path).to_path_buf();
+    let present = match fs::symlink_metadata(&path) {
+        Ok(meta) => Some(meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => None,
+        Err(_) => return Ok(Outcome::Unreachable(dir)),
+    };
+    match (intent.event, present) {
+        (Event::Reserved, Some(meta)) if meta.is_file() => {
+            let sha = durable::read_capped(&path, crate::format::manifest::MAX_MANIFEST_BYTES)?
+                .map(|bytes| sha256_hex(&bytes));
+            Ok(if sha.is_some() && sha == intent.manifest_sha256 {
+                Outcome::Committed
+            } else {
+                Outcome::NotCommitted(format!("; {} is not the manifest it made", path.display()))
+            })
+        }
+        (Event::Accepting, Some(meta)) if meta.is_dir() => Ok(Outcome::Committed),
+        (_, Some(_)) => Ok(Outcome::NotCommitted(format!(
+            "; {} is something else",
+            path.display()
+        ))),
+        (event, None) => {
+            let name = intent.name.clone().unwrap_or_default();
+            let mut removed = Vec::new();
+            let _lock = FolderLock::take(&dir, || {
+                leftovers::clean(&dir)?;
+                if event == Event::Reserved {
+                    removed = remove_orphan_payload(&dir, &name)?;
+                }
+                Ok(())
+            })?;
+            Ok(Outcome::NotCommitted(if removed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; removed its payload files without a manifest: {}",
+                    removed.join(", ")
+                )
+            }))
+        }
+    }
+}
+
+/// Removes `NAME.age` and `NAME.age.NNN` from `dir` when no `NAME.toml` is
+/// there: a pack killed while renaming its files into place leaves them.
+fn remove_orphan_payload(dir: &Path, name: &str) -> Result<Vec<String>> {
+    if name.is_empty() || dir.join(format!("{name}.toml")).exists() {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    let mut remove = |file: String| -> Result<bool> {
+        let path = dir.join(&file);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {
+                fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+                removed.push(file);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    };
+    remove(format!("{name}.age"))?;
+    // Parts are numbered from 001 without holes.
+    for i in 0..MAX_PARTS {
+        if !remove(crate::format::manifest::part_name(name, i))? {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+/// More parts than any bundle has.
+const MAX_PARTS: usize = 100_000;
+
+/// What `ledger repair` did.
+#[derive(Debug, Clone, Default)]
+pub struct Repair {
+    /// Where the bytes of a torn last record were set aside, and how many.
+    pub set_aside: Option<(PathBuf, u64)>,
+    /// Intents that could not be settled (their folder cannot be reached).
+    pub unresolved: Vec<Record>,
+}
+
+/// `ledger repair`: sets a torn last record aside in `LEDGER.torn-TIME`
+/// (written durably before the ledger is cut) and records that it did, then
+/// settles what interrupted commands left open.
+pub fn repair(path: &Path) -> Result<Repair> {
+    let mut ledger = Ledger::open(path)?;
+    let torn = ledger.torn_tail()?;
+    let mut report = Repair::default();
+    if !torn.is_empty() {
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".torn-{stamp}"));
+        let aside = durable::write_new(&path.with_file_name(name), &torn, 0o600)?;
+        ledger.cut_tail(torn.len() as u64)?;
+        ledger.append(Record {
+            event: Event::Repaired,
+            notes: vec![format!(
+                "set aside {} bytes of a cut-off last record in {}",
+                torn.len(),
+                aside.display()
+            )],
+            ..Record::default()
+        })?;
+        report.set_aside = Some((aside, torn.len() as u64));
+    }
+    report.unresolved = recover(&mut ledger)?;
+    Ok(report)
+}
