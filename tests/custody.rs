@@ -432,3 +432,95 @@ fn a_receipt_signed_by_another_trusted_party_is_refused_and_fails_audit() {
     let with_bundle = args!(w.sender(); "audit", &receipts, &stick, "--trust", &w.clerk.public);
     fails(with_bundle, 1, &[]).stdout(contains(only_theirs));
 }
+
+#[test]
+fn a_receipt_can_always_be_made_later_for_an_accepted_bundle_only() {
+    let w = Agencies::new();
+    let m1 = w.pack("b1");
+    let m2 = w.pack("b2");
+    passes(w.unpack(&m1), &[]);
+    let receipts = w.w.dir("receipts");
+    let make = |m: &Path| {
+        let key = &w.recipient.secret;
+        args!(w.receiver(); "receipt", "make", m, "-s", key, "-o", &receipts)
+    };
+    passes(make(&m1), &[]).stderr(contains("receipt written"));
+    // b2 was never unpacked here: no receipt for it.
+    fails(make(&m2), 2, &["was not accepted by this ledger"]);
+    assert!(!receipts.join("b2.receipt.toml").exists());
+    // A rerun of the unpack is a replay, but the receipt needs none.
+    fails(w.unpack(&m1), 1, &["already accepted"]);
+    passes(w.import(&receipts.join("b1.receipt.toml")), &[]);
+    passes(args!(w.sender(); "ledger", "show"), &["delivered"]);
+    // A receipt whose signature is missing (a write cut between the two
+    // renames) is replaced by the next one.
+    fs::remove_file(receipts.join("b1.receipt.toml.minisig")).expect("rm");
+    passes(make(&m1), &[]).stderr(contains("unsigned receipt left by an interrupted write"));
+    assert!(receipts.join("b1.receipt.toml.minisig").is_file());
+}
+
+#[test]
+fn leftovers_of_interrupted_runs_are_named_by_audit_and_removed_by_the_next_run() {
+    let w = Agencies::new();
+    let m1 = w.pack("b1");
+    let stick = w.d.join("stick");
+    let inbox = w.w.dir("inbox");
+    let temp = stick.join(".b9.age.Xy12Ab.tmp");
+    fs::write(&temp, "half a payload").expect("temp");
+    let staging = inbox.join(".pouch-staging-b9-0123456789ab");
+    fs::create_dir(&staging).expect("staging");
+    fs::write(staging.join("decrypted.txt"), "secret").expect("file");
+    let mine = stick.join("notes.txt.tmp");
+    fs::write(&mine, "not pouch's").expect("other");
+    let audit = args!(w.receiver(); "audit", &stick, &inbox);
+    passes(
+        audit,
+        &[
+            "left over",
+            "b9.age.Xy12Ab.tmp",
+            "temporary file of an interrupted pack",
+        ],
+    )
+    .stdout(contains("staging folder of an interrupted unpack"))
+    .stdout(contains("decrypted.txt").not());
+    passes(w.unpack(&m1), &[]).stderr(contains("removed").and(contains(".pouch-staging-b9")));
+    assert!(
+        !staging.exists(),
+        "the staging folder with decrypted files is gone"
+    );
+    w.pack("b2");
+    assert!(!temp.exists(), "the temporary file is gone");
+    assert!(mine.is_file(), "a file pouch did not write stays");
+}
+
+#[test]
+fn concurrent_keyring_updates_all_land() {
+    let w = Agencies::new();
+    for round in 0..12 {
+        let names = [format!("a{round}"), format!("b{round}")];
+        let children: Vec<_> = names
+            .iter()
+            .map(|n| {
+                let bin = assert_cmd::cargo::cargo_bin("pouch");
+                std::process::Command::new(bin)
+                    .env("POUCH_HOME", w.d.join("sender-home"))
+                    // Recipients only: one signing key belongs to one party.
+                    .args(["keyring", "add", n, "--recipient", &w.recipient.recipient])
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().expect("wait").success());
+        }
+        let list = stdout_of(&output(args!(w.sender(); "keyring", "list", "--json")));
+        for n in &names {
+            assert!(
+                list.contains(&format!("\"{n}\"")),
+                "round {round}: {n} lost: {list}"
+            );
+        }
+    }
+}

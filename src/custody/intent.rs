@@ -28,7 +28,12 @@ use crate::payload::hashing::sha256_hex;
 /// Appends the intent `record` (whose event is `reserved` or `accepting`)
 /// for work landing at `path`; returns it as recorded, with its index.
 pub fn intend(ledger: &mut Ledger, mut record: Record, path: &Path) -> Result<Record> {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    // The folder's real path: the next run may start anywhere.
+    let dir = durable::parent_of(path);
+    let absolute = match (fs::canonicalize(dir), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    };
     record.path = Some(absolute.to_string_lossy().into_owned());
     ledger.append(record)
 }
@@ -129,8 +134,11 @@ fn describe(intent: &Record) -> String {
 
 /// Looks at the disk where the intent's work lands.
 fn outcome(intent: &Record) -> Result<Outcome> {
-    let Some(path) = intent.path.as_deref().map(PathBuf::from) else {
-        return Ok(Outcome::NotCommitted(" (the intent names no place)".into()));
+    let Some((path, name)) = place(intent) else {
+        // Not a place pouch writes: nothing there is looked at or removed.
+        return Ok(Outcome::NotCommitted(
+            " (the intent does not name a place pouch writes)".into(),
+        ));
     };
     let dir = durable::parent_of(&path).to_path_buf();
     let present = match fs::symlink_metadata(&path) {
@@ -154,7 +162,6 @@ fn outcome(intent: &Record) -> Result<Outcome> {
             path.display()
         ))),
         (event, None) => {
-            let name = intent.name.clone().unwrap_or_default();
             let mut removed = Vec::new();
             let _lock = FolderLock::take(&dir, || {
                 leftovers::clean(&dir)?;
@@ -173,6 +180,26 @@ fn outcome(intent: &Record) -> Result<Outcome> {
             }))
         }
     }
+}
+
+/// Where the intent's work lands and the bundle's name, when they are what
+/// pouch writes: an absolute `DIR/NAME.toml` (pack) or `DEST/NAME` (unpack)
+/// with a valid bundle name. The ledger is the owner's own file, but a
+/// record that names another place is not followed.
+fn place(intent: &Record) -> Option<(PathBuf, String)> {
+    let path = PathBuf::from(intent.path.as_deref()?);
+    let name = intent.name.clone()?;
+    crate::format::names::check_bundle_name(&name).ok()?;
+    let expected = match intent.event {
+        Event::Reserved => format!("{name}.toml"),
+        _ => name.clone(),
+    };
+    let fits = path.is_absolute()
+        && path.file_name().and_then(|n| n.to_str()) == Some(expected.as_str())
+        && !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+    fits.then_some((path, name))
 }
 
 /// Removes `NAME.age` and `NAME.age.NNN` from `dir` when no `NAME.toml` is
