@@ -146,40 +146,50 @@ fn outcome(intent: &Record) -> Result<Outcome> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() => None,
         Err(_) => return Ok(Outcome::Unreachable(dir)),
     };
-    match (intent.event, present) {
+    // A pack's bundle is committed when its signature, renamed last, is
+    // there beside the manifest it made; anything less is taken back.
+    let mine = match (intent.event, &present) {
         (Event::Reserved, Some(meta)) if meta.is_file() => {
             let sha = durable::read_capped(&path, crate::format::manifest::MAX_MANIFEST_BYTES)?
                 .map(|bytes| sha256_hex(&bytes));
-            Ok(if sha.is_some() && sha == intent.manifest_sha256 {
-                Outcome::Committed
-            } else {
-                Outcome::NotCommitted(format!("; {} is not the manifest it made", path.display()))
-            })
+            if sha.is_none() || sha != intent.manifest_sha256 {
+                return Ok(Outcome::NotCommitted(format!(
+                    "; {} is not the manifest it made",
+                    path.display()
+                )));
+            }
+            let signed = fs::symlink_metadata(crate::signature::signature_path(&path))
+                .is_ok_and(|m| m.is_file());
+            if signed {
+                return Ok(Outcome::Committed);
+            }
+            true
         }
-        (Event::Accepting, Some(meta)) if meta.is_dir() => Ok(Outcome::Committed),
-        (_, Some(_)) => Ok(Outcome::NotCommitted(format!(
-            "; {} is something else",
-            path.display()
-        ))),
-        (event, None) => {
-            let mut removed = Vec::new();
-            let _lock = FolderLock::take(&dir, || {
-                leftovers::clean(&dir)?;
-                if event == Event::Reserved {
-                    removed = remove_orphan_payload(&dir, &name)?;
-                }
-                Ok(())
-            })?;
-            Ok(Outcome::NotCommitted(if removed.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; removed its payload files without a manifest: {}",
-                    removed.join(", ")
-                )
-            }))
+        (Event::Accepting, Some(meta)) if meta.is_dir() => return Ok(Outcome::Committed),
+        (_, Some(_)) => {
+            return Ok(Outcome::NotCommitted(format!(
+                "; {} is something else",
+                path.display()
+            )))
         }
-    }
+        (_, None) => false,
+    };
+    let mut removed = Vec::new();
+    let _lock = FolderLock::take(&dir, || {
+        leftovers::clean(&dir)?;
+        if intent.event == Event::Reserved {
+            removed = remove_uncommitted(&dir, &name, mine)?;
+        }
+        Ok(())
+    })?;
+    Ok(Outcome::NotCommitted(if removed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; removed what it had renamed into place without its signature: {}",
+            removed.join(", ")
+        )
+    }))
 }
 
 /// Where the intent's work lands and the bundle's name, when they are what
@@ -202,10 +212,13 @@ fn place(intent: &Record) -> Option<(PathBuf, String)> {
     fits.then_some((path, name))
 }
 
-/// Removes `NAME.age` and `NAME.age.NNN` from `dir` when no `NAME.toml` is
-/// there: a pack killed while renaming its files into place leaves them.
-fn remove_orphan_payload(dir: &Path, name: &str) -> Result<Vec<String>> {
-    if name.is_empty() || dir.join(format!("{name}.toml")).exists() {
+/// Removes what a pack killed while renaming its files into place left
+/// without its signature: `NAME.age`, `NAME.age.NNN`, and `NAME.toml` when
+/// `manifest_is_mine` (the manifest it made, by its sha256). Nothing is
+/// removed when another `NAME.toml` is there.
+fn remove_uncommitted(dir: &Path, name: &str, manifest_is_mine: bool) -> Result<Vec<String>> {
+    let manifest = dir.join(format!("{name}.toml"));
+    if manifest.exists() && !manifest_is_mine {
         return Ok(Vec::new());
     }
     let mut removed = Vec::new();
@@ -220,6 +233,9 @@ fn remove_orphan_payload(dir: &Path, name: &str) -> Result<Vec<String>> {
             _ => Ok(false),
         }
     };
+    if manifest_is_mine {
+        remove(format!("{name}.toml"))?;
+    }
     remove(format!("{name}.age"))?;
     // Parts are numbered from 001 without holes.
     for i in 0..MAX_PARTS {
