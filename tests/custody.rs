@@ -116,7 +116,12 @@ fn a_series_of_five_bundles_gaps_replays_late_arrivals_and_forged_links() {
     passes(w.unpack(&m[0]), &[]);
     passes(w.unpack(&m[1]), &[]).stderr(contains("gap").not());
     passes(w.unpack(&m[3]), &[]).stderr(contains("sequence numbers [3] have not arrived"));
-    passes(gaps(), &["bka-zd:fedpol-ic: missing [3]"]);
+    // A gap is exit 1, on the recipient's ledger and on the sender's.
+    fails(gaps(), 1, &[]).stdout(contains("bka-zd:fedpol-ic: missing [3]"));
+    passes(
+        args!(w.sender(); "ledger", "gaps"),
+        &["bka-zd:fedpol-ic: no gaps"],
+    );
     // The same bundle again is a replay, even into another folder.
     fs::remove_dir_all(w.d.join("inbox/b2")).expect("rm");
     fails(w.unpack(&m[1]), 1, &["replay", "--allow-replay"]);
@@ -483,6 +488,13 @@ fn leftovers_of_interrupted_runs_are_named_by_audit_and_removed_by_the_next_run(
     )
     .stdout(contains("staging folder of an interrupted unpack"))
     .stdout(contains("decrypted.txt").not());
+    // An empty (or unmounted) folder is not a clean audit.
+    let empty = w.w.dir("empty");
+    fails(
+        args!(w.receiver(); "audit", &empty),
+        1,
+        &["no bundles or receipts found"],
+    );
     passes(w.unpack(&m1), &[]).stderr(contains("removed").and(contains(".pouch-staging-b9")));
     assert!(
         !staging.exists(),

@@ -176,7 +176,7 @@ pub enum LedgerCommand {
         #[command(flatten)]
         key: KeyArgs,
     },
-    /// Missing sequence numbers per channel among the bundles accepted.
+    /// Missing sequence numbers per channel (accepted here, or packed here); exit 1 when any.
     #[command(after_help = "Example:\n  pouch ledger gaps")]
     Gaps {
         /// Print as JSON.

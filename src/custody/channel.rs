@@ -154,7 +154,15 @@ const MAX_RUNS: usize = 2 * MAX_LISTED_MISSING;
 pub fn gaps(path: &Path) -> Result<BTreeMap<String, Vec<u64>>> {
     let mut seen: BTreeMap<String, Runs> = BTreeMap::new();
     ledger::each(path, |r| {
-        if r.event != Event::Accepted || !is_vouched(&r) {
+        // A recipient's series is what it accepted from the sender party;
+        // a sender's, what it packed (a number it reserved and abandoned
+        // shows as missing there too).
+        let counts = match r.event {
+            Event::Accepted => is_vouched(&r),
+            Event::Packed => true,
+            _ => false,
+        };
+        if !counts {
             return Ok(());
         }
         let (Some(key), Some(seq)) = (channel_key(&r.sender, &r.receiver), r.sequence) else {

@@ -19,5 +19,14 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<u8> {
     };
     let report = pouch::audit::audit(&opts)?;
     render::audit(&report, json);
+    if report.bundles.is_empty() && report.receipts.is_empty() {
+        // An empty or unmounted folder is not a clean audit.
+        let places: Vec<String> = opts.paths.iter().map(|p| p.display().to_string()).collect();
+        render::warn(&format!(
+            "error: no bundles or receipts found in {}; is the medium mounted?",
+            places.join(", ")
+        ));
+        return Ok(1);
+    }
     Ok(if report.failed > 0 { 1 } else { 0 })
 }

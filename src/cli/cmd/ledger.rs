@@ -46,7 +46,11 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
             ));
         }
         LedgerCommand::Gaps { json } => {
-            render::ledger_gaps(&pouch::custody::channel::gaps(&path)?, json);
+            let gaps = pouch::custody::channel::gaps(&path)?;
+            render::ledger_gaps(&gaps, json);
+            if gaps.values().any(|missing| !missing.is_empty()) {
+                return Ok(1);
+            }
         }
         LedgerCommand::Repair => {
             let r = pouch::custody::intent::repair(&path)?;
