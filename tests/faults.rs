@@ -1,6 +1,9 @@
 //! Faults from the outside world, driven through the binary: a full disk while
 //! packing and unpacking, a read-only destination, `kill -9` at many points of
-//! a pack and of an unpack, and a source file that shrinks while it is read.
+//! a pack and of an unpack, and a source file that shrinks while it is read;
+//! in `faults/records.rs`, the custody records under the same faults (kills
+//! at exact system calls with strace, a full disk under the ledger, races,
+//! interruptions during a flush).
 //!
 //! Small filesystems are tmpfs mounts (these tests run as root, locally and in
 //! CI). A mount that fails fails the test; every mount is undone by a guard,
@@ -656,3 +659,7 @@ fn kill_9_between_the_commit_renames_leaves_files_in_order_and_no_verifiable_fra
         assert_a_new_name_works(&p.small, &out, &p.keys, &at);
     }
 }
+
+// Records as durable as the files: kills at exact system calls (strace).
+#[path = "faults/records.rs"]
+mod records;
