@@ -166,30 +166,38 @@ struct Exchange {
     w: World,
     clerk: Keys,
     recipient: Keys,
-    /// The stick, the sender's home and the recipient's.
-    stick: PathBuf,
-    sender: PathBuf,
-    receiver: PathBuf,
 }
 
 impl Exchange {
+    /// The stick, the sender's home and the recipient's.
+    fn stick(&self) -> PathBuf {
+        self.w.join("stick")
+    }
+
+    fn sender(&self) -> PathBuf {
+        self.w.join("sender-home")
+    }
+
+    fn receiver(&self) -> PathBuf {
+        self.w.join("receiver-home")
+    }
+
     fn new() -> Exchange {
         let w = World::new();
         let [clerk, recipient] = ["clerk", "recipient"].map(|n| w.keys(n));
-        let [stick, sender, receiver] = ["stick", "sender-home", "receiver-home"].map(|d| w.dir(d));
+        for d in ["stick", "sender-home", "receiver-home"] {
+            w.dir(d);
+        }
         let x = Exchange {
             w,
             clerk,
             recipient,
-            stick,
-            sender,
-            receiver,
         };
         let add = args!(pouch_process(); "keyring", "add", "bka", "--sign-pub", &x.clerk.public);
         assert_ok(
             &run(at(
-                &x.receiver,
-                args!(add; "--ledger", x.receiver.join("ledger.jsonl")),
+                &x.receiver(),
+                args!(add; "--ledger", x.receiver().join("ledger.jsonl")),
             )),
             "keyring",
         );
@@ -197,7 +205,7 @@ impl Exchange {
             args!(pouch_process(); "keyring", "add", "fedpol", "--sign-pub", &x.recipient.public);
         assert_ok(
             &run(at(
-                &x.sender,
+                &x.sender(),
                 args!(add; "--recipient", &x.recipient.recipient),
             )),
             "keyring",
@@ -208,16 +216,16 @@ impl Exchange {
     /// Packs bundle `name` on channel bka -> fedpol; returns its manifest.
     fn pack(&self, name: &str) -> PathBuf {
         let src = self.w.write(format!("src/{name}/a.txt"), name);
-        let c = args!(pouch_process(); "pack", &src, "-o", &self.stick, "--name", name, "-s", &self.clerk.secret);
+        let c = args!(pouch_process(); "pack", &src, "-o", &self.stick(), "--name", name, "-s", &self.clerk.secret);
         let c = args!(c; "--from", "bka", "--to", "fedpol");
-        assert_ok(&run(at(&self.sender, c)), "pack");
-        self.stick.join(format!("{name}.toml"))
+        assert_ok(&run(at(&self.sender(), c)), "pack");
+        self.stick().join(format!("{name}.toml"))
     }
 
     fn unpack(&self, manifest: &Path, dest: &Path) -> Command {
         let id = &self.recipient.identity;
         let mut c = args!(pouch_process(); "unpack", manifest, "-i", id, "-d", dest);
-        c.env("POUCH_HOME", &self.receiver);
+        c.env("POUCH_HOME", &self.receiver());
         c
     }
 }
@@ -227,12 +235,12 @@ fn unpack_killed_anywhere_is_accepted_once_or_not_at_all_and_a_receipt_can_be_ha
     let x = Exchange::new();
     let inbox = x.w.dir("inbox");
     let receipts = x.w.dir("receipts");
-    let ledger = x.receiver.join("ledger.jsonl");
+    let ledger = x.receiver().join("ledger.jsonl");
     let kills = kill_at_every_call(
         &["write", "fsync", "syncfs", "mkdir", "renameat2"],
         |label| x.unpack(&x.pack(&format!("b-{label}")), &inbox),
         |label| {
-            let m = x.stick.join(format!("b-{label}.toml"));
+            let m = x.stick().join(format!("b-{label}.toml"));
             let name = m.file_stem().expect("name").to_string_lossy().into_owned();
             let again = run(x.unpack(&m, &inbox));
             match again.status.code() {
@@ -260,12 +268,12 @@ fn unpack_killed_anywhere_is_accepted_once_or_not_at_all_and_a_receipt_can_be_ha
                 .count();
             assert_eq!(accepted, 1, "{label}: accepted once");
             assert!(inbox.join(&name).is_dir(), "{label}: DEST/NAME is there");
-            assert_ledger_intact(&x.receiver, label);
+            assert_ledger_intact(&x.receiver(), label);
             // A receipt without --allow-replay, whatever happened.
             let key = &x.recipient.secret;
             let make = args!(pouch_process(); "receipt", "make", &m, "-s", key, "-o", &receipts);
             assert_ok(
-                &run(at(&x.receiver, make)),
+                &run(at(&x.receiver(), make)),
                 &format!("{label}: receipt make"),
             );
         },
@@ -283,10 +291,10 @@ fn receipt_import_and_keyring_add_killed_anywhere_leave_whole_records() {
     let import = |label: &str| {
         let receipt = receipts.join(format!("b-{label}.receipt.toml"));
         let mut c = args!(pouch_process(); "receipt", "import", &receipt);
-        c.env("POUCH_HOME", &x.sender);
+        c.env("POUCH_HOME", &x.sender());
         c
     };
-    let ledger = x.sender.join("ledger.jsonl");
+    let ledger = x.sender().join("ledger.jsonl");
     let kills = kill_at_every_call(
         &["write", "fsync"],
         |label| {
@@ -298,7 +306,7 @@ fn receipt_import_and_keyring_add_killed_anywhere_leave_whole_records() {
         },
         |label| {
             assert_ok(&run(import(label)), &format!("{label}: rerun"));
-            assert_ledger_intact(&x.sender, label);
+            assert_ledger_intact(&x.sender(), label);
             let recs = records(&ledger);
             let name = format!("b-{label}");
             let receipts = with_event(&recs, "receipt").filter(|r| r["name"] == name.as_str());
@@ -313,12 +321,12 @@ fn receipt_import_and_keyring_add_killed_anywhere_leave_whole_records() {
     let mut added = Vec::new();
     let add = |label: &str| {
         let mut c = args!(pouch_process(); "keyring", "add", format!("p-{label}"), "--recipient", &x.recipient.recipient);
-        c.env("POUCH_HOME", &x.sender);
+        c.env("POUCH_HOME", &x.sender());
         c
     };
     let kills = kill_at_every_call(&["write", "fsync", "renameat"], add, |label| {
         let o = run(at(
-            &x.sender,
+            &x.sender(),
             args!(pouch_process(); "keyring", "list", "--json"),
         ));
         assert_ok(&o, &format!("{label}: the keyring parses"));
@@ -422,7 +430,7 @@ fn an_interruption_during_a_flush_rolls_back_with_130() {
     for signal in ["INT", "TERM"] {
         let out = x.w.dir(format!("out-{signal}"));
         let mut c = pack_cmd(&[&src], &out, "b", &x.clerk);
-        c.env("POUCH_HOME", &x.sender);
+        c.env("POUCH_HOME", &x.sender());
         let o = interrupted_in(&c, "fsync", signal);
         assert_code(&o, 130, &format!("pack, SIG{signal} during fsync"));
         assert_eq!(
@@ -436,14 +444,14 @@ fn an_interruption_during_a_flush_rolls_back_with_130() {
     let o = interrupted_in(&x.unpack(&m, &inbox), "syncfs", "INT");
     assert_code(&o, 130, "unpack, SIGINT during syncfs");
     assert_eq!(names(&inbox), BTreeSet::new(), "DEST as it was");
-    let recs = records(&x.receiver.join("ledger.jsonl"));
+    let recs = records(&x.receiver().join("ledger.jsonl"));
     assert_eq!(with_event(&recs, "accepted").count(), 0, "nothing accepted");
     assert_ok(&run(x.unpack(&m, &inbox)), "the rerun accepts");
 
     let re = x.w.dir("recut");
     let c =
         args!(pouch_process(); "resplit", &m, "-o", &re, "-s", &x.clerk.secret, "--split", "4K");
-    let o = interrupted_in(&at(&x.sender, c), "fsync", "INT");
+    let o = interrupted_in(&at(&x.sender(), c), "fsync", "INT");
     assert_code(&o, 130, "resplit, SIGINT during fsync");
     assert!(
         !stderr(&o).contains(".age:"),
@@ -479,20 +487,20 @@ fn each_state_changing_command_raced_against_itself_serialises() {
     let packs = (0..4)
         .map(|i| {
             let src = x.w.write(format!("race/{i}.txt"), format!("{i}"));
-            let c = args!(pouch_process(); "pack", &src, "-o", &x.stick, "--name", format!("r{i}"), "-s", &x.clerk.secret);
-            at(&x.sender, args!(c; "--from", "bka", "--to", "fedpol"))
+            let c = args!(pouch_process(); "pack", &src, "-o", &x.stick(), "--name", format!("r{i}"), "-s", &x.clerk.secret);
+            at(&x.sender(), args!(c; "--from", "bka", "--to", "fedpol"))
         })
         .collect();
     let mut seqs = BTreeSet::new();
     for (i, o) in all_at_once(packs).iter().enumerate() {
         assert_ok(o, &format!("pack r{i}"));
-        let text = fs::read_to_string(x.stick.join(format!("r{i}.toml"))).expect("manifest");
+        let text = fs::read_to_string(x.stick().join(format!("r{i}.toml"))).expect("manifest");
         seqs.insert(manifest_field(&text, "sequence").expect("sequence"));
     }
     let want: BTreeSet<String> = (1..=4).map(|n| n.to_string()).collect();
     assert_eq!(seqs, want);
     // Three unpacks of one bundle into three folders: accepted once.
-    let m = x.stick.join("r0.toml");
+    let m = x.stick().join("r0.toml");
     let dests: Vec<PathBuf> = (0..3).map(|i| x.w.join(format!("in{i}"))).collect();
     let outs = all_at_once(dests.iter().map(|d| x.unpack(&m, d)).collect());
     let codes: Vec<_> = outs.iter().map(|o| o.status.code()).collect();
@@ -508,22 +516,22 @@ fn each_state_changing_command_raced_against_itself_serialises() {
     );
     // Two imports of one receipt: recorded once.
     let receipts = x.w.dir("receipts");
-    let m1 = x.stick.join("r1.toml");
+    let m1 = x.stick().join("r1.toml");
     let key = &x.recipient.secret;
     let unpack = args!(x.unpack(&m1, &x.w.join("in-r1")); "--receipt-out", &receipts, "-s", key);
     assert_ok(&run(unpack), "unpack r1");
     let receipt = receipts.join("r1.receipt.toml");
     let import = || {
         at(
-            &x.sender,
+            &x.sender(),
             args!(pouch_process(); "receipt", "import", &receipt),
         )
     };
     for o in all_at_once(vec![import(), import()]) {
         assert_ok(&o, "import");
     }
-    let recs = records(&x.sender.join("ledger.jsonl"));
+    let recs = records(&x.sender().join("ledger.jsonl"));
     assert_eq!(with_event(&recs, "receipt").count(), 1);
-    assert_ledger_intact(&x.sender, "after the races");
-    assert_ledger_intact(&x.receiver, "after the races");
+    assert_ledger_intact(&x.sender(), "after the races");
+    assert_ledger_intact(&x.receiver(), "after the races");
 }
