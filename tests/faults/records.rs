@@ -225,7 +225,7 @@ impl Exchange {
     fn unpack(&self, manifest: &Path, dest: &Path) -> Command {
         let id = &self.recipient.identity;
         let mut c = args!(pouch_process(); "unpack", manifest, "-i", id, "-d", dest);
-        c.env("POUCH_HOME", &self.receiver());
+        c.env("POUCH_HOME", self.receiver());
         c
     }
 }
@@ -291,7 +291,7 @@ fn receipt_import_and_keyring_add_killed_anywhere_leave_whole_records() {
     let import = |label: &str| {
         let receipt = receipts.join(format!("b-{label}.receipt.toml"));
         let mut c = args!(pouch_process(); "receipt", "import", &receipt);
-        c.env("POUCH_HOME", &x.sender());
+        c.env("POUCH_HOME", x.sender());
         c
     };
     let ledger = x.sender().join("ledger.jsonl");
@@ -321,7 +321,7 @@ fn receipt_import_and_keyring_add_killed_anywhere_leave_whole_records() {
     let mut added = Vec::new();
     let add = |label: &str| {
         let mut c = args!(pouch_process(); "keyring", "add", format!("p-{label}"), "--recipient", &x.recipient.recipient);
-        c.env("POUCH_HOME", &x.sender());
+        c.env("POUCH_HOME", x.sender());
         c
     };
     let kills = kill_at_every_call(&["write", "fsync", "renameat"], add, |label| {
@@ -430,7 +430,7 @@ fn an_interruption_during_a_flush_rolls_back_with_130() {
     for signal in ["INT", "TERM"] {
         let out = x.w.dir(format!("out-{signal}"));
         let mut c = pack_cmd(&[&src], &out, "b", &x.clerk);
-        c.env("POUCH_HOME", &x.sender());
+        c.env("POUCH_HOME", x.sender());
         let o = interrupted_in(&c, "fsync", signal);
         assert_code(&o, 130, &format!("pack, SIG{signal} during fsync"));
         assert_eq!(
