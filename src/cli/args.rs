@@ -185,7 +185,12 @@ pub enum LedgerCommand {
     },
     /// Set a cut-off last record aside and settle what interrupted commands left open.
     #[command(after_help = "Example:\n  pouch ledger repair")]
-    Repair,
+    Repair {
+        /// Record as abandoned the interrupted commands whose folder cannot be reached
+        /// (a medium gone for good).
+        #[arg(long)]
+        abandon_unreachable: bool,
+    },
 }
 
 /// Receipt subcommands.

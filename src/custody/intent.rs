@@ -57,19 +57,22 @@ pub fn settle(
 }
 
 /// The intents of the ledger that no record settles, read in one pass.
+/// Memory follows the intents open, not the ledger's size.
 pub fn open_intents(ledger: &mut Ledger) -> Result<Vec<Record>> {
-    let mut open = Vec::new();
-    let mut settled = std::collections::BTreeSet::new();
-    for r in ledger.records_where(|r| is_intent(r.event) || r.intent.is_some())? {
+    let mut open = std::collections::BTreeMap::new();
+    ledger.records_where(|r| {
         match r.intent {
             Some(i) => {
-                settled.insert(i);
+                open.remove(&i);
             }
-            None => open.push(r),
+            None if is_intent(r.event) => {
+                open.insert(r.index, r.clone());
+            }
+            None => {}
         }
-    }
-    open.retain(|r| !settled.contains(&r.index));
-    Ok(open)
+        false
+    })?;
+    Ok(open.into_values().collect())
 }
 
 fn is_intent(event: Event) -> bool {
@@ -86,10 +89,27 @@ enum Outcome {
 /// Settles every open intent whose folder can be reached, with a notice
 /// each; returns those that stay open (their folder cannot be reached).
 pub fn recover(ledger: &mut Ledger) -> Result<Vec<Record>> {
+    settle_open(ledger, false)
+}
+
+/// [`recover`]; with `give_up`, an intent whose folder cannot be reached is
+/// settled as abandoned too (the operator knows the medium is gone).
+fn settle_open(ledger: &mut Ledger, give_up: bool) -> Result<Vec<Record>> {
     let mut unresolved = Vec::new();
     for intent in open_intents(ledger)? {
         let what = describe(&intent);
-        match outcome(&intent)? {
+        // What cannot be looked at (a folder without permission, a failing
+        // medium) is not settled, and stops nothing else.
+        let found = outcome(&intent).unwrap_or_else(|e| {
+            let place = intent
+                .path
+                .as_deref()
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            crate::notice::notice(&format!("cannot look at {}: {e}", place.display()));
+            Outcome::Unreachable(durable::parent_of(&place).to_path_buf())
+        });
+        match found {
             Outcome::Committed => {
                 let (event, done) = match intent.event {
                     Event::Reserved => (Event::Packed, "its bundle was committed"),
@@ -104,9 +124,17 @@ pub fn recover(ledger: &mut Ledger) -> Result<Vec<Record>> {
                 settle(ledger, &intent, Event::Abandoned, Some(note.clone()))?;
                 crate::notice::notice(&format!("recorded as abandoned: {note}"));
             }
+            Outcome::Unreachable(dir) if give_up => {
+                let note = format!(
+                    "{what} was interrupted, and given up by the operator: {} could not be reached",
+                    dir.display()
+                );
+                settle(ledger, &intent, Event::Abandoned, Some(note.clone()))?;
+                crate::notice::notice(&format!("recorded as abandoned: {note}"));
+            }
             Outcome::Unreachable(dir) => {
                 crate::notice::notice(&format!(
-                    "{what} was interrupted and is not settled: {} cannot be reached; make it reachable (mount the medium) and run pouch ledger repair",
+                    "{what} was interrupted and is not settled: {} cannot be reached; make it reachable (mount the medium) and run pouch ledger repair (or, if it is gone for good, pouch ledger repair --abandon-unreachable)",
                     dir.display()
                 ));
                 unresolved.push(intent);
@@ -261,7 +289,7 @@ pub struct Repair {
 /// `ledger repair`: sets a torn last record aside in `LEDGER.torn-TIME`
 /// (written durably before the ledger is cut) and records that it did, then
 /// settles what interrupted commands left open.
-pub fn repair(path: &Path) -> Result<Repair> {
+pub fn repair(path: &Path, abandon_unreachable: bool) -> Result<Repair> {
     let mut ledger = Ledger::open(path)?;
     let torn = ledger.torn_tail()?;
     let mut report = Repair::default();
@@ -282,6 +310,6 @@ pub fn repair(path: &Path) -> Result<Repair> {
         })?;
         report.set_aside = Some((aside, torn.len() as u64));
     }
-    report.unresolved = recover(&mut ledger)?;
+    report.unresolved = settle_open(&mut ledger, abandon_unreachable)?;
     Ok(report)
 }

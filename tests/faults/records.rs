@@ -535,3 +535,41 @@ fn each_state_changing_command_raced_against_itself_serialises() {
     assert_ledger_intact(&x.sender(), "after the races");
     assert_ledger_intact(&x.receiver(), "after the races");
 }
+
+#[test]
+fn an_interrupted_pack_whose_medium_is_gone_blocks_nothing_and_can_be_given_up() {
+    let x = Exchange::new();
+    let gone = x.w.dir("gone");
+    let src = x.w.write("g/a.txt", "a");
+    let pack = |out: &Path, name: &str| {
+        let c =
+            args!(pouch_process(); "pack", &src, "-o", out, "--name", name, "-s", &x.clerk.secret);
+        at(&x.sender(), args!(c; "--from", "bka", "--to", "fedpol"))
+    };
+    // Killed at its first rename, after its number was reserved; then the
+    // medium goes away.
+    let o = run(killed_at(&pack(&gone, "lost"), "renameat2", 1));
+    assert!(!o.status.success(), "killed: {}", describe(&o));
+    fs::remove_dir_all(&gone).expect("the medium is gone");
+    let o = run(pack(&x.stick(), "next"));
+    assert_ok(&o, "a pack elsewhere goes on");
+    assert!(stderr(&o).contains("is not settled"), "{}", describe(&o));
+    let text = fs::read_to_string(x.stick().join("next.toml")).expect("manifest");
+    assert_eq!(
+        manifest_field(&text, "sequence").as_deref(),
+        Some("2"),
+        "1 stays taken"
+    );
+    let repair = || at(&x.sender(), args!(pouch_process(); "ledger", "repair"));
+    assert_code(&run(repair()), 2, "repair cannot settle it");
+    let o = run(args!(repair(); "--abandon-unreachable"));
+    assert_ok(&o, "given up");
+    assert!(
+        stderr(&o).contains("given up by the operator"),
+        "{}",
+        describe(&o)
+    );
+    assert_ok(&run(repair()), "nothing left to repair");
+    let o = run(pack(&x.stick(), "after"));
+    assert!(!stderr(&o).contains("not settled"), "{}", describe(&o));
+}

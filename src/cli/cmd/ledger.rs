@@ -52,8 +52,10 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
                 return Ok(1);
             }
         }
-        LedgerCommand::Repair => {
-            let r = pouch::custody::intent::repair(&path)?;
+        LedgerCommand::Repair {
+            abandon_unreachable,
+        } => {
+            let r = pouch::custody::intent::repair(&path, abandon_unreachable)?;
             if let Some((aside, n)) = &r.set_aside {
                 render::warn(&format!(
                     "set aside {n} bytes of a cut-off last record in {}; the ledger ends with its last whole record",
