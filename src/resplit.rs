@@ -37,7 +37,6 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
     let bundle = bundle::open(&opts.manifest, &opts.trust)?.with_parts_from(&opts.parts_from);
     let m = &bundle.manifest;
     let manifest_path = opts.out_dir.join(format!("{}.toml", m.name));
-    crate::disk::durable::ensure_absent(&manifest_path)?;
     if !opts.out_dir.is_dir() {
         return Err(Error::Usage(format!(
             "output folder {} does not exist; create it first",
@@ -45,8 +44,22 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
         )));
     }
     let _out = crate::disk::lock::FolderLock::take(&opts.out_dir, || {
-        crate::disk::leftovers::clean(&opts.out_dir)
+        crate::disk::leftovers::clean(&opts.out_dir)?;
+        // A re-cut killed while renaming its files into place: an unsigned
+        // manifest is no bundle, nor are parts without one.
+        let signed = crate::signature::signature_path(&manifest_path).exists();
+        if !signed {
+            let removed = crate::disk::leftovers::remove_uncommitted(&opts.out_dir, &m.name, true)?;
+            if !removed.is_empty() {
+                crate::notice::notice(&format!(
+                    "removed what an interrupted re-cut left without its signature: {}",
+                    removed.join(", ")
+                ));
+            }
+        }
+        Ok(())
     })?;
+    crate::disk::durable::ensure_absent(&manifest_path)?;
     let mut source = bundle.open_payload()?;
     // The whole payload's digest comes from the reading side (checked
     // against the signed one below): the writer hashes each new part only.

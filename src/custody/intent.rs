@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use crate::custody::ledger::{Event, Ledger, Record};
 use crate::disk::{durable, leftovers, lock::FolderLock};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::payload::hashing::sha256_hex;
 
 /// Appends the intent `record` (whose event is `reserved` or `accepting`)
@@ -206,7 +206,7 @@ fn outcome(intent: &Record) -> Result<Outcome> {
     let _lock = FolderLock::take(&dir, || {
         leftovers::clean(&dir)?;
         if intent.event == Event::Reserved {
-            removed = remove_uncommitted(&dir, &name, mine)?;
+            removed = leftovers::remove_uncommitted(&dir, &name, mine)?;
         }
         Ok(())
     })?;
@@ -239,43 +239,6 @@ fn place(intent: &Record) -> Option<(PathBuf, String)> {
             .any(|c| matches!(c, std::path::Component::ParentDir));
     fits.then_some((path, name))
 }
-
-/// Removes what a pack killed while renaming its files into place left
-/// without its signature: `NAME.age`, `NAME.age.NNN`, and `NAME.toml` when
-/// `manifest_is_mine` (the manifest it made, by its sha256). Nothing is
-/// removed when another `NAME.toml` is there.
-fn remove_uncommitted(dir: &Path, name: &str, manifest_is_mine: bool) -> Result<Vec<String>> {
-    let manifest = dir.join(format!("{name}.toml"));
-    if manifest.exists() && !manifest_is_mine {
-        return Ok(Vec::new());
-    }
-    let mut removed = Vec::new();
-    let mut remove = |file: String| -> Result<bool> {
-        let path = dir.join(&file);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.is_file() => {
-                fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
-                removed.push(file);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    };
-    if manifest_is_mine {
-        remove(format!("{name}.toml"))?;
-    }
-    remove(format!("{name}.age"))?;
-    // Parts are numbered from 001 without holes.
-    for i in 0..MAX_PARTS {
-        if !remove(crate::format::manifest::part_name(name, i))? {
-            break;
-        }
-    }
-    Ok(removed)
-}
-
-/// More parts than any bundle has.
-const MAX_PARTS: usize = 100_000;
 
 /// What `ledger repair` did.
 #[derive(Debug, Clone, Default)]

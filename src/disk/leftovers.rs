@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// The prefix of an unpack's staging folder.
 pub const STAGING_PREFIX: &str = ".pouch-staging-";
@@ -98,6 +98,44 @@ pub fn clean(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Removes what a pack or resplit killed while renaming its files into
+/// place left
+/// without its signature: `NAME.age`, `NAME.age.NNN`, and `NAME.toml` when
+/// `manifest_is_mine` (the manifest it made, by its sha256). Nothing is
+/// removed when another `NAME.toml` is there.
+pub fn remove_uncommitted(dir: &Path, name: &str, manifest_is_mine: bool) -> Result<Vec<String>> {
+    let manifest = dir.join(format!("{name}.toml"));
+    if manifest.exists() && !manifest_is_mine {
+        return Ok(Vec::new());
+    }
+    let mut removed = Vec::new();
+    let mut remove = |file: String| -> Result<bool> {
+        let path = dir.join(&file);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {
+                fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+                removed.push(file);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    };
+    if manifest_is_mine {
+        remove(format!("{name}.toml"))?;
+    }
+    remove(format!("{name}.age"))?;
+    // Parts are numbered from 001 without holes.
+    for i in 0..MAX_PARTS {
+        if !remove(crate::format::manifest::part_name(name, i))? {
+            break;
+        }
+    }
+    Ok(removed)
+}
+
+/// More parts than any bundle has.
+const MAX_PARTS: usize = 100_000;
 
 #[cfg(test)]
 mod tests {

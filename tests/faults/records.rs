@@ -103,19 +103,45 @@ fn manifest_field(text: &str, key: &str) -> Option<String> {
     common::field(text, key)
 }
 
+/// A clerk packing a small file into `out` on channel bka -> fedpol.
+struct Clerk {
+    w: World,
+    keys: Keys,
+}
+
+impl Clerk {
+    fn new() -> Clerk {
+        let w = World::new();
+        let keys = w.keys("clerk");
+        w.write("case/report.txt", "report\n");
+        for d in ["clerk-home", "out"] {
+            w.dir(d);
+        }
+        Clerk { w, keys }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.w.join("clerk-home")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.w.join("out")
+    }
+
+    /// `pouch pack` of the file as bundle `name`.
+    fn pack(&self, name: &str) -> Command {
+        let src = self.w.join("case/report.txt");
+        let mut c = pack_cmd(&[&src], &self.out(), name, &self.keys);
+        c.env("POUCH_HOME", self.home());
+        args!(c; "--from", "bka", "--to", "fedpol")
+    }
+}
+
 #[test]
 fn pack_killed_anywhere_never_gives_a_sequence_number_twice_nor_loses_a_bundle() {
-    let w = World::new();
-    let keys = w.keys("clerk");
-    let home = w.dir("clerk-home");
-    let out = w.dir("out");
-    let src = w.write("case/report.txt", "report\n");
-    let pack = |name: &str| {
-        let mut c = pack_cmd(&[&src], &out, name, &keys);
-        c.env("POUCH_HOME", &home)
-            .args(["--from", "bka", "--to", "fedpol"]);
-        c
-    };
+    let clerk = Clerk::new();
+    let (keys, home, out) = (&clerk.keys, &clerk.home(), &clerk.out());
+    let pack = |name: &str| clerk.pack(name);
     let ledger = home.join("ledger.jsonl");
     let kills = kill_at_every_call(
         &["write", "fsync", "renameat2", "renameat"],
@@ -126,18 +152,18 @@ fn pack_killed_anywhere_never_gives_a_sequence_number_twice_nor_loses_a_bundle()
                 &run(pack(&format!("n-{label}"))),
                 &format!("{label}: next pack"),
             );
-            assert_ledger_intact(&home, label);
-            assert_eq!(leftovers(&out), Vec::<String>::new(), "{label}: leftovers");
+            assert_ledger_intact(home, label);
+            assert_eq!(leftovers(out), Vec::<String>::new(), "{label}: leftovers");
         },
     );
     assert!(kills >= 10, "pack was killed at only {kills} calls");
 
     let recs = records(&ledger);
     let mut sequences = BTreeSet::new();
-    for name in names(&out).into_iter().filter(|n| n.ends_with(".toml")) {
+    for name in names(out).into_iter().filter(|n| n.ends_with(".toml")) {
         let manifest = out.join(&name);
         let text = fs::read_to_string(&manifest).expect("manifest");
-        assert_ok(&verify_ok(&manifest, &keys), &format!("{name} verifies"));
+        assert_ok(&verify_ok(&manifest, keys), &format!("{name} verifies"));
         let sha = pouch::payload::hashing::sha256_hex(text.as_bytes());
         assert!(
             with_event(&recs, "packed").any(|r| r["manifest_sha256"] == sha.as_str()),
@@ -152,7 +178,7 @@ fn pack_killed_anywhere_never_gives_a_sequence_number_twice_nor_loses_a_bundle()
         let i = r["index"].as_u64().expect("index");
         assert!(settled.contains(&i), "intent {i} left open: {r}");
     }
-    for name in names(&out).into_iter().filter(|n| n.contains(".age")) {
+    for name in names(out).into_iter().filter(|n| n.contains(".age")) {
         let bundle = name.split(".age").next().expect("name").to_string();
         assert!(
             out.join(format!("{bundle}.toml")).is_file(),
@@ -572,4 +598,92 @@ fn an_interrupted_pack_whose_medium_is_gone_blocks_nothing_and_can_be_given_up()
     assert_ok(&run(repair()), "nothing left to repair");
     let o = run(pack(&x.stick(), "after"));
     assert!(!stderr(&o).contains("not settled"), "{}", describe(&o));
+}
+
+#[test]
+fn resplit_killed_anywhere_leaves_no_fragment_and_the_rerun_completes() {
+    let x = Exchange::new();
+    let src = x.w.write("r/a.bin", vec![3u8; 20_000]);
+    let c =
+        args!(pouch_process(); "pack", &src, "-o", x.stick(), "--name", "b", "-s", &x.clerk.secret);
+    assert_ok(
+        &run(at(&x.sender(), args!(c; "-r", &x.recipient.recipient))),
+        "pack",
+    );
+    let m = x.stick().join("b.toml");
+    let recut = |out: &Path| {
+        let c = args!(pouch_process(); "resplit", &m, "-o", out, "-s", &x.clerk.secret);
+        at(&x.sender(), args!(c; "--split", "8K"))
+    };
+    let mut n = 0;
+    let kills = kill_at_every_call(
+        &["write", "fsync", "renameat2"],
+        |label| recut(&x.w.dir(format!("re-{label}"))),
+        |label| {
+            n += 1;
+            let out = x.w.join(format!("re-{label}"));
+            if !out.join("b.toml.minisig").exists() {
+                assert_ok(&run(recut(&out)), &format!("{label}: the rerun"));
+            }
+            assert_eq!(leftovers(&out), Vec::<String>::new(), "{label}: leftovers");
+            let verify =
+                args!(pouch_process(); "verify", out.join("b.toml"), "--trust", &x.clerk.public);
+            assert_ok(&run(verify), &format!("{label}: verifies"));
+        },
+    );
+    assert!(
+        kills >= 6 && n > kills,
+        "resplit was killed at only {kills} calls"
+    );
+}
+
+#[test]
+fn an_io_error_at_any_fsync_of_pack_leaves_nothing_half_done_and_the_truth_in_the_exit_code() {
+    let clerk = Clerk::new();
+    let (home, out) = (&clerk.home(), &clerk.out());
+    let pack = |name: &str| clerk.pack(name);
+    let mut failed = 0;
+    for n in 1..=40 {
+        let name = format!("e{n}");
+        let o = run(under_strace(
+            &pack(&name),
+            "fsync",
+            &format!("error=EIO:when={n}"),
+        ));
+        let committed = out.join(format!("{name}.toml.minisig")).exists();
+        match o.status.code() {
+            Some(2) => {
+                failed += 1;
+                let left: Vec<_> = names(out)
+                    .into_iter()
+                    .filter(|f| f.contains(&name))
+                    .collect();
+                assert!(left.is_empty(), "fsync {n}: exit 2 but {left:?} left");
+            }
+            Some(0) => assert!(committed, "fsync {n}: exit 0 without a bundle"),
+            _ => panic!("fsync {n}: {}", describe(&o)),
+        }
+        assert_ok(
+            &run(pack(&format!("n{n}"))),
+            &format!("fsync {n}: next pack"),
+        );
+        assert_ledger_intact(home, &format!("fsync {n}"));
+        if committed {
+            let sha = pouch::payload::hashing::sha256_hex(
+                &fs::read(out.join(format!("{name}.toml"))).expect("manifest"),
+            );
+            let recs = records(&home.join("ledger.jsonl"));
+            assert!(
+                with_event(&recs, "packed").any(|r| r["manifest_sha256"] == sha.as_str()),
+                "fsync {n}: recorded"
+            );
+        }
+        if o.status.success() && !stderr(&o).contains("warning") {
+            break;
+        }
+    }
+    assert!(
+        failed >= 3,
+        "an I/O error failed the pack only {failed} times"
+    );
 }
