@@ -477,6 +477,19 @@ fn leftovers_of_interrupted_runs_are_named_by_audit_and_removed_by_the_next_run(
     fs::write(staging.join("decrypted.txt"), "secret").expect("file");
     let mine = stick.join("notes.txt.tmp");
     fs::write(&mine, "not pouch's").expect("other");
+    // Hostile look-alikes: a link named like a staging folder (to a folder
+    // that must survive) and a FIFO named like a temporary file (which must
+    // neither be opened nor removed).
+    let outside = w.w.dir("outside");
+    fs::write(outside.join("keep.txt"), "keep").expect("file");
+    std::os::unix::fs::symlink(&outside, inbox.join(".pouch-staging-evil-0123456789ab"))
+        .expect("link");
+    let fifo = stick.join(".b8.age.Ab12Cd.tmp");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
     let audit = args!(w.receiver(); "audit", &stick, &inbox);
     passes(
         audit,
@@ -503,6 +516,8 @@ fn leftovers_of_interrupted_runs_are_named_by_audit_and_removed_by_the_next_run(
     w.pack("b2");
     assert!(!temp.exists(), "the temporary file is gone");
     assert!(mine.is_file(), "a file pouch did not write stays");
+    assert!(outside.join("keep.txt").is_file(), "a link is not followed");
+    assert!(fifo.exists(), "a FIFO is no leftover");
 }
 
 #[test]
