@@ -7,6 +7,9 @@ pub trait Progress: Send + Sync {
     fn start(&self, what: &str, total: u64);
     /// `bytes` more are done.
     fn advance(&self, bytes: u64);
+    /// The work turns out `bytes` larger than said so far (it is listed
+    /// while it is done).
+    fn more(&self, _bytes: u64) {}
     /// Now working on `name` (untrusted for unpack: escape before showing).
     fn item(&self, name: &str);
     /// The work is over (successfully or not).

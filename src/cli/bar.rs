@@ -37,6 +37,14 @@ impl Progress for Bar {
         }
     }
 
+    fn more(&self, bytes: u64) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(bar) = b.as_ref() {
+                bar.inc_length(bytes);
+            }
+        }
+    }
+
     fn item(&self, name: &str) {
         if let Ok(b) = self.bar.lock() {
             if let Some(bar) = b.as_ref() {

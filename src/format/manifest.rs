@@ -15,12 +15,11 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::format::names::{self, Clash, NameSet};
+pub use crate::format::entries::check_entries;
 pub use crate::format::names::{check_bundle_name, check_party_name};
-use crate::format::strict_toml;
+use crate::format::{entries, strict_toml};
 
 /// The manifest format this version of pouch writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -189,6 +188,13 @@ pub struct Entry {
     pub mode: String,
 }
 
+/// The inner manifest's first part: its format version.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InnerVersion {
+    format_version: u32,
+}
+
 /// The inner manifest, the tar's last member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -241,27 +247,9 @@ impl Entry {
 /// path's length in bytes. The length prefix makes the encoding injective
 /// whatever bytes a path holds.
 pub fn entries_digest(entries: &[Entry]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"pouch-entries-v1\n");
-    for e in entries {
-        let kind = match e.kind {
-            EntryKind::File => 'f',
-            EntryKind::Folder => 'd',
-        };
-        let sha = e.sha256.as_deref().unwrap_or("-");
-        h.update(
-            format!(
-                "{kind} {} {} {sha} {}:",
-                e.mode,
-                e.file_size(),
-                e.path.len()
-            )
-            .as_bytes(),
-        );
-        h.update(e.path.as_bytes());
-        h.update(b"\n");
-    }
-    hex::encode(h.finalize())
+    let mut d = entries::Digest::default();
+    entries.iter().for_each(|e| d.update(e));
+    d.finish()
 }
 
 /// Counts of an entry list: (files, folders, total bytes).
@@ -285,46 +273,92 @@ impl Manifest {
     /// Parses and validates a manifest read from `path` that no signature
     /// vouches for (read in bounded memory: see [`strict_toml::parse`]).
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest> {
-        Manifest::parse_with(bytes, path, strict_toml::parse)
+        Manifest::parse_with(bytes, path, false)
     }
 
     /// Parses and validates a manifest whose signature a trusted key
     /// verified over these very `bytes`.
     pub fn parse_vouched(bytes: &[u8], path: &Path) -> Result<Manifest> {
-        Manifest::parse_with(bytes, path, strict_toml::parse_vouched)
+        Manifest::parse_with(bytes, path, true)
     }
 
-    fn parse_with(
-        bytes: &[u8],
-        path: &Path,
-        parse: fn(&[u8], u64) -> std::result::Result<Manifest, String>,
-    ) -> Result<Manifest> {
+    fn parse_with(bytes: &[u8], path: &Path, vouched: bool) -> Result<Manifest> {
         let bad = |reason: String| Error::BadManifest {
             path: path.to_path_buf(),
             reason,
         };
-        let m: Manifest = parse(bytes, MAX_MANIFEST_BYTES).map_err(bad)?;
+        let m = Manifest::read(bytes, vouched).map_err(bad)?;
         m.validate().map_err(bad)?;
         Ok(m)
     }
 
+    /// The manifest in `bytes`: what comes before the entry list through the
+    /// TOML parser, with its bounds for unvouched files unless `vouched`;
+    /// the entry list line by line (see [`entries`](super::entries)).
+    fn read(bytes: &[u8], vouched: bool) -> std::result::Result<Manifest, String> {
+        let max = match vouched {
+            true => MAX_MANIFEST_BYTES,
+            false => MAX_MANIFEST_BYTES.min(strict_toml::MAX_UNVOUCHED_BYTES),
+        };
+        let text = strict_toml::text(bytes, max)?;
+        let (head, tail) = entries::split(text);
+        let table: toml::Table = match vouched {
+            true => strict_toml::parse_vouched(head.as_bytes(), max)?,
+            false => strict_toml::parse(head.as_bytes(), max)?,
+        };
+        if tail.is_some() && table.contains_key("entries") {
+            return Err("entries are given twice".into());
+        }
+        let mut m: Manifest = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| strict_toml::one_line(&e.to_string()))?;
+        if let Some(tail) = tail {
+            m.entries = entries::EntryLines::new(tail, head.lines().count() + 1)
+                .collect::<std::result::Result<_, _>>()?;
+        }
+        Ok(m)
+    }
+
+    /// Everything but the entry list.
+    fn head(&self) -> Manifest {
+        Manifest {
+            format_version: self.format_version,
+            bundle_id: self.bundle_id.clone(),
+            name: self.name.clone(),
+            created: self.created.clone(),
+            tool: self.tool.clone(),
+            marking: self.marking.clone(),
+            description: self.description.clone(),
+            channel: self.channel.clone(),
+            signer: self.signer.clone(),
+            recipients: self.recipients.clone(),
+            payload: self.payload.clone(),
+            contents: self.contents.clone(),
+            entries: Vec::new(),
+        }
+    }
+
     /// Serialises to TOML, with a header comment saying what the file is.
     pub fn to_toml(&self) -> String {
-        let body = toml::to_string(self).unwrap_or_else(|e| {
+        let head = toml::to_string(&self.head()).unwrap_or_else(|e| {
             // Serialising plain strings and numbers cannot fail; keep the
             // failure visible rather than panic if that ever changes.
             format!("# serialisation failed: {e}\n")
         });
-        format!(
+        let mut text = format!(
             "# pouch bundle manifest; its signature is in {}.toml.minisig\n\
-             # Check it: pouch verify {}.toml --trust SIGNER.minisign.pub\n\n{body}",
+             # Check it: pouch verify {}.toml --trust SIGNER.minisign.pub\n\n{head}",
             self.name, self.name
-        )
+        );
+        for e in &self.entries {
+            entries::write(&mut text, e);
+        }
+        text
     }
 
-    /// Checks everything a parser cannot: versions, formats, ranges, paths,
-    /// counts and the entry digest.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the fields a parser cannot: versions, formats, ranges; all but
+    /// the entry list.
+    pub fn validate_fields(&self) -> Result<(), String> {
         if self.format_version != FORMAT_VERSION {
             return Err(format!(
                 "format_version {} is not supported (this pouch reads {FORMAT_VERSION}); a newer pouch may read it",
@@ -411,11 +445,17 @@ impl Manifest {
             ));
         }
         check_sha256("contents.entries_sha256", &self.contents.entries_sha256)?;
-        if self.contents.sealed_names {
-            if !self.entries.is_empty() {
-                return Err("contents.sealed_names is true but entries are listed".into());
-            }
-        } else {
+        if self.contents.sealed_names && !self.entries.is_empty() {
+            return Err("contents.sealed_names is true but entries are listed".into());
+        }
+        Ok(())
+    }
+
+    /// Checks everything a parser cannot: [`Manifest::validate_fields`] and
+    /// the entry list: its names, counts and digest.
+    pub fn validate(&self) -> Result<(), String> {
+        self.validate_fields()?;
+        if !self.contents.sealed_names {
             check_entries(&self.entries)?;
             let (files, folders, bytes) = count(&self.entries);
             if (files, folders, bytes)
@@ -442,68 +482,38 @@ impl InnerManifest {
     /// Parses and validates the inner manifest.
     pub fn parse(bytes: &[u8]) -> Result<InnerManifest, String> {
         // Inside the payload, whose hash the signed manifest vouches for.
-        let m: InnerManifest = strict_toml::parse_vouched(bytes, MAX_MANIFEST_BYTES)?;
-        strict_toml::check_version(m.format_version, FORMAT_VERSION)?;
-        check_entries(&m.entries)?;
-        Ok(m)
+        let text = strict_toml::text(bytes, MAX_MANIFEST_BYTES)?;
+        let (head, tail) = entries::split(text);
+        let version: InnerVersion =
+            strict_toml::parse_vouched(head.as_bytes(), MAX_MANIFEST_BYTES)?;
+        strict_toml::check_version(version.format_version, FORMAT_VERSION)?;
+        let entries = match tail {
+            Some(tail) => entries::EntryLines::new(tail, head.lines().count() + 1)
+                .collect::<std::result::Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        check_entries(&entries)?;
+        Ok(InnerManifest {
+            format_version: version.format_version,
+            entries,
+        })
+    }
+
+    /// What comes before the entries: its first lines, always the same.
+    pub fn head() -> String {
+        format!(
+            "# pouch inner manifest: every entry of this archive\n\nformat_version = {FORMAT_VERSION}\n"
+        )
     }
 
     /// Serialises to TOML.
     pub fn to_toml(&self) -> String {
-        let body =
-            toml::to_string(self).unwrap_or_else(|e| format!("# serialisation failed: {e}\n"));
-        format!("# pouch inner manifest: every entry of this archive\n\n{body}")
-    }
-}
-
-/// Checks a list of entries on its own: safe, unique paths; each entry's parent
-/// listed before it as a folder; file fields present; modes normalised.
-pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
-    let mut names = NameSet::default();
-    for e in entries {
-        names::check_path(e.path.as_bytes()).map_err(|r| format!("entry {:?}: {r}", e.path))?;
-        names
-            .insert(&e.path, e.kind == EntryKind::Folder)
-            .map_err(|clash| {
-                let why = match clash {
-                    Clash::Reserved => "name is reserved".to_string(),
-                    Clash::Twice => "listed twice".to_string(),
-                    Clash::Collides(other) => format!(
-                        "collides with {other:?} on filesystems that ignore case or Unicode normalisation"
-                    ),
-                    Clash::NoFolder => "its folder is not listed before it".to_string(),
-                };
-                format!("entry {:?}: {why}", e.path)
-            })?;
-        match e.kind {
-            EntryKind::File => {
-                if e.size.is_none() {
-                    return Err(format!("entry {:?}: a file needs a size", e.path));
-                }
-                match &e.sha256 {
-                    Some(h) => {
-                        check_sha256("sha256", h).map_err(|r| format!("entry {:?}: {r}", e.path))?
-                    }
-                    None => return Err(format!("entry {:?}: a file needs a sha256", e.path)),
-                }
-                if e.mode != "0644" && e.mode != "0755" {
-                    return Err(format!("entry {:?}: mode must be 0644 or 0755", e.path));
-                }
-            }
-            EntryKind::Folder => {
-                if e.size.is_some() || e.sha256.is_some() {
-                    return Err(format!(
-                        "entry {:?}: a folder has no size or sha256",
-                        e.path
-                    ));
-                }
-                if e.mode != "0755" {
-                    return Err(format!("entry {:?}: a folder's mode must be 0755", e.path));
-                }
-            }
+        let mut text = Self::head();
+        for e in &self.entries {
+            entries::write(&mut text, e);
         }
+        text
     }
-    Ok(())
 }
 
 /// Parses an RFC 3339 time.
@@ -539,7 +549,7 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn check_sha256(what: &str, s: &str) -> Result<(), String> {
+pub(crate) fn check_sha256(what: &str, s: &str) -> Result<(), String> {
     if s.len() == 64 && is_lower_hex(s) {
         Ok(())
     } else {

@@ -90,6 +90,10 @@ pub fn check_path(path: &[u8]) -> Result<(), String> {
 /// name in NFC, normalised again: σ and ς, µ and μ, s and ſ, K and the Kelvin
 /// sign K all fold to one key, where lower-casing would keep them apart.
 pub fn fold(path: &str) -> String {
+    // ASCII is in NFC already, and folds to its lower case.
+    if path.is_ascii() {
+        return path.to_ascii_lowercase();
+    }
     nfc(&unicase::UniCase::unicode(nfc(path)).to_folded_case())
 }
 
@@ -213,6 +217,9 @@ pub fn unportable(path: &str) -> Vec<String> {
 /// `s` in Unicode normalisation form C, as names are stored in bundles.
 pub fn nfc(s: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
+    if s.is_ascii() {
+        return s.to_string();
+    }
     s.nfc().collect()
 }
 
@@ -480,5 +487,14 @@ mod tests {
             "a file is no folder"
         );
         assert_eq!(set.insert(INNER_MANIFEST_NAME, false), Err(Clash::Reserved));
+    }
+
+    #[test]
+    fn ascii_folds_and_normalises_as_full_unicode_does() {
+        use unicode_normalization::UnicodeNormalization;
+        let all: String = (0u8..128).map(char::from).collect();
+        assert_eq!(nfc(&all), all.nfc().collect::<String>());
+        let slow: String = unicase::UniCase::unicode(all.as_str()).to_folded_case();
+        assert_eq!(fold(&all), slow.nfc().collect::<String>());
     }
 }

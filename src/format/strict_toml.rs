@@ -42,7 +42,7 @@ pub fn parse_vouched<T: DeserializeOwned>(bytes: &[u8], max: u64) -> Result<T, S
 /// An upper bound of the items in a TOML text: every `=`, `,`, `[`, `{`
 /// and `.` (each part of a dotted key is a table of its own), inside
 /// strings and comments too (so that no quoting can hide one).
-fn count_items(text: &str) -> usize {
+pub fn count_items(text: &str) -> usize {
     text.bytes()
         .filter(|b| matches!(b, b'=' | b',' | b'[' | b'{' | b'.'))
         .count()

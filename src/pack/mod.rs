@@ -136,18 +136,6 @@ fn check_request(opts: &PackOptions) -> Result<()> {
 /// Seals `opts.sources` into a bundle in `opts.out_dir`, signed with `key`.
 pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     check_options(opts)?;
-    let (plan, skipped) = plan::plan(
-        &opts.sources,
-        opts.skip_special,
-        opts.source_date_epoch,
-        &opts.filter,
-    )?;
-    if !opts.allow_unportable_names {
-        let problems = plan::unportable(&plan);
-        if !problems.is_empty() {
-            return Err(Error::Unportable { problems });
-        }
-    }
     let id = Identity::new(opts)?;
     let target = Target::choose(opts, &id.name)?;
 
@@ -182,7 +170,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         previous_manifest_sha256,
     };
 
-    let payload = write_payload(opts, &plan, &id, target.split)?;
+    let (payload, skipped) = write_payload(opts, &id, target.split)?;
     let (m, written) = manifest_for(opts, key, id, channel, target.split.is_some(), payload);
     // The sequence number is reserved in the ledger (an intent) before the
     // bundle is committed, and the intent settled after: see
@@ -375,30 +363,80 @@ struct Written {
     sha256: String,
 }
 
-/// Runs the stream stages over `plan` into parts of at most `split` bytes,
-/// reporting progress; returns the payload still under temporary names.
+/// Lists the sources and runs the stream stages over what is listed, into
+/// parts of at most `split` bytes, reporting progress; returns the payload
+/// still under temporary names and the special files skipped. The listing
+/// runs on a thread of its own, ahead of packing: a source that cannot be
+/// packed stops the pack as soon as it is found, with nothing committed.
 fn write_payload(
     opts: &PackOptions,
-    plan: &[plan::Planned],
     id: &Identity,
     split: Option<u64>,
-) -> Result<Written> {
+) -> Result<(Written, Vec<PathBuf>)> {
     let inner_mtime = opts
         .source_date_epoch
         .unwrap_or(id.now.unix_timestamp().max(0) as u64);
     let writer = media::PartWriter::new(&opts.out_dir, &id.name, split);
-    let total: u64 = plan.iter().map(|p| p.size).sum();
-    opts.progress.start("packing", total);
-    let written = stages::write_payload(writer, plan, opts, inner_mtime);
+    opts.progress.start("packing", 0);
+    let (tx, rx) = std::sync::mpsc::sync_channel(LISTED_AHEAD);
+    let (written, skipped) = std::thread::scope(|scope| {
+        let lister = scope.spawn(move || list(opts, tx));
+        let written = stages::write_payload(writer, rx.into_iter(), opts, inner_mtime);
+        let skipped = lister.join();
+        (written, skipped)
+    });
     opts.progress.finish();
     let (entries, writer) = written?;
+    let skipped = skipped
+        .map_err(|_| Error::Internal("the listing stopped unexpectedly".into()))?
+        // The packing stage ended well, so it read the listing to its end.
+        .unwrap_or_default();
     let (files, size, sha256) = writer.finish()?;
-    Ok(Written {
-        entries,
-        files,
-        size,
-        sha256,
-    })
+    Ok((
+        Written {
+            entries,
+            files,
+            size,
+            sha256,
+        },
+        skipped,
+    ))
+}
+
+/// Entries listed and not yet packed, at most.
+const LISTED_AHEAD: usize = 1024;
+
+/// The listing stage: sends each entry to pack, then the end of the list,
+/// or the error that stops the pack (a source that cannot be packed, names
+/// some filesystem cannot hold). Returns the special files skipped, or
+/// `None` once the packing stage has stopped reading.
+fn list(
+    opts: &PackOptions,
+    tx: std::sync::mpsc::SyncSender<Result<plan::Planned>>,
+) -> Option<Vec<PathBuf>> {
+    let mut unportable = Vec::new();
+    let listed = plan::walk(
+        &opts.sources,
+        opts.skip_special,
+        opts.source_date_epoch,
+        &opts.filter,
+        &mut |p| {
+            if !opts.allow_unportable_names {
+                unportable.extend(plan::unportable_name(&p.path));
+            }
+            opts.progress.more(p.size);
+            tx.send(Ok(p)).map_err(|_| Error::Interrupted)
+        },
+    );
+    let failed = match listed {
+        Ok(skipped) if unportable.is_empty() => return Some(skipped),
+        Ok(_) => Error::Unportable {
+            problems: unportable,
+        },
+        Err(e) => e,
+    };
+    let _ = tx.send(Err(failed));
+    None
 }
 
 /// The outer manifest for the payload written; hands the payload's files on

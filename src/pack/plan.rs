@@ -18,6 +18,7 @@ use crate::format::manifest::{self, EntryKind};
 use crate::format::names::{self, Clash, NameSet};
 
 /// One entry to pack, as found when the sources were listed.
+#[derive(Clone)]
 pub(super) struct Planned {
     pub(super) source: PathBuf,
     pub(super) path: String,
@@ -30,13 +31,14 @@ pub(super) struct Planned {
 
 /// Every name in `plan` that some filesystem cannot hold, with the reason.
 pub(super) fn unportable(plan: &[Planned]) -> Vec<String> {
-    plan.iter()
-        .flat_map(|p| {
-            crate::format::names::unportable(&p.path)
-                .into_iter()
-                .map(|why| format!("{}: {why}", crate::format::names::escape(&p.path)))
-        })
-        .collect()
+    plan.iter().flat_map(|p| unportable_name(&p.path)).collect()
+}
+
+/// Why some filesystem cannot hold `path`, if one cannot.
+pub(super) fn unportable_name(path: &str) -> impl Iterator<Item = String> + '_ {
+    crate::format::names::unportable(path)
+        .into_iter()
+        .map(move |why| format!("{}: {why}", crate::format::names::escape(path)))
 }
 
 /// What pack would do, without writing anything.
@@ -111,7 +113,24 @@ pub(super) fn plan(
     sde: Option<u64>,
     filter: &crate::format::filter::Filter,
 ) -> Result<(Vec<Planned>, Vec<PathBuf>)> {
-    let mut plan: Vec<Planned> = Vec::new();
+    let mut plan = Vec::new();
+    let skipped = walk(sources, skip_special, sde, filter, &mut |p| {
+        plan.push(p);
+        Ok(())
+    })?;
+    Ok((plan, skipped))
+}
+
+/// Lists everything to pack, in order, refusing what cannot be packed:
+/// hands each entry to `each` as soon as it is found, so that packing need
+/// not wait for the end of the listing. Returns the special files skipped.
+pub(super) fn walk(
+    sources: &[PathBuf],
+    skip_special: bool,
+    sde: Option<u64>,
+    filter: &crate::format::filter::Filter,
+    each: &mut dyn FnMut(Planned) -> Result<()>,
+) -> Result<Vec<PathBuf>> {
     let mut skipped = Vec::new();
     let mut set = NameSet::default();
     for source in sources {
@@ -128,7 +147,7 @@ pub(super) fn plan(
             if !filter.keeps_file(&top) {
                 continue;
             }
-            add(&mut plan, &mut set, source.clone(), top, &meta, sde)?;
+            each(add(&mut set, source.clone(), top, &meta, sde)?)?;
             continue;
         }
         let walker = walkdir::WalkDir::new(source)
@@ -174,27 +193,20 @@ pub(super) fn plan(
             if meta.is_file() && !filter.keeps_file(&path) {
                 continue;
             }
-            add(
-                &mut plan,
-                &mut set,
-                item.path().to_path_buf(),
-                path,
-                &meta,
-                sde,
-            )?;
+            each(add(&mut set, item.path().to_path_buf(), path, &meta, sde)?)?;
         }
     }
-    Ok((plan, skipped))
+    Ok(skipped)
 }
 
+/// The entry for `source`, stored as `path`, once its name is checked.
 fn add(
-    plan: &mut Vec<Planned>,
     set: &mut NameSet,
     source: PathBuf,
     path: String,
     meta: &fs::Metadata,
     sde: Option<u64>,
-) -> Result<()> {
+) -> Result<Planned> {
     names::check_path(path.as_bytes()).map_err(|r| Error::BadSource {
         path: source.clone(),
         reason: format!("cannot be packed: {r}"),
@@ -227,7 +239,7 @@ fn add(
         Some(sde) => mtime.min(sde),
         None => mtime,
     };
-    plan.push(Planned {
+    Ok(Planned {
         source,
         path,
         kind: if meta.is_dir() {
@@ -239,8 +251,7 @@ fn add(
         executable: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
         mtime,
         ino: (meta.dev(), meta.ino()),
-    });
-    Ok(())
+    })
 }
 
 /// The name a source gets at the top of the bundle: its own file name.

@@ -40,7 +40,8 @@ pub(crate) fn seal(
     verify_after_write: Option<bool>,
     before_commit: &mut dyn FnMut(&str) -> Result<()>,
 ) -> Result<Sealed> {
-    m.validate()
+    // The entry list was checked name by name as it was listed (or read).
+    m.validate_fields()
         .map_err(|r| Error::Internal(format!("the manifest pouch made is invalid: {r}")))?;
     let text = m.to_toml();
     let sig = key.sign_manifest(text.as_bytes(), &m.bundle_id, &m.name)?;

@@ -21,6 +21,7 @@ use std::io::{self, Read, Write};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::format::entries;
 use crate::format::manifest::{
     self, Contents, Entry, EntryKind, InnerManifest, INNER_MANIFEST_NAME,
 };
@@ -268,33 +269,30 @@ fn check_inner_manifest<R: Read>(
     if entry_kind(header.kind) != Ok(EntryKind::File) {
         return Err(bad_entry(path, "inner manifest is not a file"));
     }
-    let want = InnerManifest {
-        format_version: manifest::FORMAT_VERSION,
-        entries: actual.to_vec(),
-    }
-    .to_toml();
-    if size != want.len() as u64 {
+    let head = InnerManifest::head();
+    let want_len = entries::Rendered::len(&head, actual);
+    if size != want_len {
         return Err(Error::ContentsMismatch {
             reason: format!(
-                "the inner manifest ({size} bytes) does not list the entries in the archive ({} bytes expected)",
-                want.len()
+                "the inner manifest ({size} bytes) does not list the entries in the archive ({want_len} bytes expected)"
             ),
         });
     }
-    let mut text = Vec::with_capacity(want.len());
+    let mut want = entries::Rendered::new(head, actual);
+    let mut expected = vec![0u8; buf.len()];
     loop {
         let n = archive.read_data(buf).map_err(read_err)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        text.extend_from_slice(&buf[..n]);
+        want.read_exact(&mut expected[..n])
+            .map_err(|_| Error::Internal("the inner manifest's length was checked".into()))?;
+        if buf[..n] != expected[..n] {
+            return Err(Error::ContentsMismatch {
+                reason: "the inner manifest differs from the entries in the archive".into(),
+            });
+        }
     }
-    if text != want.as_bytes() {
-        return Err(Error::ContentsMismatch {
-            reason: "the inner manifest differs from the entries in the archive".into(),
-        });
-    }
-    Ok(())
 }
 
 /// Checks an entry against what the signed manifest says of it: the entry
