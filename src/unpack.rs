@@ -16,7 +16,7 @@
 //! followed.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -32,6 +32,7 @@ use crate::disk::{durable, leftovers};
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Entry, Manifest};
 use crate::payload::archive::Sink;
+use crate::payload::handoff;
 
 /// What to unpack, and where.
 #[derive(Clone)]
@@ -245,8 +246,9 @@ fn extract(
         root: staging.clone(),
         current: None,
     };
-    let result = bundle
-        .check_contents(&opts.identities, &mut sink)
+    // Files are created on a thread of their own while the archive is
+    // decompressed and checked on this one.
+    let result = handoff::on_thread(&mut sink, |s| bundle.check_contents(&opts.identities, s))
         .and_then(|entries| sink.finish().map(|()| entries))
         .and_then(|entries| commit(&staging, &target, &opts.dest, before_commit).map(|()| entries));
     let entries = match result {
@@ -343,7 +345,7 @@ fn commit(
 /// Writes accepted entries below the staging folder.
 struct StagingSink {
     root: PathBuf,
-    current: Option<(PathBuf, BufWriter<File>, bool)>,
+    current: Option<(PathBuf, File, bool)>,
 }
 
 impl StagingSink {
@@ -379,7 +381,8 @@ impl Sink for StagingSink {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&full)
             .doing("opening", &full)?;
-        self.current = Some((full, BufWriter::with_capacity(256 * 1024, file), executable));
+        // No buffer: the archive's data comes in chunks of up to 256 KiB.
+        self.current = Some((full, file, executable));
         Ok(())
     }
 
@@ -391,12 +394,9 @@ impl Sink for StagingSink {
     }
 
     fn end_file(&mut self, mtime: u64) -> Result<()> {
-        let Some((path, w, executable)) = self.current.take() else {
+        let Some((path, file, executable)) = self.current.take() else {
             return Err(Error::Internal("end without a file".into()));
         };
-        let file = w
-            .into_inner()
-            .map_err(|e| Error::io("writing", &path, e.into_error()))?;
         let mode = if executable { 0o755 } else { 0o644 };
         file.set_permissions(Permissions::from_mode(mode))
             .doing("setting permissions of", &path)?;

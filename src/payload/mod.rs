@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod crypto;
+pub mod handoff;
 pub mod hashing;
 pub mod header;
 pub(crate) mod pipeline;

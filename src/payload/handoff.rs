@@ -1,0 +1,189 @@
+//! A [`Sink`] on a thread of its own.
+//!
+//! Unpacking many small files is mostly system calls (create, write, set
+//! the mode and time, close: five a file), which the thread that
+//! decompresses and checks the archive would otherwise make between two
+//! entries. [`on_thread`] hands the entries, already checked, to another
+//! thread in batches, so that the two overlap. The batches in flight are
+//! bounded, so memory stays flat whatever the archive holds.
+
+use std::sync::mpsc::{sync_channel, SyncSender};
+
+use super::archive::Sink;
+use crate::error::{Error, Result};
+
+/// What the checking thread asks of the sink.
+enum Op {
+    Folder(String),
+    Begin(String, bool),
+    Data(Vec<u8>),
+    End(u64),
+}
+
+/// Operations sent at once, at most.
+const BATCH_OPS: usize = 256;
+/// File bytes sent at once, at most (one operation may pass it).
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches in flight, at most.
+const DEPTH: usize = 4;
+
+/// Runs `work` with a sink that forwards to `sink` on another thread;
+/// returns what `work` returns once `sink` has done everything asked of it.
+/// A failure of `sink` (a full disk, say) is the root cause of the
+/// forwarding failing, so it is the error returned.
+pub fn on_thread<S: Sink + Send, T>(
+    sink: &mut S,
+    work: impl FnOnce(&mut dyn Sink) -> Result<T>,
+) -> Result<T> {
+    let (tx, rx) = sync_channel::<Vec<Op>>(DEPTH);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<()> {
+            for batch in rx {
+                for op in batch {
+                    match op {
+                        Op::Folder(path) => sink.folder(&path)?,
+                        Op::Begin(path, executable) => sink.begin_file(&path, executable)?,
+                        Op::Data(bytes) => sink.write(&bytes)?,
+                        Op::End(mtime) => sink.end_file(mtime)?,
+                    }
+                }
+            }
+            Ok(())
+        });
+        let mut forward = Forward {
+            tx: Some(tx),
+            batch: Vec::with_capacity(BATCH_OPS),
+            bytes: 0,
+        };
+        let worked = work(&mut forward).and_then(|t| forward.send().map(|()| t));
+        drop(forward);
+        let written = writer
+            .join()
+            .map_err(|_| Error::Internal("the writing stage stopped unexpectedly".into()))?;
+        match (worked, written) {
+            (_, Err(e)) => Err(e),
+            (worked, Ok(())) => worked,
+        }
+    })
+}
+
+/// The checking thread's end: collects operations into batches.
+struct Forward {
+    tx: Option<SyncSender<Vec<Op>>>,
+    batch: Vec<Op>,
+    bytes: usize,
+}
+
+impl Forward {
+    fn push(&mut self, op: Op, bytes: usize) -> Result<()> {
+        self.batch.push(op);
+        self.bytes += bytes;
+        if self.batch.len() >= BATCH_OPS || self.bytes >= BATCH_BYTES {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_OPS));
+        self.bytes = 0;
+        let stopped = || Error::Internal("the writing stage stopped".into());
+        match &self.tx {
+            Some(tx) => tx.send(batch).map_err(|_| stopped()),
+            None => Err(stopped()),
+        }
+    }
+}
+
+impl Sink for Forward {
+    fn folder(&mut self, path: &str) -> Result<()> {
+        self.push(Op::Folder(path.to_string()), path.len())
+    }
+
+    fn begin_file(&mut self, path: &str, executable: bool) -> Result<()> {
+        self.push(Op::Begin(path.to_string(), executable), path.len())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.push(Op::Data(bytes.to_vec()), bytes.len())
+    }
+
+    fn end_file(&mut self, mtime: u64) -> Result<()> {
+        self.push(Op::End(mtime), 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what it is asked; fails on the file named `fail`.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Sink for Log {
+        fn folder(&mut self, path: &str) -> Result<()> {
+            self.0.push(format!("d {path}"));
+            Ok(())
+        }
+        fn begin_file(&mut self, path: &str, x: bool) -> Result<()> {
+            if path == "fail" {
+                return Err(Error::Internal("disk full".into()));
+            }
+            self.0.push(format!("f {path} {x}"));
+            Ok(())
+        }
+        fn write(&mut self, bytes: &[u8]) -> Result<()> {
+            self.0.push(format!("w {}", bytes.len()));
+            Ok(())
+        }
+        fn end_file(&mut self, mtime: u64) -> Result<()> {
+            self.0.push(format!("e {mtime}"));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_operation_arrives_in_order() {
+        let mut log = Log::default();
+        let n = on_thread(&mut log, |s| {
+            for i in 0..1000 {
+                s.folder(&format!("d{i}"))?;
+                s.begin_file(&format!("d{i}/f"), i % 2 == 0)?;
+                s.write(&vec![0; i])?;
+                s.end_file(i as u64)?;
+            }
+            Ok(7)
+        })
+        .expect("forwarded");
+        assert_eq!(n, 7);
+        assert_eq!(log.0.len(), 4000);
+        assert_eq!(
+            log.0[4 * 999..],
+            ["d d999", "f d999/f false", "w 999", "e 999"]
+        );
+    }
+
+    #[test]
+    fn the_sinks_failure_is_the_error_and_stops_the_work() {
+        let mut log = Log::default();
+        let mut sent = 0;
+        let err = on_thread(&mut log, |s| {
+            s.begin_file("fail", false)?;
+            loop {
+                s.write(&[0; 4096])?;
+                sent += 1;
+            }
+        })
+        .map(|()| ())
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            Error::Internal("disk full".into()).to_string()
+        );
+        assert!(sent < 10_000, "the work stopped soon after: {sent}");
+    }
+}
