@@ -171,14 +171,13 @@ mod tests {
     fn the_sinks_failure_is_the_error_and_stops_the_work() {
         let mut log = Log::default();
         let mut sent = 0;
-        let err = on_thread(&mut log, |s| {
+        let err = on_thread(&mut log, |s| -> Result<()> {
             s.begin_file("fail", false)?;
             loop {
                 s.write(&[0; 4096])?;
                 sent += 1;
             }
         })
-        .map(|()| ())
         .unwrap_err();
         assert_eq!(
             err.to_string(),
