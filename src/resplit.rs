@@ -91,6 +91,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
     };
     let sealed = pack::seal(
         &new,
+        &mut std::io::empty(),
         key,
         written,
         &manifest_path,

@@ -112,9 +112,10 @@ impl SigningKey {
         let key = SigningKey { sk, pk, key_id };
         // A damaged key must not produce signatures nobody can check: sign a
         // probe and verify it with the derived public key.
-        key.sign_manifest(b"probe", "probe", "probe").map_err(|_| {
-            bad("the key is damaged: its secret and public halves do not match".into())
-        })?;
+        key.sign_manifest(&mut &b"probe"[..], "probe", "probe")
+            .map_err(|_| {
+                bad("the key is damaged: its secret and public halves do not match".into())
+            })?;
         Ok(key)
     }
 
@@ -143,13 +144,18 @@ impl SigningKey {
     }
 
     /// Signs a manifest's exact bytes; returns the text of the `.minisig` file.
-    pub fn sign_manifest(&self, manifest: &[u8], bundle_id: &str, name: &str) -> Result<String> {
+    pub fn sign_manifest(
+        &self,
+        manifest: &mut dyn std::io::Read,
+        bundle_id: &str,
+        name: &str,
+    ) -> Result<String> {
         let trusted = format!("{COMMENT_PREFIX}{bundle_id} name:{name}");
         let untrusted = format!("pouch signature of {name}.toml");
         let sig = minisign::sign(
             Some(&self.pk),
             &self.sk,
-            Cursor::new(manifest),
+            manifest,
             Some(&trusted),
             Some(&untrusted),
         )
@@ -453,7 +459,9 @@ mod tests {
     fn sign_then_verify_and_detect_edits() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (sk, pk) = key_pair(dir.path());
-        let sig = sk.sign_manifest(b"manifest", "id", "n").expect("sign");
+        let sig = sk
+            .sign_manifest(&mut &b"manifest"[..], "id", "n")
+            .expect("sign");
         let p = Path::new("m.toml.minisig");
         let v = verify(b"manifest", &sig, p, std::slice::from_ref(&pk)).expect("verifies");
         check_trusted_comment(&v.trusted_comment, "id", "n", p).expect("names the bundle");

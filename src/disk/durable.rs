@@ -42,6 +42,11 @@ impl PendingFile {
         })
     }
 
+    /// Where the file is being written, for errors.
+    pub fn temp_path(&self) -> PathBuf {
+        self.temp.path().to_path_buf()
+    }
+
     /// The open temporary file, for writing.
     pub fn file(&mut self) -> &mut File {
         self.temp.as_file_mut()

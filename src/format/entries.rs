@@ -156,6 +156,7 @@ fn write_string(out: &mut String, s: &str) {
 
 /// sha256 of the canonical encoding of an entry list, fed one entry at a
 /// time (see [`super::manifest::entries_digest`] for the encoding).
+#[derive(Clone)]
 pub struct Digest {
     hash: Sha256,
     line: String,
@@ -422,7 +423,7 @@ pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
                     Clash::Collides(other) => format!(
                         "collides with {other:?} on filesystems that ignore case or Unicode normalisation"
                     ),
-                    Clash::NoFolder => "its folder is not listed before it".to_string(),
+                    Clash::NoFolder => "its folder is not listed before it, with the folder's other entries".to_string(),
                 };
                 format!("entry {:?}: {why}", e.path)
             })?;

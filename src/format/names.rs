@@ -19,7 +19,7 @@
 //!   bidirectional overrides) make `invoice.exe` look like `exe.eciovni`, so
 //!   every name from a bundle goes through [`escape`] before it is shown.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The name of the inner manifest, the archive's last member; no entry may
 /// have it.
@@ -107,18 +107,34 @@ pub enum Clash {
     /// This earlier name is the same file where case or Unicode
     /// normalisation is ignored.
     Collides(String),
-    /// The name's folder did not come before it.
+    /// The name's folder did not come before it, or other entries came
+    /// between the folder's own (a bundle lists each folder's entries
+    /// together, right after it, as a walk of the tree does).
     NoFolder,
 }
 
 /// The names of a bundle so far, in order: refuses a name that would clash
 /// with them on the recipient's disk (see [`Clash`]). Names must have passed
 /// [`check_path`].
+///
+/// Two names that are one file on some filesystem are siblings: their
+/// folders, listed first, would have clashed otherwise. And a folder's
+/// entries come together, right after it. So only the names in the folders
+/// on the way to the last entry are kept: memory follows the tree's width,
+/// not its number of files.
 #[derive(Debug, Default)]
 pub struct NameSet {
-    names: HashSet<String>,
-    folded: HashMap<String, String>,
-    folders: HashSet<String>,
+    /// The folders open on the way to the last name, outermost first; the
+    /// first is the bundle's top.
+    open: Vec<Level>,
+}
+
+/// A folder still open, with the names in it so far.
+#[derive(Debug, Default)]
+struct Level {
+    path: String,
+    /// Folded name to the name as listed.
+    names: HashMap<String, String>,
 }
 
 impl NameSet {
@@ -127,22 +143,31 @@ impl NameSet {
         if path == INNER_MANIFEST_NAME {
             return Err(Clash::Reserved);
         }
-        if self.names.contains(path) {
-            return Err(Clash::Twice);
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if self.open.is_empty() {
+            self.open.push(Level::default());
         }
-        let key = fold(path);
-        if let Some(other) = self.folded.get(&key) {
-            return Err(Clash::Collides(other.clone()));
+        // Close the folders this name is not in; the top stays open.
+        while self.open.len() > 1 && self.open.last().is_some_and(|l| l.path != parent) {
+            self.open.pop();
         }
-        if let Some((parent, _)) = path.rsplit_once('/') {
-            if !self.folders.contains(parent) {
-                return Err(Clash::NoFolder);
-            }
+        let Some(level) = self.open.last_mut().filter(|l| l.path == parent) else {
+            return Err(Clash::NoFolder);
+        };
+        let key = fold(name);
+        if let Some(other) = level.names.get(&key) {
+            return Err(match other == name {
+                true => Clash::Twice,
+                false if parent.is_empty() => Clash::Collides(other.clone()),
+                false => Clash::Collides(format!("{parent}/{other}")),
+            });
         }
-        self.names.insert(path.to_string());
-        self.folded.insert(key, path.to_string());
+        level.names.insert(key, name.to_string());
         if folder {
-            self.folders.insert(path.to_string());
+            self.open.push(Level {
+                path: path.to_string(),
+                names: HashMap::new(),
+            });
         }
         Ok(())
     }
@@ -470,6 +495,22 @@ mod tests {
             Err(Clash::Collides("cafe\u{301}".into())),
             "NFC-equal names are one file on APFS"
         );
+        assert_eq!(
+            set.insert("case/later.txt", false),
+            Err(Clash::NoFolder),
+            "case's entries are together"
+        );
+        assert_eq!(set.insert("case", true), Err(Clash::Twice));
+        assert_eq!(
+            set.insert("cafe\u{301}/x", false),
+            Err(Clash::NoFolder),
+            "a file is no folder"
+        );
+        assert_eq!(set.insert("b", true), Ok(()));
+        assert_eq!(set.insert("b/c", true), Ok(()));
+        assert_eq!(set.insert("b/c/d", false), Ok(()));
+        assert_eq!(set.insert("b/e", false), Ok(()), "back up one level");
+        assert_eq!(set.insert("b/C", false), Err(Clash::Collides("b/c".into())));
         for (a, b) in [
             ("\u{3c3}", "\u{3c2}"),
             ("\u{b5}", "\u{3bc}"),

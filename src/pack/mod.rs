@@ -11,6 +11,7 @@
 //! `seal` signs and commits (shared with [`crate::resplit`](mod@crate::resplit)); this module
 //! checks the request and runs them in order.
 
+mod listed;
 mod plan;
 mod seal;
 mod stages;
@@ -26,9 +27,7 @@ use crate::custody::ledger::{self, Event, Ledger, Record};
 use crate::disk::lock::FolderLock;
 use crate::disk::{durable, leftovers, media};
 use crate::error::{Error, Result};
-use crate::format::manifest::{
-    self, Channel, Contents, Entry, Manifest, Payload, RecipientInfo, Signer,
-};
+use crate::format::manifest::{self, Channel, Contents, Manifest, Payload, RecipientInfo, Signer};
 use crate::payload::crypto;
 use crate::signature::{self, SigningKey};
 
@@ -171,13 +170,22 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     };
 
     let (payload, skipped) = write_payload(opts, &id, target.split)?;
-    let (m, written) = manifest_for(opts, key, id, channel, target.split.is_some(), payload);
+    let (m, written, mut listed) =
+        manifest_for(opts, key, id, channel, target.split.is_some(), payload);
+    let list_err = |e: std::io::Error| Error::io("reading", "the entry list (a temporary file)", e);
+    let mut no_names = std::io::empty();
+    let mut tables = listed.tables().map_err(list_err)?;
+    let entries: &mut dyn std::io::Read = match opts.seal_names {
+        true => &mut no_names,
+        false => &mut tables,
+    };
     // The sequence number is reserved in the ledger (an intent) before the
     // bundle is committed, and the intent settled after: see
     // `custody::intent`.
     let mut reserved = None;
     let sealed = seal(
         &m,
+        entries,
         key,
         written,
         &target.manifest_path,
@@ -357,7 +365,7 @@ impl Target {
 
 /// The payload on disk under temporary names, and what went into it.
 struct Written {
-    entries: Vec<Entry>,
+    listed: listed::Listed,
     files: Vec<media::Written>,
     size: u64,
     sha256: String,
@@ -386,7 +394,7 @@ fn write_payload(
         (written, skipped)
     });
     opts.progress.finish();
-    let (entries, writer) = written?;
+    let (listed, writer) = written?;
     let skipped = skipped
         .map_err(|_| Error::Internal("the listing stopped unexpectedly".into()))?
         // The packing stage ended well, so it read the listing to its end.
@@ -394,7 +402,7 @@ fn write_payload(
     let (files, size, sha256) = writer.finish()?;
     Ok((
         Written {
-            entries,
+            listed,
             files,
             size,
             sha256,
@@ -439,8 +447,9 @@ fn list(
     None
 }
 
-/// The outer manifest for the payload written; hands the payload's files on
-/// to [`seal`].
+/// The outer manifest for the payload written, without its entry list
+/// (which stays on disk, see [`listed`]); hands the payload's files and the
+/// list on to [`seal`].
 fn manifest_for(
     opts: &PackOptions,
     key: &SigningKey,
@@ -448,19 +457,19 @@ fn manifest_for(
     channel: Channel,
     split: bool,
     payload: Written,
-) -> (Manifest, Vec<media::Written>) {
+) -> (Manifest, Vec<media::Written>, listed::Listed) {
     let Written {
-        entries,
+        listed,
         files: written,
         size,
         sha256,
     } = payload;
-    let (files, folders, total_bytes) = manifest::count(&entries);
+    let (files, folders, total_bytes) = listed.counts;
     let contents = Contents {
         files,
         folders,
         total_bytes,
-        entries_sha256: manifest::entries_digest(&entries),
+        entries_sha256: listed.digest(),
         sealed_names: opts.seal_names,
     };
     let parts = if split {
@@ -496,7 +505,7 @@ fn manifest_for(
             parts,
         },
         contents,
-        entries: if opts.seal_names { Vec::new() } else { entries },
+        entries: Vec::new(),
     };
-    (m, written)
+    (m, written, listed)
 }

@@ -5,7 +5,10 @@
 //! Shared by [`pack`](super::pack) and [`crate::resplit`], which re-signs a
 //! re-cut bundle the same way.
 
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::disk::durable::{self, PendingFile};
 use crate::disk::media;
@@ -33,6 +36,7 @@ pub(crate) struct Sealed {
 /// committed.
 pub(crate) fn seal(
     m: &Manifest,
+    entries: &mut dyn Read,
     key: &SigningKey,
     payload: Vec<media::Written>,
     manifest_path: &Path,
@@ -43,24 +47,39 @@ pub(crate) fn seal(
     // The entry list was checked name by name as it was listed (or read).
     m.validate_fields()
         .map_err(|r| Error::Internal(format!("the manifest pouch made is invalid: {r}")))?;
-    let text = m.to_toml();
-    let sig = key.sign_manifest(text.as_bytes(), &m.bundle_id, &m.name)?;
     let mut files = Vec::new();
     let mut hashes = Vec::new();
     for w in payload {
         files.push(w.file);
         hashes.push(w.sha256);
     }
-    for (path, bytes) in [
-        (manifest_path.to_path_buf(), text.into_bytes()),
-        (signature::signature_path(manifest_path), sig.into_bytes()),
-    ] {
-        let mut f = PendingFile::create(&path, 0o644)?;
-        f.write_all(&bytes)?;
-        files.push(f.sync()?);
-        hashes.push(crate::payload::hashing::sha256_hex(&bytes));
+    // The manifest is written as it is signed, in one pass over its text
+    // and the entry tables that follow it (kept on disk by pack).
+    let head = m.to_toml();
+    let mut text = PendingFile::create(manifest_path, 0o644)?;
+    let temp_path = text.temp_path();
+    let mut tee = Tee {
+        from: head.as_bytes().chain(entries),
+        to: BufWriter::with_capacity(256 * 1024, text.file()),
+        sha256: Sha256::new(),
+        failed: None,
+    };
+    let signed = key.sign_manifest(&mut tee, &m.bundle_id, &m.name);
+    let write_err = |e: std::io::Error| Error::io("writing", &temp_path, e);
+    if let Some(e) = tee.failed.take() {
+        return Err(write_err(e));
     }
-    let manifest_sha256 = hashes[hashes.len() - 2].clone();
+    let sig = signed?;
+    tee.to.flush().map_err(write_err)?;
+    let manifest_sha256 = hex::encode(tee.sha256.clone().finalize());
+    drop(tee);
+    files.push(text.sync()?);
+    hashes.push(manifest_sha256.clone());
+    let sig_path = signature::signature_path(manifest_path);
+    let mut f = PendingFile::create(&sig_path, 0o644)?;
+    f.write_all(sig.as_bytes())?;
+    files.push(f.sync()?);
+    hashes.push(crate::payload::hashing::sha256_hex(sig.as_bytes()));
     // A flush can take long on a real stick: an interruption during it is
     // honoured here, with nothing committed.
     crate::interrupt::check()?;
@@ -86,4 +105,26 @@ pub(crate) fn seal(
         manifest_sha256,
         verified_after_write,
     })
+}
+
+/// Reads `from` for the signer, writing what it reads to `to` and hashing
+/// it on the way; a failure to write is kept apart from the signer's own.
+struct Tee<R: Read, W: Write> {
+    from: R,
+    to: W,
+    sha256: Sha256,
+    failed: Option<std::io::Error>,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.from.read(buf)?;
+        if let Err(e) = self.to.write_all(&buf[..n]) {
+            let shown = std::io::Error::new(e.kind(), e.to_string());
+            self.failed = Some(e);
+            return Err(shown);
+        }
+        self.sha256.update(&buf[..n]);
+        Ok(n)
+    }
 }

@@ -12,17 +12,17 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::listed::Listed;
 use super::plan::Planned;
 use super::PackOptions;
 use crate::error::{Error, IoContext, Result};
-use crate::format::entries;
 use crate::format::manifest::{self, Entry, EntryKind, InnerManifest};
 use crate::payload::archive::TarWriter;
 use crate::payload::crypto;
 use crate::payload::pipeline::{self, ChannelWriter};
 
 /// Writes `age(zstd(tar))` of the plan to `out`; returns the entries as
-/// packed and `out`, flushed. Two stages on two threads: this one reads and
+/// packed (listed on disk) and `out`, flushed. Two stages on two threads: this one reads and
 /// hashes the files and makes the compressed archive; the other encrypts,
 /// hashes and writes (see [`crate::payload::pipeline`]).
 pub(super) fn write_payload<W: Write + Send>(
@@ -30,7 +30,7 @@ pub(super) fn write_payload<W: Write + Send>(
     plan: impl Iterator<Item = Result<Planned>>,
     opts: &PackOptions,
     inner_mtime: u64,
-) -> Result<(Vec<Entry>, W)> {
+) -> Result<(Listed, W)> {
     let out_name = PathBuf::from(format!(
         "{} (payload being written)",
         opts.out_dir.display()
@@ -76,17 +76,18 @@ fn compress(
     opts: &PackOptions,
     inner_mtime: u64,
     out_err: &dyn Fn(io::Error) -> Error,
-) -> Result<Vec<Entry>> {
+) -> Result<Listed> {
+    let list_err = |e: io::Error| Error::io("writing", "the entry list (a temporary file)", e);
+    let mut listed = Listed::new().map_err(list_err)?;
     let mut tar =
         TarWriter::new(Frames::new(chan, opts.level, opts.zstd_workers).map_err(out_err)?);
-    let mut entries = Vec::new();
     for p in plan {
         let p = p?;
         crate::interrupt::check()?;
         match p.kind {
             EntryKind::Folder => {
                 tar.folder(&p.path, p.mtime).map_err(out_err)?;
-                entries.push(Entry::folder(p.path));
+                listed.push(&Entry::folder(p.path)).map_err(list_err)?;
             }
             EntryKind::File => {
                 opts.progress.item(&p.path);
@@ -101,24 +102,28 @@ fn compress(
                 };
                 tar.inner_mut().switch(level).map_err(out_err)?;
                 let sha = append_file(&mut tar, &p, out_err, &opts.progress)?;
-                entries.push(Entry::file(p.path, p.size, sha, p.executable));
+                listed
+                    .push(&Entry::file(p.path, p.size, sha, p.executable))
+                    .map_err(list_err)?;
             }
         }
     }
     tar.inner_mut().switch(opts.level).map_err(out_err)?;
     let head = InnerManifest::head();
+    let size = head.len() as u64 + listed.len();
+    let tables = listed.tables().map_err(list_err)?;
     tar.file(
         manifest::INNER_MANIFEST_NAME,
-        entries::Rendered::len(&head, &entries),
+        size,
         false,
         inner_mtime,
-        entries::Rendered::new(head, &entries),
+        head.as_bytes().chain(tables),
     )
     .map_err(out_err)?;
     let frames = tar.finish().map_err(out_err)?;
     let chan = frames.finish().map_err(out_err)?;
     chan.close().map_err(out_err)?;
-    Ok(entries)
+    Ok(listed)
 }
 
 /// The zstd window: 8 MiB (see [`Frames::encoder`]).

@@ -202,7 +202,7 @@ pub fn read_archive<R: Read>(
                     Clash::Collides(other) => format!(
                         "collides with {other:?} on filesystems that ignore case or Unicode normalisation"
                     ),
-                    Clash::NoFolder => "its folder does not come before it".to_string(),
+                    Clash::NoFolder => "its folder does not come before it, with the folder's other entries".to_string(),
                     Clash::Reserved => "is named like the inner manifest".to_string(),
                 };
                 bad_entry(&path, why)

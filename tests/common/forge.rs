@@ -200,7 +200,9 @@ pub fn signed_manifest(
     bundle_id: &str,
     key: &SigningKey,
 ) -> PathBuf {
-    let sig = key.sign_manifest(text, bundle_id, name).expect("sign");
+    let sig = key
+        .sign_manifest(&mut &text[..], bundle_id, name)
+        .expect("sign");
     std::fs::write(dir.join(format!("{name}.toml")), text).expect("write");
     std::fs::write(dir.join(format!("{name}.toml.minisig")), sig).expect("write");
     dir.join(format!("{name}.toml"))
