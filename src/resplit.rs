@@ -90,8 +90,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
         None => Vec::new(),
     };
     let sealed = pack::seal(
-        &new,
-        &mut std::io::empty(),
+        (&new, &mut std::io::empty()),
         key,
         written,
         &manifest_path,

@@ -184,8 +184,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     // `custody::intent`.
     let mut reserved = None;
     let sealed = seal(
-        &m,
-        entries,
+        (&m, entries),
         key,
         written,
         &target.manifest_path,

@@ -26,7 +26,7 @@ pub(crate) struct Sealed {
     pub verified_after_write: bool,
 }
 
-/// Signs `m` and commits the payload files, the manifest and the signature,
+/// Signs `m` (followed by the `[[entries]]` tables read from `entries`) and commits the payload files, the manifest and the signature,
 /// in that order, all or nothing; then, if asked (or, by default, when
 /// `out_dir` is on removable media), reads every file back from the device.
 ///
@@ -35,8 +35,7 @@ pub(crate) struct Sealed {
 /// interruption) or to record an intent. When it fails, nothing is
 /// committed.
 pub(crate) fn seal(
-    m: &Manifest,
-    entries: &mut dyn Read,
+    (m, entries): (&Manifest, &mut dyn Read),
     key: &SigningKey,
     payload: Vec<media::Written>,
     manifest_path: &Path,
