@@ -22,8 +22,8 @@ use crate::disk::durable::{open_regular, parent_of};
 use crate::disk::media::{self, Digests, Payload};
 pub use crate::disk::media::{read_manifest_bytes, read_unvouched_bytes};
 use crate::error::{Error, IoContext, Result};
-use crate::format::manifest::{Entry, Manifest};
-use crate::payload::archive::{self, Expected, Sink};
+use crate::format::manifest::Manifest;
+use crate::payload::archive::{self, Expected, Listed, Seen, Sink};
 use crate::payload::crypto::{self, HeaderTap};
 use crate::payload::hashing::{sha256_hex, HashingReader, LimitReader};
 use crate::payload::pipeline;
@@ -201,6 +201,11 @@ impl Bundle {
     pub fn with_progress(mut self, progress: &crate::progress::Handle) -> Bundle {
         self.progress = progress.clone();
         self
+    }
+
+    /// The signed manifest's entries, in order.
+    fn listed_entries(&self) -> Result<Listed<'_>> {
+        Ok(Box::new(self.manifest.entries.iter().cloned().map(Ok)))
     }
 
     /// True when the payload is split into parts.
@@ -426,7 +431,7 @@ impl Bundle {
         &self,
         identities: &[crypto::Identity],
         sink: &mut dyn Sink,
-    ) -> Result<Vec<Entry>> {
+    ) -> Result<Seen> {
         self.progress.start("checking", self.manifest.payload.size);
         let result = self.check_contents_inner(identities, sink);
         self.progress.finish();
@@ -437,7 +442,7 @@ impl Bundle {
         &self,
         identities: &[crypto::Identity],
         sink: &mut dyn Sink,
-    ) -> Result<Vec<Entry>> {
+    ) -> Result<Seen> {
         if identities.is_empty() {
             return Err(Error::Usage(
                 "no identity given: pass -i IDENTITY_FILE".into(),
@@ -483,7 +488,7 @@ impl Bundle {
         payload: &mut Payload,
         identities: &[crypto::Identity],
         sink: &mut dyn Sink,
-    ) -> Result<(Vec<Entry>, Vec<String>)> {
+    ) -> Result<(Seen, Vec<String>)> {
         let corrupt = |reason: String| self.corrupt(reason);
         let fingerprints: Vec<String> = self
             .manifest
@@ -507,11 +512,10 @@ impl Bundle {
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(|e| corrupt(format!("zstd: {e}")))?;
-            let expected = Expected {
-                entries: if self.manifest.contents.sealed_names {
-                    None
-                } else {
-                    Some(&self.manifest.entries)
+            let mut expected = Expected {
+                entries: match self.manifest.contents.sealed_names {
+                    true => None,
+                    false => Some(self.listed_entries()?),
                 },
                 contents: &self.manifest.contents,
             };
@@ -521,7 +525,7 @@ impl Bundle {
                 "the decompressed archive",
             );
             // Returning drops the reading end, which stops the other stage.
-            archive::read_archive(&mut limited, &expected, sink, &corrupt)
+            archive::read_archive(&mut limited, &mut expected, sink, &corrupt)
         })?;
         Ok((entries, tags))
     }

@@ -30,8 +30,8 @@ use crate::custody::ledger::{Event, Ledger, Record};
 use crate::disk::lock::FolderLock;
 use crate::disk::{durable, leftovers};
 use crate::error::{Error, IoContext, Result};
-use crate::format::manifest::{Entry, Manifest};
-use crate::payload::archive::Sink;
+use crate::format::manifest::Manifest;
+use crate::payload::archive::{Seen, Sink};
 use crate::payload::handoff;
 
 /// What to unpack, and where.
@@ -170,8 +170,8 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             about(Event::Rejected, vec![e])
         })?;
     }
-    let (output, entries) = result?;
-    let (files, folders, total_bytes) = crate::format::manifest::count(&entries);
+    let (output, seen) = result?;
+    let (files, folders, total_bytes) = seen.counts;
     Ok(UnpackReport {
         output,
         bundle_id: bundle.manifest.bundle_id.clone(),
@@ -226,7 +226,7 @@ fn extract(
     opts: &UnpackOptions,
     bundle: &Bundle,
     before_commit: &mut dyn FnMut(&Path) -> Result<()>,
-) -> Result<(PathBuf, Vec<Entry>)> {
+) -> Result<(PathBuf, Seen)> {
     let created_dest = prepare_dest(&opts.dest)?;
     // Shared with other unpacks into DEST; the staging folders of
     // interrupted ones (with decrypted files) are removed first when no

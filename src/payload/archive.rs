@@ -115,10 +115,13 @@ impl Sink for NullSink {
     }
 }
 
+/// The signed manifest's entries, in order, as they are read.
+pub type Listed<'a> = Box<dyn Iterator<Item = Result<Entry>> + 'a>;
+
 /// What the signed outer manifest says the archive holds.
 pub struct Expected<'a> {
     /// The listed entries, or `None` when names are sealed.
-    pub entries: Option<&'a [Entry]>,
+    pub entries: Option<Listed<'a>>,
     /// Signed counts and digest.
     pub contents: &'a Contents,
 }
@@ -149,19 +152,66 @@ fn bad_entry(entry: &str, reason: impl Into<String>) -> Error {
     }
 }
 
+/// What an archive held, as read: kept as counts and digests, so that
+/// memory does not grow with the number of entries.
+#[derive(Clone)]
+pub struct Seen {
+    /// Files, folders and bytes in files.
+    pub counts: (u64, u64, u64),
+    digest: entries::Digest,
+    /// sha256 and length of the inner manifest these entries make.
+    inner: Sha256,
+    inner_len: u64,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        let head = InnerManifest::head();
+        Seen {
+            counts: (0, 0, 0),
+            digest: entries::Digest::default(),
+            inner: Sha256::new_with_prefix(head.as_bytes()),
+            inner_len: head.len() as u64,
+        }
+    }
+}
+
+impl Seen {
+    fn add(&mut self, e: &Entry, scratch: &mut String) {
+        let (files, folders, bytes) = &mut self.counts;
+        match e.kind {
+            EntryKind::File => {
+                *files += 1;
+                *bytes = bytes.saturating_add(e.file_size());
+            }
+            EntryKind::Folder => *folders += 1,
+        }
+        self.digest.update(e);
+        scratch.clear();
+        entries::write(scratch, e);
+        self.inner.update(scratch.as_bytes());
+        self.inner_len += scratch.len() as u64;
+    }
+
+    fn entries(&self) -> u64 {
+        self.counts.0 + self.counts.1
+    }
+}
+
 /// Reads an archive from `reader`, checks every entry against the policy and
-/// `expected`, hands accepted entries to `sink`, and returns the entry list
-/// read. `corrupt` turns a read error (damaged or truncated stream) into the
+/// `expected`, hands accepted entries to `sink`, and returns what it read.
+/// `corrupt` turns a read error (damaged or truncated stream) into the
 /// caller's error.
 pub fn read_archive<R: Read>(
     reader: &mut R,
-    expected: &Expected<'_>,
+    expected: &mut Expected<'_>,
     sink: &mut dyn Sink,
     corrupt: &dyn Fn(String) -> Error,
-) -> Result<Vec<Entry>> {
+) -> Result<Seen> {
     let read_err = |e: io::Error| corrupt(format!("{e}"));
     let mut archive = TarReader::new(&mut *reader);
-    let mut actual: Vec<Entry> = Vec::new();
+    let mut seen = Seen::default();
+    let mut scratch = String::with_capacity(256);
     let mut names = NameSet::default();
     let mut inner_seen = false;
     let mut bytes_so_far: u64 = 0;
@@ -189,7 +239,7 @@ pub fn read_archive<R: Read>(
         }
 
         if path == INNER_MANIFEST_NAME {
-            check_inner_manifest(&mut archive, &header, &actual, &mut buf, &read_err)?;
+            check_inner_manifest(&mut archive, &header, &seen, &mut buf, &read_err)?;
             inner_seen = true;
             continue;
         }
@@ -208,10 +258,9 @@ pub fn read_archive<R: Read>(
                 bad_entry(&path, why)
             })?;
         let executable = kind == EntryKind::File && header.mode & 0o111 != 0;
-        let index = actual.len();
-        check_signed(
+        let want = check_signed(
             expected,
-            index,
+            seen.entries(),
             &path,
             kind,
             size,
@@ -219,23 +268,24 @@ pub fn read_archive<R: Read>(
             &mut bytes_so_far,
         )?;
 
-        match kind {
+        let entry = match kind {
             EntryKind::Folder => {
                 sink.folder(&path)?;
-                actual.push(Entry::folder(path));
+                Entry::folder(path)
             }
             EntryKind::File => {
                 sink.begin_file(&path, executable)?;
                 let sha256 = stream_file(&mut archive, sink, &mut buf, &path, size, corrupt)?;
-                if let Some(want) = expected.entries.and_then(|list| list.get(index)) {
+                if let Some(want) = want {
                     if want.sha256.as_deref() != Some(sha256.as_str()) {
                         return Err(bad_entry(&path, "sha256 differs from the signed manifest"));
                     }
                 }
                 sink.end_file(header.mtime)?;
-                actual.push(Entry::file(path, size, sha256, executable));
+                Entry::file(path, size, sha256, executable)
             }
-        }
+        };
+        seen.add(&entry, &mut scratch);
     }
 
     // Only zero padding may follow the end-of-archive marker.
@@ -249,70 +299,68 @@ pub fn read_archive<R: Read>(
         }
     }
 
-    check_totals(&actual, expected, inner_seen)?;
-    Ok(actual)
+    check_totals(&seen, expected, inner_seen)?;
+    Ok(seen)
 }
 
 /// Checks the inner manifest, the member named [`INNER_MANIFEST_NAME`].
 fn check_inner_manifest<R: Read>(
     archive: &mut TarReader<'_, R>,
     header: &Header,
-    actual: &[Entry],
+    seen: &Seen,
     buf: &mut [u8],
     read_err: &dyn Fn(io::Error) -> Error,
 ) -> Result<()> {
     let (path, size) = (INNER_MANIFEST_NAME, header.size);
     // The inner manifest is fully determined by the entries read so
-    // far, so it is not parsed: its bytes must equal the canonical
-    // rendering of those entries. Its size is checked before a byte
-    // of it is read, so no crafted manifest can cost memory.
+    // far, so it is not parsed: its bytes must be the canonical rendering
+    // of those entries, whose length and sha256 were kept as they were
+    // read. Its size is checked before a byte of it is read.
     if entry_kind(header.kind) != Ok(EntryKind::File) {
         return Err(bad_entry(path, "inner manifest is not a file"));
     }
-    let head = InnerManifest::head();
-    let want_len = entries::Rendered::len(&head, actual);
-    if size != want_len {
+    if size != seen.inner_len {
         return Err(Error::ContentsMismatch {
             reason: format!(
-                "the inner manifest ({size} bytes) does not list the entries in the archive ({want_len} bytes expected)"
+                "the inner manifest ({size} bytes) does not list the entries in the archive ({} bytes expected)",
+                seen.inner_len
             ),
         });
     }
-    let mut want = entries::Rendered::new(head, actual);
-    let mut expected = vec![0u8; buf.len()];
+    let mut hash = Sha256::new();
     loop {
         let n = archive.read_data(buf).map_err(read_err)?;
         if n == 0 {
-            return Ok(());
+            break;
         }
-        want.read_exact(&mut expected[..n])
-            .map_err(|_| Error::Internal("the inner manifest's length was checked".into()))?;
-        if buf[..n] != expected[..n] {
-            return Err(Error::ContentsMismatch {
-                reason: "the inner manifest differs from the entries in the archive".into(),
-            });
-        }
+        hash.update(&buf[..n]);
     }
+    if hash.finalize() != seen.inner.clone().finalize() {
+        return Err(Error::ContentsMismatch {
+            reason: "the inner manifest differs from the entries in the archive".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Checks an entry against what the signed manifest says of it: the entry
 /// at `index` of the list, or, with sealed names, the signed counts.
 fn check_signed(
-    expected: &Expected<'_>,
-    index: usize,
+    expected: &mut Expected<'_>,
+    index: u64,
     path: &str,
     kind: EntryKind,
     size: u64,
     executable: bool,
     bytes_so_far: &mut u64,
-) -> Result<()> {
+) -> Result<Option<Entry>> {
     let max_entries = expected
         .contents
         .files
         .saturating_add(expected.contents.folders);
-    match expected.entries {
+    match &mut expected.entries {
         Some(list) => {
-            let Some(want) = list.get(index) else {
+            let Some(want) = list.next().transpose()? else {
                 return Err(bad_entry(path, "is not in the signed manifest"));
             };
             if want.path != path || want.kind != kind {
@@ -333,9 +381,10 @@ fn check_signed(
             if want.executable() != executable {
                 return Err(bad_entry(path, "mode differs from the signed manifest"));
             }
+            Ok(Some(want))
         }
         None => {
-            if index as u64 >= max_entries {
+            if index >= max_entries {
                 return Err(bad_entry(
                     path,
                     "more entries than the signed manifest counts",
@@ -348,10 +397,9 @@ fn check_signed(
                     "more bytes than the signed manifest counts",
                 ));
             }
+            Ok(None)
         }
     }
-
-    Ok(())
 }
 
 /// Streams the current file's data to `sink`, hashing it; returns its sha256.
@@ -386,18 +434,24 @@ fn stream_file<R: Read>(
 }
 
 /// Checks the whole list read against the signed manifest: the inner
-/// manifest was there, and the list, counts and digest match.
-fn check_totals(actual: &[Entry], expected: &Expected<'_>, inner_seen: bool) -> Result<()> {
+/// manifest was there, the list has no more entries, and the counts and
+/// digest match.
+fn check_totals(seen: &Seen, expected: &mut Expected<'_>, inner_seen: bool) -> Result<()> {
     if !inner_seen {
         return Err(Error::ContentsMismatch {
             reason: "the archive has no inner manifest (it is truncated or not made by pouch)"
                 .into(),
         });
     }
-    if let Some(list) = expected.entries {
-        compare_lists(actual, list, "signed manifest")?;
+    if let Some(missing) = expected.entries.as_mut().and_then(|list| list.next()) {
+        return Err(Error::ContentsMismatch {
+            reason: format!(
+                "{} is listed in the signed manifest but missing",
+                crate::format::names::escape(&missing?.path)
+            ),
+        });
     }
-    let (files, folders, bytes) = manifest::count(actual);
+    let (files, folders, bytes) = seen.counts;
     let c = expected.contents;
     if (files, folders, bytes) != (c.files, c.folders, c.total_bytes) {
         return Err(Error::ContentsMismatch {
@@ -407,7 +461,7 @@ fn check_totals(actual: &[Entry], expected: &Expected<'_>, inner_seen: bool) -> 
             ),
         });
     }
-    if manifest::entries_digest(actual) != c.entries_sha256 {
+    if seen.digest.clone().finish() != c.entries_sha256 {
         return Err(Error::ContentsMismatch {
             reason: "the entries' digest differs from the signed manifest".into(),
         });
@@ -425,40 +479,6 @@ fn entry_kind(flag: u8) -> std::result::Result<EntryKind, String> {
             type_name(other)
         )),
     }
-}
-
-/// Names the first difference between the entries read and a list.
-fn compare_lists(actual: &[Entry], listed: &[Entry], what: &str) -> Result<()> {
-    for (i, want) in listed.iter().enumerate() {
-        match actual.get(i) {
-            None => {
-                return Err(Error::ContentsMismatch {
-                    reason: format!(
-                        "{} is listed in the {what} but missing",
-                        crate::format::names::escape(&want.path)
-                    ),
-                })
-            }
-            Some(got) if got != want => {
-                let why = if got.path != want.path {
-                    format!("{what} lists {:?} where the archive has it", want.path)
-                } else if got.sha256 != want.sha256 {
-                    format!("sha256 differs from the {what}")
-                } else {
-                    format!("differs from the {what}")
-                };
-                return Err(bad_entry(&got.path, why));
-            }
-            Some(_) => {}
-        }
-    }
-    if let Some(extra) = actual.get(listed.len()) {
-        return Err(bad_entry(
-            &extra.path,
-            format!("is not listed in the {what}"),
-        ));
-    }
-    Ok(())
 }
 
 fn type_name(t: u8) -> &'static str {
