@@ -13,6 +13,7 @@
 //! its own, so both read the same value.
 
 use std::fmt::Write as _;
+use std::io::BufRead;
 
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -217,52 +218,95 @@ pub fn split(text: &str) -> (&str, Option<&str>) {
 }
 
 /// Reads `[[entries]]` tables, one entry at a time, from the text that
-/// [`split`] found after the first part of a manifest.
-pub struct EntryLines<'a> {
-    lines: std::iter::Peekable<std::str::Lines<'a>>,
+/// [`split`] found after the first part of a manifest: in memory or in a
+/// file, a line at a time, each at most [`MAX_LINE`] bytes.
+pub struct EntryLines<R: BufRead> {
+    input: R,
+    peeked: Option<String>,
     line_no: usize,
+    failed: bool,
 }
 
-impl<'a> EntryLines<'a> {
-    /// Reads the entry list `tail`, which starts with its first header line;
-    /// `first_line` is that line's number in the file, for errors.
-    pub fn new(tail: &'a str, first_line: usize) -> Self {
+/// The longest line read: far more than the longest name, escaped, needs.
+pub const MAX_LINE: usize = 64 * 1024;
+
+impl<R: BufRead> EntryLines<R> {
+    /// Reads the entry list from `input`, which starts with its first header
+    /// line; `first_line` is that line's number in the file, for errors.
+    pub fn new(input: R, first_line: usize) -> Self {
         EntryLines {
-            lines: tail.lines().peekable(),
+            input,
+            peeked: None,
             line_no: first_line.saturating_sub(1),
+            failed: false,
         }
+    }
+
+    /// The next line, without its line break, left to be read again.
+    fn peek(&mut self) -> Result<Option<&str>, String> {
+        if self.peeked.is_none() {
+            self.peeked = self.read_line()?;
+        }
+        Ok(self.peeked.as_deref())
+    }
+
+    /// The next line, read.
+    fn next_line(&mut self) -> Result<Option<String>, String> {
+        let line = match self.peeked.take() {
+            Some(line) => Some(line),
+            None => self.read_line()?,
+        };
+        if line.is_some() {
+            self.line_no += 1;
+        }
+        Ok(line)
+    }
+
+    fn read_line(&mut self) -> Result<Option<String>, String> {
+        let mut buf = Vec::new();
+        let at = self.line_no + 1;
+        let n = std::io::Read::take(&mut self.input, MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("line {at}: cannot be read ({e})"))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+        } else if buf.len() > MAX_LINE {
+            return Err(format!("line {at}: longer than {MAX_LINE} bytes"));
+        }
+        String::from_utf8(buf)
+            .map(Some)
+            .map_err(|_| format!("line {at}: not UTF-8"))
     }
 
     fn next_entry(&mut self) -> Result<Option<Entry>, String> {
         // Blank and comment lines may stand between tables.
-        loop {
-            match self.lines.peek() {
-                None => return Ok(None),
-                Some(l) if is_blank(l) => {
-                    self.lines.next();
-                    self.line_no += 1;
-                }
-                Some(_) => break,
-            }
+        while self.peek()?.is_some_and(is_blank) {
+            self.next_line()?;
         }
-        let Some(header) = self.lines.next() else {
+        let Some(header) = self.next_line()? else {
             return Ok(None);
         };
-        self.line_no += 1;
         if header.trim() != HEADER {
             return Err(self.at("only [[entries]] tables may follow the entry list's first one"));
         }
         let mut fields = Fields::default();
-        while let Some(&line) = self.lines.peek() {
-            if line.trim_start().starts_with('[') {
+        while self
+            .peek()?
+            .is_some_and(|l| !l.trim_start().starts_with('['))
+        {
+            let Some(line) = self.next_line()? else {
                 break;
-            }
-            self.lines.next();
-            self.line_no += 1;
-            if is_blank(line) {
+            };
+            if is_blank(&line) {
                 continue;
             }
-            let (key, value) = key_value(line).map_err(|e| self.at(&e))?;
+            let (key, value) = key_value(&line).map_err(|e| self.at(&e))?;
             fields.set(key, value).map_err(|e| self.at(&e))?;
         }
         fields.entry().map(Some).map_err(|e| self.at(&e))
@@ -273,11 +317,16 @@ impl<'a> EntryLines<'a> {
     }
 }
 
-impl Iterator for EntryLines<'_> {
+impl<R: BufRead> Iterator for EntryLines<R> {
     type Item = Result<Entry, String>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_entry().transpose()
+        if self.failed {
+            return None;
+        }
+        let next = self.next_entry().transpose();
+        self.failed = matches!(next, Some(Err(_)));
+        next
     }
 }
 
@@ -297,17 +346,13 @@ enum Value {
 /// One `key = value` line. The form pouch writes (a bare key, a basic
 /// string without escapes or a plain decimal) is read here; any other line
 /// goes to the TOML parser whole, so that it means what TOML says.
-fn key_value(line: &str) -> Result<(&str, Value), String> {
+fn key_value(line: &str) -> Result<(&'static str, Value), String> {
     let Some((key, value)) = line.split_once(" = ") else {
         return toml_line(line);
     };
-    let simple_key = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'2' || b == b'5' || b == b'6');
-    if !simple_key {
+    let Some(key) = KEYS.iter().copied().find(|k| *k == key) else {
         return toml_line(line);
-    }
+    };
     if let Some(inner) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
         if plain(inner) {
             return Ok((key, Value::Text(inner.to_string())));
@@ -327,7 +372,7 @@ fn key_value(line: &str) -> Result<(&str, Value), String> {
 
 /// A line read by the TOML parser: exactly one key with a string or an
 /// integer value.
-fn toml_line(line: &str) -> Result<(&str, Value), String> {
+fn toml_line(line: &str) -> Result<(&'static str, Value), String> {
     // The TOML parser costs memory by the item; a line of an entry has a
     // few, or as many as a name of dots and commas holds.
     if super::strict_toml::count_items(line) > LINE_ITEMS {
@@ -411,22 +456,34 @@ impl Fields {
 /// Checks a list of entries on its own: safe, unique paths; each entry's parent
 /// listed before it as a folder; file fields present; modes normalised.
 pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
-    let mut names = NameSet::default();
-    for e in entries {
+    let mut check = EntryCheck::default();
+    entries.iter().try_for_each(|e| check.next(e))
+}
+
+/// [`check_entries`] one entry at a time, for a list read as a stream.
+#[derive(Default)]
+pub struct EntryCheck {
+    names: NameSet,
+}
+
+impl EntryCheck {
+    /// Checks the next entry of the list.
+    pub fn next(&mut self, e: &Entry) -> Result<(), String> {
+        let names = &mut self.names;
         names::check_path(e.path.as_bytes()).map_err(|r| format!("entry {:?}: {r}", e.path))?;
         names
-            .insert(&e.path, e.kind == EntryKind::Folder)
-            .map_err(|clash| {
-                let why = match clash {
-                    Clash::Reserved => "name is reserved".to_string(),
-                    Clash::Twice => "listed twice".to_string(),
-                    Clash::Collides(other) => format!(
-                        "collides with {other:?} on filesystems that ignore case or Unicode normalisation"
-                    ),
-                    Clash::NoFolder => "its folder is not listed before it, with the folder's other entries".to_string(),
-                };
-                format!("entry {:?}: {why}", e.path)
-            })?;
+        .insert(&e.path, e.kind == EntryKind::Folder)
+        .map_err(|clash| {
+            let why = match clash {
+                Clash::Reserved => "name is reserved".to_string(),
+                Clash::Twice => "listed twice".to_string(),
+                Clash::Collides(other) => format!(
+                    "collides with {other:?} on filesystems that ignore case or Unicode normalisation"
+                ),
+                Clash::NoFolder => "its folder is not listed before it, with the folder's other entries".to_string(),
+            };
+            format!("entry {:?}: {why}", e.path)
+        })?;
         match e.kind {
             EntryKind::File => {
                 if e.size.is_none() {
@@ -454,8 +511,8 @@ pub fn check_entries(entries: &[Entry]) -> Result<(), String> {
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -481,7 +538,7 @@ mod tests {
 
     fn read_back(text: &str) -> Result<Vec<Entry>, String> {
         let (_, tail) = split(text);
-        EntryLines::new(tail.unwrap_or(""), 1).collect()
+        EntryLines::new(tail.unwrap_or("").as_bytes(), 1).collect()
     }
 
     proptest! {
@@ -542,9 +599,16 @@ mod tests {
 
     #[test]
     fn a_line_of_many_items_is_refused_before_the_toml_parser_reads_it() {
-        let line = format!("[[entries]]\n{} = 1\n", vec!["a"; 200_000].join("."));
+        let line = format!("[[entries]]\n{} = 1\n", vec!["a"; 10_000].join("."));
         let err = read_back(&line).unwrap_err();
         assert!(err.contains("more items"), "{err}");
+    }
+
+    #[test]
+    fn a_line_longer_than_any_entry_needs_is_refused_unread() {
+        let line = format!("[[entries]]\npath = \"{}\"\n", "a".repeat(MAX_LINE * 4));
+        let err = read_back(&line).unwrap_err();
+        assert!(err.contains("line 2: longer than"), "{err}");
     }
 
     #[test]

@@ -313,7 +313,7 @@ impl Manifest {
             .try_into()
             .map_err(|e: toml::de::Error| strict_toml::one_line(&e.to_string()))?;
         if let Some(tail) = tail {
-            m.entries = entries::EntryLines::new(tail, head.lines().count() + 1)
+            m.entries = entries::EntryLines::new(tail.as_bytes(), head.lines().count() + 1)
                 .collect::<std::result::Result<_, _>>()?;
         }
         Ok(m)
@@ -488,7 +488,7 @@ impl InnerManifest {
             strict_toml::parse_vouched(head.as_bytes(), MAX_MANIFEST_BYTES)?;
         strict_toml::check_version(version.format_version, FORMAT_VERSION)?;
         let entries = match tail {
-            Some(tail) => entries::EntryLines::new(tail, head.lines().count() + 1)
+            Some(tail) => entries::EntryLines::new(tail.as_bytes(), head.lines().count() + 1)
                 .collect::<std::result::Result<_, _>>()?,
             None => Vec::new(),
         };
