@@ -22,10 +22,10 @@ use crate::disk::durable::{open_regular, parent_of};
 use crate::disk::media::{self, Digests, Payload};
 pub use crate::disk::media::{read_manifest_bytes, read_unvouched_bytes};
 use crate::error::{Error, IoContext, Result};
-use crate::format::manifest::Manifest;
+use crate::format::manifest::{Manifest, MAX_MANIFEST_BYTES};
 use crate::payload::archive::{self, Expected, Listed, Seen, Sink};
 use crate::payload::crypto::{self, HeaderTap};
-use crate::payload::hashing::{sha256_hex, HashingReader, LimitReader};
+use crate::payload::hashing::{sha256_hex, HashingReader, Layer, LimitReader};
 use crate::payload::pipeline;
 use crate::signature::{self, TrustedKey};
 
@@ -100,12 +100,46 @@ pub struct Bundle {
     pub search_dirs: Vec<PathBuf>,
     /// Where progress goes.
     pub progress: crate::progress::Handle,
+    /// The entry list, when the manifest is too large to hold it in
+    /// memory (then `manifest.entries` is empty).
+    pub listing: Option<crate::listing::Listing>,
 }
 
-/// Reads a manifest and checks its signature according to `trust`.
+/// Reads a manifest and checks its signature according to `trust`. One
+/// larger than a manifest read whole can be (a million files) is read from
+/// a private copy, and only when its signature is to be checked (see
+/// [`crate::listing`]).
 pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
-    let bytes = read_manifest_bytes(manifest_path)?;
-    open_bytes(manifest_path, &bytes, trust)
+    let size = open_regular(manifest_path)?
+        .metadata()
+        .doing("reading the metadata of", manifest_path)?
+        .len();
+    match trust {
+        Trust::Keys(keys) if size > MAX_MANIFEST_BYTES && !keys.is_empty() => {
+            open_large(manifest_path, keys)
+        }
+        Trust::InsecureSkip if size > MAX_MANIFEST_BYTES => Err(Error::BadManifest {
+            path: manifest_path.to_path_buf(),
+            reason: format!(
+                "larger than {} MiB: pouch reads a manifest that large only to check it against its signature (--trust)",
+                MAX_MANIFEST_BYTES >> 20
+            ),
+        }),
+        _ => open_bytes(manifest_path, &read_manifest_bytes(manifest_path)?, trust),
+    }
+}
+
+/// [`open`] for a manifest larger than [`MAX_MANIFEST_BYTES`].
+fn open_large(manifest_path: &Path, keys: &[TrustedKey]) -> Result<Bundle> {
+    let large = crate::listing::open(manifest_path, keys)?;
+    let mut b = assemble(
+        manifest_path,
+        large.manifest,
+        large.sha256,
+        Some((&large.verified, keys)),
+    )?;
+    b.listing = Some(large.listing);
+    Ok(b)
 }
 
 /// [`open`] for a manifest already read from `manifest_path`.
@@ -120,8 +154,20 @@ pub fn open_bytes(manifest_path: &Path, bytes: &[u8], trust: &Trust) -> Result<B
         Trust::InsecureSkip => None,
     };
     let (manifest, verified) = authenticate(manifest_path, bytes, keys)?;
-    let (signature, channel) = match (&verified, keys) {
-        (Some(v), Some(keys)) => {
+    let vouched = verified.as_ref().zip(keys);
+    assemble(manifest_path, manifest, sha256_hex(bytes), vouched)
+}
+
+/// The bundle of a parsed manifest, bound to the party whose key vouched
+/// for it (when one did).
+fn assemble(
+    manifest_path: &Path,
+    manifest: Manifest,
+    manifest_sha256: String,
+    vouched: Option<(&signature::Verified, &[TrustedKey])>,
+) -> Result<Bundle> {
+    let (signature, channel) = match vouched {
+        Some((v, keys)) => {
             let channel = bind(v, &manifest, manifest_path, keys)?;
             let status = SignatureStatus::Trusted {
                 key_id: v.key_id.clone(),
@@ -129,19 +175,18 @@ pub fn open_bytes(manifest_path: &Path, bytes: &[u8], trust: &Trust) -> Result<B
             };
             (status, channel)
         }
-        _ => (SignatureStatus::Skipped, unchecked_channel(&manifest)),
+        None => (SignatureStatus::Skipped, unchecked_channel(&manifest)),
     };
-    let payload_path = payload_path(manifest_path, &manifest);
-    let search_dirs = vec![parent_of(manifest_path).to_path_buf()];
     Ok(Bundle {
         progress: crate::progress::Handle::default(),
-        search_dirs,
+        search_dirs: vec![parent_of(manifest_path).to_path_buf()],
         manifest_path: manifest_path.to_path_buf(),
+        payload_path: payload_path(manifest_path, &manifest),
         manifest,
-        manifest_sha256: sha256_hex(bytes),
-        payload_path,
+        manifest_sha256,
         signature,
         channel,
+        listing: None,
     })
 }
 
@@ -205,7 +250,10 @@ impl Bundle {
 
     /// The signed manifest's entries, in order.
     fn listed_entries(&self) -> Result<Listed<'_>> {
-        Ok(Box::new(self.manifest.entries.iter().cloned().map(Ok)))
+        Ok(match &self.listing {
+            Some(listing) => listing.entries(),
+            None => Box::new(self.manifest.entries.iter().cloned().map(Ok)),
+        })
     }
 
     /// True when the payload is split into parts.
@@ -528,34 +576,6 @@ impl Bundle {
             archive::read_archive(&mut limited, &mut expected, sink, &corrupt)
         })?;
         Ok((entries, tags))
-    }
-}
-
-/// Names the layer an error came from ("age: …", "zstd: …"), so that a
-/// damaged payload is reported at the layer that noticed. An error that
-/// already names a lower layer passes through unchanged.
-struct Layer<R> {
-    inner: R,
-    name: &'static str,
-}
-
-impl<R> Layer<R> {
-    fn new(inner: R, name: &'static str) -> Self {
-        Layer { inner, name }
-    }
-}
-
-impl<R: Read> Read for Layer<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf).map_err(|e| {
-            let text = e.to_string();
-            if text.starts_with("age: ") || text.starts_with("zstd: ") || text.starts_with("part ")
-            {
-                e
-            } else {
-                std::io::Error::new(e.kind(), format!("{}: {text}", self.name))
-            }
-        })
     }
 }
 

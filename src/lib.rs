@@ -38,6 +38,7 @@ pub mod format;
 pub mod inspect;
 pub mod interrupt;
 pub mod keygen;
+pub mod listing;
 pub mod notice;
 pub mod pack;
 pub mod payload;

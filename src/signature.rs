@@ -358,6 +358,17 @@ pub fn verify(
     sig_path: &Path,
     trusted: &[TrustedKey],
 ) -> Result<Verified> {
+    verify_stream(&mut Cursor::new(data), sig_text, sig_path, trusted)
+}
+
+/// [`verify`] for data read from `data` (from its start, once per candidate
+/// key), so that a file need not be in memory: minisign prehashes.
+pub fn verify_stream<R: std::io::Read + std::io::Seek>(
+    data: &mut R,
+    sig_text: &str,
+    sig_path: &Path,
+    trusted: &[TrustedKey],
+) -> Result<Verified> {
     let bad = |reason: String| Error::BadSignature {
         path: sig_path.to_path_buf(),
         reason,
@@ -383,7 +394,9 @@ pub fn verify(
     }
     let mut last_error = None;
     for key in candidates {
-        match minisign::verify(&key.pk, &sig, Cursor::new(data), true, false, false) {
+        data.rewind()
+            .map_err(|e| bad(format!("the signed file cannot be read again ({e})")))?;
+        match minisign::verify(&key.pk, &sig, &mut *data, true, false, false) {
             Ok(()) => {
                 let trusted_comment = sig.trusted_comment().map_err(|e| bad(e.to_string()))?;
                 // The same key may be given twice (a --trust file and the

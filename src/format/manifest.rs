@@ -282,6 +282,21 @@ impl Manifest {
         Manifest::parse_with(bytes, path, true)
     }
 
+    /// Parses and validates a vouched manifest's first part, without the
+    /// entry list (read apart: see [`crate::listing`]).
+    pub fn parse_vouched_head(head: &[u8], path: &Path) -> Result<Manifest> {
+        let bad = |reason: String| Error::BadManifest {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let m = Manifest::read(head, true).map_err(bad)?;
+        if !m.entries.is_empty() {
+            return Err(bad("entries are given twice".into()));
+        }
+        m.validate_fields().map_err(bad)?;
+        Ok(m)
+    }
+
     fn parse_with(bytes: &[u8], path: &Path, vouched: bool) -> Result<Manifest> {
         let bad = |reason: String| Error::BadManifest {
             path: path.to_path_buf(),

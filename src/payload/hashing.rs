@@ -81,6 +81,35 @@ impl<R: Read> Read for LimitReader<R> {
     }
 }
 
+/// Names the layer an error came from ("age: …", "zstd: …"), so that a
+/// damaged payload is reported at the layer that noticed. An error that
+/// already names a lower layer passes through unchanged.
+pub struct Layer<R> {
+    inner: R,
+    name: &'static str,
+}
+
+impl<R> Layer<R> {
+    /// `inner`, its errors named `name`.
+    pub fn new(inner: R, name: &'static str) -> Self {
+        Layer { inner, name }
+    }
+}
+
+impl<R: Read> Read for Layer<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            let text = e.to_string();
+            if text.starts_with("age: ") || text.starts_with("zstd: ") || text.starts_with("part ")
+            {
+                e
+            } else {
+                std::io::Error::new(e.kind(), format!("{}: {text}", self.name))
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
