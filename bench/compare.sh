@@ -7,11 +7,17 @@
 # per-pair ratios pouch/pipeline, and peak resident memory.
 #
 # Usage: bench/compare.sh [--mixed-mib N] [--small-files N] [--pairs N] [--work DIR]
+#        bench/compare.sh --scale [OPTION...]   (bench/scale.sh: growth from
+#                                                10k to 1M files, 1 to 8 GiB)
 #   defaults: 1024 MiB mixed corpus, 100000 small files, 5 pairs, /dev/shm/pouch-bench
 # With BENCH_MACHINE=FILE, bench/summary.py also appends "corpus operation
 # ratio ..." lines to FILE (bench/guard.sh reads them).
 # Needs: age, zstd, GNU tar, /usr/bin/time, python3. Not run in CI (minutes).
 set -euo pipefail
+if [[ ${1:-} == --scale ]]; then
+  shift
+  exec bash "$(dirname "$0")/scale.sh" "$@"
+fi
 mixed_mib=1024 small_files=100000 pairs=5 work=/dev/shm/pouch-bench
 while (($#)); do
   case $1 in
