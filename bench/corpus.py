@@ -5,14 +5,20 @@ mixed: reports and logs (compressible text), incompressible blobs (like
 photos and PDFs) and a few large files, about MIXED_MIB in all.
 small: SMALL_FILES files of 1-4 KiB of text in 100 folders.
 Seeded, so every run and every machine gets the same bytes. Made once; a
-marker file records the parameters.
-Usage: corpus.py DIR MIXED_MIB SMALL_FILES
+marker file next to the corpus records the parameters.
+Usage: corpus.py DIR MIXED_MIB SMALL_FILES   (DIR/mixed and DIR/small)
+
+For bench/scale.sh, one corpus at a time, in DIR itself:
+  corpus.py --files N DIR    the small corpus of N files, 1000 per folder
+  corpus.py --stream MIB DIR one file DIR/stream.bin of MIB MiB, half text
+                             and half random in 1 MiB blocks drawn from a
+                             seeded 256 MiB pool (seconds per GiB)
 """
 import os
 import random
+import shutil
 import sys
 
-root, mixed_mib, small_files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 WORDS = ("case report witness vehicle border seized device evidence officer "
          "statement suspect interview location warrant transfer agency request").split()
 
@@ -88,23 +94,42 @@ def make_mixed(path, mib):
             i += 1
 
 
-def make_small(path, count):
+def make_small(path, count, folders=100):
     rng = random.Random(42)
+    width = max(3, len(str(folders - 1)))
     for i in range(count):
-        d = os.path.join(path, f"folder-{i % 100:03d}")
-        if i < 100:
+        d = os.path.join(path, f"folder-{i % folders:0{width}d}")
+        if i < folders:
             os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, f"note-{i:06d}.txt"), "wb") as f:
             f.write(text(rng, rng.randint(1024, 4096)))
 
 
-for name, arg, maker in (("mixed", mixed_mib, make_mixed), ("small", small_files, make_small)):
+def make_files(path, count):
+    """The small corpus at scale: the same files, about 1000 per folder."""
+    make_small(path, count, folders=max(1, -(-count // 1000)))
+
+
+def make_stream(path, mib_count):
+    """One big file: 1 MiB blocks, each drawn at random from a pool of 128
+    text and 128 random blocks. The pool (256 MiB) is larger than any zstd
+    window pouch or the pipeline uses, so the file compresses like text and
+    random data half and half, not like a repeated pattern."""
+    rng = random.Random(20261203)
+    mib = 1 << 20
+    pool = [text(rng, mib) if k % 2 else rng.randbytes(mib) for k in range(256)]
+    with open(os.path.join(path, "stream.bin"), "wb") as f:
+        for _ in range(mib_count):
+            f.write(pool[rng.randrange(len(pool))])
+
+
+def make(root, name, arg, maker):
+    """Makes root/name with maker(path, arg) unless its marker says it exists."""
     path = os.path.join(root, name)
     marker = os.path.join(root, f".{name}-{arg}")
-    if os.path.exists(marker):
-        continue
+    if os.path.exists(marker) and os.path.isdir(path):
+        return
     if os.path.exists(path):
-        import shutil
         shutil.rmtree(path)
     os.makedirs(path)
     print(f"making the {name} corpus ({arg})...", file=sys.stderr)
@@ -113,3 +138,15 @@ for name, arg, maker in (("mixed", mixed_mib, make_mixed), ("small", small_files
         if m.startswith(f".{name}-"):
             os.remove(os.path.join(root, m))
     open(marker, "w").close()
+
+
+if len(sys.argv) == 4 and sys.argv[1] in ("--files", "--stream"):
+    mode, arg, target = sys.argv[1], int(sys.argv[2]), os.path.abspath(sys.argv[3])
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    make(os.path.dirname(target), os.path.basename(target), arg, make_files if mode == "--files" else make_stream)
+elif len(sys.argv) == 4:
+    root, mixed_mib, small_files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    make(root, "mixed", mixed_mib, make_mixed)
+    make(root, "small", small_files, make_small)
+else:
+    sys.exit(__doc__)
