@@ -150,80 +150,77 @@ fn incompressible(path: &Path) -> bool {
 
 /// A zstd stream made of frames whose level can change between entries:
 /// [`Frames::switch`] ends the current frame and starts the next at another
-/// level. Concatenated frames are one valid zstd stream.
+/// level. Concatenated frames are one valid zstd stream. One compression
+/// context serves every frame, so its workers and buffers are made once.
 struct Frames {
-    encoder: Option<zstd::stream::write::Encoder<'static, ChannelWriter>>,
+    writer: Option<Writer>,
     level: i32,
-    workers: u32,
 }
+
+type Writer = zstd::stream::zio::Writer<ChannelWriter, zstd::stream::raw::Encoder<'static>>;
 
 impl Frames {
     fn new(chan: ChannelWriter, level: i32, workers: u32) -> io::Result<Frames> {
-        Ok(Frames {
-            encoder: Some(Self::encoder(chan, level, workers)?),
-            level,
-            workers,
-        })
-    }
-
-    fn encoder(
-        chan: ChannelWriter,
-        level: i32,
-        workers: u32,
-    ) -> io::Result<zstd::stream::write::Encoder<'static, ChannelWriter>> {
         use zstd::zstd_safe::CParameter;
-        let mut e = zstd::stream::write::Encoder::new(chan, level)?;
-        e.include_checksum(true)?;
+        let mut e = zstd::stream::raw::Encoder::new(level)?;
+        e.set_parameter(CParameter::ChecksumFlag(true))?;
         // An 8 MiB window (zstd's default at level 3 is 2 MiB) finds the
         // repeats between files that a tree of reports and logs is full
         // of; every zstd decoder takes windows up to 128 MiB by default.
         e.set_parameter(CParameter::WindowLog(WINDOW_LOG))?;
         if workers > 0 {
-            e.multithread(workers)?;
+            e.set_parameter(CParameter::NbWorkers(workers))?;
             // Small jobs keep the workers' buffers, and so pouch's memory,
             // small; each job starts from the 4 MiB before it (overlap 8:
             // half the window), so that small jobs lose little of it.
             e.set_parameter(CParameter::JobSize(2 << 20))?;
             e.set_parameter(CParameter::OverlapSizeLog(8))?;
         }
-        Ok(e)
+        Ok(Frames {
+            writer: Some(Writer::new(chan, e)),
+            level,
+        })
     }
 
     /// Continues at `level`: a new frame if it differs from the current one.
     fn switch(&mut self, level: i32) -> io::Result<()> {
+        use zstd::stream::raw::Operation;
         if level == self.level {
             return Ok(());
         }
-        let chan = self.finish_frame()?;
-        self.encoder = Some(Self::encoder(chan, level, self.workers)?);
+        let (chan, mut e) = self.finish_frame()?;
+        // Between frames the context takes a new level and keeps the rest.
+        e.reinit()?;
+        e.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))?;
+        self.writer = Some(Writer::new(chan, e));
         self.level = level;
         Ok(())
     }
 
-    fn finish_frame(&mut self) -> io::Result<ChannelWriter> {
-        match self.encoder.take() {
-            Some(e) => e.finish(),
-            None => Err(io::Error::other("zstd stream already finished")),
-        }
+    fn finish_frame(&mut self) -> io::Result<(ChannelWriter, zstd::stream::raw::Encoder<'static>)> {
+        let mut w = self.writer.take().ok_or_else(finished)?;
+        w.finish()?;
+        Ok(w.into_inner())
     }
 
     /// Ends the last frame; returns the channel.
     fn finish(mut self) -> io::Result<ChannelWriter> {
-        self.finish_frame()
+        Ok(self.finish_frame()?.0)
     }
+}
+
+fn finished() -> io::Error {
+    io::Error::other("zstd stream already finished")
 }
 
 impl Write for Frames {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.encoder {
-            Some(e) => e.write(buf),
-            None => Err(io::Error::other("zstd stream already finished")),
-        }
+        self.writer.as_mut().ok_or_else(finished)?.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.encoder {
-            Some(e) => e.flush(),
+        match &mut self.writer {
+            Some(w) => w.flush(),
             None => Ok(()),
         }
     }
