@@ -265,6 +265,12 @@ impl Bundle {
     /// order. Sizes are checked first (cheap), and a missing part is named
     /// before anything is read.
     pub fn open_payload(&self) -> Result<Payload> {
+        self.open_payload_with(false)
+    }
+
+    /// [`Bundle::open_payload`]; with `read_ahead`, a single file is read
+    /// on a thread of its own, so that reading and hashing overlap.
+    fn open_payload_with(&self, read_ahead: bool) -> Result<Payload> {
         if self.is_split() {
             let parts = &self.manifest.payload.parts;
             let found = media::locate(parts, &self.search_dirs);
@@ -313,9 +319,11 @@ impl Bundle {
                 size.to_string(),
             ));
         }
-        Ok(Payload::File(HashingReader::new(
-            crate::progress::Reader::new(file, self.progress.clone()),
-        )))
+        let file = crate::progress::Reader::new(file, self.progress.clone());
+        Ok(Payload::File(HashingReader::new(match read_ahead {
+            true => Box::new(pipeline::read_ahead(file)),
+            false => Box::new(file),
+        })))
     }
 
     /// Checks every part of a split payload (all of them, even after a bad
@@ -440,7 +448,8 @@ impl Bundle {
         if self.is_split() {
             self.check_parts(&mut header)?;
         } else {
-            let mut reader = BufReader::with_capacity(1 << 20, self.open_payload()?);
+            // The file is read on a thread of its own while this one hashes.
+            let mut reader = BufReader::with_capacity(1 << 20, self.open_payload_with(true)?);
             std::io::copy(&mut reader, &mut header).doing("reading", &self.payload_path)?;
             let (size, sha) = reader
                 .into_inner()
@@ -544,22 +553,30 @@ impl Bundle {
             .iter()
             .map(|r| r.fingerprint.clone())
             .collect();
-        let buffered = BufReader::with_capacity(1 << 20, payload);
-        let (plaintext, tags) = crypto::decrypt(buffered, identities, &fingerprints, &corrupt)?;
-        // Before a byte is decrypted: a payload others can open is refused
-        // whatever it holds.
-        self.check_stanzas(&tags)?;
-        let plaintext = Layer::new(plaintext, "age");
-        // Two stages: this thread's helper reads, hashes and decrypts; this
-        // thread decompresses, checks and writes the entries.
-        let (chan_w, chan_r) = pipeline::channel();
-        let entries = std::thread::scope(|scope| {
-            scope.spawn(move || pipeline::pump(plaintext, chan_w));
-            let mut decoder = zstd::stream::read::Decoder::new(chan_r)
+        // Four stages: one helper reads and hashes the payload, one
+        // decrypts, one decompresses; this thread checks and hashes the
+        // entries (and hands them to the sink). A stage waiting for another
+        // leaves its core to the others. Each stops when the next is
+        // dropped; the payload hash is finished by the caller.
+        let (payload_w, payload_r) = pipeline::channel();
+        let (plain_w, plain_r) = pipeline::channel();
+        let (tar_w, tar_r) = pipeline::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(move || pipeline::pump(payload, payload_w));
+            let (plaintext, tags) =
+                crypto::decrypt(payload_r, identities, &fingerprints, &corrupt)?;
+            // Before a byte is decrypted: a payload others can open is
+            // refused whatever it holds.
+            self.check_stanzas(&tags)?;
+            scope.spawn(move || pipeline::pump(Layer::new(plaintext, "age"), plain_w));
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(plain_r)
                 .map_err(|e| corrupt(format!("zstd: {e}")))?;
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            // A bomb stops here too: this stage runs at most the channel's
+            // depth ahead of the limit below.
+            scope.spawn(move || pipeline::pump(Layer::new(decoder, "zstd"), tar_w));
             let mut expected = Expected {
                 entries: match self.manifest.contents.sealed_names {
                     true => None,
@@ -567,15 +584,11 @@ impl Bundle {
                 },
                 contents: &self.manifest.contents,
             };
-            let mut limited = LimitReader::new(
-                Layer::new(decoder, "zstd"),
-                expected.tar_size_bound(),
-                "the decompressed archive",
-            );
-            // Returning drops the reading end, which stops the other stage.
-            archive::read_archive(&mut limited, &mut expected, sink, &corrupt)
-        })?;
-        Ok((entries, tags))
+            let mut limited =
+                LimitReader::new(tar_r, expected.tar_size_bound(), "the decompressed archive");
+            let entries = archive::read_archive(&mut limited, &mut expected, sink, &corrupt)?;
+            Ok((entries, tags))
+        })
     }
 }
 

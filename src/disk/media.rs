@@ -492,7 +492,7 @@ impl Read for PartsReader {
 /// sha256 come from the same pass ([`Payload::finish`]).
 pub enum Payload {
     /// `NAME.age`.
-    File(crate::payload::hashing::HashingReader<crate::progress::Reader<File>>),
+    File(crate::payload::hashing::HashingReader<Box<dyn Read + Send>>),
     /// `NAME.age.001`, `NAME.age.002`, …
     Parts(Box<PartsReader>),
 }

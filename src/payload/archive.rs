@@ -16,7 +16,7 @@
 //! After the last entry, the list actually read must equal the inner manifest
 //! and hash to the signed [`crate::format::manifest::entries_digest`].
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 
 use sha2::{Digest, Sha256};
 
@@ -202,7 +202,7 @@ impl Seen {
 /// `expected`, hands accepted entries to `sink`, and returns what it read.
 /// `corrupt` turns a read error (damaged or truncated stream) into the
 /// caller's error.
-pub fn read_archive<R: Read>(
+pub fn read_archive<R: BufRead>(
     reader: &mut R,
     expected: &mut Expected<'_>,
     sink: &mut dyn Sink,
@@ -275,7 +275,7 @@ pub fn read_archive<R: Read>(
             }
             EntryKind::File => {
                 sink.begin_file(&path, executable)?;
-                let sha256 = stream_file(&mut archive, sink, &mut buf, &path, size, corrupt)?;
+                let sha256 = stream_file(&mut archive, sink, &path, size, corrupt)?;
                 if let Some(want) = want {
                     if want.sha256.as_deref() != Some(sha256.as_str()) {
                         return Err(bad_entry(&path, "sha256 differs from the signed manifest"));
@@ -304,7 +304,7 @@ pub fn read_archive<R: Read>(
 }
 
 /// Checks the inner manifest, the member named [`INNER_MANIFEST_NAME`].
-fn check_inner_manifest<R: Read>(
+fn check_inner_manifest<R: BufRead>(
     archive: &mut TarReader<'_, R>,
     header: &Header,
     seen: &Seen,
@@ -403,10 +403,9 @@ fn check_signed(
 }
 
 /// Streams the current file's data to `sink`, hashing it; returns its sha256.
-fn stream_file<R: Read>(
+fn stream_file<R: BufRead>(
     archive: &mut TarReader<'_, R>,
     sink: &mut dyn Sink,
-    buf: &mut [u8],
     path: &str,
     size: u64,
     corrupt: &dyn Fn(String) -> Error,
@@ -415,14 +414,14 @@ fn stream_file<R: Read>(
     let mut done: u64 = 0;
     loop {
         crate::interrupt::check()?;
-        let n = archive
-            .read_data(buf)
-            .map_err(|e| corrupt(format!("{e}")))?;
-        if n == 0 {
+        let data = archive.data().map_err(|e| corrupt(format!("{e}")))?;
+        if data.is_empty() {
             break;
         }
-        hasher.update(&buf[..n]);
-        sink.write(&buf[..n])?;
+        hasher.update(data);
+        sink.write(data)?;
+        let n = data.len();
+        archive.consume_data(n);
         done += n as u64;
     }
     if done != size {

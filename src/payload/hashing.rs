@@ -1,6 +1,6 @@
 //! Readers and writers that hash and count what passes through them.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 use sha2::{Digest, Sha256};
 
@@ -78,6 +78,30 @@ impl<R: Read> Read for LimitReader<R> {
         }
         self.remaining -= n as u64;
         Ok(n)
+    }
+}
+
+/// The limit holds for buffered reads too: the buffer shown never goes
+/// beyond it, and data beyond it is the same error as for `read`.
+impl<R: BufRead> BufRead for LimitReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let (remaining, what) = (self.remaining, self.what);
+        let buf = self.inner.fill_buf()?;
+        if remaining == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{what} is larger than the signed manifest allows"),
+            ));
+        }
+        Ok(&buf[..buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX))])
+    }
+
+    fn consume(&mut self, n: usize) {
+        let n = (n as u64).min(self.remaining);
+        self.remaining -= n;
+        self.inner.consume(n as usize);
     }
 }
 

@@ -6,26 +6,36 @@
 //! channel holds at most [`DEPTH`] chunks of [`CHUNK`] bytes, so memory stays
 //! flat whatever the bundle's size.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// Bytes per chunk sent between the stages.
 pub const CHUNK: usize = 1 << 20;
 /// Chunks in flight at most.
 pub const DEPTH: usize = 4;
+/// Chunks a channel ever holds: those in flight, the one being filled and
+/// the one being read.
+const POOL: usize = DEPTH + 2;
 
-/// A bounded channel of chunks: its writing and reading ends.
+/// A bounded channel of chunks: its writing and reading ends. The reader
+/// hands each chunk it is done with back to the writer, which fills it
+/// again, so that neither end allocates or clears memory per chunk.
 pub fn channel() -> (ChannelWriter, ChannelReader) {
     let (tx, rx) = sync_channel(DEPTH);
+    let (back_tx, back_rx) = sync_channel(POOL);
     (
         ChannelWriter {
             tx: Some(tx),
-            buf: Vec::with_capacity(CHUNK),
+            buf: vec![0; CHUNK],
+            filled: 0,
+            made: 1,
+            back: back_rx,
         },
         ChannelReader {
             rx,
             current: Vec::new(),
             pos: 0,
+            back: back_tx,
         },
     )
 }
@@ -35,7 +45,12 @@ pub fn channel() -> (ChannelWriter, ChannelReader) {
 /// [`ChannelWriter::fail`] reaches the reader instead of the end.
 pub struct ChannelWriter {
     tx: Option<SyncSender<io::Result<Vec<u8>>>>,
+    /// The chunk being filled: `CHUNK` bytes, the first `filled` of them data.
     buf: Vec<u8>,
+    filled: usize,
+    /// Chunks made so far, at most [`POOL`].
+    made: usize,
+    back: Receiver<Vec<u8>>,
 }
 
 fn closed() -> io::Error {
@@ -44,25 +59,70 @@ fn closed() -> io::Error {
 
 impl ChannelWriter {
     fn send_buf(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
+        if self.filled == 0 {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
-        match &self.tx {
-            Some(tx) => tx.send(Ok(chunk)).map_err(|_| closed()),
-            None => Err(closed()),
+        let mut chunk = std::mem::take(&mut self.buf);
+        chunk.truncate(std::mem::take(&mut self.filled));
+        let tx = self.tx.as_ref().ok_or_else(closed)?;
+        if tx.send(Ok(chunk)).is_err() {
+            self.tx = None;
+            return Err(closed());
         }
+        // At most POOL chunks are ever made: the writer waits for one to
+        // come back rather than make another, so memory is bounded and not
+        // churned. One is always on its way back, since the queue holds
+        // fewer than POOL - 1.
+        let mut next = match self.back.try_recv() {
+            Ok(chunk) => chunk,
+            Err(_) if self.made < POOL => {
+                self.made += 1;
+                Vec::new()
+            }
+            Err(_) => self.back.recv().map_err(|_| closed())?,
+        };
+        // A chunk handed back is cleared only where it held no data.
+        next.resize(CHUNK, 0);
+        self.buf = next;
+        Ok(())
+    }
+
+    /// The free part of the chunk being filled, sending it first if it is
+    /// full; an error once the reader has stopped.
+    fn room(&mut self) -> io::Result<&mut [u8]> {
+        if self.filled == CHUNK {
+            self.send_buf()?;
+        }
+        if self.tx.is_none() || self.buf.len() != CHUNK {
+            return Err(closed());
+        }
+        Ok(&mut self.buf[self.filled..])
+    }
+
+    /// Reads once from `r` straight into the chunk being filled; returns
+    /// what `read` returned.
+    fn fill_from(&mut self, r: &mut impl Read) -> io::Result<usize> {
+        let n = r.read(self.room()?)?;
+        self.filled += n;
+        Ok(n)
     }
 
     /// Sends what is buffered and ends the stream.
     pub fn close(mut self) -> io::Result<()> {
+        if self.tx.is_none() {
+            return Err(closed());
+        }
         self.send_buf()?;
         self.tx = None;
         Ok(())
     }
 
-    /// Passes an error to the reading end, which returns it from `read`.
+    /// Passes an error to the reading end, which returns it from `read`
+    /// after the bytes written before it.
     pub fn fail(mut self, e: io::Error) {
+        if self.send_buf().is_err() {
+            return;
+        }
         if let Some(tx) = self.tx.take() {
             let _ = tx.send(Err(e));
         }
@@ -71,11 +131,10 @@ impl ChannelWriter {
 
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.len() >= CHUNK {
-            self.send_buf()?;
-        }
-        let n = data.len().min(CHUNK - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
+        let room = self.room()?;
+        let n = data.len().min(room.len());
+        room[..n].copy_from_slice(&data[..n]);
+        self.filled += n;
         Ok(n)
     }
 
@@ -89,45 +148,69 @@ pub struct ChannelReader {
     rx: Receiver<io::Result<Vec<u8>>>,
     current: Vec<u8>,
     pos: usize,
+    back: SyncSender<Vec<u8>>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let chunk = self.fill_buf()?;
+        let n = buf.len().min(chunk.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The chunks are the buffer: a reader such as zstd's decoder reads them
+/// where they are, without another copy.
+impl BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.pos == self.current.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.current = chunk;
+                    let done = std::mem::replace(&mut self.current, chunk);
+                    if done.capacity() >= CHUNK {
+                        let _ = self.back.try_send(done);
+                    }
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(&[]),
             }
         }
-        let n = buf.len().min(self.current.len() - self.pos);
-        buf[..n].copy_from_slice(&self.current[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.current.len());
     }
 }
 
 /// Copies `r` into a channel until its end or an error, which is passed on.
 pub fn pump(mut r: impl Read, mut w: ChannelWriter) {
-    let mut buf = vec![0u8; CHUNK];
     loop {
-        match r.read(&mut buf) {
+        if w.room().is_err() {
+            return; // the reader stopped; it knows why
+        }
+        match w.fill_from(&mut r) {
             Ok(0) => {
                 let _ = w.close();
                 return;
             }
-            Ok(n) => {
-                if w.write_all(&buf[..n]).is_err() {
-                    return; // the reader stopped; it knows why
-                }
-            }
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return w.fail(e),
         }
     }
+}
+
+/// `r`, read on a thread of its own at most [`POOL`] chunks ahead of the
+/// caller. The thread ends with the stream, at an error, or when the
+/// returned reader is dropped.
+pub fn read_ahead(r: impl Read + Send + 'static) -> ChannelReader {
+    let (w, reader) = channel();
+    std::thread::spawn(move || pump(r, w));
+    reader
 }
 
 #[cfg(test)]
@@ -137,7 +220,11 @@ mod tests {
     #[test]
     fn bytes_and_errors_cross_the_channel() {
         let (w, mut r) = channel();
-        let data: Vec<u8> = (0..3 * CHUNK + 17).map(|i| (i % 251) as u8).collect();
+        // More chunks than the pool holds, so that chunks come back and
+        // are filled again.
+        let data: Vec<u8> = (0..3 * POOL * CHUNK + 17)
+            .map(|i| (i % 251) as u8)
+            .collect();
         let expected = data.clone();
         let t = std::thread::spawn(move || pump(&data[..], w));
         let mut got = Vec::new();
@@ -145,12 +232,15 @@ mod tests {
         t.join().unwrap();
         assert_eq!(got, expected);
 
-        let (w, mut r) = channel();
-        std::thread::spawn(move || w.fail(io::Error::other("boom")));
-        assert_eq!(
-            r.read_to_end(&mut Vec::new()).unwrap_err().to_string(),
-            "boom"
-        );
+        // An error comes after the bytes written before it.
+        let (mut w, mut r) = channel();
+        std::thread::spawn(move || {
+            w.write_all(b"before").unwrap();
+            w.fail(io::Error::other("boom"))
+        });
+        let mut got = Vec::new();
+        assert_eq!(r.read_to_end(&mut got).unwrap_err().to_string(), "boom");
+        assert_eq!(got, b"before");
     }
 
     #[test]
@@ -159,5 +249,7 @@ mod tests {
         drop(r);
         let big = vec![0u8; CHUNK * (DEPTH + 2)];
         assert!(w.write_all(&big).is_err());
+        assert!(w.write_all(b"more").is_err(), "and keeps failing");
+        assert!(w.close().is_err());
     }
 }

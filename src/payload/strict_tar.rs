@@ -16,7 +16,7 @@
 //!
 //! Memory is bounded: one 512-byte header and one long name at a time.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 
 /// The longest GNU long-name record accepted (a 4096-byte path plus its NUL).
 pub const MAX_LONG_NAME: u64 = 4097;
@@ -37,7 +37,7 @@ pub struct Header {
 }
 
 /// Reads headers and data from a tar stream.
-pub struct TarReader<'a, R: Read> {
+pub struct TarReader<'a, R: BufRead> {
     inner: &'a mut R,
     /// Data bytes left in the current entry.
     remaining: u64,
@@ -52,7 +52,7 @@ fn invalid(msg: impl Into<String>) -> io::Error {
     )
 }
 
-impl<'a, R: Read> TarReader<'a, R> {
+impl<'a, R: BufRead> TarReader<'a, R> {
     /// Reads an archive from `inner`.
     pub fn new(inner: &'a mut R) -> Self {
         TarReader {
@@ -124,6 +124,30 @@ impl<'a, R: Read> TarReader<'a, R> {
         }
         self.remaining -= n as u64;
         Ok(n)
+    }
+
+    /// The current entry's data as far as the reader has it buffered (empty
+    /// at the entry's end); [`TarReader::consume_data`] moves past it.
+    /// Read where it lies, without a copy.
+    pub fn data(&mut self) -> io::Result<&[u8]> {
+        if self.remaining == 0 {
+            return Ok(&[]);
+        }
+        let remaining = self.remaining;
+        let buf = self.inner.fill_buf()?;
+        if buf.is_empty() {
+            return Err(truncated(io::Error::from(io::ErrorKind::UnexpectedEof)));
+        }
+        Ok(&buf[..buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX))])
+    }
+
+    /// Moves `n` bytes past what [`TarReader::data`] showed.
+    pub fn consume_data(&mut self, n: usize) {
+        let n = (n as u64).min(self.remaining);
+        self.remaining -= n;
+        self.inner.consume(n as usize);
     }
 
     fn skip_rest(&mut self) -> io::Result<()> {
