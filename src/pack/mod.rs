@@ -385,10 +385,17 @@ fn write_payload(
         .unwrap_or(id.now.unix_timestamp().max(0) as u64);
     let writer = media::PartWriter::new(&opts.out_dir, &id.name, split);
     opts.progress.start("packing", 0);
-    let (tx, rx) = std::sync::mpsc::sync_channel(LISTED_AHEAD);
+    let (tx, rx) = std::sync::mpsc::sync_channel(LISTED_AHEAD / BATCH);
     let (written, skipped) = std::thread::scope(|scope| {
         let lister = scope.spawn(move || list(opts, tx));
-        let written = stages::write_payload(writer, rx.into_iter(), opts, inner_mtime);
+        let listed = rx.into_iter().flat_map(|batch| {
+            let (entries, failed) = match batch {
+                Ok(entries) => (entries, None),
+                Err(e) => (Vec::new(), Some(Err(e))),
+            };
+            entries.into_iter().map(Ok).chain(failed)
+        });
+        let written = stages::write_payload(writer, listed, opts, inner_mtime);
         let skipped = lister.join();
         (written, skipped)
     });
@@ -412,6 +419,11 @@ fn write_payload(
 
 /// Entries listed and not yet packed, at most.
 const LISTED_AHEAD: usize = 1024;
+/// Entries are handed over in batches of at most this many, or of files
+/// of [`BATCH_BYTES`] together: one hand-over per entry costs more than
+/// packing a small file.
+const BATCH: usize = 128;
+const BATCH_BYTES: u64 = 8 << 20;
 
 /// The listing stage: sends each entry to pack, then the end of the list,
 /// or the error that stops the pack (a source that cannot be packed, names
@@ -419,9 +431,15 @@ const LISTED_AHEAD: usize = 1024;
 /// `None` once the packing stage has stopped reading.
 fn list(
     opts: &PackOptions,
-    tx: std::sync::mpsc::SyncSender<Result<plan::Planned>>,
+    tx: std::sync::mpsc::SyncSender<Result<Vec<plan::Planned>>>,
 ) -> Option<Vec<PathBuf>> {
     let mut unportable = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut bytes = 0;
+    let send = |batch: &mut Vec<plan::Planned>| {
+        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+        tx.send(Ok(full)).map_err(|_| Error::Interrupted)
+    };
     let listed = plan::walk(
         &opts.sources,
         opts.skip_special,
@@ -432,11 +450,19 @@ fn list(
                 unportable.extend(plan::unportable_name(&p.path));
             }
             opts.progress.more(p.size);
-            tx.send(Ok(p)).map_err(|_| Error::Interrupted)
+            bytes += p.size;
+            batch.push(p);
+            if batch.len() < BATCH && bytes < BATCH_BYTES {
+                return Ok(());
+            }
+            bytes = 0;
+            send(&mut batch)
         },
     );
     let failed = match listed {
-        Ok(skipped) if unportable.is_empty() => return Some(skipped),
+        Ok(skipped) if unportable.is_empty() => {
+            return send(&mut batch).ok().map(|_| skipped);
+        }
         Ok(_) => Error::Unportable {
             problems: unportable,
         },
