@@ -114,8 +114,12 @@ pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
         .metadata()
         .doing("reading the metadata of", manifest_path)?
         .len();
+    let signed = || std::fs::symlink_metadata(signature::signature_path(manifest_path)).is_ok();
     match trust {
-        Trust::Keys(keys) if size > MAX_MANIFEST_BYTES && !keys.is_empty() => {
+        Trust::Keys(keys)
+            if !keys.is_empty()
+                && (size > MAX_MANIFEST_BYTES || (size > FOLLOWED_FROM && signed())) =>
+        {
             open_large(manifest_path, keys)
         }
         Trust::InsecureSkip if size > MAX_MANIFEST_BYTES => Err(Error::BadManifest {
@@ -129,7 +133,12 @@ pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
     }
 }
 
-/// [`open`] for a manifest larger than [`MAX_MANIFEST_BYTES`].
+/// A signed manifest larger than this (some 25,000 entries) is followed
+/// from a private copy a line at a time rather than held in memory, so
+/// that memory stays flat whatever the number of files.
+const FOLLOWED_FROM: u64 = 4 << 20;
+
+/// [`open`] for a manifest larger than [`FOLLOWED_FROM`].
 fn open_large(manifest_path: &Path, keys: &[TrustedKey]) -> Result<Bundle> {
     let large = crate::listing::open(manifest_path, keys)?;
     let mut b = assemble(
@@ -423,7 +432,7 @@ impl Bundle {
         self.progress.start("verifying", self.manifest.payload.size);
         let result = self.check_payload_inner();
         self.progress.finish();
-        let tags = interrupted_or(result)?;
+        let tags = crate::interrupt::interrupted_or(result)?;
         Ok(HeaderRecipients {
             problem: crypto::stanza_problem(&tags, &self.listed_kinds()),
             stanzas: tags
@@ -492,7 +501,7 @@ impl Bundle {
         self.progress.start("checking", self.manifest.payload.size);
         let result = self.check_contents_inner(identities, sink);
         self.progress.finish();
-        interrupted_or(result)
+        crate::interrupt::interrupted_or(result)
     }
 
     fn check_contents_inner(
@@ -553,11 +562,9 @@ impl Bundle {
             .iter()
             .map(|r| r.fingerprint.clone())
             .collect();
-        // Four stages: one helper reads and hashes the payload, one
-        // decrypts, one decompresses; this thread checks and hashes the
-        // entries (and hands them to the sink). A stage waiting for another
-        // leaves its core to the others. Each stops when the next is
-        // dropped; the payload hash is finished by the caller.
+        // Four stages: read and hash, decrypt, decompress, and (this thread)
+        // check and hash the entries for the sink. Each stops when the next
+        // is dropped; the caller finishes the payload hash.
         let (payload_w, payload_r) = pipeline::channel();
         let (plain_w, plain_r) = pipeline::channel();
         let (tar_w, tar_r) = pipeline::channel();
@@ -614,14 +621,6 @@ fn wrong_size(part: &crate::format::manifest::Part, size: u64) -> String {
         "{}: wrong size ({size} bytes, the manifest says {})",
         part.file, part.size
     )
-}
-
-/// An interruption wins over whatever error it caused on its way out.
-fn interrupted_or<T>(result: Result<T>) -> Result<T> {
-    match result {
-        Err(_) if crate::interrupt::check().is_err() => Err(Error::Interrupted),
-        other => other,
-    }
 }
 
 #[cfg(test)]

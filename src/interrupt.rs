@@ -26,3 +26,11 @@ pub fn check() -> Result<()> {
         Ok(())
     }
 }
+
+/// An interruption wins over whatever error it caused on its way out.
+pub fn interrupted_or<T>(result: Result<T>) -> Result<T> {
+    match result {
+        Err(_) if check().is_err() => Err(Error::Interrupted),
+        other => other,
+    }
+}

@@ -17,6 +17,17 @@ use pouch::format::manifest::MAX_MANIFEST_BYTES;
 /// A bundle of a few files from `alice` to `bob`, its manifest padded past
 /// [`MAX_MANIFEST_BYTES`] and passed through `edit`, then signed again.
 fn large_bundle(w: &World, alice: &Keys, bob: &Keys, edit: impl Fn(String) -> String) -> PathBuf {
+    padded_bundle(w, alice, bob, MAX_MANIFEST_BYTES as usize, edit)
+}
+
+/// [`large_bundle`], padded past `bytes`.
+fn padded_bundle(
+    w: &World,
+    alice: &Keys,
+    bob: &Keys,
+    bytes: usize,
+    edit: impl Fn(String) -> String,
+) -> PathBuf {
     let src = w.dir("case");
     fs::write(src.join("report.txt"), "witness statement\n").expect("write");
     fs::create_dir(src.join("photos")).expect("mkdir");
@@ -32,7 +43,7 @@ fn large_bundle(w: &World, alice: &Keys, bob: &Keys, edit: impl Fn(String) -> St
     let manifest = out.join("b.toml");
     let text = fs::read_to_string(&manifest).expect("manifest");
     let line = format!("# {}\n", "padding ".repeat(1000));
-    let pad = line.repeat((MAX_MANIFEST_BYTES as usize) / line.len() + 16);
+    let pad = line.repeat(bytes / line.len() + 16);
     let at = text.rfind("\n[[entries]]").expect("entries");
     let padded = edit(format!("{}\n{pad}{}", &text[..at], &text[at..]));
     let table: toml::Table = toml::from_str(&text).expect("toml");
@@ -74,6 +85,33 @@ fn a_signed_manifest_past_the_in_memory_limit_verifies_and_unpacks() {
             .len(),
         5000
     );
+}
+
+/// A signed manifest of some megabytes (tens of thousands of files) is
+/// followed from its private copy too, so memory stays flat; without a
+/// signature check it is over the 4 MiB a manifest may then have.
+#[test]
+fn a_signed_manifest_of_some_megabytes_is_followed_from_a_copy() {
+    let (w, alice, bob) = setup();
+    let m = padded_bundle(&w, &alice, &bob, 6 << 20, |t| t);
+    let size = fs::metadata(&m).expect("size").len();
+    assert!(size > 6 << 20 && size < MAX_MANIFEST_BYTES, "{size}");
+    passes(
+        verify_cmd(&m, &alice).arg("-i").arg(&bob.identity),
+        &["every entry matches the manifest"],
+    );
+    let dest = w.join("inbox");
+    passes(unpack_cmd(&m, &alice, &bob, &dest), &[]);
+    assert!(dest.join("b/case/photos/scene.jpg").is_file());
+    let mut insecure = common::pouch();
+    insecure
+        .args(["verify", "--insecure-skip-signature"])
+        .arg(&m);
+    fails(&mut insecure, 1, &["larger than 4 MiB"]);
+    // Changed after signing: refused, as a small manifest would be.
+    let text = fs::read_to_string(&m).expect("manifest");
+    fs::write(&m, text.replacen("# padding", "# paddinG", 1)).expect("tamper");
+    fails(&mut verify_cmd(&m, &alice), 1, &["signature"]);
 }
 
 #[test]

@@ -7,22 +7,42 @@
 //! thread in batches, so that the two overlap. The batches in flight are
 //! bounded, so memory stays flat whatever the archive holds.
 
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::ops::Range;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use super::archive::Sink;
 use crate::error::{Error, Result};
 
-/// What the checking thread asks of the sink.
+/// What the checking thread asks of the sink; names and data lie in the
+/// batch's bytes.
 enum Op {
-    Folder(String),
-    Begin(String, bool),
-    Data(Vec<u8>),
+    Folder(Range<usize>),
+    Begin(Range<usize>, bool),
+    Data(Range<usize>),
     End(u64),
+}
+
+/// Operations sent at once, and the bytes they refer to. A batch done with
+/// goes back to be filled again, so that no memory is allocated on one
+/// thread and freed on the other (which makes the two contend for the
+/// allocator's lock).
+#[derive(Default)]
+struct Batch {
+    ops: Vec<Op>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn add(&mut self, data: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        start..self.bytes.len()
+    }
 }
 
 /// Operations sent at once, at most.
 const BATCH_OPS: usize = 256;
-/// File bytes sent at once, at most (one operation may pass it).
+/// Bytes sent at once, at most (one operation may pass it).
 const BATCH_BYTES: usize = 1 << 20;
 /// Batches in flight, at most.
 const DEPTH: usize = 4;
@@ -35,25 +55,36 @@ pub fn on_thread<S: Sink + Send, T>(
     sink: &mut S,
     work: impl FnOnce(&mut dyn Sink) -> Result<T>,
 ) -> Result<T> {
-    let (tx, rx) = sync_channel::<Vec<Op>>(DEPTH);
+    let (tx, rx) = sync_channel::<Batch>(DEPTH);
+    // At most DEPTH batches queued, one being written and one being
+    // filled exist at once, so the way back never fills up.
+    let (back_tx, back_rx) = sync_channel::<Batch>(DEPTH + 2);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<()> {
-            for batch in rx {
-                for op in batch {
+            for mut batch in rx {
+                for op in &batch.ops {
+                    // Names went in as text; they come out as text.
+                    let text = |r: &Range<usize>| {
+                        std::str::from_utf8(&batch.bytes[r.clone()])
+                            .map_err(|_| Error::Internal("a name changed on its way".into()))
+                    };
                     match op {
-                        Op::Folder(path) => sink.folder(&path)?,
-                        Op::Begin(path, executable) => sink.begin_file(&path, executable)?,
-                        Op::Data(bytes) => sink.write(&bytes)?,
-                        Op::End(mtime) => sink.end_file(mtime)?,
+                        Op::Folder(r) => sink.folder(text(r)?)?,
+                        Op::Begin(r, executable) => sink.begin_file(text(r)?, *executable)?,
+                        Op::Data(r) => sink.write(&batch.bytes[r.clone()])?,
+                        Op::End(mtime) => sink.end_file(*mtime)?,
                     }
                 }
+                batch.ops.clear();
+                batch.bytes.clear();
+                let _ = back_tx.try_send(batch);
             }
             Ok(())
         });
         let mut forward = Forward {
             tx: Some(tx),
-            batch: Vec::with_capacity(BATCH_OPS),
-            bytes: 0,
+            back: back_rx,
+            batch: Batch::default(),
         };
         let worked = work(&mut forward).and_then(|t| forward.send().map(|()| t));
         drop(forward);
@@ -69,27 +100,26 @@ pub fn on_thread<S: Sink + Send, T>(
 
 /// The checking thread's end: collects operations into batches.
 struct Forward {
-    tx: Option<SyncSender<Vec<Op>>>,
-    batch: Vec<Op>,
-    bytes: usize,
+    tx: Option<SyncSender<Batch>>,
+    back: Receiver<Batch>,
+    batch: Batch,
 }
 
 impl Forward {
-    fn push(&mut self, op: Op, bytes: usize) -> Result<()> {
-        self.batch.push(op);
-        self.bytes += bytes;
-        if self.batch.len() >= BATCH_OPS || self.bytes >= BATCH_BYTES {
+    fn push(&mut self, op: Op) -> Result<()> {
+        self.batch.ops.push(op);
+        if self.batch.ops.len() >= BATCH_OPS || self.batch.bytes.len() >= BATCH_BYTES {
             self.send()?;
         }
         Ok(())
     }
 
     fn send(&mut self) -> Result<()> {
-        if self.batch.is_empty() {
+        if self.batch.ops.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_OPS));
-        self.bytes = 0;
+        let next = self.back.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
         let stopped = || Error::Internal("the writing stage stopped".into());
         match &self.tx {
             Some(tx) => tx.send(batch).map_err(|_| stopped()),
@@ -100,19 +130,22 @@ impl Forward {
 
 impl Sink for Forward {
     fn folder(&mut self, path: &str) -> Result<()> {
-        self.push(Op::Folder(path.to_string()), path.len())
+        let r = self.batch.add(path.as_bytes());
+        self.push(Op::Folder(r))
     }
 
     fn begin_file(&mut self, path: &str, executable: bool) -> Result<()> {
-        self.push(Op::Begin(path.to_string(), executable), path.len())
+        let r = self.batch.add(path.as_bytes());
+        self.push(Op::Begin(r, executable))
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.push(Op::Data(bytes.to_vec()), bytes.len())
+        let r = self.batch.add(bytes);
+        self.push(Op::Data(r))
     }
 
     fn end_file(&mut self, mtime: u64) -> Result<()> {
-        self.push(Op::End(mtime), 0)
+        self.push(Op::End(mtime))
     }
 }
 
