@@ -347,7 +347,14 @@ enum Value {
 /// string without escapes or a plain decimal) is read here; any other line
 /// goes to the TOML parser whole, so that it means what TOML says.
 fn key_value(line: &str) -> Result<(&'static str, Value), String> {
-    let Some((key, value)) = line.split_once(" = ") else {
+    // The first `=` (a one-character search, cheaper than one for " = ")
+    // ends the key in the form pouch writes; a key never holds one.
+    let Some((key, value)) = line.find('=').and_then(|i| {
+        Some((
+            line[..i].strip_suffix(' ')?,
+            line[i + 1..].strip_prefix(' ')?,
+        ))
+    }) else {
         return toml_line(line);
     };
     let Some(key) = KEYS.iter().copied().find(|k| *k == key) else {

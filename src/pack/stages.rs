@@ -92,11 +92,11 @@ fn compress(
             EntryKind::File => {
                 opts.progress.item(&p.path);
                 // Already-compressed files (photos, PDFs, archives) go into a
-                // frame at the fastest level: compressing them again costs
-                // time and saves nothing. Stock zstd reads the concatenation.
+                // frame at a fast level: compressing them again costs time
+                // and saves nothing. Stock zstd reads the concatenation.
                 let level = if opts.level > 1 && p.size >= ADAPTIVE_MIN && incompressible(&p.source)
                 {
-                    1
+                    INCOMPRESSIBLE_LEVEL
                 } else {
                     opts.level
                 };
@@ -129,11 +129,17 @@ fn compress(
 /// The zstd window: 8 MiB (see [`Frames::encoder`]).
 const WINDOW_LOG: u32 = 23;
 
+/// The level of a frame for an already-compressed file: one of zstd's fast
+/// levels, which spend less time looking for repeats that are not there
+/// (on the mixed corpus 6 % less pack time than level 1, for 0.7 % more
+/// payload). Every zstd decoder reads such frames.
+const INCOMPRESSIBLE_LEVEL: i32 = -3;
+
 /// Files smaller than this are compressed at the chosen level whatever they hold.
 const ADAPTIVE_MIN: u64 = 1 << 20;
 
 /// Whether a file looks already compressed: its first 128 KiB shrink by
-/// less than 3 % at zstd's fastest level. Cheap, and read from the page
+/// less than 3 % at zstd level 1. Cheap, and read from the page
 /// cache again right after.
 fn incompressible(path: &Path) -> bool {
     use std::os::unix::fs::FileExt;
