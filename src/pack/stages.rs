@@ -1,12 +1,12 @@
-//! The stream stages: `age(zstd(tar))` of a plan, made on two pipeline
-//! threads.
+//! The stream stages: `age(zstd(tar))` of a plan, made on three pipeline
+//! threads (and zstd's workers).
 //!
 //! The calling thread reads and hashes each file into a tar whose zstd
-//! frames change level per entry; the other thread encrypts (age) and
-//! writes. A source that changes while it is read fails the pack.
+//! frames change level per entry; the next thread encrypts (age); the last
+//! hashes and writes. A source that changes while it is read fails the pack.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -22,9 +22,10 @@ use crate::payload::crypto;
 use crate::payload::pipeline::{self, ChannelWriter};
 
 /// Writes `age(zstd(tar))` of the plan to `out`; returns the entries as
-/// packed (listed on disk) and `out`, flushed. Two stages on two threads: this one reads and
-/// hashes the files and makes the compressed archive; the other encrypts,
-/// hashes and writes (see [`crate::payload::pipeline`]).
+/// packed (listed on disk) and `out`, flushed. Three stages on three
+/// threads: this one reads and hashes the files and makes the compressed
+/// archive; the next encrypts; the last hashes and writes (see
+/// [`crate::payload::pipeline`]).
 pub(super) fn write_payload<W: Write + Send>(
     out: W,
     plan: impl Iterator<Item = Result<Planned>>,
@@ -37,35 +38,52 @@ pub(super) fn write_payload<W: Write + Send>(
     ));
     let out_err = |e: io::Error| Error::io("writing", &out_name, e);
     let (chan_w, mut chan_r) = pipeline::channel();
+    // Two chunks in flight are enough between encrypting and writing.
+    let (sealed_w, mut sealed_r) = pipeline::with_depth(2);
     std::thread::scope(|scope| {
         let recipients = &opts.recipients;
         let out_err = &out_err;
+        // The last stage hashes (in `out`) and writes what the age stage
+        // encrypted: on already-compressed files, where zstd has little to
+        // do, encrypting and hashing together would hold the others up.
         let writer = scope.spawn(move || -> Result<W> {
-            let mut encrypted =
-                crypto::encrypt(recipients, BufWriter::with_capacity(1 << 20, out))?;
-            let mut buf = vec![0u8; pipeline::CHUNK];
-            loop {
-                let n = chan_r.read(&mut buf).map_err(out_err)?;
-                if n == 0 {
-                    break;
-                }
-                encrypted.write_all(&buf[..n]).map_err(out_err)?;
-            }
-            let buffered = encrypted.finish().map_err(out_err)?;
-            buffered.into_inner().map_err(|e| out_err(e.into_error()))
+            let mut out = out;
+            copy_chunks(&mut sealed_r, &mut out).map_err(out_err)?;
+            out.flush().map_err(out_err)?;
+            Ok(out)
+        });
+        let encrypter = scope.spawn(move || -> Result<()> {
+            let mut encrypted = crypto::encrypt(recipients, sealed_w)?;
+            copy_chunks(&mut chan_r, &mut encrypted).map_err(out_err)?;
+            let sealed = encrypted.finish().map_err(out_err)?;
+            sealed.close().map_err(out_err)
         });
         let produced = compress(chan_w, plan, opts, inner_mtime, out_err);
-        let written = writer
-            .join()
-            .map_err(|_| Error::Internal("the writing stage stopped unexpectedly".into()))?;
-        match (produced, written) {
-            (Ok(entries), Ok(out)) => Ok((entries, out)),
-            // The writer's failure (a full disk, say) is the root cause of
-            // the compressing stage's broken channel.
-            (_, Err(e)) => Err(e),
-            (Err(e), Ok(_)) => Err(e),
+        let stopped = |_| Error::Internal("the writing stage stopped unexpectedly".into());
+        let encrypted = encrypter.join().map_err(stopped)?;
+        let written = writer.join().map_err(stopped)?;
+        // The writer's failure (a full disk, say) is the root cause of the
+        // other stages' broken channels; an encrypting failure is the
+        // cause of the compressing stage's.
+        match (produced, encrypted, written) {
+            (_, _, Err(e)) | (_, Err(e), _) | (Err(e), _, _) => Err(e),
+            (Ok(entries), Ok(()), Ok(out)) => Ok((entries, out)),
         }
     })
+}
+
+/// Copies a channel's chunks to `w` where they lie, to the channel's end.
+fn copy_chunks(r: &mut pipeline::ChannelReader, w: &mut impl Write) -> io::Result<()> {
+    use std::io::BufRead;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        w.write_all(chunk)?;
+        let n = chunk.len();
+        r.consume(n);
+    }
 }
 
 /// The first stage: reads and hashes the files into a zstd-compressed tar

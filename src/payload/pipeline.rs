@@ -13,22 +13,28 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 pub const CHUNK: usize = 1 << 20;
 /// Chunks in flight at most.
 pub const DEPTH: usize = 4;
-/// Chunks a channel ever holds: those in flight, the one being filled and
-/// the one being read.
-const POOL: usize = DEPTH + 2;
 
 /// A bounded channel of chunks: its writing and reading ends. The reader
 /// hands each chunk it is done with back to the writer, which fills it
 /// again, so that neither end allocates or clears memory per chunk.
 pub fn channel() -> (ChannelWriter, ChannelReader) {
-    let (tx, rx) = sync_channel(DEPTH);
-    let (back_tx, back_rx) = sync_channel(POOL);
+    with_depth(DEPTH)
+}
+
+/// [`channel`], with at most `depth` chunks in flight. A channel ever holds
+/// `depth + 2` chunks: those in flight, the one being filled and the one
+/// being read.
+pub fn with_depth(depth: usize) -> (ChannelWriter, ChannelReader) {
+    let pool = depth + 2;
+    let (tx, rx) = sync_channel(depth);
+    let (back_tx, back_rx) = sync_channel(pool);
     (
         ChannelWriter {
             tx: Some(tx),
             buf: vec![0; CHUNK],
             filled: 0,
             made: 1,
+            pool,
             back: back_rx,
         },
         ChannelReader {
@@ -48,8 +54,9 @@ pub struct ChannelWriter {
     /// The chunk being filled: `CHUNK` bytes, the first `filled` of them data.
     buf: Vec<u8>,
     filled: usize,
-    /// Chunks made so far, at most [`POOL`].
+    /// Chunks made so far, at most `pool`.
     made: usize,
+    pool: usize,
     back: Receiver<Vec<u8>>,
 }
 
@@ -69,13 +76,13 @@ impl ChannelWriter {
             self.tx = None;
             return Err(closed());
         }
-        // At most POOL chunks are ever made: the writer waits for one to
+        // At most `pool` chunks are ever made: the writer waits for one to
         // come back rather than make another, so memory is bounded and not
         // churned. One is always on its way back, since the queue holds
-        // fewer than POOL - 1.
+        // fewer than `pool` - 1.
         let mut next = match self.back.try_recv() {
             Ok(chunk) => chunk,
-            Err(_) if self.made < POOL => {
+            Err(_) if self.made < self.pool => {
                 self.made += 1;
                 Vec::new()
             }
@@ -204,7 +211,7 @@ pub fn pump(mut r: impl Read, mut w: ChannelWriter) {
     }
 }
 
-/// `r`, read on a thread of its own at most [`POOL`] chunks ahead of the
+/// `r`, read on a thread of its own at most [`DEPTH`] + 2 chunks ahead of the
 /// caller. The thread ends with the stream, at an error, or when the
 /// returned reader is dropped.
 pub fn read_ahead(r: impl Read + Send + 'static) -> ChannelReader {
@@ -222,7 +229,7 @@ mod tests {
         let (w, mut r) = channel();
         // More chunks than the pool holds, so that chunks come back and
         // are filled again.
-        let data: Vec<u8> = (0..3 * POOL * CHUNK + 17)
+        let data: Vec<u8> = (0..3 * (DEPTH + 2) * CHUNK + 17)
             .map(|i| (i % 251) as u8)
             .collect();
         let expected = data.clone();
