@@ -48,13 +48,13 @@ pub(super) fn write_payload<W: Write + Send>(
         // do, encrypting and hashing together would hold the others up.
         let writer = scope.spawn(move || -> Result<W> {
             let mut out = out;
-            copy_chunks(&mut sealed_r, &mut out).map_err(out_err)?;
+            pipeline::drain(&mut sealed_r, &mut out).map_err(out_err)?;
             out.flush().map_err(out_err)?;
             Ok(out)
         });
         let encrypter = scope.spawn(move || -> Result<()> {
             let mut encrypted = crypto::encrypt(recipients, sealed_w)?;
-            copy_chunks(&mut chan_r, &mut encrypted).map_err(out_err)?;
+            pipeline::drain(&mut chan_r, &mut encrypted).map_err(out_err)?;
             let sealed = encrypted.finish().map_err(out_err)?;
             sealed.close().map_err(out_err)
         });
@@ -70,20 +70,6 @@ pub(super) fn write_payload<W: Write + Send>(
             (Ok(entries), Ok(()), Ok(out)) => Ok((entries, out)),
         }
     })
-}
-
-/// Copies a channel's chunks to `w` where they lie, to the channel's end.
-fn copy_chunks(r: &mut pipeline::ChannelReader, w: &mut impl Write) -> io::Result<()> {
-    use std::io::BufRead;
-    loop {
-        let chunk = r.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        w.write_all(chunk)?;
-        let n = chunk.len();
-        r.consume(n);
-    }
 }
 
 /// The first stage: reads and hashes the files into a zstd-compressed tar

@@ -13,8 +13,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use super::archive::Sink;
 use crate::error::{Error, Result};
 
-/// What the checking thread asks of the sink; names and data lie in the
-/// batch's bytes.
+/// What the checking thread asks of the sink; names lie in the batch's
+/// `names`, data in its `bytes`.
 enum Op {
     Folder(Range<usize>),
     Begin(Range<usize>, bool),
@@ -29,11 +29,18 @@ enum Op {
 #[derive(Default)]
 struct Batch {
     ops: Vec<Op>,
+    names: String,
     bytes: Vec<u8>,
 }
 
 impl Batch {
-    fn add(&mut self, data: &[u8]) -> Range<usize> {
+    fn name(&mut self, name: &str) -> Range<usize> {
+        let start = self.names.len();
+        self.names.push_str(name);
+        start..self.names.len()
+    }
+
+    fn data(&mut self, data: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(data);
         start..self.bytes.len()
@@ -63,19 +70,17 @@ pub fn on_thread<S: Sink + Send, T>(
         let writer = scope.spawn(move || -> Result<()> {
             for mut batch in rx {
                 for op in &batch.ops {
-                    // Names went in as text; they come out as text.
-                    let text = |r: &Range<usize>| {
-                        std::str::from_utf8(&batch.bytes[r.clone()])
-                            .map_err(|_| Error::Internal("a name changed on its way".into()))
-                    };
                     match op {
-                        Op::Folder(r) => sink.folder(text(r)?)?,
-                        Op::Begin(r, executable) => sink.begin_file(text(r)?, *executable)?,
+                        Op::Folder(r) => sink.folder(&batch.names[r.clone()])?,
+                        Op::Begin(r, executable) => {
+                            sink.begin_file(&batch.names[r.clone()], *executable)?
+                        }
                         Op::Data(r) => sink.write(&batch.bytes[r.clone()])?,
                         Op::End(mtime) => sink.end_file(*mtime)?,
                     }
                 }
                 batch.ops.clear();
+                batch.names.clear();
                 batch.bytes.clear();
                 let _ = back_tx.try_send(batch);
             }
@@ -108,7 +113,9 @@ struct Forward {
 impl Forward {
     fn push(&mut self, op: Op) -> Result<()> {
         self.batch.ops.push(op);
-        if self.batch.ops.len() >= BATCH_OPS || self.batch.bytes.len() >= BATCH_BYTES {
+        if self.batch.ops.len() >= BATCH_OPS
+            || self.batch.names.len() + self.batch.bytes.len() >= BATCH_BYTES
+        {
             self.send()?;
         }
         Ok(())
@@ -130,17 +137,17 @@ impl Forward {
 
 impl Sink for Forward {
     fn folder(&mut self, path: &str) -> Result<()> {
-        let r = self.batch.add(path.as_bytes());
+        let r = self.batch.name(path);
         self.push(Op::Folder(r))
     }
 
     fn begin_file(&mut self, path: &str, executable: bool) -> Result<()> {
-        let r = self.batch.add(path.as_bytes());
+        let r = self.batch.name(path);
         self.push(Op::Begin(r, executable))
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        let r = self.batch.add(bytes);
+        let r = self.batch.data(bytes);
         self.push(Op::Data(r))
     }
 

@@ -211,6 +211,20 @@ pub fn pump(mut r: impl Read, mut w: ChannelWriter) {
     }
 }
 
+/// Writes the channel's chunks to `w` where they lie, to the channel's end
+/// or its error: [`pump`]'s other half.
+pub fn drain(r: &mut ChannelReader, w: &mut impl Write) -> io::Result<()> {
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        w.write_all(chunk)?;
+        let n = chunk.len();
+        r.consume(n);
+    }
+}
+
 /// `r`, read on a thread of its own at most [`DEPTH`] + 2 chunks ahead of the
 /// caller. The thread ends with the stream, at an error, or when the
 /// returned reader is dropped.
