@@ -19,8 +19,8 @@ use serde::Serialize;
 use crate::binding::{self, unchecked_channel};
 pub use crate::binding::{bind, header_recipients, ChannelBinding, HeaderRecipients};
 use crate::disk::durable::{open_regular, parent_of};
+pub use crate::disk::manifest_file::{read_manifest_bytes, read_unvouched_bytes};
 use crate::disk::media::{self, Digests, Payload};
-pub use crate::disk::media::{read_manifest_bytes, read_unvouched_bytes};
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Manifest, MAX_MANIFEST_BYTES};
 use crate::payload::archive::{self, Expected, Listed, Seen, Sink};
@@ -110,6 +110,7 @@ pub struct Bundle {
 /// a private copy, and only when its signature is to be checked (see
 /// [`crate::listing`]).
 pub fn open(manifest_path: &Path, trust: &Trust) -> Result<Bundle> {
+    crate::disk::manifest_file::check_is_manifest(manifest_path)?;
     let size = open_regular(manifest_path)?
         .metadata()
         .doing("reading the metadata of", manifest_path)?

@@ -225,6 +225,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The command was given the wrong kind of file or key: the message
+    /// says which one to pass instead.
+    #[error("{}: {problem}", .path.display())]
+    WrongFile {
+        /// What was given.
+        path: PathBuf,
+        /// What it is, and what to pass instead.
+        problem: String,
+        /// What the command takes.
+        hint: &'static str,
+    },
     /// The operator's flags are inconsistent or incomplete.
     #[error("{0}")]
     Usage(String),
@@ -263,10 +274,47 @@ impl Error {
             | Error::MediaFault { .. }
             | Error::Exists { .. }
             | Error::Config { .. }
+            | Error::WrongFile { .. }
             | Error::Usage(_)
             | Error::Internal(_) => 2,
             Error::StagingLeft { cause, .. } => cause.exit_code(),
             Error::Interrupted => 130,
+        }
+    }
+
+    /// A stable name for the kind of error, for scripts (`--json`): the
+    /// variant's name in snake case. An error that left a staging folder
+    /// behind is of its cause's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::BadManifest { .. } => "bad_manifest",
+            Error::BadSignature { .. } => "bad_signature",
+            Error::UntrustedSigner { .. } => "untrusted_signer",
+            Error::NotAFile { .. } => "not_a_file",
+            Error::ChannelClaim { .. } => "channel_claim",
+            Error::PayloadMismatch { .. } => "payload_mismatch",
+            Error::PayloadMissing { .. } => "payload_missing",
+            Error::NoMatchingIdentity { .. } => "no_matching_identity",
+            Error::CorruptPayload { .. } => "corrupt_payload",
+            Error::Replay { .. } => "replay",
+            Error::LedgerBroken { .. } => "ledger_broken",
+            Error::BadParts { .. } => "bad_parts",
+            Error::BadEntry { .. } => "bad_entry",
+            Error::ContentsMismatch { .. } => "contents_mismatch",
+            Error::BadReceipt { .. } => "bad_receipt",
+            Error::Io { .. } => "io",
+            Error::BadKey { .. } => "bad_key",
+            Error::BadRecipient { .. } => "bad_recipient",
+            Error::BadSource { .. } => "bad_source",
+            Error::Unportable { .. } => "unportable",
+            Error::MediaFault { .. } => "media_fault",
+            Error::Exists { .. } => "exists",
+            Error::StagingLeft { cause, .. } => cause.kind(),
+            Error::Interrupted => "interrupted",
+            Error::Config { .. } => "config",
+            Error::WrongFile { .. } => "wrong_file",
+            Error::Usage(_) => "usage",
+            Error::Internal(_) => "internal",
         }
     }
 
@@ -334,6 +382,7 @@ impl Error {
             Error::Config { .. } => {
                 "fix or remove the named setting; pouch config show lists every setting and where it came from"
             }
+            Error::WrongFile { hint, .. } => hint,
             Error::Usage(_) => "see pouch --help",
             Error::Internal(_) => {
                 "this is a fault in pouch or the system, not in the bundle: report it with the command that was run"

@@ -49,7 +49,8 @@ pub struct InspectReport {
     pub signature: SignatureCheck,
     /// Whether the sender party vouched for the channel the manifest names.
     pub channel: ChannelBinding,
-    /// Whether the payload file is present beside the manifest with the signed size.
+    /// Whether the payload file, or each of its parts, is present beside
+    /// the manifest with the signed size.
     pub payload_present: bool,
     /// Whether every recipient is post-quantum (ML-KEM-768 + X25519), by
     /// the manifest's claim; see `header` for what the payload says.
@@ -61,8 +62,22 @@ pub struct InspectReport {
     pub manifest: Manifest,
 }
 
+/// Whether the payload's file, or each of its parts, is beside the manifest
+/// with the size the manifest gives it.
+fn payload_present(manifest_path: &Path, m: &Manifest) -> bool {
+    let has = |file: &str, size: u64| {
+        let path = crate::disk::durable::parent_of(manifest_path).join(file);
+        std::fs::metadata(path).is_ok_and(|f| f.is_file() && f.len() == size)
+    };
+    match m.payload.parts.as_slice() {
+        [] => has(&m.payload.file, m.payload.size),
+        parts => parts.iter().all(|p| has(&p.file, p.size)),
+    }
+}
+
 /// Reads and describes a bundle; checks the signature when `trusted` is not empty.
 pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectReport> {
+    crate::disk::manifest_file::check_is_manifest(manifest_path)?;
     let bytes = if trusted.is_empty() {
         bundle::read_unvouched_bytes(manifest_path)?
     } else {
@@ -106,9 +121,7 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
             }
         },
     };
-    let payload = bundle::payload_path(manifest_path, &manifest);
-    let payload_present =
-        std::fs::metadata(&payload).is_ok_and(|m| m.is_file() && m.len() == manifest.payload.size);
+    let payload_present = payload_present(manifest_path, &manifest);
     Ok(InspectReport {
         manifest_path: manifest_path.to_path_buf(),
         manifest_sha256: sha256_hex(&bytes),

@@ -246,8 +246,8 @@ fn media_presets_and_sizes_are_accepted_and_bad_ones_refused() {
     let pack = |extra: &[&str]| pack_cmd(&[&f], &out, &clerk, extra);
     passes(pack(&["--media", "dvd", "--name", "dvd"]), &[]);
     assert!(
-        out.join("dvd.age.001").is_file(),
-        "a small payload is one part"
+        out.join("dvd.age").is_file() && !out.join("dvd.age.001").exists(),
+        "a payload that fits in one part is one file"
     );
     passes(pack(&["--media", "exfat", "--name", "exfat"]), &[]);
     assert!(out.join("exfat.age").is_file(), "exfat needs no split");
@@ -296,10 +296,14 @@ fn pack_splits_by_itself_on_a_fat_mount() {
     );
     let f = w.write("f.txt", "f");
     let pack = |extra: &[&str]| pack_cmd(&[&f], &mnt, &clerk, extra);
-    passes(pack(&["--name", "auto"]), &[]).stderr(contains("on FAT"));
-    assert!(mnt.join("auto.age.001").is_file() && !mnt.join("auto.age").exists());
+    // A bundle that fits in one file is one NAME.age, on FAT too, and
+    // inspect finds its payload right after the pack.
+    passes(pack(&["--name", "auto"]), &[]);
+    assert!(mnt.join("auto.age").is_file() && !mnt.join("auto.age.001").exists());
     let text = fs::read_to_string(mnt.join("auto.toml")).expect("read");
-    assert!(text.contains("[[payload.parts]]"), "{text}");
+    assert!(!text.contains("[[payload.parts]]"), "{text}");
+    let inspected = passes(pouch!("inspect", mnt.join("auto.toml")), &["payload"]);
+    inspected.stdout(contains("missing").not());
     let too_big = pack(&["--name", "big", "--split", "5G"]);
     fails(too_big, 2, &["no file may reach 4 GiB"]);
     passes(verify_all(&mnt.join("auto.toml"), &clerk), &[]);
@@ -373,4 +377,42 @@ fn names_colliding_by_case_or_normalisation_are_refused_and_names_are_stored_nfc
     );
     passes(unpack_cmd(&m, &clerk, &clerk, &w.join("in")), &[]);
     assert!(w.join("in/n/decomposed/caf\u{e9}.txt").is_file());
+}
+
+/// A part of the FAT32 preset's size on a real FAT32 image passes
+/// `fsck.fat -n`, where a file of 4 GiB − 1 byte (the old part size) is
+/// reported broken and would be truncated by a repair.
+#[test]
+fn a_maximal_fat32_part_passes_fsck_fat() {
+    let mcopy = require("mcopy", "mtools");
+    let fsck = require("fsck.fat", "dosfstools");
+    let w = World::new();
+    let img = w.join("big.img");
+    // 4.2 GiB in 32 KiB clusters, the largest FAT32 uses on such a size.
+    let mkfs = Command::new(require("mkfs.vfat", "dosfstools"));
+    run(args!(mkfs; "-C", "-F", "32", "-s", "64", &img, &(4300u64 << 10).to_string()));
+    let check = |size: u64| {
+        let part = w.join("part");
+        fs::File::create(&part)
+            .and_then(|f| f.set_len(size))
+            .expect("sparse part");
+        run(args!(Command::new(&mcopy); "-o", "-i", &img, &part, "::/b.age.001"));
+        fs::remove_file(&part).expect("remove");
+        common::run(args!(Command::new(&fsck); "-n", &img))
+    };
+    let preset = pouch::disk::media::preset("fat32")
+        .expect("preset")
+        .expect("a size");
+    let fine = check(preset);
+    assert!(
+        fine.status.success(),
+        "fsck.fat -n refuses a part of {preset} bytes: {}",
+        String::from_utf8_lossy(&fine.stdout)
+    );
+    let broken = check(pouch::disk::media::FAT32_MAX_FILE);
+    assert!(
+        !broken.status.success() && String::from_utf8_lossy(&broken.stdout).contains("Truncating"),
+        "a file of 4 GiB - 1 byte is what fsck.fat reports as broken: {}",
+        String::from_utf8_lossy(&broken.stdout)
+    );
 }

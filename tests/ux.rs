@@ -168,6 +168,8 @@ fn spec_world() -> (World, Keys, PathBuf) {
     ] {
         w.write(Path::new("case").join(file), text);
     }
+    // Enough incompressible bytes for the spec's split to make two parts.
+    w.write("case/reports/e.pdf", common::noise(12 << 10, 5));
     w.dir("out");
     let spec = w.write(
         "weekly.toml",
@@ -448,4 +450,93 @@ fn the_readme_documents_every_flag_of_every_command() {
         missing.is_empty(),
         "the README does not mention: {missing:?}"
     );
+}
+
+/// The payload, a part or the signature given where the manifest goes is
+/// named for what it is, with the manifest to pass instead (exit 2): not
+/// reported as a damaged bundle to ask the sender for again.
+#[test]
+fn a_bundles_other_files_given_as_its_manifest_are_named() {
+    let w = World::new();
+    let k = w.keys("clerk");
+    w.write("case/big.bin", common::noise(10 << 10, 4));
+    let whole = w.pack(&[&w.join("case")], "w", &k, &[&k], &[]);
+    let split = w.pack(&[&w.join("case")], "s", &k, &[&k], &["--split", "4K"]);
+    let out = w.join("out");
+    let dest = w.join("dest");
+    for (file, manifest) in [
+        ("w.age", &whole),
+        ("w.toml.minisig", &whole),
+        ("s.age.001", &split),
+        ("s.age.002", &split),
+    ] {
+        let given = out.join(file);
+        let pass = format!("pass {}", manifest.file_name().unwrap().to_string_lossy());
+        for cmd in [
+            common::verify_cmd(&given, &k),
+            common::unpack_cmd(&given, &k, &k, &dest),
+            pouch!("inspect", &given),
+        ] {
+            let refused = fails(cmd, 2, &[&pass]);
+            refused.stderr(predicates::prelude::PredicateBooleanExt::not(
+                predicates::str::contains("ask the sender"),
+            ));
+        }
+        let json = output(args!(common::verify_cmd(&given, &k); "--json"));
+        let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON error");
+        assert_eq!(v["error"]["kind"], "wrong_file", "{v}");
+        assert_eq!(json.status.code(), Some(2));
+    }
+    assert!(!dest.exists(), "nothing was unpacked");
+    passes(common::verify_cmd(&split, &k), &[]);
+}
+
+/// Every error kind under `--json` is one the README's table documents.
+#[test]
+fn json_error_kinds_are_documented() {
+    let readme =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let w = World::new();
+    let k = w.keys("clerk");
+    let m = w.write("out/x.toml", "not a manifest");
+    for (cmd, kind) in [
+        (common::verify_cmd(&m, &k), "bad_signature"),
+        (
+            pouch!("verify", w.join("nothing.toml"), "--trust", &k.public),
+            "io",
+        ),
+        (
+            pouch!("verify", &m, "--insecure-skip-signature"),
+            "bad_manifest",
+        ),
+    ] {
+        let out = output(args!(cmd; "--json"));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON error");
+        let found = v["error"]["kind"].as_str().expect("a kind").to_string();
+        assert_eq!(found, kind, "{v}");
+        assert!(
+            readme.contains(&format!("`{found}`")),
+            "{found} is documented"
+        );
+    }
+    // And every kind the code can give: the arms of `Error::kind`.
+    let code =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/error.rs")).expect("source");
+    let body = code
+        .split("pub fn kind(&self)")
+        .nth(1)
+        .and_then(|rest| rest.split("pub fn hint").next())
+        .expect("Error::kind");
+    let kinds: Vec<&str> = body
+        .split("=> \"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert!(kinds.len() > 20, "{kinds:?}");
+    for kind in kinds {
+        assert!(
+            readme.contains(&format!("`{kind}`")),
+            "{kind} is documented"
+        );
+    }
 }

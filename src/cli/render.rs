@@ -62,6 +62,7 @@ pub fn error(e: &Error, as_json: bool) {
     if as_json {
         json(&serde_json::json!({
             "error": {
+                "kind": e.kind(),
                 "message": e.to_string(),
                 "hint": e.hint(),
                 "exit_code": e.exit_code(),
@@ -121,8 +122,8 @@ pub fn pack(r: &PackReport) {
         ));
     }
     let m = &r.manifest;
-    if r.auto_split {
-        note("note: the output folder is on FAT, where no file may reach 4 GiB: the payload is split into parts of 4 GiB - 1 byte");
+    if r.auto_split && r.payload_files.len() > 1 {
+        note("note: the output folder is on FAT, where no file may reach 4 GiB: the payload is split into parts of 4 GiB - 1 MiB");
     }
     let payload = match r.payload_files.as_slice() {
         [one] => format!("payload {} ({})", one.display(), bytes(m.payload.size)),
@@ -314,8 +315,12 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         },
         Err(e) => format!("header       not read: {e}"),
     });
+    let parts = match m.payload.parts.len() {
+        0 => String::new(),
+        n => format!(" in {n} parts ({} …)", m.payload.parts[0].file),
+    };
     v.push(format!(
-        "payload      {}, {} ({} bytes), sha256 {}{}",
+        "payload      {}{parts}, {} ({} bytes), sha256 {}{}",
         m.payload.file,
         bytes(m.payload.size),
         m.payload.size,

@@ -82,6 +82,11 @@ pub struct SyncedFile {
 }
 
 impl SyncedFile {
+    /// Makes the file be committed under `final_path` instead.
+    pub fn retarget(&mut self, final_path: PathBuf) {
+        self.final_path = final_path;
+    }
+
     /// Renames to the final name, refusing to replace an existing file, and
     /// fsyncs the folder.
     pub fn commit(self) -> Result<PathBuf> {

@@ -15,10 +15,17 @@ use sha2::{Digest, Sha256};
 
 use crate::disk::durable::{PendingFile, SyncedFile};
 use crate::error::{Error, IoContext, Result};
-use crate::format::manifest::{Part, MAX_MANIFEST_BYTES};
+use crate::format::manifest::Part;
 
 /// The largest file FAT32 can hold: 4 GiB − 1 byte.
 pub const FAT32_MAX_FILE: u64 = (4 << 30) - 1;
+
+/// The part size on FAT32: 4 GiB − 1 MiB. A file of [`FAT32_MAX_FILE`]
+/// bytes fills a cluster chain of 4 GiB, whose length wraps to 0 in 32
+/// bits: `fsck.fat` (dosfstools 4.2) then reports it broken and would
+/// truncate it to nothing in repair mode. A margin of 1 MiB covers every
+/// cluster size FAT32 uses.
+pub const FAT32_PART: u64 = (4 << 30) - (1 << 20);
 
 /// The smallest part size accepted.
 pub const MIN_PART: u64 = 4096;
@@ -28,9 +35,9 @@ pub const MIN_PART: u64 = 4096;
 pub const PRESETS: &[(&str, Option<u64>, u64, &str)] = &[
     (
         "fat32",
-        Some(FAT32_MAX_FILE),
+        Some(FAT32_PART),
         u64::MAX,
-        "USB stick with FAT32: parts of 4 GiB - 1 byte",
+        "USB stick with FAT32: parts of 4 GiB - 1 MiB",
     ),
     (
         "exfat",
@@ -172,8 +179,12 @@ pub struct Written {
     pub sha256: String,
 }
 
-/// The manifest's part list for the files a split [`PartWriter`] wrote.
+/// The manifest's part list for the files a [`PartWriter`] wrote: none
+/// for a payload written as the one file `NAME.age`.
 pub fn parts_of(name: &str, written: &[Written]) -> Vec<Part> {
+    if written.len() < 2 {
+        return Vec::new();
+    }
     written
         .iter()
         .enumerate()
@@ -305,13 +316,19 @@ impl PartWriter {
     }
 
     /// Closes the last part; returns the files written, the total size and
-    /// the sha256 of the whole payload.
+    /// the sha256 of the whole payload. A payload that fits in one part is
+    /// the one file `NAME.age`, as if it had not been split: a part list
+    /// of one would only make readers look for `NAME.age.001`.
     pub fn finish(mut self) -> Result<(Vec<Written>, u64, String)> {
         if self.current.is_none() && self.done.is_empty() {
             self.open_next()
                 .map_err(|e| Error::io("creating a part in", &self.dir, e))?;
         }
         self.close_current()?;
+        if let [only] = self.done.as_mut_slice() {
+            let whole = self.dir.join(format!("{}.age", self.name));
+            only.file.retarget(whole);
+        }
         Ok((self.done, self.total, self.digests.whole()))
     }
 }
@@ -531,30 +548,6 @@ pub fn read_back(path: &Path) -> Result<String> {
     Ok(sha)
 }
 
-/// Reads a manifest file whose signature will not be checked (inspect
-/// without trusted keys), refusing more than is read unvouched.
-pub fn read_unvouched_bytes(path: &Path) -> Result<Vec<u8>> {
-    let max = crate::format::strict_toml::MAX_UNVOUCHED_BYTES;
-    crate::disk::durable::read_capped(path, max)?.ok_or_else(|| Error::BadManifest {
-        path: path.to_path_buf(),
-        reason: format!(
-            "larger than {} MiB, too large to read without checking its signature; pass --trust SIGNER.minisign.pub",
-            max >> 20
-        ),
-    })
-}
-
-/// Reads a manifest file, refusing anything larger than a manifest can be.
-pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
-    crate::disk::durable::read_capped(path, MAX_MANIFEST_BYTES)?.ok_or_else(|| Error::BadManifest {
-        path: path.to_path_buf(),
-        reason: format!(
-            "larger than {} MiB; not a pouch manifest",
-            MAX_MANIFEST_BYTES >> 20
-        ),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,8 +578,8 @@ mod tests {
                 );
             }
         }
-        assert_eq!(preset("fat32").unwrap(), Some(FAT32_MAX_FILE));
-        const { assert!(FAT32_MAX_FILE < 1 << 32) };
+        assert_eq!(preset("fat32").unwrap(), Some(FAT32_PART));
+        const { assert!(FAT32_PART + (64 << 10) < FAT32_MAX_FILE) };
         assert_eq!(preset("exfat").unwrap(), None);
         assert!(preset("floppy").is_err());
     }

@@ -4,4 +4,5 @@
 pub mod durable;
 pub mod leftovers;
 pub mod lock;
+pub mod manifest_file;
 pub mod media;

@@ -343,14 +343,14 @@ impl Target {
         let on_fat = media::is_fat(&opts.out_dir);
         let auto_split = opts.split.is_none() && on_fat;
         let split = match opts.split {
-            Some(size) if on_fat && size > media::FAT32_MAX_FILE => {
+            Some(size) if on_fat && size > media::FAT32_PART => {
                 return Err(Error::Usage(format!(
-                    "{} is on FAT, where no file may reach 4 GiB; use --split 4G-1 or smaller (--media fat32)",
+                    "{} is on FAT, where no file may reach 4 GiB and fsck.fat reports files of more than 4 GiB - 1 MiB as broken; use --media fat32 (parts of 4 GiB - 1 MiB) or a smaller --split",
                     opts.out_dir.display()
                 )))
             }
             Some(size) => Some(size),
-            None if on_fat => Some(media::FAT32_MAX_FILE),
+            None if on_fat => Some(media::FAT32_PART),
             None => None,
         };
         Ok(Target {

@@ -74,7 +74,7 @@ pub fn dry_run(opts: &PackOptions) -> Result<DryRun> {
     let files = plan.iter().filter(|p| p.kind == EntryKind::File).count() as u64;
     let split = opts
         .split
-        .or_else(|| media::is_fat(&opts.out_dir).then_some(media::FAT32_MAX_FILE));
+        .or_else(|| media::is_fat(&opts.out_dir).then_some(media::FAT32_PART));
     // An upper bound: headers and age's tags on top of uncompressed data.
     let bound = total_bytes + plan.len() as u64 * 1536 + 64 * 1024 + total_bytes / 4096;
     let estimated_parts = match split {

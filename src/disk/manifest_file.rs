@@ -1,0 +1,64 @@
+//! The manifest file a command is pointed at: read within the bounds a
+//! manifest has, and refused by name when it is another file of a bundle
+//! (its payload, a part, its signature) given by mistake.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::format::manifest::MAX_MANIFEST_BYTES;
+
+/// Refuses a path that names a bundle's payload, one of its parts or its
+/// signature where its manifest is wanted, saying which file to pass: the
+/// file would otherwise fail as a damaged manifest, and the hint would
+/// send the sender to copy a bundle that is fine.
+pub fn check_is_manifest(path: &Path) -> Result<()> {
+    let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+        return Ok(());
+    };
+    let wrong = |what: &str, name: &str| {
+        Err(Error::WrongFile {
+            path: path.to_path_buf(),
+            problem: format!("this is {what}, not its manifest; pass {name}.toml"),
+            hint: "verify, unpack and inspect take a bundle's manifest, NAME.toml; they find its payload and signature beside it",
+        })
+    };
+    if let Some(manifest) = file.strip_suffix(".minisig") {
+        return match manifest.strip_suffix(".toml") {
+            Some(name) => wrong("the signature of a bundle", name),
+            None => wrong("a signature", manifest),
+        };
+    }
+    if let Some(name) = file.strip_suffix(".age") {
+        return wrong("the payload of a bundle (its encrypted contents)", name);
+    }
+    if let Some((name, number)) = file.rsplit_once(".age.") {
+        if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
+            return wrong("a part of a bundle's payload", name);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a manifest file whose signature will not be checked (inspect
+/// without trusted keys), refusing more than is read unvouched.
+pub fn read_unvouched_bytes(path: &Path) -> Result<Vec<u8>> {
+    let max = crate::format::strict_toml::MAX_UNVOUCHED_BYTES;
+    crate::disk::durable::read_capped(path, max)?.ok_or_else(|| Error::BadManifest {
+        path: path.to_path_buf(),
+        reason: format!(
+            "larger than {} MiB, too large to read without checking its signature; pass --trust SIGNER.minisign.pub",
+            max >> 20
+        ),
+    })
+}
+
+/// Reads a manifest file, refusing anything larger than a manifest can be.
+pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
+    crate::disk::durable::read_capped(path, MAX_MANIFEST_BYTES)?.ok_or_else(|| Error::BadManifest {
+        path: path.to_path_buf(),
+        reason: format!(
+            "larger than {} MiB; not a pouch manifest",
+            MAX_MANIFEST_BYTES >> 20
+        ),
+    })
+}
