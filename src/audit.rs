@@ -86,6 +86,8 @@ pub struct ReceiptRow {
     pub bundle: Option<String>,
     /// Signer: keyring name, else key id.
     pub signer: Option<String>,
+    /// What the receipt says: the bundle was accepted, or rejected and why.
+    pub says: Option<receipt::Verdict>,
     /// `ok` or `failed`.
     pub verdict: String,
     /// What failed.
@@ -164,6 +166,8 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
             }
             if name.ends_with(".receipt.toml") {
                 receipts.push(p);
+            } else if name.ends_with(".parts.toml") {
+                // A re-cut's parts list: read with its bundle's manifest.
             } else if name.ends_with(".toml") {
                 manifests.push(p);
             } else if !(name.ends_with(".minisig") || name.ends_with(".age") || is_part(&name)) {
@@ -237,6 +241,7 @@ fn receipt_rows(
             path: r.clone(),
             bundle: None,
             signer: None,
+            says: None,
             verdict: "ok".into(),
             problems: Vec::new(),
         };
@@ -244,6 +249,7 @@ fn receipt_rows(
             Ok(c) => {
                 row.bundle = Some(c.receipt.name.clone());
                 row.signer = Some(c.signer_name.clone().unwrap_or(c.signer.clone()));
+                row.says = c.receipt.verdict().ok();
                 let id = c.receipt.bundle_id.as_str();
                 let found = find(id);
                 let receiver = match (found, &packed) {
@@ -264,7 +270,9 @@ fn receipt_rows(
                     }
                     Err(why) => row.problems.push(why),
                 }
-                if let Some(b) = found {
+                // A rejection may well be of a copy changed on the way.
+                let accepted = row.says == Some(receipt::Verdict::Accepted);
+                if let (Some(b), true) = (found, accepted) {
                     if b.manifest_sha256.as_deref() != Some(c.receipt.manifest_sha256.as_str()) {
                         row.problems.push(format!(
                             "confirms another manifest than the bundle {} found here",

@@ -128,10 +128,14 @@ pub struct HeaderRecipients {
 /// The recipient stanzas of the age header of the payload beside
 /// `manifest_path`, read from its first bytes alone (no key, no other
 /// part), and what is wrong with them for the recipients the manifest lists.
-pub fn header_recipients(manifest_path: &Path, manifest: &Manifest) -> Result<HeaderRecipients> {
+pub fn header_recipients(
+    manifest_path: &Path,
+    manifest: &Manifest,
+    parts: &[crate::format::manifest::Part],
+) -> Result<HeaderRecipients> {
     // The payload's first bytes: the single file, or the first part, beside
     // the manifest.
-    let (file_name, size) = match manifest.payload.parts.first() {
+    let (file_name, size) = match parts.first() {
         None => (&manifest.payload.file, manifest.payload.size),
         Some(part) => (&part.file, part.size),
     };

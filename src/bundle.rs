@@ -11,16 +11,16 @@
 //! age header and, with an identity, decrypts, decompresses and checks every
 //! entry against the signed manifest.
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::binding::{self, unchecked_channel};
 pub use crate::binding::{bind, header_recipients, ChannelBinding, HeaderRecipients};
+use crate::cut::{Cut, Payload};
 use crate::disk::durable::{open_regular, parent_of};
 pub use crate::disk::manifest_file::{read_manifest_bytes, read_unvouched_bytes};
-use crate::disk::media::{self, Digests, Payload};
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{Manifest, MAX_MANIFEST_BYTES};
 use crate::payload::archive::{self, Expected, Listed, Seen, Sink};
@@ -96,8 +96,9 @@ pub struct Bundle {
     pub signature: SignatureStatus,
     /// Whether the sender party vouched for the channel the manifest names.
     pub channel: ChannelBinding,
-    /// Folders searched for payload parts: the manifest's, then `--parts-from`.
-    pub search_dirs: Vec<PathBuf>,
+    /// How the payload is cut: the manifest's parts, or those of a
+    /// re-cut's parts list, and where they are looked for.
+    pub cut: Cut,
     /// Where progress goes.
     pub progress: crate::progress::Handle,
     /// The entry list, when the manifest is too large to hold it in
@@ -187,9 +188,11 @@ fn assemble(
         }
         None => (SignatureStatus::Skipped, unchecked_channel(&manifest)),
     };
+    let keys = vouched.map(|(_, keys)| keys);
+    let cut = Cut::of(manifest_path, &manifest, &manifest_sha256, keys)?;
     Ok(Bundle {
+        cut,
         progress: crate::progress::Handle::default(),
-        search_dirs: vec![parent_of(manifest_path).to_path_buf()],
         manifest_path: manifest_path.to_path_buf(),
         payload_path: payload_path(manifest_path, &manifest),
         manifest,
@@ -248,7 +251,7 @@ impl Bundle {
 
     /// Also looks for parts in these folders (after the manifest's own).
     pub fn with_parts_from(mut self, dirs: &[PathBuf]) -> Bundle {
-        self.search_dirs.extend(dirs.iter().cloned());
+        self.cut.search_dirs.extend(dirs.iter().cloned());
         self
     }
 
@@ -268,7 +271,7 @@ impl Bundle {
 
     /// True when the payload is split into parts.
     pub fn is_split(&self) -> bool {
-        !self.manifest.payload.parts.is_empty()
+        self.cut.is_split()
     }
 
     /// Opens the payload as one stream: the single file, or the parts in
@@ -282,33 +285,7 @@ impl Bundle {
     /// on a thread of its own, so that reading and hashing overlap.
     fn open_payload_with(&self, read_ahead: bool) -> Result<Payload> {
         if self.is_split() {
-            let parts = &self.manifest.payload.parts;
-            let found = media::locate(parts, &self.search_dirs);
-            let mut problems = Vec::new();
-            let mut list = Vec::new();
-            for (part, path) in parts.iter().zip(found) {
-                match path {
-                    None => problems.push(format!("{}: missing", part.file)),
-                    Some(p) => {
-                        let Some(file) = open_part(part, &p, &mut problems)? else {
-                            continue;
-                        };
-                        let size = file.metadata().doing("reading the metadata of", &p)?.len();
-                        if size != part.size {
-                            problems.push(wrong_size(part, size));
-                        }
-                        list.push((p, part.clone()));
-                    }
-                }
-            }
-            problems.extend(self.unexpected_parts());
-            if !problems.is_empty() {
-                return Err(Error::BadParts { problems });
-            }
-            return Ok(Payload::Parts(Box::new(media::PartsReader::new(
-                list,
-                &self.progress,
-            ))));
+            return self.cut.open(&self.progress);
         }
         let file = open_regular(&self.payload_path).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
@@ -334,73 +311,6 @@ impl Bundle {
             true => Box::new(pipeline::read_ahead(file)),
             false => Box::new(file),
         })))
-    }
-
-    /// Checks every part of a split payload (all of them, even after a bad
-    /// one) and the whole payload's hash, in one pass that also hands the
-    /// payload's first bytes to `header`; names each bad part.
-    fn check_parts(&self, header: &mut HeaderTap) -> Result<()> {
-        let parts = &self.manifest.payload.parts;
-        let found = media::locate(parts, &self.search_dirs);
-        let mut problems = Vec::new();
-        let mut digests = Digests::default();
-        let mut buf = vec![0u8; 1 << 20];
-        for (part, path) in parts.iter().zip(found) {
-            let Some(path) = path else {
-                problems.push(format!("{}: missing", part.file));
-                continue;
-            };
-            let Some(file) = open_part(part, &path, &mut problems)? else {
-                continue;
-            };
-            let mut file = crate::progress::Reader::new(file, self.progress.clone());
-            let mut size: u64 = 0;
-            loop {
-                let n = file.read(&mut buf).doing("reading", &path)?;
-                if n == 0 {
-                    break;
-                }
-                digests.update(&buf[..n]);
-                header.feed(&buf[..n]);
-                size += n as u64;
-            }
-            let sha = digests.end_part();
-            if size != part.size {
-                problems.push(wrong_size(part, size));
-            } else if sha != part.sha256 {
-                problems.push(format!("{}: wrong sha256 (damaged)", part.file));
-            }
-        }
-        problems.extend(self.unexpected_parts());
-        if !problems.is_empty() {
-            return Err(Error::BadParts { problems });
-        }
-        // Every part is present and intact here, so the digests saw them all.
-        if digests.whole() != self.manifest.payload.sha256 {
-            return Err(Error::BadParts {
-                problems: vec![
-                    "the parts are each intact but do not join into the signed payload".into(),
-                ],
-            });
-        }
-        Ok(())
-    }
-
-    /// Part files of this bundle in the search folders that the manifest does not list.
-    fn unexpected_parts(&self) -> Vec<String> {
-        media::extra_parts(
-            &self.manifest.name,
-            self.manifest.payload.parts.len(),
-            &self.search_dirs,
-        )
-        .iter()
-        .map(|p| {
-            format!(
-                "{}: unexpected part, not listed in the manifest",
-                p.display()
-            )
-        })
-        .collect()
     }
 
     fn check_hash(&self, size: u64, sha256: String) -> Result<()> {
@@ -456,7 +366,7 @@ impl Bundle {
     fn check_payload_inner(&self) -> Result<Vec<String>> {
         let mut header = HeaderTap::default();
         if self.is_split() {
-            self.check_parts(&mut header)?;
+            self.cut.check(&mut header, &self.progress)?;
         } else {
             // The file is read on a thread of its own while this one hashes.
             let mut reader = BufReader::with_capacity(1 << 20, self.open_payload_with(true)?);
@@ -530,7 +440,9 @@ impl Bundle {
             ) if self.is_split() => {
                 // Name the bad parts, if that is what went wrong.
                 drop(payload);
-                self.check_parts(&mut HeaderTap::default()).and(Err(e))
+                self.cut
+                    .check(&mut HeaderTap::default(), &self.progress)
+                    .and(Err(e))
             }
             Err(
                 e @ (Error::CorruptPayload { .. }
@@ -598,30 +510,6 @@ impl Bundle {
             Ok((entries, tags))
         })
     }
-}
-
-/// Opens part `part` at `path`; something other than a regular file in its
-/// place is one more of the part `problems` (`None`), not an error.
-fn open_part(
-    part: &crate::format::manifest::Part,
-    path: &Path,
-    problems: &mut Vec<String>,
-) -> Result<Option<std::fs::File>> {
-    match open_regular(path) {
-        Ok(file) => Ok(Some(file)),
-        Err(Error::NotAFile { what, .. }) => {
-            problems.push(format!("{}: is {what}, not a regular file", part.file));
-            Ok(None)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn wrong_size(part: &crate::format::manifest::Part, size: u64) -> String {
-    format!(
-        "{}: wrong size ({size} bytes, the manifest says {})",
-        part.file, part.size
-    )
 }
 
 #[cfg(test)]

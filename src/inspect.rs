@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::bundle::{self, read_manifest_bytes, ChannelBinding};
 use crate::error::{Error, Result};
-use crate::format::manifest::Manifest;
+use crate::format::manifest::{Manifest, Part};
 use crate::payload::hashing::sha256_hex;
 use crate::signature::{self, TrustedKey};
 
@@ -58,18 +58,24 @@ pub struct InspectReport {
     /// The recipient stanzas read from the payload's age header, or why
     /// they could not be read.
     pub header: std::result::Result<bundle::HeaderRecipients, String>,
+    /// The payload's parts, in order (none for the one file `NAME.age`):
+    /// the manifest's, or those of its re-cut.
+    pub parts: Vec<Part>,
+    /// The re-cut that made them, or why its parts list was refused (the
+    /// manifest's own parts are then shown).
+    pub recut: Option<std::result::Result<crate::cut::Recut, String>>,
     /// The manifest itself.
     pub manifest: Manifest,
 }
 
 /// Whether the payload's file, or each of its parts, is beside the manifest
 /// with the size the manifest gives it.
-fn payload_present(manifest_path: &Path, m: &Manifest) -> bool {
+fn payload_present(manifest_path: &Path, m: &Manifest, parts: &[Part]) -> bool {
     let has = |file: &str, size: u64| {
         let path = crate::disk::durable::parent_of(manifest_path).join(file);
         std::fs::metadata(path).is_ok_and(|f| f.is_file() && f.len() == size)
     };
-    match m.payload.parts.as_slice() {
+    match parts {
         [] => has(&m.payload.file, m.payload.size),
         parts => parts.iter().all(|p| has(&p.file, p.size)),
     }
@@ -121,15 +127,23 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
             }
         },
     };
-    let payload_present = payload_present(manifest_path, &manifest);
+    let sha256 = sha256_hex(&bytes);
+    let (parts, recut) = match crate::cut::read(manifest_path, &manifest, &sha256, keys) {
+        Ok((parts, recut)) => (parts, recut.map(Ok)),
+        Err(e) => (manifest.payload.parts.clone(), Some(Err(e.to_string()))),
+    };
+    let payload_present = payload_present(manifest_path, &manifest, &parts);
     Ok(InspectReport {
         manifest_path: manifest_path.to_path_buf(),
-        manifest_sha256: sha256_hex(&bytes),
+        manifest_sha256: sha256,
         signature: check,
         channel,
         payload_present,
         post_quantum: manifest.is_post_quantum(),
-        header: bundle::header_recipients(manifest_path, &manifest).map_err(|e| e.to_string()),
+        header: bundle::header_recipients(manifest_path, &manifest, &parts)
+            .map_err(|e| e.to_string()),
+        parts,
+        recut,
         manifest,
     })
 }

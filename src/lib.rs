@@ -27,10 +27,12 @@
 
 #![forbid(unsafe_code)]
 
+pub mod acknowledge;
 pub mod audit;
 pub mod binding;
 pub mod bundle;
 pub mod custody;
+pub mod cut;
 pub mod demo;
 pub mod disk;
 pub mod error;

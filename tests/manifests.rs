@@ -47,6 +47,16 @@ fn every_example_parses() {
                     .unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert!(!s.sources.is_empty());
             }
+            "parts-list.toml" => {
+                // A re-cut of bundle-split.toml, bound to that very file.
+                let list = pouch::format::parts_list::PartsList::parse(&bytes, false)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let split = fs::read(dir().join("bundle-split.toml")).expect("read");
+                let m = Manifest::parse(&split, &path).expect("bundle-split.toml");
+                let sha = pouch::payload::hashing::sha256_hex(&split);
+                list.check((&m.bundle_id, &m.name), m.payload.size, &sha)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
             "inner-manifest.toml" => {
                 InnerManifest::parse(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
@@ -54,7 +64,7 @@ fn every_example_parses() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 9);
+    assert_eq!(seen, 10);
 }
 
 #[test]

@@ -205,9 +205,9 @@ pub enum ReceiptCommand {
         #[arg(long, value_name = "SIGNER_PUB")]
         trust: Vec<String>,
     },
-    /// Write the signed receipt of a bundle this ledger accepted (when unpack did not).
+    /// Write the signed receipt of a bundle this ledger accepted or rejected (when unpack did not), or reject one.
     #[command(
-        after_help = "Example:\n  pouch receipt make /media/stick/B.toml -s fedpol.minisign.key -o /media/stick"
+        after_help = "Examples:\n  pouch receipt make /media/stick/B.toml -s fedpol.minisign.key -o /media/stick\n  pouch receipt make /media/stick/B.toml -s fedpol.minisign.key -o /media/stick --reject \"marked SECRET, not covered by the agreement\""
     )]
     Make {
         /// The bundle's manifest (NAME.toml).
@@ -221,6 +221,10 @@ pub enum ReceiptCommand {
         /// More trusted signer keys for the bundle, besides the keyring's.
         #[arg(long, value_name = "SIGNER_PUB")]
         trust: Vec<String>,
+        /// Refuse the bundle, for this reason: records the rejection in the
+        /// ledger and writes a receipt that says so.
+        #[arg(long, value_name = "REASON")]
+        reject: Option<String>,
     },
 }
 

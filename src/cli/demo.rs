@@ -272,7 +272,7 @@ fn audit_outbox(trusted: &[TrustedKey]) -> Result<()> {
         ledger: None,
         require_pq: true,
     })?;
-    render::audit(&report, false);
+    super::render_custody::audit(&report, false);
 
     Ok(())
 }

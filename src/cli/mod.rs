@@ -8,6 +8,7 @@ mod cmd;
 pub mod demo;
 mod keys;
 pub mod render;
+pub mod render_custody;
 
 use std::path::PathBuf;
 

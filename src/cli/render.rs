@@ -50,7 +50,7 @@ pub fn note(line: &str) {
     }
 }
 
-fn json<T: serde::Serialize>(value: &T) {
+pub(crate) fn json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => write_out(&for_terminal_json(&s)),
         Err(e) => warn(&format!("error: cannot render JSON: {e}")),
@@ -125,7 +125,55 @@ pub fn pack(r: &PackReport) {
     if r.auto_split && r.payload_files.len() > 1 {
         note("note: the output folder is on FAT, where no file may reach 4 GiB: the payload is split into parts of 4 GiB - 1 MiB");
     }
-    let payload = match r.payload_files.as_slice() {
+    note(&format!(
+        "sealed {} and {} ({}) for {}; {}; signed by {}",
+        count(m.contents.files, "file"),
+        count(m.contents.folders, "folder"),
+        bytes(m.contents.total_bytes),
+        count(m.recipients.len() as u64, "recipient"),
+        payload_line(r),
+        m.signer.key_id
+    ));
+    read_back_line(r);
+    out(&r.manifest_path.display().to_string());
+}
+
+/// What `resplit` wrote.
+pub fn recut(r: &PackReport) {
+    note(&format!(
+        "re-cut {}: {}; the manifest and its signature are copied unchanged, so its ledger records, receipts and channel link still hold{}",
+        escape(&r.manifest.name),
+        payload_line(r),
+        match r.payload_files.len() {
+            1 => String::new(),
+            _ => format!("; the new parts are listed in {}.parts.toml", escape(&r.manifest.name)),
+        }
+    ));
+    read_back_line(r);
+    out(&r.manifest_path.display().to_string());
+}
+
+/// `n` things, in the singular for one: `1 file`, `2 files`.
+pub fn count(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
+/// Whether the files were read back from the device: said either way.
+fn read_back_line(r: &PackReport) {
+    if r.verified_after_write {
+        note("read back from the device: every file matches what was written");
+    } else {
+        note("not read back from the device (the output folder is not on removable media); --verify-after-write reads every file back");
+    }
+}
+
+/// The payload's file, or its parts.
+fn payload_line(r: &PackReport) -> String {
+    let m = &r.manifest;
+    match r.payload_files.as_slice() {
         [one] => format!("payload {} ({})", one.display(), bytes(m.payload.size)),
         many => format!(
             "payload in {} parts of at most {} ({} in all): {} … {}",
@@ -139,19 +187,22 @@ pub fn pack(r: &PackReport) {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         ),
-    };
-    note(&format!(
-        "sealed {} files and {} folders ({}) for {} recipient(s); {payload}; signed by {}",
-        m.contents.files,
-        m.contents.folders,
-        bytes(m.contents.total_bytes),
-        m.recipients.len(),
-        m.signer.key_id
-    ));
-    if r.verified_after_write {
-        note("read back from the device: every file matches what was written");
     }
-    out(&r.manifest_path.display().to_string());
+}
+
+/// How a re-cut payload came to its parts, for inspect and verify.
+pub fn recut_line(recut: std::result::Result<&pouch::cut::Recut, &String>) -> String {
+    match recut {
+        Ok(c) => format!(
+            "re-cut       {}, by {} (the manifest is unchanged)",
+            escape(&c.recut),
+            c.signed_by
+                .as_deref()
+                .map(escape)
+                .unwrap_or_else(|| "a signer not checked".into())
+        ),
+        Err(e) => format!("re-cut       \u{2717} {e}"),
+    }
 }
 
 fn signature_line(s: &SignatureStatus) -> String {
@@ -315,9 +366,9 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         },
         Err(e) => format!("header       not read: {e}"),
     });
-    let parts = match m.payload.parts.len() {
+    let parts = match r.parts.len() {
         0 => String::new(),
-        n => format!(" in {n} parts ({} …)", m.payload.parts[0].file),
+        n => format!(" in {n} parts ({} …)", r.parts[0].file),
     };
     v.push(format!(
         "payload      {}{parts}, {} ({} bytes), sha256 {}{}",
@@ -331,6 +382,9 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
             " [missing or wrong size]"
         }
     ));
+    if let Some(recut) = &r.recut {
+        v.push(recut_line(recut.as_ref()));
+    }
     v.push(format!(
         "contents     {} files, {} folders, {}",
         m.contents.files,
@@ -380,6 +434,17 @@ pub fn keyring(k: &pouch::custody::keyring::Keyring, as_json: bool) {
     }
 }
 
+/// What became of a packed bundle, by the receipts imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// A receipt came: delivered.
+    Delivered,
+    /// A rejection came, and no receipt.
+    Refused,
+    /// Nothing came back yet.
+    Outstanding,
+}
+
 /// `ledger show`, printed a record at a time as the ledger is read.
 pub struct LedgerTable {
     as_json: bool,
@@ -399,14 +464,16 @@ impl LedgerTable {
         LedgerTable { as_json, rows: 0 }
     }
 
-    /// One record; `delivered` says whether a packed bundle's receipt came.
-    pub fn row(&mut self, r: &pouch::custody::ledger::Record, delivered: bool) {
+    /// One record; `fate` says whether a packed bundle's receipt came, and
+    /// what it said.
+    pub fn row(&mut self, r: &pouch::custody::ledger::Record, fate: Fate) {
         use pouch::custody::ledger::{channel_key, Event};
         self.rows += 1;
         if self.as_json {
             let mut v = serde_json::to_value(r).unwrap_or_default();
             if let (Event::Packed, Some(o)) = (r.event, v.as_object_mut()) {
-                o.insert("delivered".into(), delivered.into());
+                o.insert("delivered".into(), (fate == Fate::Delivered).into());
+                o.insert("refused".into(), (fate == Fate::Refused).into());
             }
             let sep = if self.rows > 1 { "," } else { "" };
             write_out(&for_terminal_json(&format!("{sep}{v}")));
@@ -422,8 +489,11 @@ impl LedgerTable {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         let status = match r.event {
-            Event::Packed if delivered => "delivered".to_string(),
-            Event::Packed => "outstanding".to_string(),
+            Event::Packed => match fate {
+                Fate::Delivered => "delivered".to_string(),
+                Fate::Refused => "REFUSED by the recipient (see its refused record)".to_string(),
+                Fate::Outstanding => "outstanding".to_string(),
+            },
             _ => r.notes.join("; "),
         };
         out(&format!(
@@ -443,181 +513,6 @@ impl LedgerTable {
             out("]");
         }
     }
-}
-
-pub fn ledger_verify(
-    path: &std::path::Path,
-    c: &pouch::custody::ledger_seal::LedgerCheck,
-    as_json: bool,
-) {
-    if as_json {
-        let mut v = serde_json::to_value(c).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert("ledger".into(), path.display().to_string().into());
-            o.insert("intact".into(), true.into());
-        }
-        return json(&v);
-    }
-    out(&format!(
-        "{}: {} records, hash chain intact",
-        path.display(),
-        c.records
-    ));
-    if let (Some(n), Some(key)) = (c.signed_records, &c.signer) {
-        let by = c
-            .party
-            .as_deref()
-            .map(|p| format!(" ({p})"))
-            .unwrap_or_default();
-        out(&format!(
-            "signed by key {key}{by}: records 0 to {} as they stand",
-            n - 1
-        ));
-        if c.records > n {
-            warn(&format!(
-                "warning: the {} newest records are not signed yet (the owner runs pouch ledger sign)",
-                c.records - n
-            ));
-        }
-    }
-}
-
-pub fn ledger_gaps(gaps: &std::collections::BTreeMap<String, Vec<u64>>, as_json: bool) {
-    if as_json {
-        return json(gaps);
-    }
-    if gaps.is_empty() {
-        out("no channels with sequence numbers in the ledger");
-    }
-    for (channel, missing) in gaps {
-        let channel = escape(channel);
-        if missing.is_empty() {
-            out(&format!("{channel}: no gaps"));
-        } else {
-            out(&format!("{channel}: missing {missing:?}"));
-        }
-    }
-}
-
-pub fn receipt(i: &pouch::custody::receipt::Imported) {
-    let r = &i.checked.receipt;
-    let who = i
-        .checked
-        .signer_name
-        .clone()
-        .unwrap_or(i.checked.signer.clone());
-    if i.newly_recorded {
-        out(&format!(
-            "{}: delivered; receipt signed by {who}, received {}",
-            r.name, r.received
-        ));
-    } else {
-        out(&format!(
-            "{}: already recorded as delivered; nothing changed",
-            r.name
-        ));
-    }
-}
-
-/// A bundle's channel in the audit table, marked by whether its sender party
-/// vouched for it: signed by that party (✓), by another (✗), or by a key no
-/// keyring party holds (?).
-fn audit_channel(b: &pouch::audit::BundleRow) -> String {
-    let Some(c) = &b.channel else {
-        return "-".into();
-    };
-    let mark = match &b.channel_binding {
-        Some(ChannelBinding::Bound { .. }) => " \u{2713}",
-        Some(ChannelBinding::Refused { .. }) => " \u{2717}",
-        _ => " ?",
-    };
-    format!("{}{mark}", escape(c))
-}
-
-pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
-    if as_json {
-        return json(r);
-    }
-    out(&format!(
-        "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  {:<3}  verdict",
-        "bundle", "channel", "seq", "signer", "marking", "size", "pq"
-    ));
-    for b in &r.bundles {
-        out(&format!(
-            "{:<30}  {:<24}  {:>4}  {:<18}  {:<14}  {:>10}  {:<3}  {}",
-            escape(&b.name),
-            audit_channel(b),
-            b.sequence
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "-".into()),
-            escape(b.signer.as_deref().unwrap_or("-")),
-            escape(b.marking.as_deref().unwrap_or("-")),
-            b.size.map(bytes).unwrap_or_else(|| "-".into()),
-            match b.post_quantum {
-                Some(true) => "yes",
-                Some(false) => "no",
-                None => "-",
-            },
-            b.verdict.to_uppercase()
-        ));
-        for p in &b.problems {
-            out(&format!("    problem: {}", escape(p)));
-        }
-        for w in &b.warnings {
-            out(&format!("    warning: {}", escape(w)));
-        }
-    }
-    for rc in &r.receipts {
-        out(&format!(
-            "receipt {} for {} by {}: {}",
-            escape(&rc.path.display().to_string()),
-            escape(rc.bundle.as_deref().unwrap_or("?")),
-            escape(rc.signer.as_deref().unwrap_or("?")),
-            rc.verdict.to_uppercase()
-        ));
-        for p in &rc.problems {
-            out(&format!("    problem: {}", escape(p)));
-        }
-    }
-    for c in &r.channels {
-        let gaps = if c.missing.is_empty() {
-            "no gaps".to_string()
-        } else {
-            format!("missing {:?}", c.missing)
-        };
-        out(&format!(
-            "channel {}: sequences {:?}, {gaps}",
-            escape(&c.channel),
-            c.sequences
-        ));
-    }
-    if let Some(l) = &r.ledger {
-        out(&format!(
-            "ledger {}: {} ({})",
-            l.path.display(),
-            l.verdict.to_uppercase(),
-            escape(&l.detail)
-        ));
-    }
-    for i in &r.ignored {
-        out(&format!(
-            "ignored (not a bundle file): {}",
-            escape(&i.display().to_string())
-        ));
-    }
-    for l in &r.leftovers {
-        out(&format!(
-            "left over: {}: {}; the next pack or unpack into that folder removes it, or delete it",
-            escape(&l.path.display().to_string()),
-            l.what
-        ));
-    }
-    out(&format!(
-        "summary: {} bundles, {} receipts, {} failed",
-        r.bundles.len(),
-        r.receipts.len(),
-        r.failed
-    ));
 }
 
 pub fn dry_run(r: &pouch::pack::DryRun, opts: &pouch::pack::PackOptions) {

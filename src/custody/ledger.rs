@@ -39,6 +39,9 @@ pub enum Event {
     Rejected,
     /// The sender imported the recipient's signed receipt: delivered.
     Receipt,
+    /// The sender imported the recipient's signed rejection: the bundle
+    /// was refused on arrival, for the reason in the notes.
+    Refused,
     /// A pack is about to commit its bundle (an intent: its sequence
     /// number is taken from now on, whatever becomes of the bundle).
     Reserved,

@@ -5,6 +5,11 @@
 //! The sender imports it: the signature must be by a trusted key, the receipt
 //! must name a bundle the sender's ledger has as packed, with the same
 //! manifest hash; then the bundle is recorded as delivered.
+//!
+//! A receipt can also say that the bundle was **rejected**, and why (a
+//! damaged payload, a bad signature, a replay, a policy): imported, the
+//! bundle is recorded as refused, with the reason and, when the copy that
+//! arrived was not the manifest packed, that too.
 
 use std::path::{Path, PathBuf};
 
@@ -48,8 +53,11 @@ pub struct Receipt {
     pub files: u64,
     /// Bytes unpacked.
     pub total_bytes: u64,
-    /// `accepted`.
+    /// `accepted` or `rejected`.
     pub verdict: String,
+    /// Why the bundle was rejected (only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Key id of the recipient's signing key.
     pub receiver_key_id: String,
 }
@@ -58,10 +66,50 @@ fn comment(bundle_id: &str, name: &str) -> String {
     format!("pouch receipt bundle_id:{bundle_id} name:{name}")
 }
 
+/// What a receipt says of its bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Unpacked and accepted.
+    Accepted,
+    /// Refused, for this reason.
+    Rejected(String),
+}
+
+/// The longest reason a rejection gives.
+pub const MAX_REASON_BYTES: usize = 900;
+
+impl Receipt {
+    /// What this receipt says; `Err` for a verdict pouch does not write.
+    pub fn verdict(&self) -> std::result::Result<Verdict, String> {
+        match (self.verdict.as_str(), &self.reason) {
+            ("accepted", None) => Ok(Verdict::Accepted),
+            ("rejected", Some(reason)) => {
+                if reason.trim().is_empty() || reason.len() > MAX_REASON_BYTES {
+                    return Err(format!(
+                        "a rejection's reason must be given, in at most {MAX_REASON_BYTES} bytes"
+                    ));
+                }
+                Ok(Verdict::Rejected(reason.clone()))
+            }
+            _ => Err("its verdict is neither \"accepted\" nor \"rejected\" with a reason".into()),
+        }
+    }
+}
+
 /// Writes `NAME.receipt.toml` and `NAME.receipt.toml.minisig` into `dir` for
-/// an unpacked bundle, from the manifest the unpack verified (`m`, whose file
-/// hashed to `manifest_sha256`); returns the receipt's path.
-pub fn write(dir: &Path, m: &Manifest, manifest_sha256: &str, key: &SigningKey) -> Result<PathBuf> {
+/// a bundle this ledger accepted or rejected (`verdict`), from its manifest
+/// (`m`, whose file hashed to `manifest_sha256`); returns the receipt's path.
+pub fn write(
+    dir: &Path,
+    (m, manifest_sha256): (&Manifest, &str),
+    key: &SigningKey,
+    verdict: &Verdict,
+) -> Result<PathBuf> {
+    let (verdict, reason, (files, total_bytes)) = match verdict {
+        Verdict::Accepted => ("accepted", None, (m.contents.files, m.contents.total_bytes)),
+        Verdict::Rejected(why) => ("rejected", Some(cut_reason(why)), (0, 0)),
+    };
     let r = Receipt {
         format_version: 1,
         kind: "receipt".into(),
@@ -72,9 +120,10 @@ pub fn write(dir: &Path, m: &Manifest, manifest_sha256: &str, key: &SigningKey) 
         sequence: m.channel.sequence,
         manifest_sha256: manifest_sha256.to_string(),
         received: manifest::format_time(time::OffsetDateTime::now_utc()),
-        files: m.contents.files,
-        total_bytes: m.contents.total_bytes,
-        verdict: "accepted".into(),
+        files,
+        total_bytes,
+        verdict: verdict.into(),
+        reason,
         receiver_key_id: key.key_id.clone(),
     };
     let body = toml::to_string(&r)
@@ -108,6 +157,35 @@ pub fn write(dir: &Path, m: &Manifest, manifest_sha256: &str, key: &SigningKey) 
     }
     durable::commit_all(files)?;
     Ok(path)
+}
+
+/// `why`, cut to [`MAX_REASON_BYTES`] at a character boundary.
+fn cut_reason(why: &str) -> String {
+    let mut end = why.len().min(MAX_REASON_BYTES);
+    while !why.is_char_boundary(end) {
+        end -= 1;
+    }
+    why[..end].to_string()
+}
+
+/// Why this ledger rejected the bundle `bundle_id` (or the manifest that
+/// hashes to `manifest_sha256`), as its newest rejection recorded it;
+/// `None` if it never did.
+pub fn rejected_here(
+    ledger_path: &Path,
+    bundle_id: &str,
+    manifest_sha256: &str,
+) -> Result<Option<String>> {
+    let mut ledger = Ledger::open(ledger_path)?;
+    let rejected = ledger.records_where(|r| {
+        r.event == Event::Rejected
+            && (r.bundle_id.as_deref() == Some(bundle_id)
+                || r.manifest_sha256.as_deref() == Some(manifest_sha256))
+    })?;
+    Ok(rejected.last().map(|r| match r.notes.is_empty() {
+        true => "rejected (no reason recorded)".to_string(),
+        false => r.notes.join("; "),
+    }))
 }
 
 /// Whether this ledger accepted the bundle `bundle_id` whose manifest hashes
@@ -162,6 +240,7 @@ pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
             "not a pouch receipt of a version this pouch reads".into()
         ));
     }
+    r.verdict().map_err(bad)?;
     if v.trusted_comment != comment(&r.bundle_id, &r.name) {
         return Err(Error::BadSignature {
             path: sig_path,
@@ -186,6 +265,8 @@ pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
 /// What importing a receipt did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Imported {
+    /// What the receipt says: delivered, or refused and why.
+    pub verdict: Verdict,
     /// The receipt.
     pub checked: Checked,
     /// False when it had been imported before (nothing was recorded again).
@@ -244,7 +325,37 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
         });
     };
     check_receiver(&checked, packed.receiver.as_deref(), path)?;
-    if packed.manifest_sha256.as_deref() != Some(r.manifest_sha256.as_str()) {
+    let same_manifest = packed.manifest_sha256.as_deref() == Some(r.manifest_sha256.as_str());
+    let who = checked.signer_name.as_deref().unwrap_or(&checked.signer);
+    let verdict = r.verdict().map_err(|reason| Error::BadReceipt {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    if let Verdict::Rejected(reason) = &verdict {
+        let mut notes = vec![format!("refused {} by {who}: {reason}", r.received)];
+        if !same_manifest {
+            notes.push(format!(
+                "the copy {who} received has manifest sha256 {}, not the one packed: it was changed or replaced on the way",
+                r.manifest_sha256
+            ));
+        }
+        let known = records
+            .iter()
+            .any(|x| x.event == Event::Refused && x.notes == notes);
+        if !known {
+            ledger.append(Record {
+                event: Event::Refused,
+                notes,
+                ..about_receipt(&checked)
+            })?;
+        }
+        return Ok(Imported {
+            verdict,
+            checked,
+            newly_recorded: !known,
+        });
+    }
+    if !same_manifest {
         return Err(Error::BadReceipt {
             path: path.to_path_buf(),
             reason: format!(
@@ -255,12 +366,27 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
     }
     if ledger::delivered(&records).contains(&r.bundle_id) {
         return Ok(Imported {
+            verdict,
             checked,
             newly_recorded: false,
         });
     }
     ledger.append(Record {
         event: Event::Receipt,
+        notes: vec![format!("received {} by {who}", r.received)],
+        ..about_receipt(&checked)
+    })?;
+    Ok(Imported {
+        verdict,
+        checked,
+        newly_recorded: true,
+    })
+}
+
+/// The sender's record of a receipt: about its bundle, by its signer.
+fn about_receipt(checked: &Checked) -> Record {
+    let r = &checked.receipt;
+    Record {
         bundle_id: Some(r.bundle_id.clone()),
         name: Some(r.name.clone()),
         sender: r.sender.clone(),
@@ -269,15 +395,40 @@ pub fn import(path: &Path, trusted: &[TrustedKey], ledger_path: &Path) -> Result
         manifest_sha256: Some(r.manifest_sha256.clone()),
         signer: Some(checked.signer.clone()),
         vouched_by: checked.signer_name.clone(),
-        notes: vec![format!(
-            "received {} by {}",
-            r.received,
-            checked.signer_name.as_deref().unwrap_or(&checked.signer)
-        )],
         ..Record::default()
-    })?;
-    Ok(Imported {
-        checked,
-        newly_recorded: true,
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verdict_is_accepted_alone_or_rejected_with_a_bounded_reason() {
+        let text = std::fs::read("manifests/receipt.toml").expect("example");
+        let r: Receipt = strict_toml::parse(&text, MAX_RECEIPT_BYTES).expect("parses");
+        assert_eq!(r.verdict(), Ok(Verdict::Accepted));
+        let with = |verdict: &str, reason: Option<String>| Receipt {
+            verdict: verdict.into(),
+            reason,
+            ..r.clone()
+        };
+        let why = "payload damaged".to_string();
+        assert_eq!(
+            with("rejected", Some(why.clone())).verdict(),
+            Ok(Verdict::Rejected(why.clone()))
+        );
+        for bad in [
+            with("accepted", Some(why.clone())),
+            with("rejected", None),
+            with("rejected", Some("  ".into())),
+            with("rejected", Some("x".repeat(MAX_REASON_BYTES + 1))),
+            with("delivered", None),
+        ] {
+            assert!(bad.verdict().is_err(), "{bad:?}");
+        }
+        let long = "é".repeat(MAX_REASON_BYTES);
+        let cut = cut_reason(&long);
+        assert!(cut.len() <= MAX_REASON_BYTES && long.starts_with(&cut));
+    }
 }

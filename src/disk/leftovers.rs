@@ -125,6 +125,10 @@ pub fn remove_uncommitted(dir: &Path, name: &str, manifest_is_mine: bool) -> Res
         remove(format!("{name}.toml"))?;
     }
     remove(format!("{name}.age"))?;
+    // A re-cut's parts list, renamed into place before the manifest.
+    if remove(format!("{name}.parts.toml"))? {
+        remove(format!("{name}.parts.toml.minisig"))?;
+    }
     // Parts are numbered from 001 without holes.
     for i in 0..MAX_PARTS {
         if !remove(crate::format::manifest::part_name(name, i))? {

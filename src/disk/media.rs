@@ -8,7 +8,7 @@
 //! and only it needs to be copied again.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -373,166 +373,6 @@ impl Write for PartWriter {
     }
 }
 
-/// Where each part of a payload is, looked up in the manifest's folder and
-/// any `--parts-from` folders, in that order; `None` for a missing part.
-pub fn locate(parts: &[Part], dirs: &[PathBuf]) -> Vec<Option<PathBuf>> {
-    parts
-        .iter()
-        .map(|p| {
-            let candidates = || dirs.iter().map(|d| d.join(&p.file));
-            // A regular file wins; else something else by that name (a FIFO,
-            // a device), which opening then refuses by name.
-            candidates()
-                .find(|f| f.is_file())
-                .or_else(|| candidates().find(|f| fs::symlink_metadata(f).is_ok()))
-        })
-        .collect()
-}
-
-/// Part files of bundle `name` present in `dirs` beyond the `count` listed.
-pub fn extra_parts(name: &str, count: usize, dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut extra = Vec::new();
-    for dir in dirs {
-        let Ok(list) = fs::read_dir(dir) else {
-            continue;
-        };
-        for item in list.flatten() {
-            let file = item.file_name();
-            let Some(file) = file.to_str() else { continue };
-            let Some(number) = file.strip_prefix(&format!("{name}.age.")) else {
-                continue;
-            };
-            if number.bytes().all(|b| b.is_ascii_digit()) {
-                match number.parse::<usize>() {
-                    Ok(n) if n >= 1 && n <= count => {}
-                    _ => extra.push(dir.join(file)),
-                }
-            }
-        }
-    }
-    extra.sort();
-    extra.dedup();
-    extra
-}
-
-/// Reads the parts of a payload in order as one stream, checking each part's
-/// size when it is opened and its sha256 when it ends, so that a damaged
-/// part is named as soon as it has been read. The whole payload's digest
-/// comes from the same pass ([`PartsReader::finish`]).
-pub struct PartsReader {
-    parts: Vec<(PathBuf, Part)>,
-    index: usize,
-    current: Option<(crate::progress::Reader<File>, u64)>,
-    digests: Digests,
-    total: u64,
-    progress: crate::progress::Handle,
-}
-
-impl PartsReader {
-    /// Reads `parts` from the given paths (as found by [`locate`]),
-    /// reporting the bytes read to `progress`.
-    pub fn new(parts: Vec<(PathBuf, Part)>, progress: &crate::progress::Handle) -> PartsReader {
-        PartsReader {
-            parts,
-            index: 0,
-            current: None,
-            digests: Digests::default(),
-            total: 0,
-            progress: progress.clone(),
-        }
-    }
-
-    /// Reads what is left, then returns the size and sha256 of the whole payload.
-    pub fn finish(mut self) -> io::Result<(u64, String)> {
-        io::copy(&mut self, &mut io::sink())?;
-        Ok((self.total, self.digests.whole()))
-    }
-}
-
-fn part_error(file: &str, problem: String) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("part {file}: {problem}"),
-    )
-}
-
-impl Read for PartsReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.current.is_none() {
-                let Some((path, part)) = self.parts.get(self.index) else {
-                    return Ok(0);
-                };
-                let file = crate::disk::durable::open_regular(path)
-                    .map_err(|e| part_error(&part.file, format!("cannot be read: {e}")))?;
-                let size = file.metadata()?.len();
-                if size != part.size {
-                    return Err(part_error(
-                        &part.file,
-                        format!("wrong size: {size} bytes, the manifest says {}", part.size),
-                    ));
-                }
-                let file = crate::progress::Reader::new(file, self.progress.clone());
-                self.current = Some((file, 0));
-            }
-            let Some((file, done)) = &mut self.current else {
-                return Ok(0);
-            };
-            let n = file.read(buf)?;
-            if n > 0 {
-                self.digests.update(&buf[..n]);
-                *done += n as u64;
-                self.total += n as u64;
-                return Ok(n);
-            }
-            let part = &self.parts[self.index].1;
-            if *done != part.size {
-                return Err(part_error(
-                    &part.file,
-                    format!("changed while being read ({done} of {} bytes)", part.size),
-                ));
-            }
-            if self.digests.end_part() != part.sha256 {
-                return Err(part_error(
-                    &part.file,
-                    "wrong sha256: the part is damaged; copy it again".into(),
-                ));
-            }
-            self.current = None;
-            self.index += 1;
-        }
-    }
-}
-
-/// A payload on the medium read as one stream: the single file (its bytes
-/// reported to the progress sink) or the parts in order. Its size and
-/// sha256 come from the same pass ([`Payload::finish`]).
-pub enum Payload {
-    /// `NAME.age`.
-    File(crate::payload::hashing::HashingReader<Box<dyn Read + Send>>),
-    /// `NAME.age.001`, `NAME.age.002`, …
-    Parts(Box<PartsReader>),
-}
-
-impl Payload {
-    /// Reads what is left, then returns the size and sha256 of the whole payload.
-    pub fn finish(self) -> io::Result<(u64, String)> {
-        match self {
-            Payload::File(r) => r.drain_and_finish(),
-            Payload::Parts(r) => r.finish(),
-        }
-    }
-}
-
-impl Read for Payload {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Payload::File(r) => r.read(buf),
-            Payload::Parts(r) => r.read(buf),
-        }
-    }
-}
-
 /// Reads a file back from its device, bypassing the page cache where the
 /// OS allows, and returns its sha256.
 pub fn read_back(path: &Path) -> Result<String> {
@@ -654,32 +494,5 @@ mod tests {
         assert_eq!(p.end_part(), crate::payload::hashing::sha256_hex(b"de"));
         assert!(p.whole.is_none(), "the whole digest is not computed");
         assert_eq!(p.whole(), "");
-    }
-
-    #[test]
-    fn parts_reader_checks_each_part_and_joins_the_whole_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
-        let mut w = PartWriter::new(dir.path(), "b", Some(10_000));
-        w.write_all(&data).unwrap();
-        let (files, _, sha) = w.finish().unwrap();
-        let parts = parts_of("b", &files);
-        let paths =
-            crate::disk::durable::commit_all(files.into_iter().map(|f| f.file).collect()).unwrap();
-        let list: Vec<(PathBuf, Part)> = paths.iter().cloned().zip(parts.clone()).collect();
-        let mut r = PartsReader::new(list.clone(), &crate::progress::Handle::default());
-        let mut back = Vec::new();
-        r.read_to_end(&mut back).unwrap();
-        assert_eq!(back, data);
-        assert_eq!(r.finish().unwrap(), (data.len() as u64, sha));
-
-        let mut bad = list;
-        bad[1].1.sha256 = crate::payload::hashing::sha256_hex(b"other");
-        let r = PartsReader::new(bad, &crate::progress::Handle::default());
-        let err = r.finish().expect_err("a damaged part");
-        assert!(
-            err.to_string().starts_with("part b.age.002: wrong sha256"),
-            "{err}"
-        );
     }
 }

@@ -18,8 +18,9 @@ use std::io::BufRead;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use super::manifest::{check_sha256, Entry, EntryKind};
+use super::manifest::{Entry, EntryKind};
 use super::names::{self, Clash, NameSet};
+use super::strict_toml::check_sha256;
 
 /// The header line of one entry's table.
 pub const HEADER: &str = "[[entries]]";

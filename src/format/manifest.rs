@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 pub use crate::format::entries::check_entries;
 pub use crate::format::names::{check_bundle_name, check_party_name};
+use crate::format::strict_toml::{check_sha256, is_lower_hex};
 use crate::format::{entries, strict_toml};
 
 /// The manifest format this version of pouch writes and reads.
@@ -430,29 +431,7 @@ impl Manifest {
             return Err(format!("payload.file must be {}.age", self.name));
         }
         check_sha256("payload.sha256", &self.payload.sha256)?;
-        if self.payload.parts.len() > MAX_PARTS {
-            return Err(format!("payload.parts: more than {MAX_PARTS} parts"));
-        }
-        let mut sum: u64 = 0;
-        for (i, part) in self.payload.parts.iter().enumerate() {
-            let want = part_name(&self.name, i);
-            if part.file != want {
-                return Err(format!("payload.parts[{i}]: file must be {want}"));
-            }
-            if part.size == 0 {
-                return Err(format!("payload.parts[{i}]: a part cannot be empty"));
-            }
-            check_sha256("payload.parts.sha256", &part.sha256)?;
-            sum = sum
-                .checked_add(part.size)
-                .ok_or("payload.parts: sizes overflow")?;
-        }
-        if !self.payload.parts.is_empty() && sum != self.payload.size {
-            return Err(format!(
-                "payload.parts add up to {sum} bytes, payload.size says {}",
-                self.payload.size
-            ));
-        }
+        check_parts(&self.name, &self.payload.parts, self.payload.size)?;
         if self.payload.layers != "age+zstd+tar" {
             return Err(format!(
                 "payload.layers {:?} is not supported",
@@ -554,6 +533,35 @@ pub fn part_name(name: &str, index: usize) -> String {
     format!("{name}.age.{:03}", index + 1)
 }
 
+/// Checks the parts of bundle `name`'s payload of `size` bytes: at most
+/// [`MAX_PARTS`], named `NAME.age.001`, `.002`, … in order (so that no part
+/// names a path), none empty, each with a sha256, adding up to `size`.
+pub(crate) fn check_parts(name: &str, parts: &[Part], size: u64) -> Result<(), String> {
+    if parts.len() > MAX_PARTS {
+        return Err(format!("payload.parts: more than {MAX_PARTS} parts"));
+    }
+    let mut sum: u64 = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let want = part_name(name, i);
+        if part.file != want {
+            return Err(format!("payload.parts[{i}]: file must be {want}"));
+        }
+        if part.size == 0 {
+            return Err(format!("payload.parts[{i}]: a part cannot be empty"));
+        }
+        check_sha256("payload.parts.sha256", &part.sha256)?;
+        sum = sum
+            .checked_add(part.size)
+            .ok_or("payload.parts: sizes overflow")?;
+    }
+    if !parts.is_empty() && sum != size {
+        return Err(format!(
+            "payload.parts add up to {sum} bytes, payload.size says {size}"
+        ));
+    }
+    Ok(())
+}
+
 fn check_text(what: &str, s: &str, max: usize) -> Result<(), String> {
     if s.len() > max {
         return Err(format!("{what} is longer than {max} bytes"));
@@ -562,19 +570,6 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<(), String> {
         return Err(format!("{what} holds control characters"));
     }
     Ok(())
-}
-
-pub(crate) fn check_sha256(what: &str, s: &str) -> Result<(), String> {
-    if s.len() == 64 && is_lower_hex(s) {
-        Ok(())
-    } else {
-        Err(format!("{what} must be 64 lowercase hex digits"))
-    }
-}
-
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]

@@ -6,4 +6,5 @@ pub mod entries;
 pub mod filter;
 pub mod manifest;
 pub mod names;
+pub mod parts_list;
 pub mod strict_toml;

@@ -93,6 +93,21 @@ pub fn one_line(s: &str) -> String {
     crate::format::names::escape(&cut)
 }
 
+/// Checks that field `what` is a sha256: 64 lowercase hex digits.
+pub(crate) fn check_sha256(what: &str, s: &str) -> Result<(), String> {
+    if s.len() == 64 && is_lower_hex(s) {
+        Ok(())
+    } else {
+        Err(format!("{what} must be 64 lowercase hex digits"))
+    }
+}
+
+/// Whether `s` is lowercase hex digits only.
+pub(crate) fn is_lower_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! leaves a bundle that looks complete.
 //!
 //! The rooms: `plan` lists the sources, `stages` makes the payload stream,
-//! `seal` signs and commits (shared with [`crate::resplit`](mod@crate::resplit)); this module
+//! `seal` signs and commits (its read-back shared with [`crate::resplit`](mod@crate::resplit)); this module
 //! checks the request and runs them in order.
 
 mod listed;
@@ -32,7 +32,7 @@ use crate::payload::crypto;
 use crate::signature::{self, SigningKey};
 
 pub use plan::{dry_run, DryRun};
-pub(crate) use seal::seal;
+pub(crate) use seal::{read_back_all, seal};
 
 /// The compression level used unless the clerk picks another.
 /// The zstd level when neither a flag, the spec nor the config sets one.

@@ -2,8 +2,8 @@
 //! manifest and its signature all or nothing, then reading them back from
 //! the device when asked.
 //!
-//! Shared by [`pack`](super::pack) and [`crate::resplit`], which re-signs a
-//! re-cut bundle the same way.
+//! The read-back is shared with [`crate::resplit`], which copies a
+//! bundle's signed manifest rather than signing one.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -88,15 +88,7 @@ pub(crate) fn seal(
     let paths = durable::commit_all(files)?;
     let verified_after_write = verify_after_write.unwrap_or_else(|| media::is_removable(out_dir));
     if verified_after_write {
-        for (path, want) in paths.iter().zip(&hashes) {
-            let got = media::read_back(path)?;
-            if &got != want {
-                return Err(Error::MediaFault {
-                    path: path.clone(),
-                    reason: format!("reads back with sha256 {got}, but {want} was written"),
-                });
-            }
-        }
+        read_back_all(&paths, &hashes)?;
     }
     let payload_count = paths.len() - 2;
     Ok(Sealed {
@@ -104,6 +96,21 @@ pub(crate) fn seal(
         manifest_sha256,
         verified_after_write,
     })
+}
+
+/// Reads each of `paths` back from its device: each must hash as the
+/// matching one of `hashes`, what was written.
+pub(crate) fn read_back_all(paths: &[PathBuf], hashes: &[String]) -> Result<()> {
+    for (path, want) in paths.iter().zip(hashes) {
+        let got = media::read_back(path)?;
+        if &got != want {
+            return Err(Error::MediaFault {
+                path: path.clone(),
+                reason: format!("reads back with sha256 {got}, but {want} was written"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads `from` for the signer, writing what it reads to `to` and hashing

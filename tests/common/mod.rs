@@ -105,6 +105,8 @@ macro_rules! pouch {
     };
 }
 
+pub mod agencies;
+
 /// Runs `cmd` and asserts that it succeeds and that its stdout contains each
 /// of `stdout`; returns the assertion, for further checks.
 #[track_caller]

@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<u8> {
         require_pq: require_pq || ctx.config.require_pq.unwrap_or(false),
     };
     let report = pouch::audit::audit(&opts)?;
-    render::audit(&report, json);
+    render_custody::audit(&report, json);
     if report.bundles.is_empty() && report.receipts.is_empty() {
         // An empty or unmounted folder is not a clean audit.
         let places: Vec<String> = opts.paths.iter().map(|p| p.display().to_string()).collect();

@@ -8,24 +8,28 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
     match cmd {
         LedgerCommand::Show { channel, json } => {
             use pouch::custody::ledger::{self, channel_key, Event};
-            // Two passes, a record at a time: which bundles were delivered,
-            // then the table.
+            // Two passes, a record at a time: which bundles were delivered
+            // or refused, then the table.
             let mut delivered = std::collections::BTreeSet::new();
+            let mut refused = std::collections::BTreeSet::new();
             ledger::each(&path, |r| {
-                if let (Event::Receipt, Some(id)) = (r.event, r.bundle_id) {
-                    delivered.insert(id);
-                }
+                match (r.event, r.bundle_id) {
+                    (Event::Receipt, Some(id)) => delivered.insert(id),
+                    (Event::Refused, Some(id)) => refused.insert(id),
+                    _ => false,
+                };
                 Ok(())
             })?;
             let mut table = render::LedgerTable::new(json);
             ledger::each(&path, |r| {
                 let key = channel_key(&r.sender, &r.receiver);
                 if channel.is_none() || key.as_deref() == channel.as_deref() {
-                    let done = r
-                        .bundle_id
-                        .as_ref()
-                        .is_some_and(|id| delivered.contains(id));
-                    table.row(&r, done);
+                    let fate = match r.bundle_id.as_ref() {
+                        Some(id) if delivered.contains(id) => render::Fate::Delivered,
+                        Some(id) if refused.contains(id) => render::Fate::Refused,
+                        _ => render::Fate::Outstanding,
+                    };
+                    table.row(&r, fate);
                 }
                 Ok(())
             })?;
@@ -34,7 +38,7 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
         LedgerCommand::Verify { trust, json } => {
             let trusted = ctx.keyring()?.only(&trust)?;
             let check = pouch::custody::ledger_seal::verify(&path, &trusted)?;
-            render::ledger_verify(&path, &check, json);
+            render_custody::ledger_verify(&path, &check, json);
         }
         LedgerCommand::Sign { key } => {
             let key = key.load()?;
@@ -47,7 +51,7 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
         }
         LedgerCommand::Gaps { json } => {
             let gaps = pouch::custody::channel::gaps(&path)?;
-            render::ledger_gaps(&gaps, json);
+            render_custody::ledger_gaps(&gaps, json);
             if gaps.values().any(|missing| !missing.is_empty()) {
                 return Ok(1);
             }

@@ -24,4 +24,4 @@ use pouch::payload::crypto;
 use pouch::verify::Trust;
 
 use super::args::*;
-use super::{keys, render, Ctx};
+use super::{keys, render, render_custody, Ctx};

@@ -14,27 +14,27 @@ pub fn run(ctx: &Ctx, cmd: ReceiptCommand) -> Result<u8> {
                 ));
             }
             let imported = pouch::custody::receipt::import(&receipt, &keys, &ctx.ledger_path()?)?;
-            render::receipt(&imported);
+            render_custody::receipt(&imported);
         }
         ReceiptCommand::Make {
             manifest,
             out_dir,
             key,
             trust,
+            reject,
         } => {
             let key = key.load()?;
             let keyring = ctx.keyring()?;
-            let bundle =
-                pouch::bundle::open(&manifest, &keys::trust_policy(&trust, false, &keyring)?)?;
-            let (m, sha) = (&bundle.manifest, &bundle.manifest_sha256);
-            if !pouch::custody::receipt::accepted_here(&ctx.ledger_path()?, &m.bundle_id, sha)? {
-                return Err(Error::Usage(format!(
-                    "bundle {} ({}) was not accepted by this ledger: only a bundle unpacked and accepted here gets a receipt",
-                    m.name, m.bundle_id
-                )));
-            }
-            let path = pouch::custody::receipt::write(&out_dir, m, sha, &key)?;
-            render::note(&format!("receipt written: {}", path.display()));
+            let a = pouch::acknowledge::Acknowledge {
+                manifest: &manifest,
+                trust: &keys::trust_policy(&trust, false, &keyring)?,
+                ledger: &ctx.ledger_path()?,
+                reject,
+                recorded: false,
+                out_dir: &out_dir,
+            };
+            let (path, verdict) = pouch::acknowledge::acknowledge(&a, &key)?;
+            render_custody::receipt_written(&path, &verdict);
         }
     }
     Ok(0)

@@ -27,6 +27,6 @@ pub fn run(args: ResplitArgs) -> Result<u8> {
         verify_after_write: media.verify_after_write(),
     };
     let report = pouch::resplit::resplit(&opts, &key)?;
-    render::pack(&report);
+    render::recut(&report);
     Ok(0)
 }

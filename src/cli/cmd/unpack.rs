@@ -34,16 +34,39 @@ pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
         allow_replay,
         progress: ctx.progress.clone(),
     };
-    let report = pouch::unpack::unpack(&opts)?;
+    let report = match pouch::unpack::unpack(&opts) {
+        Ok(report) => report,
+        Err(e) => {
+            // A bundle that failed a check is refused: with a receipt key,
+            // the sender is told so, and why.
+            if let (Some(dir), Some(key), 1) = (&receipt_out, &receipt_key, e.exit_code()) {
+                let a = pouch::acknowledge::Acknowledge {
+                    manifest: &manifest,
+                    trust: &opts.trust,
+                    ledger: &ctx.ledger_path()?,
+                    reject: Some(e.to_string()),
+                    recorded: true,
+                    out_dir: dir,
+                };
+                match pouch::acknowledge::acknowledge(&a, key) {
+                    Ok((path, verdict)) => render_custody::receipt_written(&path, &verdict),
+                    Err(why) => render::warn(&format!(
+                        "warning: no rejection receipt could be written: {why}"
+                    )),
+                }
+            }
+            return Err(e);
+        }
+    };
     // The bundle is accepted and in place: a receipt that cannot be
     // written is a warning with what to do, not a failure.
     let receipt = match (&receipt_out, &receipt_key) {
         (Some(dir), Some(key)) => {
             match pouch::custody::receipt::write(
                 dir,
-                &report.manifest,
-                &report.manifest_sha256,
+                (&report.manifest, &report.manifest_sha256),
                 key,
+                &pouch::custody::receipt::Verdict::Accepted,
             ) {
                 Ok(path) => Some(path),
                 Err(e) => {

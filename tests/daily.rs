@@ -1,0 +1,200 @@
+//! Daily operations as the two agencies live them: re-cutting a bundle
+//! keeps its custody trail (receipts, the channel's chain, audit).
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+
+use common::agencies::{Agencies, CHANNEL};
+use common::{fails, output, passes, stderr_of, stdout_of};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+/// Bundle b1 (40 KiB of noise) packed onto the stick on the channel with
+/// `extra` flags, then re-cut into parts of 8 KiB in `dvd/`: the agencies,
+/// b1's manifest on the stick, and what resplit said.
+fn recut_for_a_dvd(extra: &[&str]) -> (Agencies, PathBuf, assert_cmd::assert::Assert) {
+    let w = Agencies::new();
+    let f = w.source("b1.bin", common::noise(40 << 10, 1));
+    let mut pack = w.pack_cmd(&f, &w.clerk.secret, &["--name", "b1"]);
+    passes(pack.args(extra).args(CHANNEL), &[]);
+    let m1 = w.d.join("stick/b1.toml");
+    let dvd = w.w.dir("dvd");
+    let resplit = args!(w.sender(); "resplit", &m1, "-o", &dvd, "-s", &w.clerk.secret);
+    let done = passes(args!(resplit; "--split", "8K"), &[]);
+    (w, m1, done)
+}
+
+/// A bundle re-cut for a DVD keeps its manifest byte for byte: the receipt
+/// of the re-cut copy is imported, the next bundle's chain link holds, and
+/// audit passes against the sender's ledger, with no warning anywhere.
+#[test]
+fn a_recut_keeps_receipts_the_chain_and_audit() {
+    let (w, m1, done) = recut_for_a_dvd(&["--split", "16K"]);
+    done.stderr(contains("re-cut"));
+    let dvd = w.d.join("dvd");
+    let recut = dvd.join("b1.toml");
+    assert_eq!(
+        fs::read(&m1).expect("manifest"),
+        fs::read(&recut).expect("copy"),
+        "the manifest is copied byte for byte"
+    );
+    assert!(dvd.join("b1.parts.toml").is_file() && dvd.join("b1.age.006").is_file());
+    // The receiver takes the DVD copy, with a receipt.
+    let receipts = w.w.dir("receipts");
+    let unpacked = output(w.unpack_with_receipt(&recut, &receipts));
+    assert!(unpacked.status.success(), "{}", stderr_of(&unpacked));
+    assert!(
+        !stderr_of(&unpacked).contains("warning"),
+        "{}",
+        stderr_of(&unpacked)
+    );
+    passes(w.import(&receipts.join("b1.receipt.toml")), &["delivered"]);
+    // The next bundle's link to b1 holds on the receiver's side.
+    let m2 = w.pack("b2");
+    let next = output(w.unpack(&m2));
+    assert!(next.status.success(), "{}", stderr_of(&next));
+    assert!(
+        !stderr_of(&next).contains("does not match"),
+        "{}",
+        stderr_of(&next)
+    );
+    // audit of the DVD and of the stick against the sender's ledger, by
+    // an auditor who knows bka-zd (here with the receiver's keyring).
+    let ledger = w.d.join("sender-home/ledger.jsonl");
+    for dir in [&dvd, &w.d.join("stick")] {
+        let audit = output(args!(w.receiver(); "audit", dir, "--ledger", &ledger));
+        assert!(audit.status.success(), "{}", stdout_of(&audit));
+        assert!(
+            !stdout_of(&audit).contains("warning"),
+            "{}",
+            stdout_of(&audit)
+        );
+    }
+    // inspect shows the re-cut and finds every part.
+    let inspected = passes(pouch!("inspect", &recut), &["re-cut", "in 6 parts"]);
+    inspected.stdout(contains("missing").not());
+    // Joined into one file: the list says so (the manifest lists parts).
+    let resplit = |to: &str, extra: &[&str]| {
+        let out = w.w.dir(to);
+        let mut c = args!(w.sender(); "resplit", &recut, "-o", &out, "-s", &w.clerk.secret);
+        passes(c.args(extra), &[]);
+        passes(args!(w.receiver(); "verify", out.join("b1.toml")), &[]);
+        out
+    };
+    let disk = resplit("disk", &[]);
+    assert!(disk.join("b1.age").is_file() && !disk.join("b1.age.001").exists());
+    assert!(disk.join("b1.parts.toml").is_file());
+    // Cut back as the manifest has it: no list is needed.
+    let back = resplit("back", &["--split", "16K"]);
+    assert!(back.join("b1.age.003").is_file() && !back.join("b1.parts.toml").exists());
+}
+
+/// A parts list is believed only when a trusted key signed it for this
+/// bundle's manifest: forged, moved or unsigned lists fail the bundle,
+/// and no list can make other bytes pass for the signed payload.
+#[test]
+fn a_forged_or_moved_parts_list_is_refused() {
+    let (w, _, _) = recut_for_a_dvd(&[]);
+    let dvd = w.d.join("dvd");
+    let recut = dvd.join("b1.toml");
+    let list = dvd.join("b1.parts.toml");
+    let verify = || args!(w.receiver(); "verify", &recut, "-i", &w.recipient.identity);
+    passes(verify(), &[]);
+    let original = fs::read_to_string(&list).expect("list");
+    // Edited (a part's size moved to the next): the signature fails.
+    let edited = original.replacen("size = 8192", "size = 8191", 1);
+    assert_ne!(edited, original);
+    fs::write(&list, &edited).expect("write");
+    fails(verify(), 1, &["b1.parts.toml.minisig"]);
+    // Signed by a stranger: untrusted.
+    let mallory = w.w.keys("mallory");
+    let sig = common::forge::key(&mallory.secret)
+        .sign_with_comment(edited.as_bytes(), &comment_of(&edited), "forged")
+        .expect("sign");
+    fs::write(dvd.join("b1.parts.toml.minisig"), sig).expect("write");
+    fails(verify(), 1, &["not among the trusted keys"]);
+    // Unsigned: refused, not passed over.
+    fs::write(&list, &original).expect("write");
+    fs::remove_file(dvd.join("b1.parts.toml.minisig")).expect("remove");
+    fails(verify(), 1, &["missing"]);
+}
+
+/// The trusted comment a parts list's signature carries.
+fn comment_of(list: &str) -> String {
+    let field = |k: &str| common::field(list, k).expect(k);
+    format!(
+        "pouch parts bundle_id:{} name:{} manifest:{}",
+        field("bundle_id"),
+        field("name"),
+        field("manifest_sha256")
+    )
+}
+
+/// Receipts after the fact, and rejections: a bundle unpacked without
+/// `--receipt-out` gets its receipt from `receipt make`; one that fails a
+/// check on arrival gets a signed rejection saying why, which the sender's
+/// ledger records as refused.
+#[test]
+fn receipts_are_made_later_and_rejections_reach_the_sender() {
+    let w = Agencies::new();
+    let receipts = w.w.dir("receipts");
+    let make = |m: &std::path::Path| args!(w.receiver(); "receipt", "make", m, "-o", &receipts, "-s", &w.recipient.secret);
+    // b1: unpacked without a receipt, acknowledged later.
+    let m1 = w.pack("b1");
+    fails(make(&m1), 2, &["neither accepted nor rejected", "--reject"]);
+    passes(w.unpack(&m1), &[]);
+    passes(make(&m1), &[]).stderr(contains("receipt written"));
+    passes(
+        w.import(&receipts.join("b1.receipt.toml")),
+        &["b1: delivered"],
+    );
+    // b2: its payload damaged on the way; unpack refuses it and says so.
+    let m2 = w.pack("b2");
+    let payload = w.d.join("stick/b2.age");
+    let mut bytes = fs::read(&payload).expect("payload");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&payload, bytes).expect("write");
+    let refused = output(w.unpack_with_receipt(&m2, &receipts));
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr_of(&refused));
+    assert!(stderr_of(&refused).contains("rejection receipt written"));
+    let text = fs::read_to_string(receipts.join("b2.receipt.toml")).expect("rejection");
+    assert!(text.contains("verdict = \"rejected\"") && text.contains("reason = "));
+    passes(
+        w.import(&receipts.join("b2.receipt.toml")),
+        &["b2: REFUSED by fedpol-ic"],
+    );
+    passes(
+        w.import(&receipts.join("b2.receipt.toml")),
+        &["already recorded"],
+    );
+    // b3: sound, but refused on policy, by hand.
+    let m3 = w.pack("b3");
+    let reject = args!(make(&m3); "--reject", "not covered by the agreement");
+    passes(reject, &[]).stderr(contains("rejection receipt written"));
+    passes(
+        w.import(&receipts.join("b3.receipt.toml")),
+        &["not covered by the agreement"],
+    );
+    let show = stdout_of(&output(args!(w.sender(); "ledger", "show")));
+    let line = |name: &str, event: &str| {
+        show.lines()
+            .find(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.get(2) == Some(&event) && cols.get(5) == Some(&name)
+            })
+            .unwrap_or_else(|| panic!("{name} {event} in {show}"))
+            .to_string()
+    };
+    assert!(line("b1", "packed").contains("delivered"));
+    assert!(line("b2", "packed").contains("REFUSED"));
+    let b3 = line("b3", "refused");
+    assert!(b3.contains("not covered by the agreement"), "{show}");
+    // The receiver's ledger has both rejections too.
+    let theirs = stdout_of(&output(args!(w.receiver(); "ledger", "show")));
+    assert_eq!(theirs.matches("rejected").count(), 2, "{theirs}");
+}
