@@ -291,7 +291,7 @@ fn audit_marks_good_tampered_incomplete_receipts_and_junk() {
     }
     assert_eq!(v["failed"], 2);
     assert_eq!(v["receipts"][0]["verdict"], "ok");
-    assert_eq!(v["ledger"]["verdict"], "ok");
+    assert_eq!(v["ledgers"][0]["verdict"], "ok");
     assert_eq!(v["channels"][0]["channel"], "bka-zd:fedpol-ic");
     assert_eq!(v["ignored"].as_array().expect("ignored").len(), 2);
     let _ = m2;

@@ -198,3 +198,119 @@ fn receipts_are_made_later_and_rejections_reach_the_sender() {
     let theirs = stdout_of(&output(args!(w.receiver(); "ledger", "show")));
     assert_eq!(theirs.matches("rejected").count(), 2, "{theirs}");
 }
+
+/// `audit --ledger SENDER --ledger RECEIVER` lines up each channel from
+/// both sides: delivered, rejected, lost and accepted-without-receipt are
+/// named, a contradiction between the ledgers fails the audit, and a
+/// ledger speaks only for the party that signed it.
+#[test]
+fn audit_reconciles_the_senders_and_the_receivers_ledgers() {
+    let w = Agencies::new();
+    let receipts = w.w.dir("receipts");
+    let m: Vec<_> = (1..=5).map(|i| w.pack(&format!("b{i}"))).collect();
+    passes(w.unpack_with_receipt(&m[0], &receipts), &[]);
+    // b2 arrives damaged and is rejected; the stick's copy is then mended.
+    let payload = w.d.join("stick/b2.age");
+    let good = fs::read(&payload).expect("payload");
+    let mut bad = good.clone();
+    bad[good.len() - 1] ^= 1;
+    fs::write(&payload, &bad).expect("damage");
+    fails(w.unpack_with_receipt(&m[1], &receipts), 1, &[]);
+    fs::write(&payload, &good).expect("mend");
+    // b3 never arrives; b4 arrives without a receipt; b5 with one.
+    passes(w.unpack(&m[3]), &[]);
+    passes(w.unpack_with_receipt(&m[4], &receipts), &[]);
+    for b in ["b1", "b2", "b5"] {
+        passes(w.import(&receipts.join(format!("{b}.receipt.toml"))), &[]);
+    }
+    let (sender, receiver) = (
+        w.d.join("sender-home/ledger.jsonl"),
+        w.d.join("receiver-home/ledger.jsonl"),
+    );
+    passes(
+        args!(w.sender(); "ledger", "sign", "-s", &w.clerk.secret),
+        &[],
+    );
+    passes(
+        args!(w.receiver(); "ledger", "sign", "-s", &w.recipient.secret),
+        &[],
+    );
+    // The auditor knows both parties.
+    passes(w.add(w.sender(), "bka-zd"), &[]);
+    let audit = |extra: &[&str]| {
+        let mut c = args!(w.sender(); "audit", w.d.join("stick"), "--ledger", &sender, "--ledger", &receiver);
+        c.args(extra);
+        output(c)
+    };
+    let out = audit(&["--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout_of(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let c = &v["reconciled"][0];
+    assert_eq!(c["channel"], "bka-zd:fedpol-ic");
+    let status: Vec<&str> = c["sequences"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|s| s["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(
+        status,
+        ["delivered", "rejected", "lost", "accepted", "delivered"]
+    );
+    assert!(c["sequences"][1]["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("sha256"));
+    assert_eq!(c["disagreements"].as_array().expect("list").len(), 0);
+    let text = stdout_of(&audit(&[]));
+    for shown in [
+        "2 delivered",
+        "1 lost",
+        "REJECTED",
+        "LOST",
+        "receipt is not in the sender's ledger",
+    ] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    // The receiver's ledger loses b5's acceptance (restored from an old
+    // copy, say) while the sender holds b5's receipt: they disagree.
+    let lines: Vec<String> = fs::read_to_string(&receiver)
+        .expect("ledger")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let cut = lines
+        .iter()
+        .position(|l| l.contains("\"b5\"") && l.contains("\"accepting\""))
+        .expect("b5's intent");
+    fs::write(&receiver, lines[..cut].join("\n") + "\n").expect("roll back");
+    passes(
+        args!(w.receiver(); "ledger", "sign", "-s", &w.recipient.secret),
+        &[],
+    );
+    let rolled = audit(&[]);
+    assert_eq!(rolled.status.code(), Some(1));
+    let text = stdout_of(&rolled);
+    assert!(
+        text.contains("DISAGREEMENT: number 5 (b5): the sender holds a receipt"),
+        "{text}"
+    );
+    // A ledger signed by another party than the receiver speaks for
+    // nothing on its side of the channel.
+    passes(
+        args!(w.receiver(); "ledger", "sign", "-s", &w.clerk.secret),
+        &[],
+    );
+    let mut first = args!(w.sender(); "audit", w.d.join("stick"), "--json");
+    let first = output(
+        first
+            .args(["--ledger", receiver.to_str().expect("utf-8")])
+            .args(["--ledger", sender.to_str().expect("utf-8")]),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json");
+    let c = &v["reconciled"][0];
+    assert_eq!(c["receiver_ledger"], serde_json::Value::Null, "{c}");
+    let theirs = c["sender_ledger"].as_str().expect("the sender's ledger");
+    assert!(theirs.ends_with("sender-home/ledger.jsonl"), "{c}");
+    assert_eq!(c["disagreements"].as_array().expect("list").len(), 0, "{c}");
+}

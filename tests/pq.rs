@@ -281,7 +281,10 @@ fn require_pq_refuses_classic_recipients_from_flag_spec_and_config() {
     let report = audit(&s.path("classic"), &clerk.public, &[]);
     exited(&report, 1, &[]);
     let table = stdout_of(&report);
-    assert!(table.contains("not post-quantum"), "{table}");
+    assert!(
+        table.contains("present, but fails the post-quantum policy"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -322,7 +325,7 @@ fn audit_flags_bundles_that_are_not_post_quantum() {
     assert!(row("classic")["problems"][0]
         .as_str()
         .expect("a problem")
-        .contains("not post-quantum"));
+        .contains("present, but fails the post-quantum policy"));
     assert_eq!(row("quantum")["post_quantum"], true);
     assert_eq!(row("quantum")["verdict"], "ok");
     assert_eq!(v["failed"], 1);

@@ -18,9 +18,10 @@ pub struct Cli {
     /// The keyring (default: $POUCH_HOME/keyring.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
-    /// The ledger (default: $POUCH_HOME/ledger.jsonl).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub ledger: Option<PathBuf>,
+    /// The ledger (default: $POUCH_HOME/ledger.jsonl); audit takes several
+    /// (the sender's and the receiver's) to reconcile them.
+    #[arg(long, global = true, value_name = "FILE", action = clap::ArgAction::Append)]
+    pub ledger: Vec<PathBuf>,
     /// No progress bars or notes on stderr (errors are still shown).
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
@@ -70,7 +71,7 @@ pub enum Command {
     Receipt(ReceiptCommand),
     /// Check every bundle and receipt below PATH... without any decryption key.
     #[command(
-        after_help = "Examples:\n  pouch audit /media/stick\n  pouch audit archive/2026-11 --ledger ledger.jsonl --json"
+        after_help = "Examples:\n  pouch audit /media/stick\n  pouch audit archive/2026-11 --ledger ledger.jsonl --json\n  pouch audit /media/stick --ledger bka-ledger.jsonl --ledger fedpol-ledger.jsonl --html report.html"
     )]
     Audit(AuditArgs),
     /// Show what a bundle holds, from its manifest.

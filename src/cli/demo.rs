@@ -269,7 +269,7 @@ fn audit_outbox(trusted: &[TrustedKey]) -> Result<()> {
     let report = pouch::audit::audit(&pouch::audit::AuditOptions {
         paths: vec![PathBuf::from("outbox")],
         trusted: trusted.to_vec(),
-        ledger: None,
+        ledgers: Vec::new(),
         require_pq: true,
     })?;
     super::render_custody::audit(&report, false);

@@ -29,6 +29,8 @@ pub struct Ctx {
     pub keyring: Chosen,
     /// `--ledger`, else the config's.
     pub ledger: Chosen,
+    /// Every `--ledger` given (audit reconciles several).
+    pub ledgers: Vec<PathBuf>,
     /// Progress reporting (silent with `-q`).
     pub progress: pouch::progress::Handle,
 }
@@ -73,9 +75,15 @@ pub fn run(cli: Cli) -> Result<u8> {
     } else {
         Config::default()
     };
+    if cli.ledger.len() > 1 && !matches!(cli.command, Command::Audit(_)) {
+        return Err(pouch::error::Error::Usage(
+            "--ledger is given more than once: only audit takes several ledgers".into(),
+        ));
+    }
     let ctx = Ctx {
         keyring: Chosen::new(cli.keyring, config.keyring.clone()),
-        ledger: Chosen::new(cli.ledger, config.ledger.clone()),
+        ledger: Chosen::new(cli.ledger.first().cloned(), config.ledger.clone()),
+        ledgers: cli.ledger,
         progress: bar::handle(cli.quiet),
         config,
         config_path,

@@ -6,7 +6,7 @@ use pouch::format::names::escape;
 
 use pouch::custody::receipt::Verdict;
 
-use super::render::{bytes, json, note, out, warn};
+use super::render::{bytes, count, json, note, out, warn};
 
 pub fn ledger_verify(
     path: &std::path::Path,
@@ -86,6 +86,52 @@ pub fn receipt(i: &pouch::custody::receipt::Imported) {
         (Verdict::Rejected(_), false) => out(&format!(
             "{name}: this rejection is already recorded; nothing changed"
         )),
+    }
+}
+
+/// One channel lined up across its two sides' ledgers: the counts, every
+/// number that is not plainly delivered, and every disagreement.
+fn reconciled(c: &pouch::custody::reconcile::ChannelLedgers) {
+    use pouch::custody::reconcile::Status;
+    let side = |p: &Option<std::path::PathBuf>, who: &str| match p {
+        Some(p) => format!("{who}'s ledger {}", escape(&p.display().to_string())),
+        None => format!("{who}'s ledger not given"),
+    };
+    let counts: Vec<String> = c.counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    out(&format!(
+        "reconciled {} ({}; {}): {}",
+        escape(&c.channel),
+        side(&c.sender_ledger, "sender"),
+        side(&c.receiver_ledger, "receiver"),
+        counts.join(", ")
+    ));
+    for s in c.sequences.iter().filter(|s| s.status != Status::Delivered) {
+        let what = match s.status {
+            Status::Lost => {
+                "LOST: packed, never accepted nor rejected, while a later number arrived"
+                    .to_string()
+            }
+            Status::Rejected => format!(
+                "REJECTED: {}",
+                escape(s.reason.as_deref().unwrap_or("no reason recorded"))
+            ),
+            Status::Accepted => "accepted; its receipt is not in the sender's ledger yet".into(),
+            Status::Outstanding => "outstanding: packed, not arrived yet".into(),
+            Status::NotPacked => {
+                "not packed: the number went to a pack that was interrupted".into()
+            }
+            Status::OneSided | Status::Delivered => {
+                "seen by one side only (the other's ledger is not given)".into()
+            }
+        };
+        out(&format!(
+            "    {:>4}  {:<28}  {what}",
+            s.sequence,
+            escape(s.name.as_deref().unwrap_or("-"))
+        ));
+    }
+    for d in &c.disagreements {
+        out(&format!("    DISAGREEMENT: {}", escape(d)));
     }
 }
 
@@ -177,13 +223,16 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
             c.sequences
         ));
     }
-    if let Some(l) = &r.ledger {
+    for l in &r.ledgers {
         out(&format!(
             "ledger {}: {} ({})",
             l.path.display(),
             l.verdict.to_uppercase(),
             escape(&l.detail)
         ));
+    }
+    for c in &r.reconciled {
+        reconciled(c);
     }
     for i in &r.ignored {
         out(&format!(
@@ -199,9 +248,9 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
         ));
     }
     out(&format!(
-        "summary: {} bundles, {} receipts, {} failed",
-        r.bundles.len(),
-        r.receipts.len(),
+        "summary: {}, {}, {} failed",
+        count(r.bundles.len() as u64, "bundle"),
+        count(r.receipts.len() as u64, "receipt"),
         r.failed
     ));
 }

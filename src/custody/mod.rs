@@ -7,3 +7,4 @@ pub mod keyring;
 pub mod ledger;
 pub mod ledger_seal;
 pub mod receipt;
+pub mod reconcile;

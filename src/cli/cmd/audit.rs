@@ -14,7 +14,10 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<u8> {
     let opts = pouch::audit::AuditOptions {
         paths,
         trusted: keys,
-        ledger: ctx.ledger.path.clone(),
+        ledgers: match ctx.ledgers.is_empty() {
+            true => ctx.ledger.path.iter().cloned().collect(),
+            false => ctx.ledgers.clone(),
+        },
         require_pq: require_pq || ctx.config.require_pq.unwrap_or(false),
     };
     let report = pouch::audit::audit(&opts)?;

@@ -15,11 +15,13 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::bundle::{self, ChannelBinding, SignatureStatus, Trust};
-use crate::custody::ledger::{self, Event};
+use crate::custody::ledger;
 use crate::custody::receipt;
 use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
 use crate::signature::{self, TrustedKey};
+
+mod ledgers;
 
 /// What to audit.
 #[derive(Debug, Clone)]
@@ -28,8 +30,9 @@ pub struct AuditOptions {
     pub paths: Vec<PathBuf>,
     /// Keys whose signatures are trusted.
     pub trusted: Vec<TrustedKey>,
-    /// A ledger to check and to compare the bundles with.
-    pub ledger: Option<PathBuf>,
+    /// Ledgers to check, to compare the bundles with, and to reconcile
+    /// (the sender's and the receiver's of a channel, say).
+    pub ledgers: Vec<PathBuf>,
     /// Fail bundles that are not sealed to post-quantum recipients only.
     pub require_pq: bool,
 }
@@ -125,8 +128,11 @@ pub struct AuditReport {
     pub receipts: Vec<ReceiptRow>,
     /// Per-channel series.
     pub channels: Vec<ChannelRow>,
-    /// The ledger, when one was given.
-    pub ledger: Option<LedgerRow>,
+    /// The ledgers given, each checked.
+    pub ledgers: Vec<LedgerRow>,
+    /// Per channel, what the ledgers' owners recorded, lined up, with
+    /// every disagreement between them.
+    pub reconciled: Vec<crate::custody::reconcile::ChannelLedgers>,
     /// Files that are not part of any bundle or receipt.
     pub ignored: Vec<PathBuf>,
     /// What interrupted packs and unpacks left (the next one into that
@@ -187,19 +193,22 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
 
     let receipt_rows = receipt_rows(receipts, &bundles, opts);
 
-    let ledger_row = opts
-        .ledger
-        .as_ref()
-        .map(|path| check_ledger(path, &mut bundles, &opts.trusted));
+    let (ledger_rows, claims) = ledgers::check_all(&opts.ledgers, &mut bundles, &opts.trusted);
+    let reconciled = crate::custody::reconcile::reconcile(&claims);
 
     let failed = bundles.iter().filter(|b| b.verdict != "ok").count()
         + receipt_rows.iter().filter(|r| r.verdict != "ok").count()
-        + ledger_row.iter().filter(|l| l.verdict != "ok").count();
+        + ledger_rows.iter().filter(|l| l.verdict != "ok").count()
+        + reconciled
+            .iter()
+            .map(|c| c.disagreements.len())
+            .sum::<usize>();
     Ok(AuditReport {
         bundles,
         receipts: receipt_rows,
         channels,
-        ledger: ledger_row,
+        ledgers: ledger_rows,
+        reconciled,
         ignored,
         leftovers,
         failed: failed as u64,
@@ -234,7 +243,7 @@ fn receipt_rows(
         .map(|c| c.receipt.bundle_id.as_str())
         .filter(|id| find(id).is_none())
         .collect();
-    let packed = packed_receivers(opts.ledger.as_deref(), &unbundled);
+    let packed = ledgers::packed_receivers(&opts.ledgers, &unbundled);
     let mut rows = Vec::new();
     for (r, checked) in read {
         let mut row = ReceiptRow {
@@ -289,29 +298,6 @@ fn receipt_rows(
         rows.push(row);
     }
     rows
-}
-
-/// The receiver party (`None` for a bundle packed without one) the sender's
-/// `ledger` recorded for each of the bundles `ids` when it was packed, in
-/// one pass; none without a ledger.
-fn packed_receivers(
-    ledger: Option<&Path>,
-    ids: &std::collections::BTreeSet<&str>,
-) -> std::result::Result<BTreeMap<String, Option<String>>, String> {
-    let mut packed = BTreeMap::new();
-    let (Some(ledger), false) = (ledger, ids.is_empty()) else {
-        return Ok(packed);
-    };
-    ledger::each(ledger, |r| {
-        if let (Event::Packed, Some(id)) = (r.event, &r.bundle_id) {
-            if ids.contains(id.as_str()) {
-                packed.insert(id.clone(), r.receiver);
-            }
-        }
-        Ok(())
-    })
-    .map_err(|e| e.to_string())?;
-    Ok(packed)
 }
 
 /// Checks one manifest; `None` when the file is not a pouch manifest at all
@@ -421,8 +407,8 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
     }
     if require_pq && row.post_quantum == Some(false) {
         row.problems.push(
-            "not post-quantum: sealed to classic X25519 recipients, which a future quantum \
-             computer could open from a recorded copy"
+            "present, but fails the post-quantum policy (--require-pq): sealed to classic X25519 \
+             recipients, which a future quantum computer could open from a recorded copy"
                 .into(),
         );
     }
@@ -494,79 +480,4 @@ fn series(bundles: &mut [BundleRow]) -> Vec<ChannelRow> {
         });
     }
     rows
-}
-
-fn check_ledger(path: &Path, bundles: &mut [BundleRow], trusted: &[TrustedKey]) -> LedgerRow {
-    let row = |verdict: &str, detail: String| LedgerRow {
-        path: path.to_path_buf(),
-        verdict: verdict.into(),
-        detail,
-    };
-    let signature = crate::custody::ledger_seal::signature_path(path);
-    let signed = std::fs::symlink_metadata(&signature).is_ok();
-    // One pass: the chain, the records about the bundles found (the ledger
-    // may be large), and the owner's signature when there is one.
-    let found: std::collections::BTreeSet<String> =
-        bundles.iter().filter_map(|b| b.bundle_id.clone()).collect();
-    let mut records = Vec::new();
-    let keys = if signed { trusted } else { &[] };
-    let pass = crate::custody::ledger_seal::verify_with(path, keys, |r| {
-        if r.bundle_id.as_ref().is_some_and(|id| found.contains(id)) {
-            records.push(r);
-        }
-    });
-    let (n, sealed) = match pass {
-        Err(e) => return row("failed", e.to_string()),
-        Ok(pass) => pass,
-    };
-    for b in bundles.iter_mut().filter(|b| b.verdict == "ok") {
-        let known: Vec<&ledger::Record> = records
-            .iter()
-            .filter(|r| {
-                matches!(r.event, Event::Packed | Event::Accepted) && r.bundle_id == b.bundle_id
-            })
-            .collect();
-        if known.is_empty() {
-            b.warnings.push("not in the ledger".into());
-        } else if known.iter().any(|r| r.manifest_sha256 != b.manifest_sha256) {
-            b.problems
-                .push("the ledger records another manifest for this bundle id".into());
-            b.verdict = "failed".into();
-        }
-    }
-    if !signed {
-        // Without trusted keys nobody could check a signature anyway.
-        let verdict = if trusted.is_empty() { "ok" } else { "failed" };
-        return row(
-            verdict,
-            format!(
-                "{n} records, chain intact, but not signed by its owner (no {}), so a rewrite would not show; the owner signs it with pouch ledger sign",
-                signature.display()
-            ),
-        );
-    }
-    match sealed {
-        Err(e) => row("failed", e.to_string()),
-        Ok(c) => match (c.signed_records, c.party.or(c.signer)) {
-            (Some(signed), Some(by)) => {
-                let unsigned = match n - signed {
-                    0 => String::new(),
-                    k => format!("; the {k} newest not signed yet"),
-                };
-                let last = signed - 1;
-                row(
-                    "ok",
-                    format!(
-                        "{n} records, chain intact, records 0 to {last} signed by {by}{unsigned}"
-                    ),
-                )
-            }
-            _ => row(
-                "ok",
-                format!(
-                    "{n} records, chain intact; its signature was not checked (no trusted keys)"
-                ),
-            ),
-        },
-    }
 }
