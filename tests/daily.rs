@@ -6,7 +6,7 @@
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::agencies::{Agencies, CHANNEL};
 use common::{fails, output, passes, stderr_of, stdout_of};
@@ -199,6 +199,28 @@ fn receipts_are_made_later_and_rejections_reach_the_sender() {
     assert_eq!(theirs.matches("rejected").count(), 2, "{theirs}");
 }
 
+/// The sender imports the receipts of `bundles` from `receipts`, both sides
+/// sign their ledgers, and the sender's side learns bka-zd's key so that it
+/// can audit both; returns the sender's and the receiver's ledgers.
+fn import_sign_and_audit(w: &Agencies, receipts: &Path, bundles: &[&str]) -> (PathBuf, PathBuf) {
+    for b in bundles {
+        passes(w.import(&receipts.join(format!("{b}.receipt.toml"))), &[]);
+    }
+    passes(
+        args!(w.sender(); "ledger", "sign", "-s", &w.clerk.secret),
+        &[],
+    );
+    passes(
+        args!(w.receiver(); "ledger", "sign", "-s", &w.recipient.secret),
+        &[],
+    );
+    passes(w.add(w.sender(), "bka-zd"), &[]);
+    (
+        w.d.join("sender-home/ledger.jsonl"),
+        w.d.join("receiver-home/ledger.jsonl"),
+    )
+}
+
 /// `audit --ledger SENDER --ledger RECEIVER` lines up each channel from
 /// both sides: delivered, rejected, lost and accepted-without-receipt are
 /// named, a contradiction between the ledgers fails the audit, and a
@@ -220,23 +242,7 @@ fn audit_reconciles_the_senders_and_the_receivers_ledgers() {
     // b3 never arrives; b4 arrives without a receipt; b5 with one.
     passes(w.unpack(&m[3]), &[]);
     passes(w.unpack_with_receipt(&m[4], &receipts), &[]);
-    for b in ["b1", "b2", "b5"] {
-        passes(w.import(&receipts.join(format!("{b}.receipt.toml"))), &[]);
-    }
-    let (sender, receiver) = (
-        w.d.join("sender-home/ledger.jsonl"),
-        w.d.join("receiver-home/ledger.jsonl"),
-    );
-    passes(
-        args!(w.sender(); "ledger", "sign", "-s", &w.clerk.secret),
-        &[],
-    );
-    passes(
-        args!(w.receiver(); "ledger", "sign", "-s", &w.recipient.secret),
-        &[],
-    );
-    // The auditor knows both parties.
-    passes(w.add(w.sender(), "bka-zd"), &[]);
+    let (sender, receiver) = import_sign_and_audit(&w, &receipts, &["b1", "b2", "b5"]);
     let audit = |extra: &[&str]| {
         let mut c = args!(w.sender(); "audit", w.d.join("stick"), "--ledger", &sender, "--ledger", &receiver);
         c.args(extra);
@@ -313,4 +319,73 @@ fn audit_reconciles_the_senders_and_the_receivers_ledgers() {
     let theirs = c["sender_ledger"].as_str().expect("the sender's ledger");
     assert!(theirs.ends_with("sender-home/ledger.jsonl"), "{c}");
     assert_eq!(c["disagreements"].as_array().expect("list").len(), 0, "{c}");
+}
+
+/// `audit --html FILE` writes one self-contained page: the channel's
+/// series as an inline SVG picture, the bundle table and every problem,
+/// with no script, style sheet, font or image fetched from anywhere, and
+/// what came from the medium escaped (a rejection's reason is the
+/// receiver's free text).
+#[test]
+fn audit_writes_a_self_contained_html_report() {
+    let w = Agencies::new();
+    let receipts = w.w.dir("receipts");
+    let m: Vec<_> = (1..=4).map(|i| w.pack(&format!("b{i}"))).collect();
+    passes(w.unpack_with_receipt(&m[0], &receipts), &[]);
+    let hostile = "<script>alert(1)</script> & \u{202e}txt.exe";
+    let reject = args!(w.receiver(); "receipt", "make", &m[1], "-o", &receipts, "-s", &w.recipient.secret, "--reject", hostile);
+    passes(reject, &[]);
+    passes(w.unpack(&m[3]), &[]);
+    let (sender, receiver) = import_sign_and_audit(&w, &receipts, &["b1", "b2"]);
+    let page = w.d.join("report.html");
+    let audit = args!(w.sender(); "audit", w.d.join("stick"), &receipts, "--ledger", &sender, "--ledger", &receiver, "--html", &page);
+    passes(audit, &[]).stderr(contains("report written"));
+    let html = fs::read_to_string(&page).expect("report");
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&html, options).expect("well-formed");
+    let all: Vec<_> = doc.descendants().filter(|n| n.is_element()).collect();
+    let named = |tag: &str| all.iter().filter(|n| n.tag_name().name() == tag).count();
+    for banned in ["script", "link", "img", "iframe", "object"] {
+        assert_eq!(named(banned), 0, "no <{banned}>");
+    }
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").count()
+                == html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
+    );
+    assert!(
+        !html.contains("https://") && !html.contains("url("),
+        "nothing fetched"
+    );
+    let status: Vec<&str> = all
+        .iter()
+        .filter(|n| n.attribute("class") == Some("seq"))
+        .filter_map(|n| n.attribute("data-status"))
+        .collect();
+    assert_eq!(status, ["delivered", "rejected", "lost", "accepted"]);
+    let rows = all
+        .iter()
+        .filter(|n| n.attribute("class") == Some("bundle"))
+        .count();
+    assert_eq!(rows, 4, "every bundle on the stick");
+    let text: String = doc
+        .descendants()
+        .filter(|n| n.is_text())
+        .map(|n| n.text().unwrap_or(""))
+        .collect();
+    assert!(
+        text.contains("<script>alert(1)</script>"),
+        "the reason is shown as text"
+    );
+    assert!(
+        !text.contains('\u{202e}'),
+        "no bidi override reaches the reader"
+    );
+    assert!(text.contains("Channel bka-zd:fedpol-ic"));
+    // An existing report is not overwritten.
+    let again = args!(w.sender(); "audit", w.d.join("stick"), "--html", &page);
+    fails(again, 2, &["already exists"]);
 }

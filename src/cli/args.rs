@@ -449,6 +449,10 @@ pub struct AuditArgs {
     /// Fail every bundle that is not sealed to post-quantum recipients only.
     #[arg(long)]
     pub require_pq: bool,
+    /// Also write the report as one self-contained HTML file (no script,
+    /// font or network), with each channel's series as a picture.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// The flags of `pouch inspect`.

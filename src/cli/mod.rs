@@ -9,6 +9,7 @@ pub mod demo;
 mod keys;
 pub mod render;
 pub mod render_custody;
+pub mod render_html;
 
 use std::path::PathBuf;
 

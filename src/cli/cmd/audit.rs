@@ -9,6 +9,7 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<u8> {
         trust,
         json,
         require_pq,
+        html,
     } = args;
     let keys = ctx.keyring()?.trusted_with(&trust)?;
     let opts = pouch::audit::AuditOptions {
@@ -22,6 +23,12 @@ pub fn run(ctx: &Ctx, args: AuditArgs) -> Result<u8> {
     };
     let report = pouch::audit::audit(&opts)?;
     render_custody::audit(&report, json);
+    if let Some(file) = &html {
+        let now = pouch::format::manifest::format_time(time::OffsetDateTime::now_utc());
+        let page = super::super::render_html::report(&report, &now);
+        pouch::disk::durable::write_new(file, page.as_bytes(), 0o644)?;
+        render::note(&format!("report written: {}", file.display()));
+    }
     if report.bundles.is_empty() && report.receipts.is_empty() {
         // An empty or unmounted folder is not a clean audit.
         let places: Vec<String> = opts.paths.iter().map(|p| p.display().to_string()).collect();
