@@ -284,3 +284,87 @@ fn a_shell_block_under_another_fence_is_refused() {
         "Walk-through",
     ));
 }
+
+/// The Debian packages `tests/run` installs (its `packages=(…)` line).
+fn installed_by_tests_run(script: &str) -> Vec<String> {
+    let line = script
+        .lines()
+        .find_map(|l| l.strip_prefix("packages=("))
+        .expect("tests/run lists its packages as packages=(…)");
+    line.trim_end_matches(')')
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// The Debian package of every call of `require` with a tool and a package
+/// in `source` (or a tool alone, whose package is named after it).
+fn required_packages(source: &str) -> Vec<String> {
+    let mut packages = Vec::new();
+    for call in source.split("require(\"").skip(1) {
+        let args: Vec<&str> = call
+            .split(')')
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(|a| a.trim().trim_matches('"'))
+            .collect();
+        let package = match args.as_slice() {
+            [_, package] if !package.contains(' ') => *package,
+            ["age-keygen"] => "age",
+            [tool] => *tool,
+            _ => continue,
+        };
+        packages.push(package.to_string());
+    }
+    packages
+}
+
+#[test]
+fn the_readmes_test_command_installs_every_tool_a_test_requires() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |rel: &str| fs::read_to_string(root.join(rel)).expect(rel);
+    let (readme, script, ci) = (read("README.md"), read("tests/run"), read(".ci/run"));
+    assert!(
+        readme.contains("\nbash tests/run  "),
+        "the README's test command"
+    );
+    assert!(
+        ci.lines().any(|l| l == "bash tests/run"),
+        ".ci/run calls it"
+    );
+    assert!(
+        script.contains("apt-get install") && script.contains("dpkg-query"),
+        "tests/run installs what is missing with apt-get"
+    );
+    let installed = installed_by_tests_run(&script);
+    // Node.js and npm are installed by their commands' absence, bash is
+    // essential; a test of `require` itself names a tool that cannot exist.
+    let besides = ["nodejs", "npm", "bash", "no-such-tool"];
+    let mut missing = Vec::new();
+    let mut sources: Vec<PathBuf> = Vec::new();
+    for dir in ["tests", "tests/common"] {
+        for entry in fs::read_dir(root.join(dir)).expect(dir) {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                sources.push(path);
+            }
+        }
+    }
+    for path in &sources {
+        let source = fs::read_to_string(path).expect("test source");
+        for package in required_packages(&source) {
+            if !installed.contains(&package) && !besides.contains(&package.as_str()) {
+                missing.push(format!("{}: {package}", path.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "tests require Debian packages that tests/run does not install: {missing:?}"
+    );
+    assert!(
+        sources.len() > 10 && installed.contains(&"age".to_string()),
+        "the scan saw the tests and the package list"
+    );
+}
