@@ -370,6 +370,9 @@ fn audit(d: &mut Demo) -> Result<()> {
         0,
     )?;
     d.title("The auditor checks every bundle, part and receipt against the sender's, then the receiver's ledger");
+    // One run per ledger: audit checks a bundle series against one ledger
+    // at a time. When it reconciles two (`--ledger A --ledger B`), this step
+    // becomes one run over both.
     for ledger in ["ma-dgsn/pouch/ledger.jsonl", "be-fedpol/pouch/ledger.jsonl"] {
         d.pouch(
             Side::Auditor,
