@@ -29,7 +29,7 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  pouch demo                                  full round trip on sample data
+  pouch demo                                  the story, on sample data
   pouch keygen --name clerk --out keys
   pouch pack case/ -o /media/stick -R partner.age-recipient -s keys/clerk.minisign.key
   pouch verify /media/stick/NAME.toml --trust clerk.minisign.pub
@@ -91,7 +91,7 @@ pub enum Command {
     /// Write man pages: pouch.1 and one per subcommand (pouch-pack.1, ...).
     #[command(after_help = "Example:\n  pouch man --out /usr/local/share/man/man1")]
     Man(ManArgs),
-    /// Run a full round trip on built-in sample data.
+    /// Run the story on built-in sample data: two agencies, receipts, a replay, a gap, an audit.
     #[command(after_help = "Example:\n  pouch demo /tmp/pouch-demo")]
     Demo(DemoArgs),
 }
