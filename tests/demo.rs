@@ -51,6 +51,8 @@ fn demo_tells_the_channel_story_and_its_stock_tool_recipe_runs() {
             "$ export POUCH_HOME=$PWD/auditor/pouch",
             "ledger ma-dgsn/pouch/ledger.jsonl: OK",
             "ledger be-fedpol/pouch/ledger.jsonl: OK",
+            "reconciled MA-DGSN:BE-FEDPOL",
+            "report written: audit.html",
             "channel MA-DGSN:BE-FEDPOL: sequences [1, 2, 3], no gaps",
             "summary: 3 bundles, 3 receipts, 0 failed",
             "error: payload tampered/MA-BE-003.age: sha256 mismatch",
