@@ -196,6 +196,18 @@ pub enum Error {
         /// What differs.
         reason: String,
     },
+    /// The filesystem has not the room for what would be written.
+    #[error("{what}: needs {}, {} free on {}", crate::format::names::human_bytes(*.needed), crate::format::names::human_bytes(*.free), .path.display())]
+    NoSpace {
+        /// The folder written to.
+        path: PathBuf,
+        /// What would be written.
+        what: &'static str,
+        /// Bytes needed, at most.
+        needed: u64,
+        /// Bytes free there.
+        free: u64,
+    },
     /// A file would be overwritten.
     #[error("{} already exists", .path.display())]
     Exists {
@@ -273,6 +285,7 @@ impl Error {
             | Error::Unportable { .. }
             | Error::MediaFault { .. }
             | Error::Exists { .. }
+            | Error::NoSpace { .. }
             | Error::Config { .. }
             | Error::WrongFile { .. }
             | Error::Usage(_)
@@ -309,6 +322,7 @@ impl Error {
             Error::Unportable { .. } => "unportable",
             Error::MediaFault { .. } => "media_fault",
             Error::Exists { .. } => "exists",
+            Error::NoSpace { .. } => "no_space",
             Error::StagingLeft { cause, .. } => cause.kind(),
             Error::Interrupted => "interrupted",
             Error::Config { .. } => "config",
@@ -372,6 +386,9 @@ impl Error {
             }
             Error::BadSource { .. } => {
                 "pack only regular files and folders (--skip-special skips the rest), and keep sources still while packing"
+            }
+            Error::NoSpace { .. } => {
+                "nothing was written: make room there or choose a larger medium (pack's estimate assumes files that do not compress: pack --no-space-check tries anyway, and leaves nothing if the space runs out)"
             }
             Error::Exists { .. } => {
                 "choose another --name or output folder, or move the old one away (a lone NAME.age without NAME.toml is left by an interrupted pack: delete it)"

@@ -67,6 +67,8 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
         Ok(())
     })?;
     crate::disk::durable::ensure_absent(&manifest_path)?;
+    let room = m.payload.size + (1 << 20);
+    crate::disk::space::ensure_room(&opts.out_dir, room, "the re-cut bundle")?;
     let mut source = bundle.open_payload()?;
     // The whole payload's digest comes from the reading side (checked
     // against the signed one below): the writer hashes each new part only.

@@ -52,6 +52,11 @@ pub struct UnpackOptions {
     pub ledger: Option<PathBuf>,
     /// Accept a bundle that was accepted before.
     pub allow_replay: bool,
+    /// Unpack onto removable media (refused by default: plaintext must not
+    /// land on the courier's stick by accident).
+    pub allow_removable_dest: bool,
+    /// Do not refuse a DEST that seems to lack the room.
+    pub no_space_check: bool,
     /// Where progress goes.
     pub progress: crate::progress::Handle,
 }
@@ -94,6 +99,11 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             "no identity given: pass -i IDENTITY_FILE".into(),
         ));
     }
+    refuse_removable(
+        &opts.dest,
+        opts.allow_removable_dest,
+        crate::disk::media::is_removable,
+    )?;
     let mut ledger = opts.ledger.as_deref().map(Ledger::open).transpose()?;
     let unsettled = match &mut ledger {
         Some(l) => intent::recover(l)?,
@@ -118,6 +128,12 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             return Err(e);
         }
     };
+    // The room for every file, each rounded up to a block, before any work.
+    let c = &bundle.manifest.contents;
+    let needed = c.total_bytes + (c.files + c.folders + 16) * 4096;
+    if !opts.no_space_check {
+        crate::disk::space::ensure_room(&opts.dest, needed, "the unpacked files")?;
+    }
     let about = |event: Event, notes: Vec<String>| {
         let mut r = Record::about(event, &bundle.manifest, &bundle.manifest_sha256);
         r.vouched_by = bundle.channel.party().map(str::to_string);
@@ -217,6 +233,22 @@ fn settle_outcome<T>(
         _ => {}
     }
     Ok(())
+}
+
+/// Refuses a destination on removable media (by `removable`, given the
+/// destination or its nearest existing parent) unless `allowed`: decrypted
+/// files belong on the recipient's own disk, not on the courier's stick.
+fn refuse_removable(dest: &Path, allowed: bool, removable: impl Fn(&Path) -> bool) -> Result<()> {
+    let Some(existing) = dest.ancestors().find(|p| p.exists()) else {
+        return Ok(());
+    };
+    if allowed || !removable(existing) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{} is on removable media: decrypted files must not land on the courier's stick by accident; unpack onto the recipient's own disk, or pass --allow-removable-dest if this really is where they belong",
+        dest.display()
+    )))
 }
 
 /// Extracts a verified bundle into DEST/NAME through a staging folder;
@@ -405,5 +437,24 @@ impl Sink for StagingSink {
             let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_on_removable_media_is_refused_unless_allowed() {
+        let dir = tempfile::tempdir().expect("temp");
+        let stick = dir.path().join("stick");
+        fs::create_dir(&stick).expect("mkdir");
+        let on_stick = |p: &Path| p.starts_with(&stick);
+        // Not made yet: its nearest existing parent, the stick, decides.
+        let dest = stick.join("inbox/case");
+        let err = refuse_removable(&dest, false, on_stick).expect_err("refused");
+        assert!(err.to_string().contains("--allow-removable-dest"), "{err}");
+        assert!(refuse_removable(&dest, true, on_stick).is_ok());
+        assert!(refuse_removable(&dir.path().join("inbox"), false, on_stick).is_ok());
     }
 }

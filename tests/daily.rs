@@ -389,3 +389,69 @@ fn audit_writes_a_self_contained_html_report() {
     let again = args!(w.sender(); "audit", w.d.join("stick"), "--html", &page);
     fails(again, 2, &["already exists"]);
 }
+
+/// A small filesystem, mounted for the test (CI runs as root).
+struct Small(PathBuf);
+
+impl Small {
+    fn mount(at: PathBuf, size: &str) -> Small {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .status()
+            .expect("mount");
+        assert!(
+            status.success(),
+            "mounting a small tmpfs needs root (CI runs as root)"
+        );
+        Small(at)
+    }
+}
+
+impl Drop for Small {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// pack, unpack and resplit say before any work that the destination has
+/// not the room, with how much is needed and free (exit 2), and write
+/// nothing; the dry run says so too.
+#[test]
+fn a_full_medium_is_refused_before_any_work() {
+    let w = common::World::new();
+    let clerk = w.keys("clerk");
+    let small = Small::mount(w.dir("small"), "1m");
+    let big = w.write("case/big.bin", common::noise(3 << 20, 7));
+    let pack =
+        |out: &std::path::Path, extra: &[&str]| common::pack_cmd(&[&big], out, &clerk, extra);
+    fails(
+        pack(&small.0, &[]),
+        2,
+        &["the bundle: needs", "MiB free on"],
+    )
+    .stderr(contains("--no-space-check"));
+    assert!(common::names(&small.0).is_empty(), "nothing written");
+    let dry = output(pack(&small.0, &["--dry-run"]));
+    assert_eq!(dry.status.code(), Some(2));
+    assert!(
+        stdout_of(&dry).contains("pack would refuse"),
+        "{}",
+        stdout_of(&dry)
+    );
+    // Told to try anyway, it runs out of space and leaves nothing.
+    fails(pack(&small.0, &["--no-space-check"]), 2, &[]);
+    assert!(common::names(&small.0).is_empty(), "nothing left behind");
+    // Packed elsewhere, it is unpacked and re-cut into the small one: refused.
+    let m = w.pack(&[&big], "b", &clerk, &[&clerk], &[]);
+    let dest = small.0.join("inbox");
+    let mut unpack = common::unpack_cmd(&m, &clerk, &clerk, &dest);
+    fails(unpack.arg("-q"), 2, &["the unpacked files: needs"]);
+    assert!(!dest.exists());
+    let resplit = pouch!("resplit", &m, "-o", &small.0, "-s", &clerk.secret);
+    fails(resplit, 2, &["the re-cut bundle: needs"]);
+    assert!(common::names(&small.0).is_empty());
+}

@@ -103,6 +103,8 @@ impl Keys {
             progress: Default::default(),
             ledger: None,
             allow_replay: false,
+            allow_removable_dest: false,
+            no_space_check: false,
         }
     }
 }

@@ -204,9 +204,20 @@ fn a_spec_drives_pack_with_include_and_exclude_and_flags_override_it() {
 
 #[test]
 fn dry_run_lists_and_writes_nothing() {
-    let (w, _, spec) = spec_world();
+    let (w, k, spec) = spec_world();
     let h = w.home_dir("ux");
-    let out = output(args!(ux(&w); "pack", "--spec", &spec, "--dry-run"));
+    let dry = |extra: &[&str]| {
+        let mut c = args!(ux(&w); "pack", "--dry-run", "-r", &k.recipient);
+        output(c.args(extra))
+    };
+    let out = dry(&[
+        "--spec",
+        spec.to_str().expect("utf-8"),
+        "--from",
+        "bka-zd",
+        "--to",
+        "x",
+    ]);
     let text = stdout_of(&out);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
@@ -215,6 +226,19 @@ fn dry_run_lists_and_writes_nothing() {
             && text.contains("parts"),
         "{text}"
     );
+    // The whole pre-flight: recipients, the channel's next number, the room.
+    for shown in [
+        "recipient: ",
+        "(x25519)",
+        "channel: bka-zd:x, sequence number 1",
+        "room: needs",
+    ] {
+        assert!(text.contains(shown), "{shown}: {text}");
+    }
+    // Without recipients, pack would refuse, and so does the dry run.
+    let none = output(args!(ux(&w); "pack", "--spec", &spec, "--dry-run"));
+    assert_eq!(none.status.code(), Some(2), "{}", stdout_of(&none));
+    assert!(stderr_of(&none).contains("no recipients"));
     assert_eq!(names(&w.join("out")).len(), 0);
     assert!(
         !h.join("ledger.jsonl").exists(),
@@ -222,15 +246,23 @@ fn dry_run_lists_and_writes_nothing() {
     );
     // Unportable names are reported, with exit 2.
     w.write("case/reports/CON", "x");
-    let out = output(args!(ux(&w); "pack", w.join("case"), "--dry-run"));
+    let out = dry(&[w.join("case").to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout_of(&out).contains("unportable: case/reports/CON"));
-    // The annotated examples dry-run.
+    // The annotated examples dry-run (they ask for post-quantum recipients,
+    // and name keyring parties).
+    let pq = w.keys_pq("pq");
+    for party in ["fedpol-ic", "europol-liaison"] {
+        let add = args!(ux(&w); "keyring", "add", party, "--recipient", &pq.recipient);
+        passes(add, &[]);
+    }
     for example in ["spec-weekly.toml", "spec-urgent.toml"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("manifests")
             .join(example);
-        let dry = args!(ux(&w); "pack", "--spec", &path, "--dry-run");
+        // Their out_dir is a stick that is not mounted here.
+        let out = w.join("out");
+        let dry = args!(ux(&w); "pack", "--spec", &path, "--dry-run", "-o", &out);
         passes(dry, &["nothing was written"]);
     }
 }

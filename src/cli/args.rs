@@ -320,7 +320,7 @@ pub struct PackArgs {
     /// A pack spec: sources, globs, recipients, channel, marking, media... (flags override it).
     #[arg(long, value_name = "FILE")]
     pub spec: Option<PathBuf>,
-    /// List what would be packed (paths, sizes, total, estimated parts) and write nothing.
+    /// Check everything a pack checks and say what it would do (files, room, recipients, channel and sequence number), writing nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// A recipient (age1… or post-quantum age1pq1…); repeatable.
@@ -364,6 +364,9 @@ pub struct PackArgs {
     /// Pack names that Windows or FAT/exFAT cannot hold (reserved names, <>:"|?*\, trailing dot or space).
     #[arg(long)]
     pub allow_unportable_names: bool,
+    /// Pack even when OUTDIR might not have the room (the check takes the files as incompressible).
+    #[arg(long)]
+    pub no_space_check: bool,
     /// Refuse to seal unless every recipient is post-quantum (age1pq1…).
     #[arg(long)]
     pub require_pq: bool,
@@ -418,6 +421,12 @@ pub struct UnpackArgs {
     /// Accept a bundle this ledger has accepted before.
     #[arg(long)]
     pub allow_replay: bool,
+    /// Unpack onto removable media, such as the courier's stick (refused by default).
+    #[arg(long)]
+    pub allow_removable_dest: bool,
+    /// Unpack even when DEST seems to lack the room for every file.
+    #[arg(long)]
+    pub no_space_check: bool,
     /// Write a signed receipt NAME.receipt.toml into DIR (needs -s).
     #[arg(long, value_name = "DIR", requires = "signing_key")]
     pub receipt_out: Option<PathBuf>,

@@ -75,17 +75,7 @@ pub fn error(e: &Error, as_json: bool) {
 
 /// Sizes for people: `1.4 MiB`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
+    pouch::format::names::human_bytes(n)
 }
 
 pub fn keygen(r: &KeygenReport) {
@@ -532,10 +522,34 @@ pub fn dry_run(r: &pouch::pack::DryRun, opts: &pouch::pack::PackOptions) {
     for u in &r.unportable {
         out(&format!("unportable: {u}"));
     }
+    for (kind, fingerprint) in &r.recipients {
+        out(&format!("recipient: {fingerprint} ({kind})"));
+    }
+    if let Some((channel, n)) = &r.channel {
+        out(&format!(
+            "channel: {}, sequence number {n} (from the ledger as it stands)",
+            escape(channel)
+        ));
+    }
+    out(&match r.free {
+        Some(free) if !r.fits() => format!(
+            "room: needs {} at most, but only {} free in {}: pack would refuse (--no-space-check to try anyway)",
+            bytes(r.needed),
+            bytes(free),
+            opts.out_dir.display()
+        ),
+        Some(free) => format!(
+            "room: needs {} at most, {} free in {}",
+            bytes(r.needed),
+            bytes(free),
+            opts.out_dir.display()
+        ),
+        None => format!("room: needs {} at most", bytes(r.needed)),
+    });
     out(&format!(
-        "total: {} files, {} folders, {}; {} to {}; nothing was written (dry run)",
-        r.files,
-        r.folders,
+        "total: {}, {}, {}; {} to {}; nothing was written (dry run)",
+        count(r.files, "file"),
+        count(r.folders, "folder"),
         bytes(r.total_bytes),
         if r.estimated_parts > 1 {
             format!("at most {} parts", r.estimated_parts)

@@ -131,6 +131,7 @@ pub fn write(
     let text = format!(
         "# pouch receipt: signed by the recipient; import with pouch receipt import\n\n{body}"
     );
+    crate::disk::space::ensure_room(dir, 64 << 10, "the receipt")?;
     let path = dir.join(format!("{}.receipt.toml", r.name));
     let sig_path = signature::signature_path(&path);
     let sig = key.sign_with_comment(

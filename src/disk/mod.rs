@@ -6,3 +6,4 @@ pub mod leftovers;
 pub mod lock;
 pub mod manifest_file;
 pub mod media;
+pub mod space;

@@ -13,6 +13,7 @@
 
 mod listed;
 mod plan;
+mod preflight;
 mod seal;
 mod stages;
 
@@ -31,7 +32,7 @@ use crate::format::manifest::{self, Channel, Contents, Manifest, Payload, Recipi
 use crate::payload::crypto;
 use crate::signature::{self, SigningKey};
 
-pub use plan::{dry_run, DryRun};
+pub use preflight::{dry_run, DryRun};
 pub(crate) use seal::{read_back_all, seal};
 
 /// The compression level used unless the clerk picks another.
@@ -83,6 +84,9 @@ pub struct PackOptions {
     pub progress: crate::progress::Handle,
     /// Include and exclude globs (from a pack spec).
     pub filter: crate::format::filter::Filter,
+    /// Do not refuse a pack that might not fit in OUTDIR (the estimate
+    /// takes the files as incompressible).
+    pub no_space_check: bool,
     /// zstd worker threads besides the calling one (0: compress on the
     /// calling thread). See [`default_zstd_workers`].
     pub zstd_workers: u32,
@@ -137,6 +141,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     check_options(opts)?;
     let id = Identity::new(opts)?;
     let target = Target::choose(opts, &id.name)?;
+    preflight::check_space(opts)?;
 
     // The ledger stays locked from choosing the sequence number until the
     // bundle is recorded, so two packs cannot take the same number.

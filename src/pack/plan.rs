@@ -1,18 +1,14 @@
 //! The source walk: listing what to pack, in order, and refusing what cannot
 //! be packed — before a byte is written.
 //!
-//! [`pack`](super::pack) and [`dry_run`] both start here, so a dry run
-//! lists exactly what a pack would take, with the same checks.
+//! [`pack`](super::pack) and [`dry_run`](super::dry_run) both start here,
+//! so a dry run lists exactly what a pack would take, with the same checks.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use serde::Serialize;
-
-use super::{check_request, PackOptions};
-use crate::disk::media;
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{self, EntryKind};
 use crate::format::names::{self, Clash, NameSet};
@@ -39,71 +35,6 @@ pub(super) fn unportable_name(path: &str) -> impl Iterator<Item = String> + '_ {
     crate::format::names::unportable(path)
         .into_iter()
         .map(move |why| format!("{}: {why}", crate::format::names::escape(path)))
-}
-
-/// What pack would do, without writing anything.
-#[derive(Debug, Clone, Serialize)]
-pub struct DryRun {
-    /// Every entry: path in the bundle, `file` or `folder`, size.
-    pub entries: Vec<(String, String, u64)>,
-    /// Files.
-    pub files: u64,
-    /// Folders.
-    pub folders: u64,
-    /// Bytes in files.
-    pub total_bytes: u64,
-    /// Payload parts, at most (the payload is smaller when it compresses).
-    pub estimated_parts: u64,
-    /// Special files that would be skipped.
-    pub skipped: Vec<PathBuf>,
-    /// Names that some filesystems cannot hold.
-    pub unportable: Vec<String>,
-}
-
-/// Lists what [`pack`](super::pack()) would pack, with the same checks, writing nothing.
-pub fn dry_run(opts: &PackOptions) -> Result<DryRun> {
-    check_request(opts)?;
-    let (plan, skipped) = plan(
-        &opts.sources,
-        opts.skip_special,
-        opts.source_date_epoch,
-        &opts.filter,
-    )?;
-    let unportable = unportable(&plan);
-    let total_bytes: u64 = plan.iter().map(|p| p.size).sum();
-    let files = plan.iter().filter(|p| p.kind == EntryKind::File).count() as u64;
-    let split = opts
-        .split
-        .or_else(|| media::is_fat(&opts.out_dir).then_some(media::FAT32_PART));
-    // An upper bound: headers and age's tags on top of uncompressed data.
-    let bound = total_bytes + plan.len() as u64 * 1536 + 64 * 1024 + total_bytes / 4096;
-    let estimated_parts = match split {
-        Some(size) => bound.div_ceil(size).max(1),
-        None => 1,
-    };
-    Ok(DryRun {
-        entries: plan
-            .iter()
-            .map(|p| {
-                (
-                    p.path.clone(),
-                    if p.kind == EntryKind::File {
-                        "file"
-                    } else {
-                        "folder"
-                    }
-                    .to_string(),
-                    p.size,
-                )
-            })
-            .collect(),
-        files,
-        folders: plan.len() as u64 - files,
-        total_bytes,
-        estimated_parts,
-        skipped,
-        unportable,
-    })
 }
 
 /// Lists everything to pack, in order, refusing what cannot be packed.

@@ -41,23 +41,24 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
         source_date_epoch: resolve::source_date_epoch()?,
         verify_after_write: args.media.verify_after_write(),
         allow_unportable_names: args.allow_unportable_names,
+        no_space_check: args.no_space_check,
         ledger: Some(ctx.ledger_path()?),
         progress: ctx.progress.clone(),
         zstd_workers: pouch::pack::default_zstd_workers(),
         ..s.pack
     };
-    if args.dry_run {
-        let report = pouch::pack::dry_run(&opts)?;
-        render::dry_run(&report, &opts);
-        let refused = !report.unportable.is_empty() && !args.allow_unportable_names;
-        return Ok(if refused { 2 } else { 0 });
-    }
-    if s.out_dir.is_none() {
+    if s.out_dir.is_none() && !args.dry_run {
         return Err(Error::Usage(
             "no output folder: pass -o OUTDIR (or set out_dir in the spec or config)".into(),
         ));
     }
     opts.recipients = ctx.keyring()?.recipients_for(&s.recipients)?;
+    if args.dry_run {
+        let report = pouch::pack::dry_run(&opts)?;
+        render::dry_run(&report, &opts);
+        let refused = !report.unportable.is_empty() && !args.allow_unportable_names;
+        return Ok(if refused || !report.fits() { 2 } else { 0 });
+    }
     let Some(signing_key) = s.signing_key else {
         return Err(Error::Usage(
             "no signing key: pass -s KEY (or set signing_key in the config)".into(),

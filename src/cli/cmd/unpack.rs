@@ -11,6 +11,8 @@ pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
         dest,
         insecure_skip_signature,
         allow_replay,
+        allow_removable_dest,
+        no_space_check,
         receipt_out,
         signing_key,
         passphrase_file,
@@ -32,6 +34,8 @@ pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
         parts_from: parts.parts_from,
         ledger: Some(ctx.ledger_path()?),
         allow_replay,
+        allow_removable_dest,
+        no_space_check,
         progress: ctx.progress.clone(),
     };
     let report = match pouch::unpack::unpack(&opts) {
