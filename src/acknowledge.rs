@@ -66,7 +66,7 @@ pub fn acknowledge(a: &Acknowledge, key: &SigningKey) -> Result<(PathBuf, Verdic
         (None, _) => match receipt::rejected_here(a.ledger, &m.bundle_id, &sha)? {
             Some(reason) => Verdict::Rejected(reason),
             None => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "this ledger neither accepted nor rejected bundle {} ({}): unpack it first, or pass --reject REASON to refuse it",
                     crate::format::names::escape(&m.name),
                     crate::format::names::escape(&m.bundle_id)

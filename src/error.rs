@@ -251,6 +251,11 @@ pub enum Error {
     /// The operator's flags are inconsistent or incomplete.
     #[error("{0}")]
     Usage(String),
+    /// The request cannot be carried out as things stand (a folder that
+    /// does not exist, a bundle this ledger never saw); the message says
+    /// what to do first.
+    #[error("{0}")]
+    Refused(String),
     /// An invariant of pouch itself failed, or the system could not provide
     /// what pouch needs (randomness, a serialiser): a bug or a broken system,
     /// never the operator's or the bundle's fault.
@@ -289,6 +294,7 @@ impl Error {
             | Error::Config { .. }
             | Error::WrongFile { .. }
             | Error::Usage(_)
+            | Error::Refused(_)
             | Error::Internal(_) => 2,
             Error::StagingLeft { cause, .. } => cause.exit_code(),
             Error::Interrupted => 130,
@@ -328,6 +334,7 @@ impl Error {
             Error::Config { .. } => "config",
             Error::WrongFile { .. } => "wrong_file",
             Error::Usage(_) => "usage",
+            Error::Refused(_) => "refused",
             Error::Internal(_) => "internal",
         }
     }
@@ -390,9 +397,7 @@ impl Error {
             Error::NoSpace { .. } => {
                 "nothing was written: make room there or choose a larger medium (pack's estimate assumes files that do not compress: pack --no-space-check tries anyway, and leaves nothing if the space runs out)"
             }
-            Error::Exists { .. } => {
-                "choose another --name or output folder, or move the old one away (a lone NAME.age without NAME.toml is left by an interrupted pack: delete it)"
-            }
+            Error::Exists { path } => exists_hint(path),
             Error::BadReceipt { .. } => {
                 "the receipt is damaged or not for this bundle; ask the recipient for a fresh receipt of this bundle"
             }
@@ -400,7 +405,8 @@ impl Error {
                 "fix or remove the named setting; pouch config show lists every setting and where it came from"
             }
             Error::WrongFile { hint, .. } => hint,
-            Error::Usage(_) => "see pouch --help",
+            Error::Usage(_) => "see pouch COMMAND --help for its flags",
+            Error::Refused(_) => "nothing was done: do what the message says, then run the command again",
             Error::Internal(_) => {
                 "this is a fault in pouch or the system, not in the bundle: report it with the command that was run"
             }
@@ -421,6 +427,33 @@ impl Error {
             path: path.as_ref().to_path_buf(),
             source,
         }
+    }
+}
+
+/// What to do about a file or folder that pouch will not overwrite, by
+/// what it is: a key, a receipt, a report, a folder a bundle was unpacked
+/// into, or a bundle's file.
+fn exists_hint(path: &Path) -> &'static str {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let is = |suffixes: &[&str]| suffixes.iter().any(|s| name.ends_with(s));
+    if is(&[
+        ".minisign.key",
+        ".minisign.pub",
+        ".age-identity",
+        ".age-recipient",
+    ]) {
+        "keygen never overwrites a key: choose another --name or --out folder; keep the old keys, the bundles sealed to them need them"
+    } else if is(&[".receipt.toml", ".receipt.toml.minisig"]) {
+        "a receipt of this bundle is there already: carry that one back, or move it away to write it again"
+    } else if is(&[".html"]) {
+        "choose another report file, or move the old one away"
+    } else if path.is_dir() {
+        "unpack never overwrites: the bundle was unpacked into this folder before; choose another -d DEST, or move that folder away"
+    } else {
+        "choose another --name or output folder, or move the old one away (a lone NAME.age without NAME.toml is left by an interrupted pack: delete it)"
     }
 }
 

@@ -59,7 +59,7 @@ pub fn keygen(
 ) -> Result<KeygenReport> {
     manifest::check_party_name(name).map_err(|e| Error::Usage(format!("key name {e}")))?;
     if !dir.is_dir() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "key folder {} does not exist; create it first (mkdir {})",
             dir.display(),
             dir.display()

@@ -45,7 +45,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
     let m = &bundle.manifest;
     let manifest_path = opts.out_dir.join(format!("{}.toml", m.name));
     if !opts.out_dir.is_dir() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "output folder {} does not exist; create it first",
             opts.out_dir.display()
         )));

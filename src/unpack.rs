@@ -143,7 +143,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     if let Some(open) = unsettled.iter().find(|i| {
         i.event == Event::Accepting && i.bundle_id.as_ref() == Some(&bundle.manifest.bundle_id)
     }) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "an earlier unpack of this bundle into {} was interrupted, and that folder cannot be reached: make it reachable (mount it) and run again, so that pouch can tell whether it was accepted",
             crate::format::names::escape(open.path.as_deref().unwrap_or("?"))
         )));
@@ -245,7 +245,7 @@ fn refuse_removable(dest: &Path, allowed: bool, removable: impl Fn(&Path) -> boo
     if allowed || !removable(existing) {
         return Ok(());
     }
-    Err(Error::Usage(format!(
+    Err(Error::Refused(format!(
         "{} is on removable media: decrypted files must not land on the courier's stick by accident; unpack onto the recipient's own disk, or pass --allow-removable-dest if this really is where they belong",
         dest.display()
     )))
@@ -306,12 +306,12 @@ fn extract(
 /// Returns whether it was created.
 fn prepare_dest(dest: &Path) -> Result<bool> {
     match fs::symlink_metadata(dest) {
-        Ok(m) if m.file_type().is_symlink() => Err(Error::Usage(format!(
+        Ok(m) if m.file_type().is_symlink() => Err(Error::Refused(format!(
             "destination {} is a symbolic link; pass the folder it points to",
             dest.display()
         ))),
         Ok(m) if m.is_dir() => Ok(false),
-        Ok(_) => Err(Error::Usage(format!(
+        Ok(_) => Err(Error::Refused(format!(
             "destination {} is not a folder",
             dest.display()
         ))),

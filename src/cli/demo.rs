@@ -477,7 +477,7 @@ fn demo_dir(dir: Option<PathBuf>) -> Result<PathBuf> {
         Some(d) => {
             fs::create_dir_all(&d).doing("creating", &d)?;
             if fs::read_dir(&d).doing("listing", &d)?.next().is_some() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "demo folder {} is not empty; pass a new or empty folder",
                     d.display()
                 )));

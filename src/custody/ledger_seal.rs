@@ -48,7 +48,7 @@ pub fn sign(path: &Path, key: &SigningKey) -> Result<u64> {
 pub fn sign_ledger(ledger: &mut Ledger, key: &SigningKey) -> Result<u64> {
     let path = ledger.path().to_path_buf();
     let Some(head) = ledger.last_line()? else {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "ledger {} has no records; there is nothing to sign",
             path.display()
         )));

@@ -267,14 +267,14 @@ fn check_options(opts: &PackOptions) -> Result<()> {
         manifest::check_party_name(party).map_err(Error::Usage)?;
     }
     let meta = fs::metadata(&opts.out_dir).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Error::Usage(format!(
+        io::ErrorKind::NotFound => Error::Refused(format!(
             "output folder {} does not exist; create it first (pouch never creates folders on media by itself)",
             opts.out_dir.display()
         )),
         _ => Error::io("checking", &opts.out_dir, e),
     })?;
     if !meta.is_dir() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Refused(format!(
             "output {} is not a folder",
             opts.out_dir.display()
         )));

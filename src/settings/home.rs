@@ -18,7 +18,7 @@ pub fn home() -> Result<PathBuf> {
     }
     match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         Some(h) => Ok(PathBuf::from(h).join(".config").join("pouch")),
-        None => Err(Error::Usage(
+        None => Err(Error::Refused(
             "cannot tell where pouch's home is: set POUCH_HOME (or HOME)".into(),
         )),
     }

@@ -67,7 +67,7 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
                 ));
             }
             if !r.unresolved.is_empty() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "{} interrupted command(s) could not be settled (see above): make their folders reachable and run pouch ledger repair again",
                     r.unresolved.len()
                 )));
