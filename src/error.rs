@@ -166,6 +166,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The passphrase of a signing key did not decrypt it.
+    #[error("key {}: the passphrase does not decrypt it", .path.display())]
+    WrongPassphrase {
+        /// The secret key file.
+        path: PathBuf,
+    },
     /// A recipient given on the command line or in a file is not valid.
     #[error("recipient {recipient:?}: {reason}")]
     BadRecipient {
@@ -268,6 +274,7 @@ impl Error {
             | Error::BadReceipt { .. } => 1,
             Error::Io { .. }
             | Error::BadKey { .. }
+            | Error::WrongPassphrase { .. }
             | Error::BadRecipient { .. }
             | Error::BadSource { .. }
             | Error::Unportable { .. }
@@ -304,6 +311,7 @@ impl Error {
             Error::BadReceipt { .. } => "bad_receipt",
             Error::Io { .. } => "io",
             Error::BadKey { .. } => "bad_key",
+            Error::WrongPassphrase { .. } => "wrong_passphrase",
             Error::BadRecipient { .. } => "bad_recipient",
             Error::BadSource { .. } => "bad_source",
             Error::Unportable { .. } => "unportable",
@@ -366,6 +374,9 @@ impl Error {
             Error::Io { .. } => "check the path, its permissions and the free space",
             Error::BadKey { .. } => {
                 "pass a key written by pouch keygen (or age-keygen for identities, minisign -G for signing keys)"
+            }
+            Error::WrongPassphrase { .. } => {
+                "check the passphrase (on a terminal it is asked 3 times; with --passphrase-file, check the file's first line)"
             }
             Error::BadRecipient { .. } => {
                 "recipients look like age1…; take them from NAME.age-recipient or age-keygen -y"

@@ -79,8 +79,18 @@ pub fn generate(passphrase: Option<String>) -> Result<NewKeyPair> {
 
 impl SigningKey {
     /// Loads a minisign secret key file. If it is encrypted, `passphrase` is
-    /// called to get the passphrase.
+    /// called to get the passphrase, once.
     pub fn load(path: &Path, passphrase: &mut dyn FnMut() -> Result<String>) -> Result<SigningKey> {
+        SigningKey::load_trying(path, 1, passphrase)
+    }
+
+    /// [`SigningKey::load`], asking for the passphrase up to `tries` times
+    /// while it is wrong (on a terminal, as ssh and minisign do).
+    pub fn load_trying(
+        path: &Path,
+        tries: u32,
+        passphrase: &mut dyn FnMut() -> Result<String>,
+    ) -> Result<SigningKey> {
         let bad = |reason: String| Error::BadKey {
             path: path.to_path_buf(),
             reason,
@@ -88,6 +98,9 @@ impl SigningKey {
         let text = read_small(path, 64 * 1024)?;
         let text = String::from_utf8(text)
             .map_err(|_| bad("not a minisign secret key (not text)".into()))?;
+        if let Some(e) = crate::mixup::as_signing_key(path, &text) {
+            return Err(e);
+        }
         if !text.starts_with("untrusted comment:") {
             return Err(bad("not a minisign secret key file".into()));
         }
@@ -95,11 +108,14 @@ impl SigningKey {
         let sk = match minisign::SecretKey::from_unencrypted_box(sk_box.clone()) {
             Ok(sk) => sk,
             Err(e) if e.to_string().contains("encrypted") => {
-                let p = passphrase()?;
-                sk_box.into_secret_key(Some(p)).map_err(|e| {
-                    bad(format!(
-                        "cannot decrypt the key ({e}); check the passphrase"
-                    ))
+                crate::passphrase::retry(tries, || {
+                    let p = passphrase()?;
+                    sk_box
+                        .clone()
+                        .into_secret_key(Some(p))
+                        .map_err(|_| Error::WrongPassphrase {
+                            path: path.to_path_buf(),
+                        })
                 })?
             }
             Err(e) => match unprotected_without_checksum(&text) {
@@ -206,6 +222,9 @@ impl TrustedKey {
         if let Ok(key) = TrustedKey::from_base64(arg.trim()) {
             return Ok(key);
         }
+        if let Some(e) = crate::mixup::as_public_key(None, arg) {
+            return Err(e);
+        }
         let path = Path::new(arg);
         let bad = |reason: String| Error::BadKey {
             path: path.to_path_buf(),
@@ -215,6 +234,9 @@ impl TrustedKey {
             let text = read_small(path, 16 * 1024)?;
             let text =
                 String::from_utf8(text).map_err(|_| bad("not a minisign public key".into()))?;
+            if let Some(e) = crate::mixup::as_public_key(Some(path), &text) {
+                return Err(e);
+            }
             // A .pub file has a comment line and the key; a bare key line is accepted too.
             let line = text
                 .lines()
@@ -502,6 +524,23 @@ mod tests {
         assert_eq!(asked, 1);
         assert_eq!(sk.key_id, kp.key_id);
         let err = SigningKey::load(&path, &mut || Ok("wrong".into()));
-        assert!(matches!(err, Err(Error::BadKey { .. })));
+        assert!(matches!(err, Err(Error::WrongPassphrase { .. })));
+        // On a terminal: asked again while wrong, three times at most.
+        let mut answers = ["wrong", "wrong again", "correct horse"].into_iter();
+        let mut asked = 0;
+        let sk = SigningKey::load_trying(&path, 3, &mut || {
+            asked += 1;
+            Ok(answers.next().unwrap_or_default().into())
+        })
+        .expect("the third try is right");
+        assert_eq!((asked, sk.key_id), (3, kp.key_id.clone()));
+        let mut asked = 0;
+        let err = SigningKey::load_trying(&path, 3, &mut || {
+            asked += 1;
+            Ok("wrong".into())
+        });
+        assert_eq!(asked, 3);
+        let hint = err.err().map(|e| e.hint()).unwrap_or_default();
+        assert!(hint.contains("check the passphrase"), "{hint}");
     }
 }
