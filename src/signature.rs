@@ -38,6 +38,13 @@ pub struct TrustedKey {
     pub source: String,
     /// The keyring party it belongs to, when it came from the keyring.
     pub party: Option<String>,
+    /// When the keyring says it became the party's signing key, if it says.
+    pub valid_from: Option<time::OffsetDateTime>,
+    /// When the next key replaced it (rotation), if it was replaced.
+    pub valid_until: Option<time::OffsetDateTime>,
+    /// When and why its party revoked it, if it did: then nothing it signed
+    /// is accepted (see [`verify_stream`]).
+    pub revoked: Option<String>,
 }
 
 /// The text of a new key pair's files.
@@ -141,7 +148,7 @@ impl SigningKey {
             pk: self.pk.clone(),
             key_id: self.key_id.clone(),
             source: "the signing key".into(),
-            party: None,
+            ..TrustedKey::bare(self.pk.clone())
         }
     }
 
@@ -199,6 +206,29 @@ fn unprotected_without_checksum(text: &str) -> Option<minisign::SecretKey> {
 }
 
 impl TrustedKey {
+    /// `pk` with its key id, from nowhere in particular, of no party.
+    fn bare(pk: minisign::PublicKey) -> TrustedKey {
+        TrustedKey {
+            key_id: key_id_of(pk.keynum()),
+            pk,
+            source: String::new(),
+            party: None,
+            valid_from: None,
+            valid_until: None,
+            revoked: None,
+        }
+    }
+
+    /// The key's full fingerprint: the sha256 of its base64 text (the second
+    /// line of its `.pub` file), in groups of four hex digits to be read out
+    /// by phone. `sed -n 2p KEY.pub | tr -d '\n' | sha256sum` gives the same.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        group(&hex::encode(sha2::Sha256::digest(
+            self.to_base64().as_bytes(),
+        )))
+    }
+
     /// Parses a base64 public key (`RW…`), never a file: keys stored in the
     /// keyring are read this way.
     pub fn from_base64(key: &str) -> Result<TrustedKey> {
@@ -207,10 +237,8 @@ impl TrustedKey {
             reason: format!("not a minisign public key ({e})"),
         })?;
         Ok(TrustedKey {
-            key_id: key_id_of(pk.keynum()),
-            pk,
             source: key.to_string(),
-            party: None,
+            ..TrustedKey::bare(pk)
         })
     }
 
@@ -255,12 +283,9 @@ impl TrustedKey {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         };
-        let key_id = key_id_of(pk.keynum());
         Ok(TrustedKey {
-            pk,
-            key_id,
             source: arg.to_string(),
-            party: None,
+            ..TrustedKey::bare(pk)
         })
     }
 
@@ -302,6 +327,61 @@ pub struct Verified {
     pub party: Option<String>,
     /// The trusted comment, verified.
     pub trusted_comment: String,
+    /// From when the key spoke for its party, as the keyring says.
+    pub valid_from: Option<time::OffsetDateTime>,
+    /// From when it no longer did (the next key's `valid_from`).
+    pub valid_until: Option<time::OffsetDateTime>,
+}
+
+impl Verified {
+    /// Checks that the key was its party's signing key at `made`, the time
+    /// a signed record says it was made and signed (a manifest's
+    /// `created`): from the key's `valid_from`, and before the next key's.
+    ///
+    /// That time is the signer's own word: it separates what an honest
+    /// party signed before and after a rotation, but whoever holds an old
+    /// key can write any time. A key that may be in other hands is revoked,
+    /// not rotated.
+    pub fn check_made_at(&self, made: &str, sig_path: &Path) -> Result<()> {
+        self.check_at(made, sig_path, true)
+    }
+
+    /// [`Verified::check_made_at`] for a record that may be signed later
+    /// than the time it gives (a receipt's `received`, a ledger head's
+    /// `time`): a newer key may vouch for it, a key replaced before that
+    /// time may not.
+    pub fn check_not_replaced_at(&self, at: &str, sig_path: &Path) -> Result<()> {
+        self.check_at(at, sig_path, false)
+    }
+
+    fn check_at(&self, claimed: &str, sig_path: &Path, since: bool) -> Result<()> {
+        if self.valid_until.is_none() && (!since || self.valid_from.is_none()) {
+            return Ok(());
+        }
+        let fail = |reason: String| Error::KeyNotInForce {
+            path: sig_path.to_path_buf(),
+            key_id: self.key_id.clone(),
+            party: self.party.clone().unwrap_or_else(|| "?".into()),
+            reason,
+        };
+        let at = crate::format::manifest::parse_time(claimed).map_err(&fail)?;
+        let show = crate::format::manifest::format_time;
+        if let Some(from) = self.valid_from.filter(|&from| since && at < from) {
+            return Err(fail(format!(
+                "which is its key only from {}, but the signed record says it was made at {}",
+                show(from),
+                show(at)
+            )));
+        }
+        if let Some(until) = self.valid_until.filter(|&until| at >= until) {
+            return Err(fail(format!(
+                "which its next key replaced from {}, but the signed record says it was made at {}",
+                show(until),
+                show(at)
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Reads a `.minisig` file.
@@ -422,15 +502,24 @@ pub fn verify_stream<R: std::io::Read + std::io::Seek>(
             Ok(()) => {
                 let trusted_comment = sig.trusted_comment().map_err(|e| bad(e.to_string()))?;
                 // The same key may be given twice (a --trust file and the
-                // keyring): the keyring's entry names its party.
-                let party = trusted
-                    .iter()
-                    .filter(|k| k.same_key(key))
-                    .find_map(|k| k.party.clone());
+                // keyring): the keyring's entry names its party and its
+                // validity, and a revocation anywhere wins.
+                let same = || trusted.iter().filter(|k| k.same_key(key));
+                if let Some(k) = same().find(|k| k.revoked.is_some()) {
+                    return Err(Error::RevokedKey {
+                        path: sig_path.to_path_buf(),
+                        key_id,
+                        party: k.party.clone().unwrap_or_else(|| "?".into()),
+                        revoked: k.revoked.clone().unwrap_or_default(),
+                    });
+                }
+                let entry = same().find(|k| k.party.is_some()).unwrap_or(key);
                 return Ok(Verified {
                     key_id,
-                    party,
+                    party: entry.party.clone(),
                     trusted_comment,
+                    valid_from: entry.valid_from,
+                    valid_until: entry.valid_until,
                 });
             }
             Err(e) => last_error = Some(e),
@@ -466,6 +555,15 @@ pub fn signature_path(manifest: &Path) -> PathBuf {
     let mut s = manifest.as_os_str().to_owned();
     s.push(".minisig");
     PathBuf::from(s)
+}
+
+/// `hex` in groups of four digits.
+pub fn group(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn read_small(path: &Path, max: u64) -> Result<Vec<u8>> {

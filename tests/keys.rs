@@ -1,4 +1,5 @@
-//! Keys given in the wrong place named as such, and passphrases.
+//! Key lifecycle: fingerprints to compare by phone, rotation, revocation,
+//! removing single keys, and keys given in the wrong place named as such.
 #![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 #[macro_use]
@@ -7,9 +8,24 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{fails, passes, require, stderr_of, stdout_of, World};
+use common::{fails, passes, require, stderr_of, stdout_of, trusts, Keys, World};
 use predicates::prelude::*;
 use predicates::str::contains;
+use sha2::Digest;
+
+/// Packs bundle `name` signed by `signer` for `to`, on channel alice:bob,
+/// from a home of its own, onto the world's stick.
+fn pack(w: &World, name: &str, signer: &Keys, to: &Keys) -> PathBuf {
+    let f = w.write(format!("src/{name}.txt"), format!("{name}\n"));
+    let stick = w.dir("stick");
+    let home = w.home(&format!("packer-{name}"));
+    let flags = ["--from", "alice", "--to", "bob", "-r", &to.recipient];
+    passes(
+        args!(home; "pack", &f, "-o", &stick, "--name", name, "-s", &signer.secret).args(flags),
+        &[],
+    );
+    w.join(format!("stick/{name}.toml"))
+}
 
 /// A minisign key pair made by the stock `minisign -G -W` in `dir`.
 fn stock_minisign(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -27,6 +43,318 @@ fn stock_minisign(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 fn key_line(public: &Path) -> String {
     let text = fs::read_to_string(public).expect("pub");
     text.lines().nth(1).expect("key line").trim().to_string()
+}
+
+fn grouped_sha256(text: &str) -> String {
+    let hex = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    pouch::signature::group(&hex)
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    pouch::format::manifest::format_time(t)
+}
+
+#[test]
+fn keyring_add_prints_full_fingerprints_to_read_out_by_phone() {
+    let w = World::new();
+    let (public, _) = stock_minisign(w.path(), "desk");
+    let age = w.keys("desk");
+    let out = passes(
+        args!(w.home("bob"); "keyring", "add", "desk", "--sign-pub", &public, "--recipient", &age.recipient),
+        &[],
+    );
+    let stdout = stdout_of(&out.get_output().clone());
+    // What the party computes on its side with sha256sum alone.
+    let signing = grouped_sha256(&key_line(&public));
+    let recipient = grouped_sha256(&age.recipient);
+    assert!(
+        stdout.contains(&format!("desk signing key fingerprint: {signing}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("fingerprint: {recipient}")),
+        "{stdout}"
+    );
+    assert_eq!(signing.split(' ').count(), 16, "the full 32 bytes");
+}
+
+#[test]
+fn rotation_keeps_old_bundles_and_refuses_keys_outside_their_time() {
+    let w = World::new();
+    let [alice, alice2, bob] = ["alice", "alice2", "bob"].map(|n| w.keys(n));
+    let old = pack(&w, "old", &alice, &bob);
+    let new = pack(&w, "new", &alice2, &bob);
+    let now = time::OffsetDateTime::now_utc();
+    // bob rotates alice's key from an hour from now: the bundle the old key
+    // made now still verifies; the new key's, dated now, is not yet hers.
+    trusts(&w, "bob", "alice", &alice);
+    let later = rfc3339(now + time::Duration::hours(1));
+    passes(
+        args!(w.home("bob"); "keyring", "rotate", "alice", "--sign-pub", &alice2.public, "--valid-from", &later),
+        &["alice signing key fingerprint: "],
+    );
+    passes(args!(w.home("bob"); "verify", &old), &["signed by alice"]);
+    fails(
+        args!(w.home("bob"); "verify", &new),
+        1,
+        &[
+            "of party alice, which is its key only from",
+            "hint: the key was not the party's signing key",
+        ],
+    );
+    // carol's keyring rotated an hour ago: the old key's bundle of now is
+    // refused, the new key's verifies.
+    trusts(&w, "carol", "alice", &alice);
+    let earlier = rfc3339(now - time::Duration::hours(1));
+    passes(
+        args!(w.home("carol"); "keyring", "rotate", "alice", "--sign-pub", &alice2.public, "--valid-from", &earlier),
+        &[],
+    );
+    fails(args!(w.home("carol"); "verify", &old, "--json"), 1, &[]).stdout(
+        contains("\"kind\":\"key_not_in_force\"").or(contains("\"kind\": \"key_not_in_force\"")),
+    );
+    passes(args!(w.home("carol"); "verify", &new), &["signed by alice"]);
+    let ring = fs::read_to_string(w.join("carol-home/keyring.toml")).expect("keyring");
+    assert!(
+        ring.contains("[[party.previous_key]]")
+            && ring.contains(&format!("valid_until = \"{earlier}\"")),
+        "{ring}"
+    );
+    // A --valid-from not after the current key's own is refused.
+    fails(
+        args!(w.home("carol"); "keyring", "rotate", "alice", "--sign-pub", &bob.public, "--valid-from", "2020-01-01"),
+        2,
+        &["must be later"],
+    );
+}
+
+/// bob trusts alice, receives bundle b1 with a receipt, then learns that
+/// alice's key was stolen and revokes it.
+fn revoked_world() -> (World, [Keys; 2], PathBuf) {
+    let w = World::new();
+    let [alice, bob] = ["alice", "bob"].map(|n| w.keys(n));
+    trusts(&w, "bob", "alice", &alice);
+    let m = pack(&w, "b1", &alice, &bob);
+    passes(args!(w.home("bob"); "verify", &m), &["signed by alice"]);
+    passes(
+        args!(w.home("bob"); "keyring", "revoke", "alice", "--reason", "laptop stolen"),
+        &[],
+    )
+    .stderr(contains("revoked; nothing it signed is accepted"));
+    (w, [alice, bob], m)
+}
+
+#[test]
+fn nothing_signed_by_a_revoked_key_is_accepted_anywhere() {
+    let (w, [alice, bob], m) = revoked_world();
+    let revoked = "which the keyring marks revoked (revoked 20";
+    let home = || w.home("bob");
+    fails(
+        args!(home(); "verify", &m),
+        1,
+        &[revoked, "laptop stolen", "hint: the party revoked this key"],
+    );
+    let inbox = w.join("inbox");
+    fails(
+        args!(home(); "unpack", &m, "-i", &bob.identity, "-d", &inbox),
+        1,
+        &[revoked],
+    );
+    assert!(!inbox.join("b1.txt").exists());
+    fails(args!(home(); "inspect", &m), 1, &["revoked"]);
+    fails(args!(home(); "audit", w.join("stick")), 1, &[]).stdout(contains("FAILED"));
+    // Given outright, as a file or as text, it is refused before anything is read.
+    let text = key_line(&alice.public);
+    for given in [alice.public.to_string_lossy().into_owned(), text] {
+        fails(
+            args!(home(); "verify", &m, "--trust", &given),
+            1,
+            &[revoked],
+        );
+        fails(
+            args!(home(); "ledger", "verify", "--trust", &given),
+            1,
+            &[revoked],
+        );
+    }
+    // A ledger signed by the revoked key does not verify.
+    let ledger = w.join("alice-ledger.jsonl");
+    let alice_home = || args!(w.home("alice-side"); "--ledger", &ledger);
+    let f = w.write("src/l.txt", "l\n");
+    passes(
+        args!(alice_home(); "pack", &f, "-o", w.dir("out"), "-s", &alice.secret, "-r", &bob.recipient),
+        &[],
+    );
+    passes(
+        args!(alice_home(); "ledger", "sign", "-s", &alice.secret),
+        &[],
+    );
+    fails(
+        args!(home(); "--ledger", &ledger, "ledger", "verify", "--trust", &bob.public),
+        1,
+        &[],
+    );
+    let copy = w.join("ledger-copy.jsonl");
+    fs::copy(&ledger, &copy).expect("copy");
+    fs::copy(
+        w.join("alice-ledger.jsonl.minisig"),
+        w.join("ledger-copy.jsonl.minisig"),
+    )
+    .expect("copy");
+    fails(
+        args!(home(); "audit", w.join("stick"), "--ledger", &copy),
+        1,
+        &[],
+    );
+}
+
+#[test]
+fn a_receipt_signed_by_a_revoked_key_is_refused() {
+    let w = World::new();
+    let [alice, bob] = ["alice", "bob"].map(|n| w.keys(n));
+    trusts(&w, "bob", "alice", &alice);
+    trusts(&w, "alice", "bob", &bob);
+    let m = pack(&w, "b1", &alice, &bob);
+    let receipts = w.dir("receipts");
+    passes(
+        args!(w.home("bob"); "unpack", &m, "-i", &bob.identity, "-d", w.join("inbox"), "--receipt-out", &receipts, "-s", &bob.secret),
+        &[],
+    );
+    passes(args!(w.home("alice"); "keyring", "revoke", "bob"), &[]);
+    let r = receipts.join("b1.receipt.toml");
+    fails(
+        args!(w.home("alice"); "receipt", "import", &r),
+        1,
+        &["which the keyring marks revoked"],
+    );
+}
+
+#[test]
+fn a_revoked_key_never_comes_back() {
+    let (w, [alice, bob], m) = revoked_world();
+    let home = || w.home("bob");
+    passes(args!(home(); "keyring", "list"), &["alice", "revoked key "]);
+    let never = "a revoked key is never trusted again";
+    // Re-added to its party, or added to another party.
+    fails(
+        args!(home(); "keyring", "add", "alice", "--sign-pub", &alice.public),
+        2,
+        &[never],
+    );
+    fails(
+        args!(home(); "keyring", "add", "mallory", "--sign-pub", &alice.public),
+        2,
+        &[never],
+    );
+    // As someone's new key.
+    trusts(&w, "bob", "bob", &bob);
+    fails(
+        args!(home(); "keyring", "rotate", "bob", "--sign-pub", &alice.public),
+        2,
+        &[never],
+    );
+    // Removing the party keeps the revocation.
+    passes(args!(home(); "keyring", "remove", "alice"), &[]);
+    fails(
+        args!(home(); "keyring", "add", "alice", "--sign-pub", &alice.public),
+        2,
+        &[never],
+    );
+    fails(
+        args!(home(); "verify", &m, "--trust", &alice.public),
+        1,
+        &["marks revoked"],
+    );
+    // A different key made with the revoked key's id (minisign -G and a hex editor).
+    let forged = w.join("forged.pub");
+    let mut raw = pouch::signature::TrustedKey::load(bob.public.to_str().expect("utf8"))
+        .expect("bob")
+        .to_base64();
+    raw = with_key_id_of(&raw, &key_line(&alice.public));
+    fs::write(&forged, format!("untrusted comment: forged\n{raw}\n")).expect("write");
+    fails(
+        args!(home(); "keyring", "add", "carol", "--sign-pub", &forged),
+        2,
+        &["key id", "revoked key"],
+    );
+    // A hand-edited second entry for the revoked key spoils the keyring.
+    let ring = w.join("bob-home/keyring.toml");
+    let mut text = fs::read_to_string(&ring).expect("keyring");
+    text.push_str(&format!(
+        "\n[[party]]\nname = \"mallory\"\nsign_pub = \"{}\"\n",
+        key_line(&alice.public)
+    ));
+    fs::write(&ring, text).expect("write");
+    fails(
+        args!(home(); "verify", &m),
+        2,
+        &["party mallory's signing key: this signing key is party alice's revoked key"],
+    );
+}
+
+/// `key` (base64) with the key id of `other` (base64): bytes 2..10.
+fn with_key_id_of(key: &str, other: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut k = b64.decode(key).expect("b64");
+    let o = b64.decode(other).expect("b64");
+    k[2..10].copy_from_slice(&o[2..10]);
+    b64.encode(k)
+}
+
+#[test]
+fn remove_can_drop_one_recipient_or_one_signing_key() {
+    let w = World::new();
+    let [a, b] = ["a", "b"].map(|n| w.keys(n));
+    let home = || w.home("bob");
+    passes(
+        args!(home(); "keyring", "add", "desk", "--sign-pub", &a.public, "--recipient", &a.recipient, "--recipient", &b.recipient),
+        &[],
+    );
+    // Removes `key` (`--recipient` or `--sign-pub`) from desk; the keyring after.
+    let removes = |flag: &str, key: &std::ffi::OsStr, said: &str| {
+        passes(args!(home(); "keyring", "remove", "desk", flag, key), &[]).stderr(contains(said));
+        fs::read_to_string(w.join("bob-home/keyring.toml")).expect("keyring")
+    };
+    let ring = removes("--recipient", a.recipient.as_ref(), "removed recipient");
+    assert!(
+        !ring.contains(&a.recipient) && ring.contains(&b.recipient) && ring.contains("sign_pub"),
+        "{ring}"
+    );
+    fails(
+        args!(home(); "keyring", "remove", "desk", "--recipient", &a.recipient),
+        2,
+        &["has no recipient"],
+    );
+    let ring = removes("--sign-pub", a.public.as_os_str(), "removed signing key");
+    assert!(
+        !ring.contains("sign_pub") && ring.contains("name = \"desk\""),
+        "{ring}"
+    );
+}
+
+#[test]
+fn post_quantum_beside_classic_warns_and_the_mix_error_names_the_parties() {
+    let w = World::new();
+    let (classic, pq) = (w.keys("c"), w.keys_pq("q"));
+    let home = || w.home("alice");
+    let add = |party: &str, r: &Keys| {
+        passes(
+            args!(home(); "keyring", "add", party, "--recipient", &r.recipient),
+            &[],
+        )
+    };
+    add("desk", &classic).stderr(contains("warning").not());
+    add("desk", &pq).stderr(contains(
+        "warning: party desk now has post-quantum and classic recipients",
+    ));
+    add("pqdesk", &pq);
+    let f = w.write("src/f.txt", "f\n");
+    fails(
+        args!(home(); "pack", &f, "-o", w.dir("out"), "-s", &classic.secret, "--to", "pqdesk", "-r", &classic.recipient),
+        2,
+        &["cannot mix post-quantum", "(keyring party pqdesk)", "(-r)"],
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Runs the command; returns its exit code.
-pub fn run(args: ResplitArgs) -> Result<u8> {
+pub fn run(ctx: &Ctx, args: ResplitArgs) -> Result<u8> {
     let ResplitArgs {
         manifest,
         out_dir,
@@ -13,10 +13,13 @@ pub fn run(args: ResplitArgs) -> Result<u8> {
         media,
     } = args;
     let key = key.load()?;
+    // Only the given keys (or the signer's own) vouch for the bundle, each
+    // as the keyring knows it: a key it marks revoked is refused.
+    let keyring = ctx.keyring()?;
     let trust = if trust.is_empty() {
-        Trust::Keys(vec![key.trusted()])
+        Trust::Keys(keyring.only(&[key.trusted().to_base64()])?)
     } else {
-        Trust::Keys(Keyring::default().trusted_with(&trust)?)
+        Trust::Keys(keyring.only(&trust)?)
     };
     let opts = pouch::resplit::ResplitOptions {
         manifest,

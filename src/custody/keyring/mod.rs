@@ -12,8 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::disk::durable::read_toml;
 use crate::error::{Error, Result};
 use crate::format::manifest;
+use crate::format::names::escape;
 use crate::payload::crypto;
 use crate::signature::TrustedKey;
+
+mod edit;
+pub use edit::parse_when;
 
 /// The keyring file's contents.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +29,10 @@ pub struct Keyring {
     /// The parties, in the order they were added.
     #[serde(default, rename = "party")]
     pub parties: Vec<Party>,
+    /// Revoked signing keys, whoever held them: kept when their party is
+    /// removed, so that a revoked key never comes back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revoked: Vec<Revoked>,
 }
 
 fn one() -> u32 {
@@ -40,14 +48,104 @@ pub struct Party {
     /// Its minisign public key, base64 (`RW…`), if it signs bundles or receipts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign_pub: Option<String>,
+    /// From when `sign_pub` is its key (RFC 3339, UTC), when it replaced
+    /// another; what the key signed with an earlier time is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_pub_valid_from: Option<String>,
     /// Its age recipients, if it receives bundles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
+    /// Its earlier signing keys, each good for what it signed before the
+    /// next one took over.
+    #[serde(
+        default,
+        rename = "previous_key",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub previous_keys: Vec<PreviousKey>,
+}
+
+/// A signing key a party rotated away from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviousKey {
+    /// The key, base64 (`RW…`).
+    pub sign_pub: String,
+    /// From when it was the party's key, if the keyring knew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<String>,
+    /// From when it no longer is: the next key's `valid_from`.
+    pub valid_until: String,
+}
+
+/// A signing key its party revoked: nothing it signed is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoked {
+    /// The key, base64 (`RW…`).
+    pub sign_pub: String,
+    /// The party whose key it was.
+    pub party: String,
+    /// When the revocation was entered (RFC 3339, UTC).
+    pub revoked: String,
+    /// Why, as the party said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// No keyring larger than this is read (about 2,000 parties with a
 /// post-quantum recipient each).
 pub const MAX_KEYRING_BYTES: u64 = 4 << 20;
+
+/// What [`Keyring::add`] has to say beyond success: the full fingerprints
+/// to compare with the party by phone, and warnings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Added {
+    /// The signing key's fingerprint ([`TrustedKey::fingerprint`]), when one was given.
+    pub sign_pub_fingerprint: Option<String>,
+    /// Each recipient given, with its full fingerprint.
+    pub recipients: Vec<(String, String)>,
+    /// Things the operator should know (a classic recipient beside a
+    /// post-quantum one, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Where a signing key stands in the keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Current,
+    Previous,
+    Revoked,
+}
+
+/// One signing key of the keyring with its party and role.
+struct Held<'a> {
+    party: &'a str,
+    role: Role,
+    key: TrustedKey,
+}
+
+impl Held<'_> {
+    fn describe(&self) -> String {
+        match self.role {
+            Role::Current => format!("party {}'s signing key", self.party),
+            Role::Previous => format!("party {}'s previous key", self.party),
+            Role::Revoked => format!("party {}'s revoked key", self.party),
+        }
+    }
+
+    /// [`Held::describe`] for a key other than the one at hand.
+    fn describe_other(&self) -> String {
+        self.describe()
+            .replacen("'s ", "'s different ", 1)
+            .replace("different signing key", "different key")
+    }
+}
+
+/// A time of the keyring, RFC 3339 in UTC.
+fn time_of(s: &str) -> Result<time::OffsetDateTime> {
+    manifest::parse_time(s).map_err(|e| Error::Usage(e.replacen("created", "time", 1)))
+}
 
 impl Keyring {
     /// Loads a keyring; a missing file is an empty keyring.
@@ -59,7 +157,7 @@ impl Keyring {
         let Some(k) = read_toml::<Keyring>(path, MAX_KEYRING_BYTES, bad)? else {
             return Ok(Keyring {
                 format_version: 1,
-                parties: Vec::new(),
+                ..Keyring::default()
             });
         };
         if k.format_version != 1 {
@@ -69,24 +167,88 @@ impl Keyring {
             )));
         }
         let mut names = std::collections::HashSet::new();
-        let mut seen = Keyring::default();
         for p in &k.parties {
             manifest::check_party_name(&p.name).map_err(|e| bad(format!("party name {e}")))?;
             if !names.insert(p.name.as_str()) {
                 return Err(bad(format!("party {} is listed twice", p.name)));
             }
-            if let Some(pk) = &p.sign_pub {
-                let key = TrustedKey::from_base64(pk)
-                    .map_err(|e| bad(format!("party {}: sign_pub: {e}", p.name)))?;
-                seen.check_key_is_new(&p.name, &key)
-                    .map_err(|e| bad(format!("party {}: sign_pub: {e}", p.name)))?;
-                seen.parties.push(p.clone());
-            }
             for r in &p.recipients {
                 crypto::parse_recipient(r).map_err(|e| bad(format!("party {}: {e}", p.name)))?;
             }
         }
+        for r in &k.revoked {
+            manifest::check_party_name(&r.party)
+                .map_err(|e| bad(format!("revoked key's party name {e}")))?;
+        }
+        // Every key once, in one place, and no two with one key id: a
+        // revoked key listed again as someone's key must not count.
+        let held = k.held().map_err(|e| bad(e.to_string()))?;
+        for (i, h) in held.iter().enumerate() {
+            if let Some(e) = conflict(&held[..i], &h.key) {
+                return Err(bad(format!("{}: {e}", h.describe())));
+            }
+        }
         Ok(k)
+    }
+
+    /// Every signing key of the keyring, current, previous and revoked,
+    /// as trusted keys named after their party, with their validity.
+    fn held(&self) -> Result<Vec<Held<'_>>> {
+        let parse = |party: &str, pk: &str, what: &str| {
+            TrustedKey::from_base64(pk)
+                .map_err(|e| Error::Usage(format!("party {party}: {what}: {e}")))
+        };
+        let when = |party: &str, t: Option<&String>| -> Result<Option<time::OffsetDateTime>> {
+            t.map(|t| time_of(t).map_err(|e| Error::Usage(format!("party {party}: {e}"))))
+                .transpose()
+        };
+        let mut out = Vec::new();
+        // Revoked keys first, so that a key listed again is named as the
+        // revoked key it is.
+        for r in &self.revoked {
+            let mut key = parse(&r.party, &r.sign_pub, "revoked")?;
+            time_of(&r.revoked)?;
+            key.revoked = Some(match &r.reason {
+                Some(why) => format!("revoked {}: {}", r.revoked, escape(why)),
+                None => format!("revoked {}", r.revoked),
+            });
+            out.push(Held {
+                party: &r.party,
+                role: Role::Revoked,
+                key,
+            });
+        }
+        for p in &self.parties {
+            let name = p.name.as_str();
+            if let Some(pk) = &p.sign_pub {
+                let mut key = parse(name, pk, "sign_pub")?;
+                key.valid_from = when(name, p.sign_pub_valid_from.as_ref())?;
+                out.push(Held {
+                    party: name,
+                    role: Role::Current,
+                    key,
+                });
+            } else if p.sign_pub_valid_from.is_some() {
+                return Err(Error::Usage(format!(
+                    "party {name}: sign_pub_valid_from without sign_pub"
+                )));
+            }
+            for old in &p.previous_keys {
+                let mut key = parse(name, &old.sign_pub, "previous_key")?;
+                key.valid_from = when(name, old.valid_from.as_ref())?;
+                key.valid_until = when(name, Some(&old.valid_until))?;
+                out.push(Held {
+                    party: name,
+                    role: Role::Previous,
+                    key,
+                });
+            }
+        }
+        for h in &mut out {
+            h.key.source = format!("keyring party {}", h.party);
+            h.key.party = Some(h.party.to_string());
+        }
+        Ok(out)
     }
 
     /// Writes the keyring durably, replacing the old file.
@@ -94,7 +256,7 @@ impl Keyring {
         crate::disk::durable::ensure_parent(path)?;
         let body = toml::to_string(self)
             .map_err(|e| Error::Internal(format!("cannot serialise the keyring: {e}")))?;
-        let text = format!("# pouch keyring: parties, their signing keys and age recipients\n# Edit with pouch keyring add/remove.\n\n{body}");
+        let text = format!("# pouch keyring: parties, their signing keys and age recipients\n# Edit with pouch keyring add/rotate/revoke/remove.\n\n{body}");
         let mut f = crate::disk::durable::PendingFile::create(path, 0o600)?;
         f.write_all(text.as_bytes())?;
         let synced = f.sync()?;
@@ -106,28 +268,48 @@ impl Keyring {
         self.parties.iter().find(|p| p.name == name)
     }
 
-    /// Every signing key in the keyring, as trusted keys named after their party.
+    /// Every signing key in the keyring, as trusted keys named after their
+    /// party: current and previous keys with the times they were in force,
+    /// and revoked keys marked so, so that [`crate::signature::verify`]
+    /// refuses what they signed instead of calling it unknown.
     pub fn trusted_keys(&self) -> Vec<TrustedKey> {
-        self.parties
-            .iter()
-            .filter_map(|p| {
-                let pk = p.sign_pub.as_deref()?;
-                let mut k = TrustedKey::from_base64(pk).ok()?;
-                k.source = format!("keyring party {}", p.name);
-                k.party = Some(p.name.clone());
-                Some(k)
-            })
-            .collect()
+        // A keyring is checked when loaded; one built in memory that does
+        // not hold together trusts nothing.
+        self.held()
+            .map(|held| held.into_iter().map(|h| h.key).collect())
+            .unwrap_or_default()
+    }
+
+    /// `key` (given with `--trust`) as the keyring knows it: named by its
+    /// party with its validity when the keyring holds the same full key,
+    /// and refused when the keyring marks it revoked. Every key a command
+    /// trusts passes here or through [`Keyring::trusted_keys`].
+    fn vouch(&self, mut key: TrustedKey, known: &[TrustedKey]) -> Result<TrustedKey> {
+        if let Some(k) = known.iter().find(|k| k.same_key(&key)) {
+            if let Some(revoked) = &k.revoked {
+                return Err(Error::RevokedKey {
+                    path: PathBuf::from(format!("--trust {}", key.source)),
+                    key_id: key.key_id,
+                    party: k.party.clone().unwrap_or_default(),
+                    revoked: revoked.clone(),
+                });
+            }
+            key.party = k.party.clone();
+            key.valid_from = k.valid_from;
+            key.valid_until = k.valid_until;
+        }
+        Ok(key)
     }
 
     /// The trusted signer keys: those of `args` (files or base64 keys given
     /// with `--trust`), then the keyring's.
     pub fn trusted_with(&self, args: &[String]) -> Result<Vec<TrustedKey>> {
+        let known = self.trusted_keys();
         let mut keys = args
             .iter()
-            .map(|t| TrustedKey::load(t))
+            .map(|t| self.vouch(TrustedKey::load(t)?, &known))
             .collect::<Result<Vec<_>>>()?;
-        keys.extend(self.trusted_keys());
+        keys.extend(known);
         Ok(keys)
     }
 
@@ -137,104 +319,49 @@ impl Keyring {
     pub fn only(&self, args: &[String]) -> Result<Vec<TrustedKey>> {
         let known = self.trusted_keys();
         args.iter()
-            .map(|t| {
-                let mut key = TrustedKey::load(t)?;
-                key.party = known
-                    .iter()
-                    .find(|k| k.same_key(&key))
-                    .and_then(|k| k.party.clone());
-                Ok(key)
-            })
+            .map(|t| self.vouch(TrustedKey::load(t)?, &known))
             .collect()
     }
 
-    /// Refuses a signing key for `name` whose key id another party's key
-    /// already has. A minisign key id is 8 bytes its maker chooses: two
-    /// parties with one id would make every message about the id ambiguous,
-    /// and a key made with a known party's id is an impersonation attempt.
-    fn check_key_is_new(&self, name: &str, key: &TrustedKey) -> Result<()> {
-        for p in self.parties.iter().filter(|p| p.name != name) {
-            let Some(theirs) = p.sign_pub.as_deref() else {
-                continue;
-            };
-            let Ok(theirs) = TrustedKey::from_base64(theirs) else {
-                continue;
-            };
-            if theirs.same_key(key) {
-                return Err(Error::Usage(format!(
-                    "this signing key is already party {}'s; one key belongs to one party",
-                    p.name
-                )));
-            }
-            if theirs.key_id == key.key_id {
-                return Err(Error::Usage(format!(
-                    "this signing key has key id {}, which party {}'s different key already has; \
-                     key ids are chosen by whoever makes the key, so this may be an impersonation: \
-                     compare the full key with its owner before trusting it",
-                    key.key_id, p.name
-                )));
-            }
+    /// Refuses a signing key for `name` that the keyring already holds
+    /// elsewhere, or whose key id another key already has.
+    fn check_key_is_new(&self, key: &TrustedKey) -> Result<()> {
+        match conflict(&self.held()?, key) {
+            Some(e) => Err(Error::Usage(e)),
+            None => Ok(()),
         }
-        Ok(())
     }
-
-    /// Adds a party, or adds keys to an existing one.
-    pub fn add(&mut self, name: &str, sign_pub: Option<&str>, recipients: &[String]) -> Result<()> {
-        manifest::check_party_name(name).map_err(|e| Error::Usage(format!("party name {e}")))?;
-        let sign_pub = match sign_pub {
-            Some(arg) => {
-                let key = TrustedKey::load(arg)?;
-                self.check_key_is_new(name, &key)?;
-                Some(key.to_base64())
-            }
-            None => None,
-        };
-        for r in recipients {
-            crypto::parse_recipient(r)?;
+}
+/// What is wrong with giving `key` to party `name`, when `held` (keys of
+/// the keyring) already has it or its key id. A minisign key id is 8 bytes
+/// its maker chooses: two keys with one id would make every message about
+/// the id ambiguous, and a key made with a known key's id (a revoked one's
+/// included) is an impersonation attempt.
+fn conflict(held: &[Held<'_>], key: &TrustedKey) -> Option<String> {
+    for h in held {
+        if h.key.same_key(key) {
+            return Some(match &h.key.revoked {
+                Some(when) => format!(
+                    "this signing key is {} ({when}); a revoked key is never trusted again, by any party",
+                    h.describe()
+                ),
+                None => format!(
+                    "this signing key is already {}; one key belongs to one party, once",
+                    h.describe()
+                ),
+            });
         }
-        if sign_pub.is_none() && recipients.is_empty() {
-            return Err(Error::Usage(
-                "give --sign-pub FILE and/or --recipient age1… for the party".into(),
+        if h.key.key_id == key.key_id {
+            return Some(format!(
+                "this signing key has key id {}, which {} already has; \
+                 key ids are chosen by whoever makes the key, so this may be an impersonation: \
+                 compare the full key with its owner before trusting it",
+                key.key_id,
+                h.describe_other()
             ));
         }
-        match self.parties.iter_mut().find(|p| p.name == name) {
-            Some(p) => {
-                if let (Some(old), Some(new)) = (&p.sign_pub, &sign_pub) {
-                    if old != new {
-                        return Err(Error::Usage(format!(
-                            "{name} already has a different signing key; remove the party first if the key really changed"
-                        )));
-                    }
-                }
-                if sign_pub.is_some() {
-                    p.sign_pub = sign_pub;
-                }
-                for r in recipients {
-                    if !p.recipients.contains(r) {
-                        p.recipients.push(r.clone());
-                    }
-                }
-            }
-            None => self.parties.push(Party {
-                name: name.to_string(),
-                sign_pub,
-                recipients: recipients.to_vec(),
-            }),
-        }
-        Ok(())
     }
-
-    /// Removes a party.
-    pub fn remove(&mut self, name: &str) -> Result<()> {
-        let before = self.parties.len();
-        self.parties.retain(|p| p.name != name);
-        if self.parties.len() == before {
-            return Err(Error::Usage(format!(
-                "no party called {name} in the keyring"
-            )));
-        }
-        Ok(())
-    }
+    None
 }
 
 /// Who a bundle is sealed to, as the clerk asked for it: recipients given
@@ -258,12 +385,18 @@ impl Keyring {
     /// A named party missing from the keyring, or no recipient at all, is a
     /// usage error saying what to pass.
     pub fn recipients_for(&self, req: &RecipientRequest) -> Result<Vec<crypto::Recipient>> {
-        let mut all = Vec::new();
+        // Each recipient with where it came from, to name in a refusal.
+        let mut all: Vec<(crypto::Recipient, String)> = Vec::new();
         for r in &req.recipients {
-            all.push(crypto::parse_recipient(r)?);
+            all.push((crypto::parse_recipient(r)?, "-r".into()));
         }
         for f in &req.files {
-            all.extend(crypto::read_recipients_file(f)?);
+            let from = format!("-R {}", f.display());
+            all.extend(
+                crypto::read_recipients_file(f)?
+                    .into_iter()
+                    .map(|r| (r, from.clone())),
+            );
         }
         for n in &req.parties {
             if self.get(n).is_none() {
@@ -277,12 +410,16 @@ impl Keyring {
             .iter()
             .chain(req.receiver.iter())
             .filter_map(|n| self.get(n));
-        for r in parties.flat_map(|p| p.recipients.iter()) {
-            let r = crypto::parse_recipient(r)?;
-            if !all.contains(&r) {
-                all.push(r);
+        for p in parties {
+            for r in &p.recipients {
+                let r = crypto::parse_recipient(r)?;
+                if !all.iter().any(|(have, _)| *have == r) {
+                    all.push((r, format!("keyring party {}", p.name)));
+                }
             }
         }
+        check_one_kind(&all)?;
+        let all: Vec<crypto::Recipient> = all.into_iter().map(|(r, _)| r).collect();
         if all.is_empty() {
             return Err(Error::Usage(match &req.receiver {
                 Some(to) => format!(
@@ -295,6 +432,33 @@ impl Keyring {
         }
         Ok(all)
     }
+}
+
+/// Refuses a mix of post-quantum and classic recipients, naming where each
+/// came from (a keyring party, `-r`, a file): the clerk sees which party's
+/// key to change, where [`crypto::check_recipient_set`] could only list
+/// fingerprints.
+fn check_one_kind(all: &[(crypto::Recipient, String)]) -> Result<()> {
+    let pq = all.iter().filter(|(r, _)| r.is_post_quantum()).count();
+    if pq == 0 || pq == all.len() {
+        return Ok(());
+    }
+    let list = |want_pq: bool| {
+        let mut from: Vec<String> = all
+            .iter()
+            .filter(|(r, _)| r.is_post_quantum() == want_pq)
+            .map(|(r, src)| format!("{} ({src})", crypto::fingerprint(r)))
+            .collect();
+        from.dedup();
+        from.join(", ")
+    };
+    Err(Error::Usage(format!(
+        "cannot mix post-quantum (age1pq1…) and classic (age1…) recipients in one bundle: \
+         whoever breaks the classic stanza later gets the file key. Post-quantum: {}; classic: {}. \
+         Give every recipient a post-quantum key (pouch keygen --pq), or seal separate bundles",
+        list(true),
+        list(false)
+    )))
 }
 
 /// `recipients` followed by every recipient in `files`, as text, for
