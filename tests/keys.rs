@@ -208,25 +208,62 @@ fn nothing_signed_by_a_revoked_key_is_accepted_anywhere() {
     );
 }
 
+/// `side` trusts `name`'s key `old`, rotated to `new` from `from`.
+fn rotated(w: &World, side: &str, name: &str, old: &Keys, new: &Keys, from: &str) {
+    trusts(w, side, name, old);
+    let rotate = args!(w.home(side); "keyring", "rotate", name, "--sign-pub", &new.public, "--valid-from", from);
+    passes(rotate, &[]);
+}
+
 #[test]
-fn a_receipt_signed_by_a_revoked_key_is_refused() {
+fn receipts_and_ledgers_follow_rotation_and_revocation() {
     let w = World::new();
-    let [alice, bob] = ["alice", "bob"].map(|n| w.keys(n));
+    let [alice, bob, bob2] = ["alice", "bob", "bob2"].map(|n| w.keys(n));
     trusts(&w, "bob", "alice", &alice);
-    trusts(&w, "alice", "bob", &bob);
     let m = pack(&w, "b1", &alice, &bob);
     let receipts = w.dir("receipts");
     passes(
         args!(w.home("bob"); "unpack", &m, "-i", &bob.identity, "-d", w.join("inbox"), "--receipt-out", &receipts, "-s", &bob.secret),
         &[],
     );
-    passes(args!(w.home("alice"); "keyring", "revoke", "bob"), &[]);
-    let r = receipts.join("b1.receipt.toml");
-    fails(
-        args!(w.home("alice"); "receipt", "import", &r),
-        1,
-        &["which the keyring marks revoked"],
+    passes(
+        args!(w.home("bob"); "ledger", "sign", "-s", &bob.secret),
+        &[],
     );
+    let r = receipts.join("b1.receipt.toml");
+    let ledger = w.join("bob-home/ledger.jsonl");
+    // Imported into the ledger that packed b1, with each side's keyring.
+    let sent = w.join("packer-b1-home/ledger.jsonl");
+    let import = |side: &str| args!(w.home(side); "--ledger", &sent, "receipt", "import", &r);
+    let now = time::OffsetDateTime::now_utc();
+    // Rotated after the receipt and the ledger's head were made: both stand.
+    let later = rfc3339(now + time::Duration::hours(1));
+    rotated(&w, "early", "bob", &bob, &bob2, &later);
+    passes(import("early"), &[]);
+    let verify = |side: &str| args!(w.home(side); "--ledger", &ledger, "ledger", "verify", "--trust", &bob.public);
+    passes(verify("early"), &[]);
+    // Rotated before they were made: the old key no longer spoke for bob.
+    let earlier = rfc3339(now - time::Duration::hours(1));
+    rotated(&w, "late", "bob", &bob, &bob2, &earlier);
+    let replaced = "which its next key replaced from";
+    fails(
+        args!(w.home("late"); "receipt", "import", &r),
+        1,
+        &[replaced],
+    );
+    fails(verify("late"), 1, &[replaced]);
+    // Revoked: refused whatever the dates.
+    passes(
+        args!(w.home("early"); "keyring", "revoke", "bob", "--sign-pub", &bob.public),
+        &[],
+    );
+    let revoked = "which the keyring marks revoked";
+    fails(
+        args!(w.home("early"); "receipt", "import", &r),
+        1,
+        &[revoked],
+    );
+    fails(verify("early"), 1, &[revoked]);
 }
 
 #[test]
