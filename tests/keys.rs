@@ -271,6 +271,15 @@ fn a_revoked_key_never_comes_back() {
     let (w, [alice, bob], m) = revoked_world();
     let home = || w.home("bob");
     passes(args!(home(); "keyring", "list"), &["alice", "revoked key "]);
+    // Nor does it sign anything where the keyring knows it is revoked.
+    let f = w.write("src/new.txt", "new\n");
+    let pack =
+        args!(home(); "pack", &f, "-o", w.dir("again"), "-s", &alice.secret, "-r", &bob.recipient);
+    fails(pack, 1, &["-s ", "marks revoked"]);
+    let resplit = args!(home(); "resplit", &m, "-o", w.dir("dvd"), "-s", &alice.secret);
+    fails(resplit, 1, &["marks revoked"]);
+    let resplit = args!(home(); "resplit", &m, "-o", w.dir("dvd"), "-s", &bob.secret, "--trust", &alice.public);
+    fails(resplit, 1, &["--trust ", "marks revoked"]);
     let never = "a revoked key is never trusted again";
     // Re-added to its party, or added to another party.
     fails(

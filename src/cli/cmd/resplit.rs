@@ -12,12 +12,15 @@ pub fn run(ctx: &Ctx, args: ResplitArgs) -> Result<u8> {
         parts,
         media,
     } = args;
+    let key_path = key.signing_key.clone();
     let key = key.load()?;
-    // Only the given keys (or the signer's own) vouch for the bundle, each
-    // as the keyring knows it: a key it marks revoked is refused.
+    // The bundle is signed again with -s, which must not be revoked; the
+    // old signature is checked by the given keys (or -s's own), each as the
+    // keyring knows it, so a revoked one is refused.
     let keyring = ctx.keyring()?;
+    let own = keyring.own(key.trusted(), &key_path)?;
     let trust = if trust.is_empty() {
-        Trust::Keys(keyring.only(&[key.trusted().to_base64()])?)
+        Trust::Keys(vec![own])
     } else {
         Trust::Keys(keyring.only(&trust)?)
     };

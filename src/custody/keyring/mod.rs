@@ -284,11 +284,11 @@ impl Keyring {
     /// party with its validity when the keyring holds the same full key,
     /// and refused when the keyring marks it revoked. Every key a command
     /// trusts passes here or through [`Keyring::trusted_keys`].
-    fn vouch(&self, mut key: TrustedKey, known: &[TrustedKey]) -> Result<TrustedKey> {
+    fn vouch(&self, mut key: TrustedKey, known: &[TrustedKey], given: &str) -> Result<TrustedKey> {
         if let Some(k) = known.iter().find(|k| k.same_key(&key)) {
             if let Some(revoked) = &k.revoked {
                 return Err(Error::RevokedKey {
-                    path: PathBuf::from(format!("--trust {}", key.source)),
+                    path: PathBuf::from(given),
                     key_id: key.key_id,
                     party: k.party.clone().unwrap_or_default(),
                     revoked: revoked.clone(),
@@ -307,7 +307,7 @@ impl Keyring {
         let known = self.trusted_keys();
         let mut keys = args
             .iter()
-            .map(|t| self.vouch(TrustedKey::load(t)?, &known))
+            .map(|t| self.vouch(TrustedKey::load(t)?, &known, &format!("--trust {t}")))
             .collect::<Result<Vec<_>>>()?;
         keys.extend(known);
         Ok(keys)
@@ -319,8 +319,16 @@ impl Keyring {
     pub fn only(&self, args: &[String]) -> Result<Vec<TrustedKey>> {
         let known = self.trusted_keys();
         args.iter()
-            .map(|t| self.vouch(TrustedKey::load(t)?, &known))
+            .map(|t| self.vouch(TrustedKey::load(t)?, &known, &format!("--trust {t}")))
             .collect()
+    }
+
+    /// `key` (a signing key's public half, `-s KEY`) as the keyring knows
+    /// it; refused when the keyring marks it revoked, since what it signs
+    /// is accepted nowhere.
+    pub fn own(&self, key: TrustedKey, path: &Path) -> Result<TrustedKey> {
+        let given = format!("-s {}", path.display());
+        self.vouch(key, &self.trusted_keys(), &given)
     }
 
     /// Refuses a signing key for `name` that the keyring already holds
