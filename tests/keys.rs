@@ -189,22 +189,24 @@ fn nothing_signed_by_a_revoked_key_is_accepted_anywhere() {
         args!(alice_home(); "ledger", "sign", "-s", &alice.secret),
         &[],
     );
-    fails(
-        args!(home(); "--ledger", &ledger, "ledger", "verify", "--trust", &bob.public),
+    // audit refuses both the bundle and the ledger the revoked key signed.
+    let audit = fails(
+        args!(home(); "audit", w.join("out"), "--ledger", &ledger),
         1,
         &[],
     );
-    let copy = w.join("ledger-copy.jsonl");
-    fs::copy(&ledger, &copy).expect("copy");
-    fs::copy(
-        w.join("alice-ledger.jsonl.minisig"),
-        w.join("ledger-copy.jsonl.minisig"),
-    )
-    .expect("copy");
-    fails(
-        args!(home(); "audit", w.join("stick"), "--ledger", &copy),
-        1,
-        &[],
+    let report = stdout_of(audit.get_output());
+    let ledger_line = report
+        .lines()
+        .find(|l| l.starts_with("ledger "))
+        .unwrap_or("");
+    assert!(
+        ledger_line.contains("FAILED") && ledger_line.contains(revoked),
+        "{report}"
+    );
+    assert!(
+        report.contains("problem: ") && report.contains("2 failed"),
+        "{report}"
     );
 }
 
