@@ -76,6 +76,12 @@ fn keyring_add_prints_full_fingerprints_to_read_out_by_phone() {
         "{stdout}"
     );
     assert_eq!(signing.split(' ').count(), 16, "the full 32 bytes");
+    // Adding a key later prints all of the party's, to read out again.
+    let other = w.keys("other");
+    passes(
+        args!(w.home("bob"); "keyring", "add", "desk", "--recipient", &other.recipient),
+        &[&signing, &recipient, &grouped_sha256(&other.recipient)],
+    );
 }
 
 #[test]

@@ -56,7 +56,6 @@ impl Keyring {
                     }
                     None => self.check_key_is_new(&key)?,
                 }
-                added.sign_pub_fingerprint = Some(key.fingerprint());
                 Some(key.to_base64())
             }
             None => None,
@@ -94,6 +93,18 @@ impl Keyring {
                 party.recipients.push(r.clone());
             }
         }
+        // The party's keys as they now stand, all of them, to read out.
+        added.sign_pub_fingerprint = party
+            .sign_pub
+            .as_deref()
+            .and_then(|pk| TrustedKey::from_base64(pk).ok())
+            .map(|k| k.fingerprint());
+        added.recipients = party
+            .recipients
+            .iter()
+            .filter_map(|r| crypto::parse_recipient(r).ok())
+            .map(|r| (r.to_string(), recipient_fingerprint(&r)))
+            .collect();
         let pq = party
             .recipients
             .iter()

@@ -98,12 +98,12 @@ pub struct Revoked {
 pub const MAX_KEYRING_BYTES: u64 = 4 << 20;
 
 /// What [`Keyring::add`] has to say beyond success: the full fingerprints
-/// to compare with the party by phone, and warnings.
+/// of every key the party now has, to compare with it by phone, and warnings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Added {
-    /// The signing key's fingerprint ([`TrustedKey::fingerprint`]), when one was given.
+    /// The party's signing key's fingerprint ([`TrustedKey::fingerprint`]), if it has one.
     pub sign_pub_fingerprint: Option<String>,
-    /// Each recipient given, with its full fingerprint.
+    /// Each recipient of the party, with its full fingerprint.
     pub recipients: Vec<(String, String)>,
     /// Things the operator should know (a classic recipient beside a
     /// post-quantum one, ...).
