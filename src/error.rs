@@ -47,9 +47,10 @@ pub enum Error {
         /// The signer's key id (16 hex digits).
         key_id: String,
     },
-    /// The signature was made by a key its party revoked: nothing it signed
-    /// is believed, whatever date it claims.
-    #[error("{}: made by key {key_id} of party {party}, which the keyring marks revoked ({revoked})", .path.display())]
+    /// The signature was made by a key its party revoked, or such a key was
+    /// given to trust or to sign with: nothing it signed is believed,
+    /// whatever date it claims.
+    #[error("{}: key {key_id} of party {party} is revoked in the keyring ({revoked}); nothing it signed is accepted", .path.display())]
     RevokedKey {
         /// The `.minisig` file, or the `--trust` argument that named the key.
         path: PathBuf,

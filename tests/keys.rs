@@ -153,7 +153,7 @@ fn revoked_world() -> (World, [Keys; 2], PathBuf) {
 #[test]
 fn nothing_signed_by_a_revoked_key_is_accepted_anywhere() {
     let (w, [alice, bob], m) = revoked_world();
-    let revoked = "which the keyring marks revoked (revoked 20";
+    let revoked = "is revoked in the keyring (revoked 20";
     let home = || w.home("bob");
     fails(
         args!(home(); "verify", &m),
@@ -265,7 +265,7 @@ fn receipts_and_ledgers_follow_rotation_and_revocation() {
         args!(w.home("early"); "keyring", "revoke", "bob", "--sign-pub", &bob.public),
         &[],
     );
-    let revoked = "which the keyring marks revoked";
+    let revoked = "is revoked in the keyring";
     fails(
         args!(w.home("early"); "receipt", "import", &r),
         1,
@@ -283,11 +283,15 @@ fn a_revoked_key_never_comes_back() {
     let f = w.write("src/new.txt", "new\n");
     let pack =
         args!(home(); "pack", &f, "-o", w.dir("again"), "-s", &alice.secret, "-r", &bob.recipient);
-    fails(pack, 1, &["-s ", "marks revoked"]);
+    let own = [
+        "which this keyring marks revoked",
+        "hint: sign with the party's current key",
+    ];
+    fails(pack, 2, &own);
     let resplit = args!(home(); "resplit", &m, "-o", w.dir("dvd"), "-s", &alice.secret);
-    fails(resplit, 1, &["marks revoked"]);
+    fails(resplit, 2, &own);
     let resplit = args!(home(); "resplit", &m, "-o", w.dir("dvd"), "-s", &bob.secret, "--trust", &alice.public);
-    fails(resplit, 1, &["--trust ", "marks revoked"]);
+    fails(resplit, 1, &["--trust ", "is revoked in the keyring"]);
     let never = "a revoked key is never trusted again";
     // Re-added to its party, or added to another party.
     fails(
@@ -317,7 +321,7 @@ fn a_revoked_key_never_comes_back() {
     fails(
         args!(home(); "verify", &m, "--trust", &alice.public),
         1,
-        &["marks revoked"],
+        &["is revoked in the keyring"],
     );
     // A different key made with the revoked key's id (minisign -G and a hex editor).
     let forged = w.join("forged.pub");

@@ -327,8 +327,22 @@ impl Keyring {
     /// it; refused when the keyring marks it revoked, since what it signs
     /// is accepted nowhere.
     pub fn own(&self, key: TrustedKey, path: &Path) -> Result<TrustedKey> {
-        let given = format!("-s {}", path.display());
-        self.vouch(key, &self.trusted_keys(), &given)
+        self.vouch(key, &self.trusted_keys(), "-s")
+            .map_err(|e| match e {
+                Error::RevokedKey {
+                    key_id,
+                    party,
+                    revoked,
+                    ..
+                } => Error::WrongFile {
+                    path: path.to_path_buf(),
+                    problem: format!(
+                        "this is key {key_id} of party {party}, which this keyring marks revoked ({revoked}); what it signs is accepted nowhere"
+                    ),
+                    hint: "sign with the party's current key; if this was it, make a new one (pouch keygen) and bring its .pub to every agency, who compare its fingerprint by phone",
+                },
+                e => e,
+            })
     }
 
     /// Refuses a signing key for `name` that the keyring already holds
