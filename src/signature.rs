@@ -145,8 +145,6 @@ impl SigningKey {
     /// The matching public key, as a trusted key.
     pub fn trusted(&self) -> TrustedKey {
         TrustedKey {
-            pk: self.pk.clone(),
-            key_id: self.key_id.clone(),
             source: "the signing key".into(),
             ..TrustedKey::bare(self.pk.clone())
         }

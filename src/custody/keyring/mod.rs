@@ -126,19 +126,25 @@ struct Held<'a> {
 }
 
 impl Held<'_> {
+    /// "party P's signing key", "party P's previous key", ...
     fn describe(&self) -> String {
-        match self.role {
-            Role::Current => format!("party {}'s signing key", self.party),
-            Role::Previous => format!("party {}'s previous key", self.party),
-            Role::Revoked => format!("party {}'s revoked key", self.party),
-        }
+        self.named("")
     }
 
-    /// [`Held::describe`] for a key other than the one at hand.
+    /// The same for a key other than the one at hand: "party P's
+    /// different key", ...
     fn describe_other(&self) -> String {
-        self.describe()
-            .replacen("'s ", "'s different ", 1)
-            .replace("different signing key", "different key")
+        self.named("different ")
+    }
+
+    fn named(&self, other: &str) -> String {
+        let role = match (self.role, other.is_empty()) {
+            (Role::Current, true) => "signing key",
+            (Role::Current, false) => "key",
+            (Role::Previous, _) => "previous key",
+            (Role::Revoked, _) => "revoked key",
+        };
+        format!("party {}'s {other}{role}", self.party)
     }
 }
 
