@@ -269,3 +269,68 @@ impl Keyring {
             .ok_or_else(|| Error::Usage(format!("no party called {name} in the keyring")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> String {
+        let kp = crate::signature::generate(None).expect("a key");
+        kp.public.lines().nth(1).unwrap_or_default().to_string()
+    }
+
+    fn at(s: &str) -> time::OffsetDateTime {
+        parse_when(s).expect("a time")
+    }
+
+    /// Saved and read back, as every command reads it.
+    fn reloaded(k: &Keyring) -> Keyring {
+        let (_dir, path) = crate::scratch::file("keyring.toml", None);
+        k.save(&path).expect("saved");
+        Keyring::load(&path).expect("loads")
+    }
+
+    #[test]
+    fn a_keyring_of_before_rotation_loads_with_keys_good_at_any_time() {
+        let old = format!(
+            "format_version = 1\n[[party]]\nname = \"desk\"\nsign_pub = \"{}\"\n",
+            key()
+        );
+        let (_dir, path) = crate::scratch::file("keyring.toml", Some(old.as_bytes()));
+        let k = Keyring::load(&path).expect("an old keyring loads");
+        let keys = k.trusted_keys();
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].valid_from.is_none() && keys[0].valid_until.is_none());
+        assert!(keys[0].revoked.is_none());
+    }
+
+    #[test]
+    fn rotate_then_revoke_round_trips_through_the_file() {
+        let (one, two) = (key(), key());
+        let mut k = Keyring {
+            format_version: 1,
+            ..Keyring::default()
+        };
+        k.add("desk", Some(&one), &[]).expect("added");
+        k.rotate("desk", &two, at("2027-01-01")).expect("rotated");
+        let k = reloaded(&k);
+        let keys = k.trusted_keys();
+        let until: Vec<_> = keys.iter().map(|t| t.valid_until).collect();
+        let from: Vec<_> = keys.iter().map(|t| t.valid_from).collect();
+        assert_eq!(until, [None, Some(at("2027-01-01"))]);
+        assert_eq!(from, [Some(at("2027-01-01")), None]);
+        let mut k = k;
+        k.revoke("desk", Some(&one), Some("stolen"), at("2027-02-01"))
+            .expect("revoked");
+        let k = reloaded(&k);
+        assert_eq!(
+            k.parties[0].previous_keys.len(),
+            0,
+            "the key left the party"
+        );
+        let keys = k.trusted_keys();
+        assert!(keys[0].revoked.as_deref().unwrap_or("").contains("stolen"));
+        assert!(k.clone().add("other", Some(&one), &[]).is_err());
+        assert!(parse_when("tomorrow").is_err());
+    }
+}
