@@ -165,6 +165,23 @@ pub fn as_recipient(s: &str) -> Option<Error> {
     None
 }
 
+/// What is wrong with the file `path` given as a file of recipients (`-R`),
+/// when it is a signing key's file.
+pub fn as_recipients_file(path: &Path, text: &str) -> Option<Error> {
+    let problem = match sniff(text)? {
+        KeyText::MinisignPublic => {
+            "this is a minisign public key (it checks signatures), not a file of age recipients: give it to --trust or keyring add --sign-pub"
+        }
+        KeyText::MinisignSecret => "this is a SECRET signing key; never hand it around",
+        _ => return None,
+    };
+    Some(Error::WrongFile {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+        hint: "-R takes a file of age recipients, one a line: NAME.age-recipient from pouch keygen, or age-keygen -y's output",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

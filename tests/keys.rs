@@ -469,6 +469,27 @@ fn keys_given_in_the_wrong_place_are_named() {
         "age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t",
         &["age plugin recipients (age-plugin-yubikey) are not supported yet"],
     );
+    // A signing key's file to -R.
+    let file = |given: &Path, want: &[&str]| {
+        let c = pack(&[
+            "-s".as_ref(),
+            k.secret.as_os_str(),
+            "-R".as_ref(),
+            given.as_os_str(),
+        ]);
+        fails(c, 2, want);
+    };
+    file(
+        &public,
+        &[
+            "not a file of age recipients",
+            "hint: -R takes a file of age recipients",
+        ],
+    );
+    file(
+        &secret,
+        &["this is a SECRET signing key; never hand it around"],
+    );
     // Secret keys to --trust: named, never echoed.
     let m = common::pack(&[&f], &w.join("b"), "b", &k, &[&k], &[]);
     let secret_line = fs::read_to_string(&secret)

@@ -232,6 +232,9 @@ pub fn parse_recipient(s: &str) -> Result<Recipient> {
 /// and `#` comments ignored.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
     let text = read_small_text(path)?;
+    if let Some(e) = crate::mixup::as_recipients_file(path, &text) {
+        return Err(e);
+    }
     let mut out = Vec::new();
     for (no, line) in text.lines().enumerate() {
         let line = line.trim();
