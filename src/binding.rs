@@ -53,7 +53,8 @@ impl ChannelBinding {
 }
 
 /// Checks that a verified signature belongs to this manifest: its trusted
-/// comment names the bundle, and the manifest names the key that signed it.
+/// comment names the bundle, the key was its party's when the manifest says
+/// it was made, and the manifest names the key that signed it.
 /// Then the channel: a manifest naming `sender = X` is bound when one of
 /// keyring party X's keys signed it. Signed by another party's key, or by a
 /// key that is not X's while X is a known party, it is refused; signed by a
@@ -73,6 +74,9 @@ pub fn bind(
         &manifest.name,
         &sig_path,
     )?;
+    // A rotated key counts only for what its party signed while it was the
+    // party's key, by the manifest's own (signed) creation time.
+    v.check_made_at(&manifest.created, &sig_path)?;
     if manifest.signer.key_id != v.key_id {
         return Err(Error::BadManifest {
             path: manifest_path.to_path_buf(),

@@ -47,6 +47,34 @@ pub enum Error {
         /// The signer's key id (16 hex digits).
         key_id: String,
     },
+    /// The signature was made by a key its party revoked, or such a key was
+    /// given to trust or to sign with: nothing it signed is believed,
+    /// whatever date it claims.
+    #[error("{}: key {key_id} of party {party} is revoked in the keyring ({revoked}); nothing it signed is accepted", .path.display())]
+    RevokedKey {
+        /// The `.minisig` file, or the `--trust` argument that named the key.
+        path: PathBuf,
+        /// The key's id (16 hex digits).
+        key_id: String,
+        /// The party whose key it was.
+        party: String,
+        /// When and why it was revoked, as the keyring says.
+        revoked: String,
+    },
+    /// The signature was made by a party's key outside the time it was that
+    /// party's signing key (before its `valid_from`, or from the day the
+    /// next key replaced it), by the time the signed record itself claims.
+    #[error("{}: made by key {key_id} of party {party}, {reason}", .path.display())]
+    KeyNotInForce {
+        /// The `.minisig` file.
+        path: PathBuf,
+        /// The key's id (16 hex digits).
+        key_id: String,
+        /// The party whose key it is.
+        party: String,
+        /// Its validity, and the time the record claims.
+        reason: String,
+    },
     /// Something other than a regular file stands where pouch reads one.
     #[error("{}: is {what}, not a regular file", .path.display())]
     NotAFile {
@@ -166,6 +194,12 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The passphrase of a signing key did not decrypt it.
+    #[error("key {}: the passphrase does not decrypt it", .path.display())]
+    WrongPassphrase {
+        /// The secret key file.
+        path: PathBuf,
+    },
     /// A recipient given on the command line or in a file is not valid.
     #[error("recipient {recipient:?}: {reason}")]
     BadRecipient {
@@ -271,6 +305,8 @@ impl Error {
             Error::BadManifest { .. }
             | Error::BadSignature { .. }
             | Error::UntrustedSigner { .. }
+            | Error::RevokedKey { .. }
+            | Error::KeyNotInForce { .. }
             | Error::ChannelClaim { .. }
             | Error::NotAFile { .. }
             | Error::PayloadMismatch { .. }
@@ -285,6 +321,7 @@ impl Error {
             | Error::BadReceipt { .. } => 1,
             Error::Io { .. }
             | Error::BadKey { .. }
+            | Error::WrongPassphrase { .. }
             | Error::BadRecipient { .. }
             | Error::BadSource { .. }
             | Error::Unportable { .. }
@@ -309,6 +346,8 @@ impl Error {
             Error::BadManifest { .. } => "bad_manifest",
             Error::BadSignature { .. } => "bad_signature",
             Error::UntrustedSigner { .. } => "untrusted_signer",
+            Error::RevokedKey { .. } => "revoked_key",
+            Error::KeyNotInForce { .. } => "key_not_in_force",
             Error::NotAFile { .. } => "not_a_file",
             Error::ChannelClaim { .. } => "channel_claim",
             Error::PayloadMismatch { .. } => "payload_mismatch",
@@ -323,6 +362,7 @@ impl Error {
             Error::BadReceipt { .. } => "bad_receipt",
             Error::Io { .. } => "io",
             Error::BadKey { .. } => "bad_key",
+            Error::WrongPassphrase { .. } => "wrong_passphrase",
             Error::BadRecipient { .. } => "bad_recipient",
             Error::BadSource { .. } => "bad_source",
             Error::Unportable { .. } => "unportable",
@@ -350,6 +390,12 @@ impl Error {
             }
             Error::UntrustedSigner { .. } => {
                 "if you know this signer, pass their public key with --trust FILE; otherwise do not open the bundle"
+            }
+            Error::RevokedKey { .. } => {
+                "the party revoked this key (it was lost or stolen): do not trust what it signed, whatever its date; ask the party to sign it again with its current key"
+            }
+            Error::KeyNotInForce { .. } => {
+                "the key was not the party's signing key at the time the record claims: ask the party for a copy signed with its current key, or, if the keyring's rotation date is wrong, correct it after checking with the party by phone"
             }
             Error::NotAFile { .. } => {
                 "pouch reads only regular files; a FIFO or device in a bundle's place is not a bundle: copy the real file from the sender's medium"
@@ -387,6 +433,9 @@ impl Error {
             Error::Io { .. } => "check the path, its permissions and the free space",
             Error::BadKey { .. } => {
                 "pass a key written by pouch keygen (or age-keygen for identities, minisign -G for signing keys)"
+            }
+            Error::WrongPassphrase { .. } => {
+                "check the passphrase (on a terminal it is asked 3 times; with --passphrase-file, check the file's first line)"
             }
             Error::BadRecipient { .. } => {
                 "recipients look like age1…; take them from NAME.age-recipient or age-keygen -y"

@@ -38,6 +38,13 @@ pub struct TrustedKey {
     pub source: String,
     /// The keyring party it belongs to, when it came from the keyring.
     pub party: Option<String>,
+    /// When the keyring says it became the party's signing key, if it says.
+    pub valid_from: Option<time::OffsetDateTime>,
+    /// When the next key replaced it (rotation), if it was replaced.
+    pub valid_until: Option<time::OffsetDateTime>,
+    /// When and why its party revoked it, if it did: then nothing it signed
+    /// is accepted (see [`verify_stream`]).
+    pub revoked: Option<String>,
 }
 
 /// The text of a new key pair's files.
@@ -79,8 +86,18 @@ pub fn generate(passphrase: Option<String>) -> Result<NewKeyPair> {
 
 impl SigningKey {
     /// Loads a minisign secret key file. If it is encrypted, `passphrase` is
-    /// called to get the passphrase.
+    /// called to get the passphrase, once.
     pub fn load(path: &Path, passphrase: &mut dyn FnMut() -> Result<String>) -> Result<SigningKey> {
+        SigningKey::load_trying(path, 1, passphrase)
+    }
+
+    /// [`SigningKey::load`], asking for the passphrase up to `tries` times
+    /// while it is wrong (on a terminal, as ssh and minisign do).
+    pub fn load_trying(
+        path: &Path,
+        tries: u32,
+        passphrase: &mut dyn FnMut() -> Result<String>,
+    ) -> Result<SigningKey> {
         let bad = |reason: String| Error::BadKey {
             path: path.to_path_buf(),
             reason,
@@ -88,6 +105,9 @@ impl SigningKey {
         let text = read_small(path, 64 * 1024)?;
         let text = String::from_utf8(text)
             .map_err(|_| bad("not a minisign secret key (not text)".into()))?;
+        if let Some(e) = crate::mixup::as_signing_key(path, &text) {
+            return Err(e);
+        }
         if !text.starts_with("untrusted comment:") {
             return Err(bad("not a minisign secret key file".into()));
         }
@@ -95,11 +115,14 @@ impl SigningKey {
         let sk = match minisign::SecretKey::from_unencrypted_box(sk_box.clone()) {
             Ok(sk) => sk,
             Err(e) if e.to_string().contains("encrypted") => {
-                let p = passphrase()?;
-                sk_box.into_secret_key(Some(p)).map_err(|e| {
-                    bad(format!(
-                        "cannot decrypt the key ({e}); check the passphrase"
-                    ))
+                crate::passphrase::retry(tries, || {
+                    let p = passphrase()?;
+                    sk_box
+                        .clone()
+                        .into_secret_key(Some(p))
+                        .map_err(|_| Error::WrongPassphrase {
+                            path: path.to_path_buf(),
+                        })
                 })?
             }
             Err(e) => match unprotected_without_checksum(&text) {
@@ -122,10 +145,8 @@ impl SigningKey {
     /// The matching public key, as a trusted key.
     pub fn trusted(&self) -> TrustedKey {
         TrustedKey {
-            pk: self.pk.clone(),
-            key_id: self.key_id.clone(),
             source: "the signing key".into(),
-            party: None,
+            ..TrustedKey::bare(self.pk.clone())
         }
     }
 
@@ -183,6 +204,29 @@ fn unprotected_without_checksum(text: &str) -> Option<minisign::SecretKey> {
 }
 
 impl TrustedKey {
+    /// `pk` with its key id, from nowhere in particular, of no party.
+    fn bare(pk: minisign::PublicKey) -> TrustedKey {
+        TrustedKey {
+            key_id: key_id_of(pk.keynum()),
+            pk,
+            source: String::new(),
+            party: None,
+            valid_from: None,
+            valid_until: None,
+            revoked: None,
+        }
+    }
+
+    /// The key's full fingerprint: the sha256 of its base64 text (the second
+    /// line of its `.pub` file), in groups of four hex digits to be read out
+    /// by phone. `sed -n 2p KEY.pub | tr -d '\n' | sha256sum` gives the same.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        group(&hex::encode(sha2::Sha256::digest(
+            self.to_base64().as_bytes(),
+        )))
+    }
+
     /// Parses a base64 public key (`RW…`), never a file: keys stored in the
     /// keyring are read this way.
     pub fn from_base64(key: &str) -> Result<TrustedKey> {
@@ -191,10 +235,8 @@ impl TrustedKey {
             reason: format!("not a minisign public key ({e})"),
         })?;
         Ok(TrustedKey {
-            key_id: key_id_of(pk.keynum()),
-            pk,
             source: key.to_string(),
-            party: None,
+            ..TrustedKey::bare(pk)
         })
     }
 
@@ -206,6 +248,9 @@ impl TrustedKey {
         if let Ok(key) = TrustedKey::from_base64(arg.trim()) {
             return Ok(key);
         }
+        if let Some(e) = crate::mixup::as_public_key(None, arg) {
+            return Err(e);
+        }
         let path = Path::new(arg);
         let bad = |reason: String| Error::BadKey {
             path: path.to_path_buf(),
@@ -215,6 +260,9 @@ impl TrustedKey {
             let text = read_small(path, 16 * 1024)?;
             let text =
                 String::from_utf8(text).map_err(|_| bad("not a minisign public key".into()))?;
+            if let Some(e) = crate::mixup::as_public_key(Some(path), &text) {
+                return Err(e);
+            }
             // A .pub file has a comment line and the key; a bare key line is accepted too.
             let line = text
                 .lines()
@@ -233,12 +281,9 @@ impl TrustedKey {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         };
-        let key_id = key_id_of(pk.keynum());
         Ok(TrustedKey {
-            pk,
-            key_id,
             source: arg.to_string(),
-            party: None,
+            ..TrustedKey::bare(pk)
         })
     }
 
@@ -280,6 +325,61 @@ pub struct Verified {
     pub party: Option<String>,
     /// The trusted comment, verified.
     pub trusted_comment: String,
+    /// From when the key spoke for its party, as the keyring says.
+    pub valid_from: Option<time::OffsetDateTime>,
+    /// From when it no longer did (the next key's `valid_from`).
+    pub valid_until: Option<time::OffsetDateTime>,
+}
+
+impl Verified {
+    /// Checks that the key was its party's signing key at `made`, the time
+    /// a signed record says it was made and signed (a manifest's
+    /// `created`): from the key's `valid_from`, and before the next key's.
+    ///
+    /// That time is the signer's own word: it separates what an honest
+    /// party signed before and after a rotation, but whoever holds an old
+    /// key can write any time. A key that may be in other hands is revoked,
+    /// not rotated.
+    pub fn check_made_at(&self, made: &str, sig_path: &Path) -> Result<()> {
+        self.check_at(made, sig_path, true)
+    }
+
+    /// [`Verified::check_made_at`] for a record that may be signed later
+    /// than the time it gives (a receipt's `received`, a ledger head's
+    /// `time`): a newer key may vouch for it, a key replaced before that
+    /// time may not.
+    pub fn check_not_replaced_at(&self, at: &str, sig_path: &Path) -> Result<()> {
+        self.check_at(at, sig_path, false)
+    }
+
+    fn check_at(&self, claimed: &str, sig_path: &Path, since: bool) -> Result<()> {
+        if self.valid_until.is_none() && (!since || self.valid_from.is_none()) {
+            return Ok(());
+        }
+        let fail = |reason: String| Error::KeyNotInForce {
+            path: sig_path.to_path_buf(),
+            key_id: self.key_id.clone(),
+            party: self.party.clone().unwrap_or_else(|| "?".into()),
+            reason,
+        };
+        let at = crate::format::manifest::parse_time(claimed).map_err(&fail)?;
+        let show = crate::format::manifest::format_time;
+        if let Some(from) = self.valid_from.filter(|&from| since && at < from) {
+            return Err(fail(format!(
+                "which is its key only from {}, but the signed record says it was made at {}",
+                show(from),
+                show(at)
+            )));
+        }
+        if let Some(until) = self.valid_until.filter(|&until| at >= until) {
+            return Err(fail(format!(
+                "which its next key replaced from {}, but the signed record says it was made at {}",
+                show(until),
+                show(at)
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Reads a `.minisig` file.
@@ -400,15 +500,24 @@ pub fn verify_stream<R: std::io::Read + std::io::Seek>(
             Ok(()) => {
                 let trusted_comment = sig.trusted_comment().map_err(|e| bad(e.to_string()))?;
                 // The same key may be given twice (a --trust file and the
-                // keyring): the keyring's entry names its party.
-                let party = trusted
-                    .iter()
-                    .filter(|k| k.same_key(key))
-                    .find_map(|k| k.party.clone());
+                // keyring): the keyring's entry names its party and its
+                // validity, and a revocation anywhere wins.
+                let same = || trusted.iter().filter(|k| k.same_key(key));
+                if let Some(k) = same().find(|k| k.revoked.is_some()) {
+                    return Err(Error::RevokedKey {
+                        path: sig_path.to_path_buf(),
+                        key_id,
+                        party: k.party.clone().unwrap_or_else(|| "?".into()),
+                        revoked: k.revoked.clone().unwrap_or_default(),
+                    });
+                }
+                let entry = same().find(|k| k.party.is_some()).unwrap_or(key);
                 return Ok(Verified {
                     key_id,
-                    party,
+                    party: entry.party.clone(),
                     trusted_comment,
+                    valid_from: entry.valid_from,
+                    valid_until: entry.valid_until,
                 });
             }
             Err(e) => last_error = Some(e),
@@ -444,6 +553,15 @@ pub fn signature_path(manifest: &Path) -> PathBuf {
     let mut s = manifest.as_os_str().to_owned();
     s.push(".minisig");
     PathBuf::from(s)
+}
+
+/// `hex` in groups of four digits.
+pub fn group(hex: &str) -> String {
+    hex.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn read_small(path: &Path, max: u64) -> Result<Vec<u8>> {
@@ -502,6 +620,23 @@ mod tests {
         assert_eq!(asked, 1);
         assert_eq!(sk.key_id, kp.key_id);
         let err = SigningKey::load(&path, &mut || Ok("wrong".into()));
-        assert!(matches!(err, Err(Error::BadKey { .. })));
+        assert!(matches!(err, Err(Error::WrongPassphrase { .. })));
+        // On a terminal: asked again while wrong, three times at most.
+        let mut answers = ["wrong", "wrong again", "correct horse"].into_iter();
+        let mut asked = 0;
+        let sk = SigningKey::load_trying(&path, 3, &mut || {
+            asked += 1;
+            Ok(answers.next().unwrap_or_default().into())
+        })
+        .expect("the third try is right");
+        assert_eq!((asked, sk.key_id), (3, kp.key_id.clone()));
+        let mut asked = 0;
+        let err = SigningKey::load_trying(&path, 3, &mut || {
+            asked += 1;
+            Ok("wrong".into())
+        });
+        assert_eq!(asked, 3);
+        let hint = err.err().map(|e| e.hint()).unwrap_or_default();
+        assert!(hint.contains("check the passphrase"), "{hint}");
     }
 }

@@ -30,6 +30,14 @@ fn every_example_parses() {
                 let k = pouch::custody::keyring::Keyring::load(&path)
                     .unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(k.parties.len(), 2);
+                assert_eq!(k.parties[0].previous_keys.len(), 1);
+                assert_eq!(k.revoked.len(), 1);
+                // Each key with its place: revoked, current (from 2027),
+                // previous (until 2027).
+                let keys = k.trusted_keys();
+                assert_eq!(keys.len(), 4);
+                assert!(keys[0].revoked.as_deref().unwrap_or("").contains("laptop"));
+                assert!(keys[1].valid_from.is_some() && keys[2].valid_until.is_some());
             }
             "receipt.toml" => {
                 let text = std::str::from_utf8(&bytes).expect("UTF-8");

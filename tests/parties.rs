@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{fails, passes, Keys, World};
+use common::{fails, passes, trusts, Keys, World};
 use predicates::prelude::*;
 use predicates::str::contains;
 
@@ -18,14 +18,6 @@ fn parties() -> (World, [Keys; 3]) {
     let w = World::new();
     let keys = ["alice", "bob", "carol"].map(|n| w.keys(n));
     (w, keys)
-}
-
-/// `keyring add NAME --sign-pub KEYS` in the home of `side`.
-fn trusts(w: &World, side: &str, name: &str, keys: &Keys) {
-    passes(
-        args!(w.home(side); "keyring", "add", name, "--sign-pub", &keys.public),
-        &[],
-    );
 }
 
 /// Packs bundle `name` for `to` claiming channel alice:bob, signed with

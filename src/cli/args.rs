@@ -135,11 +135,48 @@ pub enum KeyringCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a party.
-    #[command(after_help = "Example:\n  pouch keyring remove old-desk")]
+    /// Rotate a party's signing key: the new key counts from --valid-from,
+    /// the old one stays for what it signed before.
+    #[command(
+        after_help = "Example:\n  pouch keyring rotate fedpol-ic --sign-pub fedpol-2027.minisign.pub --valid-from 2027-01-01"
+    )]
+    Rotate {
+        /// The party's name.
+        name: String,
+        /// Its new minisign public key (.pub file or RW... key).
+        #[arg(long, value_name = "FILE")]
+        sign_pub: String,
+        /// From when the new key signs: a date (2027-01-01) or an RFC 3339 UTC time (default: now).
+        #[arg(long, value_name = "TIME")]
+        valid_from: Option<String>,
+    },
+    /// Revoke a signing key (lost or stolen): nothing it signed is accepted any more.
+    #[command(
+        after_help = "Example:\n  pouch keyring revoke fedpol-ic --reason \"laptop stolen 2026-12-03\""
+    )]
+    Revoke {
+        /// The party's name.
+        name: String,
+        /// The key to revoke (default: the party's current signing key).
+        #[arg(long, value_name = "FILE")]
+        sign_pub: Option<String>,
+        /// Why, for the record.
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// Remove a party, or only some of its keys.
+    #[command(
+        after_help = "Examples:\n  pouch keyring remove old-desk\n  pouch keyring remove fedpol-ic --recipient age1..."
+    )]
     Remove {
         /// The party's name.
         name: String,
+        /// Remove only this recipient of the party; repeatable.
+        #[arg(long = "recipient", value_name = "RECIPIENT")]
+        recipients: Vec<String>,
+        /// Remove only this signing key (current or previous) of the party; repeatable.
+        #[arg(long = "sign-pub", value_name = "FILE")]
+        sign_pubs: Vec<String>,
     },
 }
 

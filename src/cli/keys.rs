@@ -27,12 +27,29 @@ pub fn trust_policy(trust: &[String], insecure_skip: bool, keyring: &Keyring) ->
     Ok(policy)
 }
 
-/// Loads a signing key, asking for its passphrase if needed.
+/// Loads a signing key, asking for its passphrase if needed: on a
+/// terminal up to three times while it is wrong; from `--passphrase-file`
+/// once.
 pub fn load_signing_key(path: &Path, passphrase_file: Option<&Path>) -> Result<SigningKey> {
-    SigningKey::load(path, &mut || match passphrase_file {
+    let prompt = format!("Passphrase for {}: ", path.display());
+    let mut asked = 0;
+    let mut ask = || match passphrase_file {
         Some(f) => pouch::signature::read_passphrase_file(f),
-        None => prompt_passphrase(&format!("Passphrase for {}: ", path.display()), path),
-    })
+        None => {
+            asked += 1;
+            let again = if asked > 1 {
+                "Wrong passphrase; try again.\n"
+            } else {
+                ""
+            };
+            prompt_passphrase(&format!("{again}{prompt}"), path)
+        }
+    };
+    let tries = match passphrase_file {
+        Some(_) => 1,
+        None => pouch::passphrase::TRIES,
+    };
+    SigningKey::load_trying(path, tries, &mut ask)
 }
 
 fn prompt_passphrase(prompt: &str, key: &Path) -> Result<String> {
@@ -45,26 +62,15 @@ fn prompt_passphrase(prompt: &str, key: &Path) -> Result<String> {
     rpassword::prompt_password(prompt).map_err(|e| Error::io("asking on", "/dev/tty", e))
 }
 
-/// Asks twice for the passphrase of a new signing key.
+/// Asks twice for the passphrase of a new signing key, again (three times
+/// in all) when the two entries differ.
 pub fn prompt_new_passphrase() -> Result<String> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::Usage(
             "the signing key needs a passphrase and there is no terminal to ask on: pass --passphrase-file FILE or --no-passphrase".into(),
         ));
     }
-    let first = rpassword::prompt_password("Passphrase for the new signing key: ")
-        .map_err(|e| Error::io("asking on", "/dev/tty", e))?;
-    let second = rpassword::prompt_password("Same passphrase again: ")
-        .map_err(|e| Error::io("asking on", "/dev/tty", e))?;
-    if first != second {
-        return Err(Error::Usage(
-            "the two passphrases differ; run keygen again".into(),
-        ));
-    }
-    if first.is_empty() {
-        return Err(Error::Usage(
-            "empty passphrase; use --no-passphrase if you really want an unprotected key".into(),
-        ));
-    }
-    Ok(first)
+    pouch::passphrase::new_passphrase(&mut |prompt| {
+        rpassword::prompt_password(prompt).map_err(|e| Error::io("asking on", "/dev/tty", e))
+    })
 }

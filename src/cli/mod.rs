@@ -96,7 +96,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Verify(a) => cmd::verify::run(&ctx, a),
         Command::Unpack(a) => cmd::unpack::run(&ctx, a),
         Command::Inspect(a) => cmd::inspect::run(&ctx, a),
-        Command::Resplit(a) => cmd::resplit::run(a),
+        Command::Resplit(a) => cmd::resplit::run(&ctx, a),
         Command::Keyring(c) => cmd::keyring::run(&ctx, c),
         Command::Ledger(c) => cmd::ledger::run(&ctx, c),
         Command::Receipt(c) => cmd::receipt::run(&ctx, c),

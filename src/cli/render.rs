@@ -416,11 +416,21 @@ pub fn keyring(k: &pouch::custody::keyring::Keyring, as_json: bool) {
             .and_then(|pk| pouch::signature::TrustedKey::from_base64(pk).ok())
             .map(|k| format!("signing key {}", k.key_id))
             .unwrap_or_else(|| "no signing key".into());
+        let previous = match p.previous_keys.len() {
+            0 => String::new(),
+            n => format!("; {n} previous key(s)"),
+        };
         out(&format!(
-            "{:<24} {key}; {} recipient(s)",
+            "{:<24} {key}{previous}; {} recipient(s)",
             p.name,
             p.recipients.len()
         ));
+    }
+    for r in &k.revoked {
+        let id = pouch::signature::TrustedKey::from_base64(&r.sign_pub)
+            .map(|k| k.key_id)
+            .unwrap_or_default();
+        out(&format!("{:<24} revoked key {id} ({})", r.party, r.revoked));
     }
 }
 

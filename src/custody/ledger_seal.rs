@@ -164,6 +164,9 @@ fn check_signature(
             "its trusted comment does not name this ledger's head".into()
         ));
     }
+    if let Ok(last) = serde_json::from_slice::<ledger::Record>(&head) {
+        v.check_not_replaced_at(&last.time, &sig_path)?;
+    }
     check.signed_records = Some(claimed);
     check.signer = Some(v.key_id);
     check.party = v.party;

@@ -248,6 +248,7 @@ pub fn read(path: &Path, trusted: &[TrustedKey]) -> Result<Checked> {
             reason: "its trusted comment does not name this receipt's bundle".into(),
         });
     }
+    v.check_not_replaced_at(&r.received, &sig_path)?;
     if r.receiver_key_id != v.key_id {
         return Err(bad(format!(
             "names signer {} but was signed by {}",

@@ -201,6 +201,9 @@ pub fn parse_recipient(s: &str) -> Result<Recipient> {
             .map_err(|e| e.to_string())
     };
     parsed.map_err(|reason| {
+        if let Some(e) = crate::mixup::as_recipient(s) {
+            return e;
+        }
         // Never echo a secret key given by mistake; of anything else, the
         // start is enough (a post-quantum recipient is 1,959 characters).
         if s.get(..15)
@@ -229,6 +232,9 @@ pub fn parse_recipient(s: &str) -> Result<Recipient> {
 /// and `#` comments ignored.
 pub fn read_recipients_file(path: &Path) -> Result<Vec<Recipient>> {
     let text = read_small_text(path)?;
+    if let Some(e) = crate::mixup::as_recipients_file(path, &text) {
+        return Err(e);
+    }
     let mut out = Vec::new();
     for (no, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -173,6 +173,14 @@ pub fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// `keyring add NAME --sign-pub KEYS.public` in the home of `side` of `w`.
+pub fn trusts(w: &World, side: &str, name: &str, keys: &Keys) {
+    passes(
+        args!(w.home(side); "keyring", "add", name, "--sign-pub", &keys.public),
+        &[],
+    );
+}
+
 /// `pouch pack SOURCES… -o OUT -r K.recipient -s K.secret EXTRA…`: sealed to
 /// and signed by `k`, for packs that are to be refused or looked at closely.
 pub fn pack_cmd(sources: &[&Path], out: &Path, k: &Keys, extra: &[&str]) -> Command {

@@ -18,7 +18,6 @@ pub mod verify;
 
 use std::path::PathBuf;
 
-use pouch::custody::keyring::Keyring;
 use pouch::error::{Error, Result};
 use pouch::payload::crypto;
 use pouch::verify::Trust;

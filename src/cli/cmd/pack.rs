@@ -52,7 +52,8 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
             "no output folder: pass -o OUTDIR (or set out_dir in the spec or config)".into(),
         ));
     }
-    opts.recipients = ctx.keyring()?.recipients_for(&s.recipients)?;
+    let keyring = ctx.keyring()?;
+    opts.recipients = keyring.recipients_for(&s.recipients)?;
     if args.dry_run {
         let report = pouch::pack::dry_run(&opts)?;
         render::dry_run(&report, &opts);
@@ -65,6 +66,8 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
         ));
     };
     let key = keys::load_signing_key(&signing_key, s.passphrase_file.as_deref())?;
+    // A key this keyring marks revoked makes bundles nobody accepts.
+    keyring.own(key.trusted(), &signing_key)?;
     let report = pouch::pack::pack(&opts, &key)?;
     render::pack(&report);
     Ok(0)

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Runs the command; returns its exit code.
-pub fn run(args: ResplitArgs) -> Result<u8> {
+pub fn run(ctx: &Ctx, args: ResplitArgs) -> Result<u8> {
     let ResplitArgs {
         manifest,
         out_dir,
@@ -12,11 +12,17 @@ pub fn run(args: ResplitArgs) -> Result<u8> {
         parts,
         media,
     } = args;
+    let key_path = key.signing_key.clone();
     let key = key.load()?;
+    // The parts list is signed with -s, which must not be revoked; the
+    // old signature is checked by the given keys (or -s's own), each as the
+    // keyring knows it, so a revoked one is refused.
+    let keyring = ctx.keyring()?;
+    let own = keyring.own(key.trusted(), &key_path)?;
     let trust = if trust.is_empty() {
-        Trust::Keys(vec![key.trusted()])
+        Trust::Keys(vec![own])
     } else {
-        Trust::Keys(Keyring::default().trusted_with(&trust)?)
+        Trust::Keys(keyring.only(&trust)?)
     };
     let opts = pouch::resplit::ResplitOptions {
         manifest,
