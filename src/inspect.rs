@@ -31,7 +31,12 @@ pub enum SignatureCheck {
         #[serde(skip_serializing_if = "Option::is_none")]
         party: Option<String>,
     },
-    /// Missing, invalid, or by a key that is not trusted.
+    /// Valid for a key that is not among the trusted ones.
+    Untrusted {
+        /// The key that made it.
+        key_id: String,
+    },
+    /// Missing or invalid, or refused for the channel it claims.
     Failed {
         /// Why.
         reason: String,
@@ -91,12 +96,32 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
     };
     let sig_path = signature::signature_path(manifest_path);
     // With trusted keys, the signature is checked over the raw bytes before
-    // anything in them is parsed, as verify does; a failed check ends here.
+    // anything in them is parsed, as verify does. A check that fails still
+    // shows the manifest, read as the untrusted file it then is (bounded
+    // as such), so that the reader sees what it claims and that it failed.
     let keys = (!trusted.is_empty()).then_some(trusted);
-    let (manifest, verified) = bundle::authenticate(manifest_path, &bytes, keys)?;
+    let (manifest, verified, refused) = match bundle::authenticate(manifest_path, &bytes, keys) {
+        Ok((m, v)) => (m, v, None),
+        Err(e @ (Error::BadSignature { .. } | Error::UntrustedSigner { .. })) => {
+            let Ok(m) = crate::format::manifest::Manifest::parse(&bytes, manifest_path) else {
+                return Err(e);
+            };
+            (m, None, Some(e))
+        }
+        Err(e) => return Err(e),
+    };
     let unbound = crate::binding::unchecked_channel(&manifest);
-    let (check, channel) = match verified {
-        None => {
+    let (check, channel) = match (verified, refused) {
+        (_, Some(Error::UntrustedSigner { key_id, .. })) => {
+            (SignatureCheck::Untrusted { key_id }, unbound)
+        }
+        (_, Some(e)) => (
+            SignatureCheck::Failed {
+                reason: e.to_string(),
+            },
+            unbound,
+        ),
+        (None, None) => {
             let claimed = signature::read_signature(&sig_path)
                 .and_then(|s| signature::signature_key_id(&s, &sig_path))
                 .ok();
@@ -105,7 +130,7 @@ pub fn inspect(manifest_path: &Path, trusted: &[TrustedKey]) -> Result<InspectRe
             };
             (check, unbound)
         }
-        Some(v) => match bundle::bind(&v, &manifest, manifest_path, trusted) {
+        (Some(v), None) => match bundle::bind(&v, &manifest, manifest_path, trusted) {
             Ok(channel) => {
                 let check = SignatureCheck::Trusted {
                     key_id: v.key_id,

@@ -455,3 +455,67 @@ fn a_full_medium_is_refused_before_any_work() {
     fails(resplit, 2, &["the re-cut bundle: needs"]);
     assert!(common::names(&small.0).is_empty());
 }
+
+/// What a newcomer meets on the way: inspect shows the manifest whatever
+/// its signature, with the status on one line and the exit code the
+/// README gives; unpack says what verify says of the bundle (marking,
+/// signer party, channel and number); `--to` without `--from` warns; the
+/// pack summary says "1 file"; resplit takes its key from the config.
+#[test]
+fn daily_commands_say_what_happened() {
+    let w = Agencies::new();
+    let f = w.source("note.txt", "one\n");
+    let pack = w.pack_cmd(
+        &f,
+        &w.clerk.secret,
+        &["--name", "b1", "--marking", "RESTRICTED"],
+    );
+    passes(
+        args!(pack; CHANNEL[0], CHANNEL[1], CHANNEL[2], CHANNEL[3]),
+        &[],
+    )
+    .stderr(contains("sealed 1 file and 0 folders"))
+    .stderr(contains("read back from the device").or(contains("not read back")));
+    let m1 = w.d.join("stick/b1.toml");
+    let unpacked = output(w.unpack(&m1));
+    let said = stderr_of(&unpacked);
+    for shown in [
+        "marking    RESTRICTED",
+        "(bka-zd)",
+        "bka-zd -> fedpol-ic",
+        "number 1",
+        "unpacked   1 file",
+    ] {
+        assert!(said.contains(shown), "{shown}: {said}");
+    }
+    // inspect: valid, untrusted, invalid: the manifest shown every time.
+    passes(
+        args!(w.receiver(); "inspect", &m1),
+        &["VALID, by trusted key", "(bka-zd)", "note.txt"],
+    );
+    let stranger = w.w.keys("stranger");
+    let untrusted = output(pouch!("inspect", &m1, "--trust", &stranger.public));
+    assert_eq!(untrusted.status.code(), Some(1));
+    assert!(
+        stdout_of(&untrusted).contains("UNTRUSTED SIGNER")
+            && stdout_of(&untrusted).contains("note.txt")
+    );
+    let text = fs::read_to_string(&m1).expect("manifest");
+    fs::write(&m1, text.replace("RESTRICTED", "UNCLASSIFIED")).expect("edit");
+    let invalid = output(args!(w.receiver(); "inspect", &m1));
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(
+        stdout_of(&invalid).contains("INVALID") && stdout_of(&invalid).contains("UNCLASSIFIED")
+    );
+    // --to without --from: no channel, and it is said.
+    let lone = w.pack_cmd(&f, &w.clerk.secret, &["--name", "b2", "--to", "fedpol-ic"]);
+    passes(lone, &[]).stderr(contains("gets no sequence number"));
+    // resplit without -s takes the config's signing_key.
+    let home = w.d.join("sender-home");
+    let config = format!("signing_key = \"{}\"\n", w.clerk.secret.display());
+    fs::write(home.join("config.toml"), config).expect("config");
+    let dvd = w.w.dir("dvd");
+    let resplit =
+        args!(w.sender(); "resplit", w.d.join("stick/b2.toml"), "-o", &dvd, "--split", "4K");
+    passes(resplit, &[]).stderr(contains("re-cut b2"));
+}

@@ -358,14 +358,24 @@ fn completions_for_each_shell_and_man_pages() {
     ] {
         let text = fs::read_to_string(w.join(page)).unwrap_or_else(|_| panic!("{page} missing"));
         assert!(text.contains(".TH"), "{page}");
+        for section in [
+            ".SH \"EXIT STATUS\"",
+            ".SH ENVIRONMENT",
+            ".SH FILES",
+            "POUCH_HOME",
+        ] {
+            assert!(text.contains(section), "{page} has {section}");
+        }
     }
     // man renders the page (tests/run installs man-db; a missing man fails).
     let mut man =
         args!(Command::new(common::require("man", "man-db")); "-l", w.join("pouch-pack.1"));
     let out = man.env("MANPAGER", "cat").output().expect("man");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("Seal files"), "the page renders");
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("Seal files"),
-        "the page renders"
+        shown.contains("EXIT STATUS") && shown.contains("Interrupted"),
+        "{shown}"
     );
 }
 

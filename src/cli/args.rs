@@ -545,18 +545,38 @@ pub struct PartsArgs {
 /// A minisign secret key that a command signs with, and its passphrase.
 #[derive(Debug, clap::Args)]
 pub struct KeyArgs {
-    /// Your minisign secret key, to sign what this command writes.
+    /// Your minisign secret key, to sign what this command writes (default: signing_key in the config).
     #[arg(short = 's', long = "signing-key", value_name = "KEY")]
-    pub signing_key: PathBuf,
-    /// Read the signing key's passphrase from the first line of FILE.
+    pub signing_key: Option<PathBuf>,
+    /// Read the signing key's passphrase from the first line of FILE (default: passphrase_file in the config).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 }
 
 impl KeyArgs {
-    /// Loads the key, asking for its passphrase when it has one.
-    pub fn load(&self) -> Result<pouch::signature::SigningKey> {
-        super::keys::load_signing_key(&self.signing_key, self.passphrase_file.as_deref())
+    /// The key's file: `-s`, else the config's `signing_key`.
+    pub fn path(&self, config: &pouch::settings::config::Config) -> Result<PathBuf> {
+        self.signing_key
+            .clone()
+            .or_else(|| config.signing_key.clone())
+            .ok_or_else(|| {
+                pouch::error::Error::Usage(
+                    "no signing key: pass -s KEY (or set signing_key in the config)".into(),
+                )
+            })
+    }
+
+    /// Loads the key (`-s`, else the config's), asking for its passphrase
+    /// when it has one.
+    pub fn load(
+        &self,
+        config: &pouch::settings::config::Config,
+    ) -> Result<pouch::signature::SigningKey> {
+        let passphrase = self
+            .passphrase_file
+            .clone()
+            .or_else(|| config.passphrase_file.clone());
+        super::keys::load_signing_key(&self.path(config)?, passphrase.as_deref())
     }
 }
 

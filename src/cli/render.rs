@@ -195,6 +195,34 @@ pub fn recut_line(recut: std::result::Result<&pouch::cut::Recut, &String>) -> St
     }
 }
 
+/// What verify and unpack say of the bundle before its contents: its name
+/// and id, marking, who signed it (by keyring party), and its channel and
+/// number, each as the checks found them.
+fn bundle_lines(m: &Manifest, s: &SignatureStatus, channel: &ChannelBinding) -> Vec<String> {
+    let mut v = vec![format!(
+        "bundle     {} (id {})",
+        escape(&m.name),
+        escape(&m.bundle_id)
+    )];
+    if !m.marking.is_empty() {
+        v.push(format!("marking    {}", escape(&m.marking)));
+    }
+    let signer = match s {
+        SignatureStatus::Trusted { party: Some(p), .. } => format!(" ({})", escape(p)),
+        SignatureStatus::Trusted { party: None, .. } | SignatureStatus::Skipped => String::new(),
+    };
+    v.push(format!("signature  {}{signer}", signature_line(s)));
+    if m.channel != Default::default() {
+        let number = m
+            .channel
+            .sequence
+            .map(|n| format!(", number {n}"))
+            .unwrap_or_default();
+        v.push(format!("channel    {}{number}", channel_line(m, channel)));
+    }
+    v
+}
+
 fn signature_line(s: &SignatureStatus) -> String {
     match s {
         SignatureStatus::Trusted { key_id, .. } => format!("valid, by trusted key {key_id}"),
@@ -228,20 +256,8 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
     if as_json {
         return json(r);
     }
-    out(&format!("bundle     {} (id {})", r.name, r.bundle_id));
-    let signer = match &r.signature {
-        SignatureStatus::Trusted { party: Some(p), .. } => format!(" ({p})"),
-        SignatureStatus::Trusted { party: None, .. } | SignatureStatus::Skipped => String::new(),
-    };
-    out(&format!(
-        "signature  {}{signer}",
-        signature_line(&r.signature)
-    ));
-    if r.manifest.channel != Default::default() {
-        out(&format!(
-            "channel    {}",
-            channel_line(&r.manifest, &r.channel)
-        ));
+    for line in bundle_lines(&r.manifest, &r.signature, &r.channel) {
+        out(&line);
     }
     out(&format!(
         "payload    {} bytes, sha256 {}: matches the manifest",
@@ -271,12 +287,13 @@ pub fn unpack(r: &UnpackReport, receipt: Option<&std::path::Path>, as_json: bool
         }
         return json(&v);
     }
+    for line in bundle_lines(&r.manifest, &r.signature, &r.channel) {
+        note(&line);
+    }
     note(&format!(
-        "bundle {} verified (signature {}); unpacked {} files, {} folders, {}",
-        r.name,
-        signature_line(&r.signature),
-        r.files,
-        r.folders,
+        "unpacked   {}, {}, {}: every entry matches the manifest",
+        count(r.files, "file"),
+        count(r.folders, "folder"),
         bytes(r.total_bytes)
     ));
     if !r.missing.is_empty() {
@@ -324,8 +341,17 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         SignatureCheck::NotChecked { .. } => {
             "not checked (pass --trust SIGNER_PUB to check it)".to_string()
         }
-        SignatureCheck::Trusted { key_id, .. } => format!("VALID, by trusted key {key_id}"),
-        SignatureCheck::Failed { reason } => format!("FAILED: {reason}"),
+        SignatureCheck::Trusted { key_id, party } => format!(
+            "VALID, by trusted key {key_id}{}",
+            party
+                .as_deref()
+                .map(|p| format!(" ({})", escape(p)))
+                .unwrap_or_default()
+        ),
+        SignatureCheck::Untrusted { key_id } => {
+            format!("UNTRUSTED SIGNER: made by key {key_id}, which is not among the trusted keys")
+        }
+        SignatureCheck::Failed { reason } => format!("INVALID: {}", escape(reason)),
     };
     v.push(format!(
         "signer       key {}; signature {sig}",
@@ -376,9 +402,9 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         v.push(recut_line(recut.as_ref()));
     }
     v.push(format!(
-        "contents     {} files, {} folders, {}",
-        m.contents.files,
-        m.contents.folders,
+        "contents     {}, {}, {}",
+        count(m.contents.files, "file"),
+        count(m.contents.folders, "folder"),
         bytes(m.contents.total_bytes)
     ));
     if m.contents.sealed_names {

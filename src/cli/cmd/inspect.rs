@@ -13,10 +13,11 @@ pub fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
     let report = pouch::inspect::inspect(&manifest, &keys)?;
     render::inspect(&report, json);
     match &report.signature {
-        pouch::inspect::SignatureCheck::Failed { reason } => {
-            render::warn(&format!(
-                "error: signature check failed: {reason}\n  hint: do not rely on anything this manifest says"
-            ));
+        pouch::inspect::SignatureCheck::Failed { .. }
+        | pouch::inspect::SignatureCheck::Untrusted { .. } => {
+            render::warn(
+                "error: the signature does not hold (see the signer line above)\n  hint: do not rely on anything this manifest says",
+            );
             Ok(1)
         }
         _ => match &report.header {

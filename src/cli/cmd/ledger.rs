@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
             render_custody::ledger_verify(&path, &check, json);
         }
         LedgerCommand::Sign { key } => {
-            let key = key.load()?;
+            let key = key.load(&ctx.config)?;
             let n = pouch::custody::ledger_seal::sign(&path, &key)?;
             render::note(&format!(
                 "signed {n} records of {} with key {}",

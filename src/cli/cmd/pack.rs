@@ -52,6 +52,15 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
             "no output folder: pass -o OUTDIR (or set out_dir in the spec or config)".into(),
         ));
     }
+    match (&opts.sender, &opts.receiver) {
+        (None, Some(_)) => render::warn(
+            "warning: --to without --from: the bundle names its receiver but no sender, so it is on no channel and gets no sequence number (pass --from, or set sender in the config)",
+        ),
+        (Some(_), None) => render::warn(
+            "warning: --from without --to: the bundle names its sender but no receiver, so it is on no channel and gets no sequence number (pass --to)",
+        ),
+        _ => {}
+    }
     let keyring = ctx.keyring()?;
     opts.recipients = keyring.recipients_for(&s.recipients)?;
     if args.dry_run {

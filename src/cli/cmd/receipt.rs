@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, cmd: ReceiptCommand) -> Result<u8> {
             trust,
             reject,
         } => {
-            let key = key.load()?;
+            let key = key.load(&ctx.config)?;
             let keyring = ctx.keyring()?;
             let a = pouch::acknowledge::Acknowledge {
                 manifest: &manifest,

@@ -12,8 +12,8 @@ pub fn run(ctx: &Ctx, args: ResplitArgs) -> Result<u8> {
         parts,
         media,
     } = args;
-    let key_path = key.signing_key.clone();
-    let key = key.load()?;
+    let key_path = key.path(&ctx.config)?;
+    let key = key.load(&ctx.config)?;
     // The parts list is signed with -s, which must not be revoked; the
     // old signature is checked by the given keys (or -s's own), each as the
     // keyring knows it, so a revoked one is refused.
