@@ -146,7 +146,7 @@ pub enum Error {
         reason: String,
     },
     /// One or more parts of a split payload are missing, damaged or unexpected.
-    #[error("{} part problem(s): {}", .problems.len(), first_few(.problems))]
+    #[error("{}: {}", crate::format::names::counted(.problems.len() as u64, "part problem"), first_few(.problems))]
     BadParts {
         /// One line per bad part, naming it.
         problems: Vec<String>,

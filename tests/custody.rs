@@ -301,7 +301,7 @@ fn audit_marks_good_tampered_incomplete_receipts_and_junk() {
 fn keyring_names_recipients_and_signers_and_refuses_strangers() {
     let w = Agencies::new();
     let list = args!(w.sender(); "keyring", "list");
-    passes(list, &["fedpol-ic", "1 recipient(s)"]);
+    passes(list, &["fedpol-ic", "1 recipient"]);
     let m = w.pack("b1");
     let text = fs::read_to_string(&m).expect("read");
     assert!(text.contains(&pouch::payload::crypto::fingerprint(

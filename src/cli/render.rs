@@ -145,10 +145,7 @@ pub fn recut(r: &PackReport) {
 
 /// `n` things, in the singular for one: `1 file`, `2 files`.
 pub fn count(n: u64, thing: &str) -> String {
-    match n {
-        1 => format!("1 {thing}"),
-        n => format!("{n} {thing}s"),
-    }
+    pouch::format::names::counted(n, thing)
 }
 
 /// Whether the files were read back from the device: said either way.
@@ -265,9 +262,9 @@ pub fn verify(r: &VerifyReport, as_json: bool) {
     ));
     if r.contents_checked {
         out(&format!(
-            "contents   {} files, {} folders, {}: every entry matches the manifest",
-            r.files,
-            r.folders,
+            "contents   {}, {}, {}: every entry matches the manifest",
+            count(r.files, "file"),
+            count(r.folders, "folder"),
             bytes(r.total_bytes)
         ));
     } else {
@@ -444,12 +441,12 @@ pub fn keyring(k: &pouch::custody::keyring::Keyring, as_json: bool) {
             .unwrap_or_else(|| "no signing key".into());
         let previous = match p.previous_keys.len() {
             0 => String::new(),
-            n => format!("; {n} previous key(s)"),
+            n => format!("; {}", count(n as u64, "previous key")),
         };
         out(&format!(
-            "{:<24} {key}{previous}; {} recipient(s)",
+            "{:<24} {key}{previous}; {}",
             p.name,
-            p.recipients.len()
+            count(p.recipients.len() as u64, "recipient")
         ));
     }
     for r in &k.revoked {

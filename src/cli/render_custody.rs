@@ -22,9 +22,9 @@ pub fn ledger_verify(
         return json(&v);
     }
     out(&format!(
-        "{}: {} records, hash chain intact",
+        "{}: {}, hash chain intact",
         path.display(),
-        c.records
+        count(c.records, "record")
     ));
     if let (Some(n), Some(key)) = (c.signed_records, &c.signer) {
         let by = c

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use pouch::audit::AuditReport;
 use pouch::custody::reconcile::{ChannelLedgers, Status};
-use pouch::format::names::escape;
+use pouch::format::names::{counted, escape};
 
 /// Escapes untrusted text for HTML text and attribute values.
 fn h(text: &str) -> String {
@@ -60,12 +60,12 @@ pub fn report(r: &AuditReport, when: &str) -> String {
         s,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/>\
          <title>pouch audit</title><style>{STYLE}</style></head><body>\n\
-         <h1>pouch audit</h1>\n<p>Made {} by pouch {}: {} bundles, {} receipts, {} ledgers; {verdict}.</p>\n",
+         <h1>pouch audit</h1>\n<p>Made {} by pouch {}: {}, {}, {}; {verdict}.</p>\n",
         h(when),
         env!("CARGO_PKG_VERSION"),
-        r.bundles.len(),
-        r.receipts.len(),
-        r.ledgers.len()
+        counted(r.bundles.len() as u64, "bundle"),
+        counted(r.receipts.len() as u64, "receipt"),
+        counted(r.ledgers.len() as u64, "ledger")
     );
     for c in &r.reconciled {
         channel(&mut s, c);

@@ -353,6 +353,15 @@ fn short_name(name: &str, max: usize, extra: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
+/// `n` things, in the singular for one: `1 file`, `2 files` (`thing` is
+/// the singular; the plural adds an `s`).
+pub fn counted(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
 /// A size for people: `512 B`, `1.4 MiB` (powers of 1024).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];

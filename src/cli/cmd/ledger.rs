@@ -44,7 +44,8 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
             let key = key.load(&ctx.config)?;
             let n = pouch::custody::ledger_seal::sign(&path, &key)?;
             render::note(&format!(
-                "signed {n} records of {} with key {}",
+                "signed {} of {} with key {}",
+                render::count(n, "record"),
                 path.display(),
                 key.key_id
             ));
@@ -68,8 +69,8 @@ pub fn run(ctx: &Ctx, cmd: LedgerCommand) -> Result<u8> {
             }
             if !r.unresolved.is_empty() {
                 return Err(Error::Refused(format!(
-                    "{} interrupted command(s) could not be settled (see above): make their folders reachable and run pouch ledger repair again",
-                    r.unresolved.len()
+                    "{} could not be settled (see above): make their folders reachable and run pouch ledger repair again",
+                    render::count(r.unresolved.len() as u64, "interrupted command")
                 )));
             }
             render::note(&format!("{}: nothing left to repair", path.display()));

@@ -9,7 +9,7 @@ pub fn run(ctx: &Ctx, cmd: ReceiptCommand) -> Result<u8> {
         ReceiptCommand::Import { receipt, trust } => {
             let keys = ctx.keyring()?.trusted_with(&trust)?;
             if keys.is_empty() {
-                return Err(Error::Usage(
+                return Err(Error::Refused(
                     "no trusted keys: add the recipient with pouch keyring add NAME --sign-pub FILE, or pass --trust".into(),
                 ));
             }

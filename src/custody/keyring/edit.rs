@@ -48,7 +48,7 @@ impl Keyring {
                 match current {
                     Some(old) if old == key.to_base64() => {}
                     Some(_) => {
-                        return Err(Error::Usage(format!(
+                        return Err(Error::Refused(format!(
                             "{name} already has a different signing key; if the party rotated its key, \
                              pouch keyring rotate {name} --sign-pub NEW.minisign.pub [--valid-from DATE]; \
                              if the old key was lost or stolen, pouch keyring revoke {name} first"
@@ -176,7 +176,7 @@ impl Keyring {
         };
         let pk = key.to_base64();
         if let Some(r) = self.revoked.iter().find(|r| r.sign_pub == pk) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "key {} is already revoked (party {}, {})",
                 key.key_id, r.party, r.revoked
             )));
@@ -266,7 +266,7 @@ impl Keyring {
         self.parties
             .iter_mut()
             .find(|p| p.name == name)
-            .ok_or_else(|| Error::Usage(format!("no party called {name} in the keyring")))
+            .ok_or_else(|| Error::Refused(format!("no party called {name} in the keyring")))
     }
 }
 

@@ -428,7 +428,7 @@ impl Keyring {
         }
         for n in &req.parties {
             if self.get(n).is_none() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "recipient {n} of the spec is not in the keyring; pouch keyring add {n} --recipient age1..."
                 )));
             }
@@ -449,7 +449,7 @@ impl Keyring {
         check_one_kind(&all)?;
         let all: Vec<crypto::Recipient> = all.into_iter().map(|(r, _)| r).collect();
         if all.is_empty() {
-            return Err(Error::Usage(match &req.receiver {
+            return Err(Error::Refused(match &req.receiver {
                 Some(to) => format!(
                     "no recipients: {to} has none in the keyring; pass -r age1... or -R FILE, or pouch keyring add {to} --recipient age1..."
                 ),
