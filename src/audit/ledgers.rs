@@ -76,7 +76,7 @@ fn check_ledger(
         if r.bundle_id.as_ref().is_some_and(|id| found.contains(id)) {
             known.push(r.clone());
         }
-        if r.sender.is_some() && r.receiver.is_some() {
+        if reconcile::bears(&r) && channel_records.len() < reconcile::MAX_RECORDS {
             channel_records.push(reconcile::slim(r));
         }
     });
@@ -103,6 +103,15 @@ fn check_ledger(
             for r in channel_records {
                 claims.offer(r, c.signed_records);
             }
+            let row = |verdict: &str, detail: String| {
+                match claims.left_out {
+                0 => row(verdict, detail),
+                k => row(
+                    verdict,
+                    format!("{detail}; {k} channel records not reconciled (newer than its signature, or beyond {} records)", reconcile::MAX_RECORDS),
+                ),
+            }
+            };
             match (c.signed_records, c.party.or(c.signer)) {
                 (Some(signed), Some(by)) => {
                     let unsigned = match n - signed {

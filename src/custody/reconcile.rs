@@ -37,23 +37,40 @@ impl LedgerClaims {
     /// Keeps `r` (made [`slim`]) if it bears on a channel and the owner's
     /// signature covers it (`signed` records from the first).
     pub fn offer(&mut self, r: Record, signed: Option<u64>) {
-        let bears = matches!(
-            r.event,
-            Event::Packed | Event::Accepted | Event::Rejected | Event::Receipt | Event::Refused
-        ) && r.sender.is_some()
-            && r.receiver.is_some();
-        if !bears {
+        if !bears(&r) {
             return;
         }
         match (&self.owner, signed) {
-            (Some(_), Some(n)) if r.index < n => self.records.push(r),
+            (Some(_), Some(n)) if r.index < n && self.records.len() < MAX_RECORDS => {
+                self.records.push(r)
+            }
             _ => self.left_out += 1,
         }
     }
 }
 
-/// A record as reconciling needs it: its first note only, cut short.
+/// Whether `r` says something of a channel that reconciling counts.
+pub fn bears(r: &Record) -> bool {
+    matches!(
+        r.event,
+        Event::Packed | Event::Accepted | Event::Rejected | Event::Receipt | Event::Refused
+    ) && r.sender.is_some()
+        && r.receiver.is_some()
+}
+
+/// The most channel records of one ledger that are reconciled, and the
+/// most numbers of one channel lined up: a signed ledger is still one
+/// party's word, and a party may write a number as large as it likes.
+pub const MAX_RECORDS: usize = 200_000;
+/// See [`MAX_RECORDS`].
+pub const MAX_NUMBERS: u64 = 200_000;
+
+/// A record as reconciling needs it: its first note only (for a
+/// rejection or refusal), cut short, and nothing it does not read.
 pub fn slim(mut r: Record) -> Record {
+    if !matches!(r.event, Event::Rejected | Event::Refused) {
+        r.notes.clear();
+    }
     r.notes.truncate(1);
     if let Some(n) = r.notes.first_mut() {
         if n.len() > 240 {
@@ -67,6 +84,9 @@ pub fn slim(mut r: Record) -> Record {
     }
     r.previous_manifest_sha256 = None;
     r.path = None;
+    r.signer = None;
+    r.vouched_by = None;
+    r.prev = String::new();
     r
 }
 
@@ -235,7 +255,13 @@ fn channel_row(channel: String, mut f: Facts) -> ChannelLedgers {
         .map(|(n, _)| *n)
         .max()
         .unwrap_or(0);
-    let highest = f.by_number.keys().copied().max().unwrap_or(0);
+    let mut highest = f.by_number.keys().copied().max().unwrap_or(0);
+    if highest > MAX_NUMBERS {
+        f.disagreements.push(format!(
+            "a ledger records number {highest}: only numbers 1 to {MAX_NUMBERS} are lined up"
+        ));
+        highest = MAX_NUMBERS;
+    }
     let mut rows = Vec::new();
     for n in 1..=highest {
         let empty = Side::default();
@@ -317,5 +343,92 @@ fn channel_row(channel: String, mut f: Facts) -> ChannelLedgers {
         sequences: rows,
         counts,
         disagreements: f.disagreements,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: Event, sequence: u64, id: &str) -> Record {
+        Record {
+            event,
+            sequence: Some(sequence),
+            bundle_id: Some(id.into()),
+            name: Some(format!("b-{id}")),
+            sender: Some("a".into()),
+            receiver: Some("b".into()),
+            manifest_sha256: Some("0".repeat(64)),
+            ..Record::default()
+        }
+    }
+
+    fn ledger(owner: &str, records: Vec<Record>) -> LedgerClaims {
+        let mut l = LedgerClaims {
+            owner: Some(owner.into()),
+            ..LedgerClaims::default()
+        };
+        for (i, mut r) in records.into_iter().enumerate() {
+            r.index = i as u64;
+            l.offer(r, Some(u64::MAX));
+        }
+        l
+    }
+
+    #[test]
+    fn a_party_speaks_only_for_its_own_side() {
+        // The receiver's ledger claims a bundle packed; the sender's claims
+        // one accepted: neither counts.
+        let sender = ledger(
+            "a",
+            vec![
+                record(Event::Packed, 1, "x"),
+                record(Event::Accepted, 2, "y"),
+            ],
+        );
+        let receiver = ledger(
+            "b",
+            vec![
+                record(Event::Accepted, 1, "x"),
+                record(Event::Packed, 2, "y"),
+            ],
+        );
+        let c = &reconcile(&[sender, receiver])[0];
+        let status: Vec<Status> = c.sequences.iter().map(|s| s.status).collect();
+        assert_eq!(status, [Status::Accepted]);
+        assert!(c.disagreements.is_empty(), "{:?}", c.disagreements);
+        // A third party's ledger speaks for neither side.
+        let third = ledger("c", vec![record(Event::Packed, 1, "x")]);
+        assert!(reconcile(&[third])[0].sender_ledger.is_none());
+    }
+
+    #[test]
+    fn a_number_far_beyond_the_others_is_not_lined_up_to() {
+        let sender = ledger(
+            "a",
+            vec![
+                record(Event::Packed, 1, "x"),
+                record(Event::Packed, u64::MAX / 2, "y"),
+            ],
+        );
+        let c = &reconcile(&[sender])[0];
+        assert_eq!(c.sequences.len() as u64, MAX_NUMBERS);
+        assert!(
+            c.disagreements[0].contains("only numbers 1 to"),
+            "{:?}",
+            c.disagreements
+        );
+    }
+
+    #[test]
+    fn a_ledger_keeps_a_bounded_number_of_records() {
+        let mut l = LedgerClaims {
+            owner: Some("a".into()),
+            ..LedgerClaims::default()
+        };
+        for i in 0..(MAX_RECORDS as u64 + 10) {
+            l.offer(record(Event::Packed, i + 1, "x"), Some(u64::MAX));
+        }
+        assert_eq!((l.records.len(), l.left_out), (MAX_RECORDS, 10));
     }
 }

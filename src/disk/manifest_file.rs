@@ -22,11 +22,27 @@ pub fn check_is_manifest(path: &Path) -> Result<()> {
             hint: "verify, unpack and inspect take a bundle's manifest, NAME.toml; they find its payload and signature beside it",
         })
     };
-    if let Some(manifest) = file.strip_suffix(".minisig") {
-        return match manifest.strip_suffix(".toml") {
-            Some(name) => wrong("the signature of a bundle", name),
-            None => wrong("a signature", manifest),
+    if let Some(signed) = file.strip_suffix(".minisig") {
+        // The signature of a manifest, a parts list or a receipt.
+        let (what, name) = match signed.strip_suffix(".toml") {
+            Some(stem) => match (stem.strip_suffix(".parts"), stem.strip_suffix(".receipt")) {
+                (Some(name), _) => ("the signature of a bundle's parts list", name),
+                (_, Some(name)) => ("the signature of a receipt", name),
+                _ => ("the signature of a bundle", stem),
+            },
+            None => ("a signature", signed),
         };
+        return wrong(what, name);
+    }
+    if let Some(name) = file.strip_suffix(".parts.toml") {
+        return wrong("the parts list of a re-cut bundle", name);
+    }
+    if let Some(name) = file.strip_suffix(".receipt.toml") {
+        return Err(Error::WrongFile {
+            path: path.to_path_buf(),
+            problem: format!("this is a receipt, not a bundle's manifest; the bundle is {name}.toml"),
+            hint: "a sender imports a receipt with pouch receipt import RECEIPT; verify, unpack and inspect take a bundle's manifest, NAME.toml",
+        });
     }
     if let Some(name) = file.strip_suffix(".age") {
         return wrong("the payload of a bundle (its encrypted contents)", name);
@@ -61,4 +77,37 @@ pub fn read_manifest_bytes(path: &Path) -> Result<Vec<u8>> {
             MAX_MANIFEST_BYTES >> 20
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_other_file_of_a_bundle_is_named_with_the_manifest_to_pass() {
+        for (file, named, manifest) in [
+            ("b.age", "payload", "b.toml"),
+            ("b.age.001", "part", "b.toml"),
+            ("b.toml.minisig", "signature of a bundle", "b.toml"),
+            ("b.parts.toml", "parts list", "b.toml"),
+            (
+                "b.parts.toml.minisig",
+                "signature of a bundle's parts list",
+                "b.toml",
+            ),
+            ("b.receipt.toml", "receipt", "b.toml"),
+            ("b.receipt.toml.minisig", "signature of a receipt", "b.toml"),
+        ] {
+            let err = check_is_manifest(Path::new(file))
+                .expect_err(file)
+                .to_string();
+            assert!(
+                err.contains(named) && err.contains(manifest),
+                "{file}: {err}"
+            );
+        }
+        for fine in ["b.toml", "b.age.toml", "notes.age.txt"] {
+            assert!(check_is_manifest(Path::new(fine)).is_ok(), "{fine}");
+        }
+    }
 }
