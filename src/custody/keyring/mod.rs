@@ -20,7 +20,7 @@ mod edit;
 pub use edit::parse_when;
 
 /// The keyring file's contents.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Keyring {
     /// Format version, 1.
@@ -37,6 +37,18 @@ pub struct Keyring {
 
 fn one() -> u32 {
     1
+}
+
+/// An empty keyring, of the format this pouch writes (so that one saved
+/// as it is loads back).
+impl Default for Keyring {
+    fn default() -> Keyring {
+        Keyring {
+            format_version: one(),
+            parties: Vec::new(),
+            revoked: Vec::new(),
+        }
+    }
 }
 
 /// One party: an agency, a desk, a person.
@@ -161,10 +173,7 @@ impl Keyring {
             reason,
         };
         let Some(k) = read_toml::<Keyring>(path, MAX_KEYRING_BYTES, bad)? else {
-            return Ok(Keyring {
-                format_version: 1,
-                ..Keyring::default()
-            });
+            return Ok(Keyring::default());
         };
         if k.format_version != 1 {
             return Err(bad(format!(
@@ -532,6 +541,13 @@ pub fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_keyring_saved_as_it_is_loads_back() {
+        let (_dir, path) = crate::scratch::file("keyring.toml", None);
+        Keyring::default().save(&path).expect("saved");
+        assert_eq!(Keyring::load(&path).expect("loads"), Keyring::default());
+    }
 
     fn recipient() -> String {
         crate::keygen::keygen("k", tempfile::tempdir().unwrap().path(), None, false)
