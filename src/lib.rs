@@ -44,6 +44,7 @@ pub mod listing;
 pub mod mixup;
 pub mod notice;
 pub mod pack;
+pub mod parity;
 pub mod passphrase;
 pub mod payload;
 pub mod progress;

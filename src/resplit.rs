@@ -139,6 +139,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
         signature_path: signature::signature_path(&manifest_path),
         manifest_path,
         payload_files,
+        parity_files: Vec::new(),
         manifest: shown,
         skipped: Vec::new(),
         auto_split: false,

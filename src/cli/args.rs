@@ -390,6 +390,10 @@ pub struct PackArgs {
     /// zstd compression level, 1 (fastest) to 19 (smallest); default 3.
     #[arg(long)]
     pub level: Option<i32>,
+    /// Also write PAR2 recovery files of PCT of the payload (e.g. 10%), which
+    /// stock par2 can repair damaged or lost parts from.
+    #[arg(long, value_name = "PCT")]
+    pub parity: Option<String>,
     /// Keep file names out of the outer manifest (only counts and a digest remain).
     #[arg(long)]
     pub seal_names: bool,

@@ -124,6 +124,16 @@ pub fn pack(r: &PackReport) {
         payload_line(r),
         m.signer.key_id
     ));
+    if let Some(p) = &m.payload.parity {
+        note(&format!(
+            "parity: {} recovery slices of {} in {} PAR2 files ({} …); stock par2 repairs from them: par2 repair {}.par2",
+            p.recovery_slices,
+            bytes(p.slice_size),
+            p.files.len(),
+            escape(&p.files[0].file),
+            escape(&m.name)
+        ));
+    }
     read_back_line(r);
     out(&r.manifest_path.display().to_string());
 }

@@ -104,6 +104,12 @@ pub fn pack(flags: PackFlags, spec: &Spec, config: &Config) -> Result<PackSettin
         require_pq: switched_on(&[given.require_pq, spec.require_pq, config.require_pq]),
         split,
         filter,
+        parity: (given
+            .parity
+            .or(spec.parity.clone())
+            .or(config.parity.clone()))
+        .map(|p| crate::parity::parse_percent(&p))
+        .transpose()?,
         ..PackOptions::default()
     };
     Ok(PackSettings {
