@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
 use crate::payload::archive::NullSink;
 use crate::payload::crypto;
@@ -68,11 +68,13 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     let bundle = crate::bundle::open(&opts.manifest, &opts.trust)?
         .with_parts_from(&opts.parts_from)
         .with_progress(&opts.progress);
-    if opts.identities.is_empty() {
-        bundle.check_payload()?;
-    } else {
-        bundle.check_contents(&opts.identities, &mut NullSink)?;
-    }
+    let checked = match opts.identities.is_empty() {
+        true => bundle.check_payload(),
+        false => bundle
+            .check_contents(&opts.identities, &mut NullSink)
+            .map(drop),
+    };
+    checked.map_err(|e| with_parity(e, &bundle))?;
     let m = &bundle.manifest;
     Ok(VerifyReport {
         manifest_path: bundle.manifest_path.clone(),
@@ -90,6 +92,31 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         total_bytes: m.contents.total_bytes,
         manifest: bundle.manifest,
     })
+}
+
+/// A damaged payload's error, with what its PAR2 files say of the damage
+/// when it has some ([`crate::parity::assess`]); any other error as it is.
+/// The damaged files are read again for this, on the failure path only.
+fn with_parity(e: Error, bundle: &crate::bundle::Bundle) -> Error {
+    let damaged = matches!(
+        e,
+        Error::BadParts { .. } | Error::PayloadMismatch { .. } | Error::PayloadMissing { .. }
+    );
+    // A re-cut's parts are not the ones the PAR2 files describe.
+    if !damaged || bundle.cut.recut.is_some() {
+        return e;
+    }
+    match crate::parity::assess(&bundle.manifest, &bundle.cut.search_dirs) {
+        Ok(Some(a)) => Error::Damaged {
+            damage: e.to_string(),
+            repairable: a.repairable(),
+            lost: a.lost,
+            total: a.total,
+            recovery: a.recovery,
+            ignored: a.ignored,
+        },
+        _ => e,
+    }
 }
 
 /// Appends the outcome of a verify of `manifest` to the ledger at `ledger`

@@ -230,3 +230,39 @@ fn parity_values_out_of_range_are_usage_errors() {
         "nothing written"
     );
 }
+
+#[test]
+fn verify_says_whether_damage_is_repairable_and_ignores_par2_files_that_do_not_match() {
+    let (w, clerk) = world();
+    let (_, m) = bundle(&w, &clerk, "20%");
+    let out = m.parent().expect("the bundle's folder").to_path_buf();
+    damage(&out.join("b.age.002"), 5000, &[0xAA; 4]);
+    let said = fails(
+        verify_cmd(&m, &clerk),
+        1,
+        &["damaged but repairable (1 of "],
+    );
+    said.stderr(predicates::str::contains("par2 repair"));
+    // A forged index and volume are left out, named; the other volumes
+    // (which carry the index's packets too) still count.
+    damage(&out.join("b.par2"), 100, &[1]);
+    damage(&out.join("b.vol00+01.par2"), 100, &[1]);
+    fails(
+        verify_cmd(&m, &clerk),
+        1,
+        &[
+            "repairable (1 of ",
+            "b.par2: does not match the manifest",
+            "b.vol00+01.par2",
+        ],
+    );
+    fs::remove_file(out.join("b.age.001")).expect("lose a part");
+    fs::remove_file(out.join("b.age.003")).expect("lose a part");
+    let json = common::output(args!(verify_cmd(&m, &clerk); "--json"));
+    let text = common::stdout_of(&json);
+    assert!(
+        text.contains("\"kind\": \"damaged_unrecoverable\""),
+        "{text}"
+    );
+    assert!(text.contains("unrecoverable ("), "{text}");
+}

@@ -141,6 +141,113 @@ fn pad4(b: &mut Vec<u8>) {
     }
 }
 
+/// No packet other than a recovery slice is larger than this: an input
+/// file slice checksum packet of the most slices PAR2 numbers is 640 KiB.
+pub const MAX_PACKET_BODY: u64 = 4 << 20;
+/// No file holds more packets than this that are read.
+pub const MAX_PACKETS: usize = 70_000;
+
+/// The packets of a recovery set a reader needs to know what each input
+/// slice must hash to: the main, file description and slice checksum
+/// packets (recovery slices are skipped, not read).
+#[derive(Debug, Default)]
+pub struct Critical {
+    /// The slice size, from the main packet.
+    pub slice_size: u64,
+    /// The files' descriptions.
+    pub files: Vec<FileDesc>,
+    /// Each file's slice checksums, by its id.
+    pub slices: Vec<(Hash, Vec<(Hash, u32)>)>,
+}
+
+/// Reads the critical packets of a PAR2 file of `len` bytes from `r`, in
+/// bounded memory and time: every length is checked against what is left
+/// before anything is read, recovery bodies are skipped, no other body may
+/// exceed [`MAX_PACKET_BODY`], and a packet whose hash does not match is
+/// refused.
+pub fn read_critical(r: &mut dyn std::io::Read, len: u64) -> Result<Critical, String> {
+    let mut out = Critical::default();
+    let mut left = len;
+    let mut count = 0usize;
+    while left > 0 {
+        count += 1;
+        if count > MAX_PACKETS || left < HEADER_LEN as u64 {
+            return Err("more packets than a PAR2 file pouch writes holds".into());
+        }
+        let mut head = [0u8; HEADER_LEN];
+        r.read_exact(&mut head).map_err(|e| e.to_string())?;
+        let plen = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
+        if head[..8] != MAGIC || plen < HEADER_LEN as u64 || plen % 4 != 0 || plen > left {
+            return Err("a packet header is malformed or claims more than the file holds".into());
+        }
+        left -= plen;
+        let body_len = plen - HEADER_LEN as u64;
+        let kind: [u8; 16] = head[48..64].try_into().unwrap_or_default();
+        if kind == RECOVERY {
+            let skipped = std::io::copy(
+                &mut std::io::Read::take(&mut *r, body_len),
+                &mut std::io::sink(),
+            )
+            .map_err(|e| e.to_string())?;
+            if skipped != body_len {
+                return Err("a recovery packet is cut short".into());
+            }
+            continue;
+        }
+        if body_len > MAX_PACKET_BODY {
+            return Err("a packet is larger than any pouch writes".into());
+        }
+        let mut body = vec![0u8; body_len as usize];
+        r.read_exact(&mut body).map_err(|e| e.to_string())?;
+        let mut h = hash_start(head[32..48].try_into().unwrap_or(&[0; 16]), &kind);
+        h.update(&body);
+        if h.finalize().as_slice() != &head[16..32] {
+            return Err("a packet's hash does not match its contents".into());
+        }
+        take_packet(&mut out, &kind, &body)?;
+    }
+    Ok(out)
+}
+
+fn take_packet(out: &mut Critical, kind: &[u8; 16], body: &[u8]) -> Result<(), String> {
+    let hash = |at: usize| -> Hash { body[at..at + 16].try_into().unwrap_or_default() };
+    let short = || "a packet is shorter than its kind requires".to_string();
+    if *kind == MAIN {
+        if body.len() < 12 {
+            return Err(short());
+        }
+        out.slice_size = u64::from_le_bytes(body[..8].try_into().unwrap_or_default());
+    } else if *kind == FILE_DESC {
+        if body.len() < 56 {
+            return Err(short());
+        }
+        let name = String::from_utf8_lossy(&body[56..]);
+        out.files.push(FileDesc {
+            id: hash(0),
+            md5: hash(16),
+            md5_16k: hash(32),
+            length: u64::from_le_bytes(body[48..56].try_into().unwrap_or_default()),
+            name: name.trim_end_matches('\0').to_string(),
+        });
+    } else if *kind == IFSC {
+        if body.len() < 16 || (body.len() - 16) % 20 != 0 {
+            return Err(short());
+        }
+        let sums = body[16..]
+            .chunks_exact(20)
+            .map(|c| {
+                let md5: Hash = c[..16].try_into().unwrap_or_default();
+                (
+                    md5,
+                    u32::from_le_bytes(c[16..].try_into().unwrap_or_default()),
+                )
+            })
+            .collect();
+        out.slices.push((hash(0), sums));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +261,40 @@ mod tests {
         assert_eq!(p.len(), 72);
         assert_eq!(&p[16..32], &md5(&p[32..]));
         assert_eq!(&p[64..], b"pouch\0\0\0");
+    }
+
+    #[test]
+    fn the_reader_refuses_lies_about_lengths_and_hashes() {
+        let set = [1u8; 16];
+        let good = packet(&set, &MAIN, &main_body(4096, &[[2; 16]]));
+        let c = read_critical(&mut &good[..], good.len() as u64).expect("good");
+        assert_eq!(c.slice_size, 4096);
+        let mut huge = good.clone();
+        huge[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        let mut odd = good.clone();
+        odd[8..16].copy_from_slice(&66u64.to_le_bytes());
+        let mut forged = good.clone();
+        forged[70] ^= 1;
+        let mut magic = good.clone();
+        magic[0] = b'X';
+        for (what, bytes) in [
+            ("huge", huge),
+            ("odd", odd),
+            ("forged", forged),
+            ("magic", magic),
+        ] {
+            assert!(
+                read_critical(&mut &bytes[..], bytes.len() as u64).is_err(),
+                "{what}"
+            );
+        }
+        // A body over the bound is refused before it is read.
+        let mut big = header(&set, &IFSC, MAX_PACKET_BODY + 4, &[0; 16]).to_vec();
+        big.resize(big.len() + 8, 0);
+        let claimed = MAX_PACKET_BODY + 4 + HEADER_LEN as u64;
+        assert!(read_critical(&mut &big[..], claimed).is_err());
+        // Truncated: fewer bytes than the length given.
+        assert!(read_critical(&mut &good[..10], good.len() as u64).is_err());
     }
 
     #[test]

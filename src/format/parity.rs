@@ -88,17 +88,26 @@ pub fn check(name: &str, p: &Parity) -> Result<(), String> {
     Ok(())
 }
 
-/// The files pouch writes for `total` recovery slices.
-pub fn expected_names(name: &str, total: u64) -> Vec<String> {
-    let mut out = vec![index_name(name)];
+/// The volumes for `total` recovery slices: (first exponent, count), in
+/// sizes 1, 2, 4, … as par2cmdline makes them.
+pub fn volumes(total: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
     let (mut first, mut count) = (0u64, 1u64);
     while first < total {
         let n = count.min(total - first);
-        out.push(volume_name(name, first, n, total));
+        out.push((first, n));
         first += n;
         count *= 2;
     }
     out
+}
+
+/// The files pouch writes for `total` recovery slices: the index, then
+/// the [`volumes`].
+pub fn expected_names(name: &str, total: u64) -> Vec<String> {
+    let vols = volumes(total).into_iter();
+    let names = vols.map(|(first, n)| volume_name(name, first, n, total));
+    std::iter::once(index_name(name)).chain(names).collect()
 }
 
 #[cfg(test)]

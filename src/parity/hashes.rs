@@ -53,21 +53,21 @@ pub(super) fn sums(sources: &[Source], slice: u64) -> Result<Vec<Sums>> {
     })
 }
 
-/// Calls `each` with the file's bytes in order, in chunks; fails if the
-/// file does not hold exactly the size it was written with.
-fn stream(f: &Source, each: &mut dyn FnMut(&[u8])) -> Result<()> {
-    let mut file = open_regular(&f.path)?;
+/// Calls `each` with the file's bytes in order, in chunks; returns how
+/// many there were.
+fn stream(path: &Path, each: &mut dyn FnMut(&[u8])) -> Result<u64> {
+    let mut file = open_regular(path)?;
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     loop {
-        let n = file.read(&mut buf).doing("reading", &f.path)?;
+        let n = file.read(&mut buf).doing("reading", path)?;
         if n == 0 {
             break;
         }
         total += n as u64;
         each(&buf[..n]);
     }
-    check_size(&f.path, total, f.size)
+    Ok(total)
 }
 
 fn check_size(path: &Path, got: u64, want: u64) -> Result<()> {
@@ -83,20 +83,29 @@ fn check_size(path: &Path, got: u64, want: u64) -> Result<()> {
 fn whole_md5(f: &Source) -> Result<(Hash, Hash)> {
     let (mut all, mut head) = (Md5::new(), Md5::new());
     let mut seen = 0usize;
-    stream(f, &mut |b| {
+    let size = stream(&f.path, &mut |b| {
         all.update(b);
         let take = b.len().min(16384 - seen.min(16384));
         head.update(&b[..take]);
         seen += take;
     })?;
+    check_size(&f.path, size, f.size)?;
     Ok((all.finalize().into(), head.finalize().into()))
 }
 
 fn slice_sums(f: &Source, slice: u64) -> Result<Vec<(Hash, u32)>> {
+    let (sums, size) = slice_sums_found(&f.path, slice)?;
+    check_size(&f.path, size, f.size)?;
+    Ok(sums)
+}
+
+/// The slice checksums of the file at `path` as it is, however long, and
+/// its length.
+pub(super) fn slice_sums_found(path: &Path, slice: u64) -> Result<(Vec<(Hash, u32)>, u64)> {
     let mut out = Vec::new();
     let (mut md5, mut crc) = (Md5::new(), crc32fast::Hasher::new());
     let mut filled = 0u64;
-    stream(f, &mut |mut b| {
+    let size = stream(path, &mut |mut b| {
         while !b.is_empty() {
             let take = b.len().min((slice - filled) as usize);
             md5.update(&b[..take]);
@@ -121,5 +130,5 @@ fn slice_sums(f: &Source, slice: u64) -> Result<Vec<(Hash, u32)>> {
         }
         out.push((md5.finalize().into(), crc.finalize()));
     }
-    Ok(out)
+    Ok((out, size))
 }

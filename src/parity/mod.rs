@@ -10,6 +10,7 @@
 //! input slices (see [`plan`] for why); memory stays bounded whatever the
 //! payload (see [`encode`]).
 
+mod assess;
 mod encode;
 pub mod gf16;
 mod hashes;
@@ -24,6 +25,7 @@ use crate::disk::media;
 use crate::error::{Error, IoContext, Result};
 use crate::format::par2::{self, Hash};
 use crate::format::parity::{self as record, Parity, ParityFile};
+pub use assess::{assess, Assessment};
 
 /// About this many input slices: see [`plan`].
 pub const TARGET_SLICES: u64 = 100;
@@ -179,17 +181,13 @@ fn volumes(
     // Where exponent k goes: (volume, offset of its packet).
     let mut place = Vec::new();
     let mut files = Vec::new();
-    let (mut first, mut count) = (0u64, 1u64);
-    while first < total {
-        let n = count.min(total - first);
+    for (first, n) in record::volumes(total) {
         let path = dir.join(record::volume_name(name, first, n, total));
         let pending = PendingFile::create(&path, 0o644)?;
         for k in 0..n {
             place.push((files.len(), k * packet_len));
         }
         files.push((pending, path, n * packet_len));
-        first += n;
-        count *= 2;
     }
     let mut hashes: Vec<md5::Md5> = job
         .exponents
@@ -221,8 +219,7 @@ fn volumes(
         f.file()
             .write_all_at(critical, data_len)
             .doing("writing", &path)?;
-        let size = data_len + critical.len() as u64;
-        let sha256 = sha256_of(f.file(), &path)?;
+        let (size, sha256) = sha256_of(f.file(), &path)?;
         out.push(media::Written {
             file: f.sync()?,
             size,
@@ -232,8 +229,8 @@ fn volumes(
     Ok(out)
 }
 
-/// sha256 of an open file from its start.
-fn sha256_of(file: &std::fs::File, path: &Path) -> Result<String> {
+/// Size and sha256 of an open file, from its start.
+fn sha256_of(file: &std::fs::File, path: &Path) -> Result<(u64, String)> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
@@ -245,7 +242,7 @@ fn sha256_of(file: &std::fs::File, path: &Path) -> Result<String> {
         h.update(&buf[..n]);
         pos += n as u64;
     }
-    Ok(hex::encode(h.finalize()))
+    Ok((pos, hex::encode(h.finalize())))
 }
 
 #[cfg(test)]
