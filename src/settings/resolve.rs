@@ -221,6 +221,7 @@ pub fn config_rows(s: &Sources) -> Vec<Row> {
             c.level.is_some(),
         ),
         conf("media", c.media.clone(), c.media.is_some()),
+        conf("parity", c.parity.clone(), c.parity.is_some()),
         conf("out_dir", path(&c.out_dir), c.out_dir.is_some()),
         conf(
             "require_pq",
