@@ -102,11 +102,22 @@ fn with_parity(e: Error, bundle: &crate::bundle::Bundle) -> Error {
         e,
         Error::BadParts { .. } | Error::PayloadMismatch { .. } | Error::PayloadMissing { .. }
     );
-    // A re-cut's parts are not the ones the PAR2 files describe.
-    if !damaged || bundle.cut.recut.is_some() {
+    // A re-cut's parts have the parity its parts list gives, if any.
+    let m = &bundle.manifest;
+    let parity = match &bundle.cut.recut {
+        Some(r) => r.parity.as_ref(),
+        None => m.payload.parity.as_ref(),
+    };
+    let (Some(parity), true) = (parity, damaged) else {
         return e;
-    }
-    match crate::parity::assess(&bundle.manifest, &bundle.cut.search_dirs) {
+    };
+    let payload: Vec<(String, u64)> = match bundle.cut.parts.is_empty() {
+        true => vec![(m.payload.file.clone(), m.payload.size)],
+        false => (bundle.cut.parts.iter())
+            .map(|x| (x.file.clone(), x.size))
+            .collect(),
+    };
+    match crate::parity::assess(parity, &payload, &bundle.cut.search_dirs) {
         Ok(Some(a)) => Error::Damaged {
             damage: e.to_string(),
             repairable: a.repairable(),

@@ -256,6 +256,19 @@ fn verify_says_whether_damage_is_repairable_and_ignores_par2_files_that_do_not_m
             "b.vol00+01.par2",
         ],
     );
+    // A volume grown huge (sparse: 64 GiB claimed) is left out by its size,
+    // never read.
+    let huge = fs::File::options()
+        .write(true)
+        .open(out.join("b.vol01+02.par2"));
+    huge.and_then(|f| f.set_len(64 << 30)).expect("grow");
+    let started = std::time::Instant::now();
+    fails(
+        verify_cmd(&m, &clerk),
+        1,
+        &["b.vol01+02.par2: does not match"],
+    );
+    assert!(started.elapsed().as_secs() < 20, "the huge file was read");
     fs::remove_file(out.join("b.age.001")).expect("lose a part");
     fs::remove_file(out.join("b.age.003")).expect("lose a part");
     let json = common::output(args!(verify_cmd(&m, &clerk); "--json"));
@@ -265,4 +278,29 @@ fn verify_says_whether_damage_is_repairable_and_ignores_par2_files_that_do_not_m
         "{text}"
     );
     assert!(text.contains("unrecoverable ("), "{text}");
+}
+
+#[test]
+fn resplit_parity_covers_the_new_parts_and_is_signed_in_the_parts_list() {
+    let (w, clerk) = world();
+    let (src, m) = bundle(&w, &clerk, "10%");
+    let recut = w.dir("recut");
+    let resplit = pouch!("resplit", &m, "-o", &recut, "-s", &clerk.secret);
+    passes(args!(resplit; "--split", "512K", "--parity", "40%"), &[]);
+    let list = fs::read_to_string(recut.join("b.parts.toml")).expect("parts list");
+    assert!(
+        list.contains("[parity]") && list.contains("b.vol00+01.par2"),
+        "{list}"
+    );
+    // The manifest is copied unchanged: its own parity names the old cut.
+    assert_eq!(
+        fs::read(&m).expect("old"),
+        fs::read(recut.join("b.toml")).expect("new")
+    );
+    let (ok, text) = par2(&recut, &["verify", "b.par2"]);
+    assert!(ok, "par2 verify of the re-cut: {text}");
+    fs::remove_file(recut.join("b.age.002")).expect("lose a part");
+    let m2 = recut.join("b.toml");
+    fails(verify_cmd(&m2, &clerk), 1, &["damaged but repairable"]);
+    repaired(&w, &recut, &m2, (&src, &clerk));
 }

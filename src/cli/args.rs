@@ -536,6 +536,10 @@ pub struct ResplitArgs {
     pub parts: PartsArgs,
     #[command(flatten)]
     pub media: MediaArgs,
+    /// Also write PAR2 recovery files of PCT of the payload (e.g. 10%) over
+    /// the new parts, listed in the signed parts list.
+    #[arg(long, value_name = "PCT")]
+    pub parity: Option<String>,
 }
 
 /// Where else the bundle's parts may be.

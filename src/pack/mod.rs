@@ -462,16 +462,8 @@ fn make_parity(
     files: &[media::Written],
     pct: u32,
 ) -> Result<(Vec<media::Written>, crate::format::parity::Parity)> {
-    let sources: Vec<crate::parity::Source> = files
-        .iter()
-        .map(|w| crate::parity::Source {
-            name: w.file.final_name(),
-            path: w.file.temp_path().to_path_buf(),
-            size: w.size,
-        })
-        .collect();
     opts.progress.start("parity", 0);
-    let made = crate::parity::create(&opts.out_dir, name, &sources, pct);
+    let made = crate::parity::create_over(&opts.out_dir, name, files, pct);
     opts.progress.finish();
     made
 }

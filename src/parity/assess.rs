@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use super::hashes::slice_sums_found;
 use super::sha256_of;
 use crate::disk::durable::open_regular;
-use crate::error::Result;
-use crate::format::manifest::Manifest;
+use crate::error::{IoContext, Result};
 use crate::format::par2::{self, Critical};
-use crate::format::parity::volumes;
+use crate::format::parity::{volumes, Parity, ParityFile};
 
 /// What the PAR2 files say of a damaged payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,23 +37,21 @@ impl Assessment {
     }
 }
 
-/// Assesses the payload of `m` (whose signature was checked), its files
-/// looked for in `dirs` (the manifest's folder first); `None` when the
-/// bundle has no parity, or no PAR2 file of it can be believed.
-pub fn assess(m: &Manifest, dirs: &[PathBuf]) -> Result<Option<Assessment>> {
-    let Some(p) = &m.payload.parity else {
-        return Ok(None);
-    };
+/// Assesses the payload files `payload` (name, size) against the PAR2
+/// files `p` says (from a manifest or parts list whose signature was
+/// checked), all looked for in `dirs` (the manifest's folder first);
+/// `None` when no PAR2 file of it can be believed.
+pub fn assess(
+    p: &Parity,
+    payload: &[(String, u64)],
+    dirs: &[PathBuf],
+) -> Result<Option<Assessment>> {
     let mut ignored = Vec::new();
     let mut believed = Vec::new();
     for f in &p.files {
         match find(dirs, &f.file) {
             None => ignored.push(format!("{}: missing", f.file)),
-            Some(path)
-                if sha256_of(&open_regular(&path)?, &path)? == (f.size, f.sha256.clone()) =>
-            {
-                believed.push(path)
-            }
+            Some(path) if matches(&path, f)? => believed.push(path),
             Some(_) => ignored.push(format!(
                 "{}: does not match the manifest (damaged or forged), ignored for repair",
                 f.file
@@ -78,23 +75,14 @@ pub fn assess(m: &Manifest, dirs: &[PathBuf]) -> Result<Option<Assessment>> {
     if critical.slice_size != p.slice_size {
         return Ok(None);
     }
-    let payload: Vec<(String, u64)> = match m.payload.parts.is_empty() {
-        true => vec![(m.payload.file.clone(), m.payload.size)],
-        false => m
-            .payload
-            .parts
-            .iter()
-            .map(|x| (x.file.clone(), x.size))
-            .collect(),
-    };
     let (mut total, mut lost) = (0, 0);
-    for (name, size) in payload {
+    for (name, &size) in payload.iter().map(|(n, s)| (n, s)) {
         let n = size.div_ceil(p.slice_size);
         total += n;
-        let Some(want) = expected(&critical, &name, size) else {
+        let Some(want) = expected(&critical, name, size) else {
             return Ok(None);
         };
-        let got = match find(dirs, &name) {
+        let got = match find(dirs, name) {
             Some(path) => slice_sums_found(&path, p.slice_size)?.0,
             None => Vec::new(),
         };
@@ -118,6 +106,18 @@ fn expected<'a>(c: &'a Critical, name: &str, size: u64) -> Option<&'a Vec<(par2:
         .iter()
         .find(|d| d.name == name && d.length == size)?;
     c.slices.iter().find(|s| s.0 == desc.id).map(|s| &s.1)
+}
+
+/// Whether the file at `path` is the one the manifest lists: its size is
+/// looked at first, so a file of another size (a huge one, say) is never
+/// read.
+fn matches(path: &Path, f: &ParityFile) -> Result<bool> {
+    let file = open_regular(path)?;
+    let size = file
+        .metadata()
+        .doing("reading the metadata of", path)?
+        .len();
+    Ok(size == f.size && sha256_of(&file, path)? == (f.size, f.sha256.clone()))
 }
 
 fn critical(path: &Path) -> Option<Critical> {

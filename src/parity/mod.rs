@@ -167,6 +167,25 @@ pub fn create(
     Ok((written, parity))
 }
 
+/// [`create`] over payload files just written (still under their
+/// temporary names).
+pub fn create_over(
+    dir: &Path,
+    name: &str,
+    written: &[media::Written],
+    pct: u32,
+) -> Result<(Vec<media::Written>, Parity)> {
+    let sources: Vec<Source> = written
+        .iter()
+        .map(|w| Source {
+            name: w.file.final_name(),
+            path: w.file.temp_path().to_path_buf(),
+            size: w.size,
+        })
+        .collect();
+    create(dir, name, &sources, pct)
+}
+
 /// The recovery volumes: sizes 1, 2, 4, … recovery slices (as par2cmdline
 /// makes them), each followed by the index's packets.
 fn volumes(
