@@ -12,7 +12,7 @@
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use super::gf16::{coefficient, Table};
+use super::gf16::Table;
 use crate::disk::durable::open_regular;
 use crate::error::{Error, IoContext, Result};
 
@@ -23,18 +23,48 @@ pub const STRIPE_BUDGET: u64 = 32 << 20;
 /// piece of input stays in the L1/L2 cache across all recovery slices.
 const PIECE: usize = 16 << 10;
 
-/// What to encode.
-pub(super) struct Job {
-    /// The input files in the order of their slices (the main packet's).
-    pub files: Vec<(PathBuf, u64)>,
-    /// The slice size, a multiple of 64.
+/// One input slice: `len` bytes of `path` from `offset` (the rest of the
+/// slice is zeros).
+pub(super) struct Input {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// What to compute: `outputs` slices, output `k` the sum over the inputs
+/// `i` of `coef(i, k) · input i`. Encoding: the inputs are the payload's
+/// slices, the outputs the recovery slices. Repair: the inputs are the
+/// intact slices and the recovery slices, the outputs the lost slices.
+pub(super) struct Job<'a> {
+    /// The inputs, in the order `coef` numbers them.
+    pub inputs: Vec<Input>,
+    /// How many output slices.
+    pub outputs: usize,
+    /// The coefficients.
+    pub coef: &'a (dyn Fn(usize, usize) -> u16 + Sync),
+    /// The slice size, a multiple of 4.
     pub slice: u64,
-    /// Each input slice's constant, as a log ([`super::gf16::input_logs`]).
-    pub logs: Vec<u32>,
-    /// The recovery slices' exponents.
-    pub exponents: Vec<u32>,
     /// Worker threads.
     pub threads: usize,
+}
+
+impl Job<'_> {
+    /// The inputs of `files` (path, size), each cut into slices.
+    pub fn slices_of(files: &[(PathBuf, u64)], slice: u64) -> Vec<Input> {
+        let mut out = Vec::new();
+        for (path, size) in files {
+            for s in 0..size.div_ceil(slice) {
+                let offset = s * slice;
+                let len = slice.min(size - offset);
+                out.push(Input {
+                    path: path.clone(),
+                    offset,
+                    len,
+                });
+            }
+        }
+        out
+    }
 }
 
 /// The stripe width for `recovery` slices of `slice` bytes: the budget
@@ -50,7 +80,7 @@ pub(super) type Sink<'a> = dyn FnMut(usize, u64, &[u8]) -> Result<()> + 'a;
 /// Encodes `job`, handing each recovery slice's data to `sink` in order of
 /// offset: `sink(k, offset, bytes)` for the `k`-th exponent.
 pub(super) fn encode(job: &Job, sink: &mut Sink) -> Result<()> {
-    let width = stripe_width(job.slice, job.exponents.len());
+    let width = stripe_width(job.slice, job.outputs);
     let mut off = 0u64;
     while off < job.slice {
         crate::interrupt::check()?;
@@ -70,7 +100,7 @@ pub(super) fn encode(job: &Job, sink: &mut Sink) -> Result<()> {
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
-        for k in 0..job.exponents.len() {
+        for k in 0..job.outputs {
             for (&(a, _), piece) in cols.iter().zip(&pieces) {
                 sink(k, off + a, &piece[k])?;
             }
@@ -93,40 +123,37 @@ fn columns(w: u64, threads: usize) -> Vec<(u64, u64)> {
     out
 }
 
-/// Bytes `start .. start + len` of every recovery slice.
+/// Bytes `start .. start + len` of every output slice.
 fn column(job: &Job, start: u64, len: usize) -> Result<Vec<Vec<u8>>> {
-    let mut rec = vec![vec![0u8; len]; job.exponents.len()];
+    let mut out = vec![vec![0u8; len]; job.outputs];
     let mut buf = vec![0u8; len];
-    let mut index = 0usize;
-    for (path, size) in &job.files {
-        let file = open_regular(path)?;
-        let slices = size.div_ceil(job.slice);
-        for s in 0..slices {
-            let pos = s * job.slice + start;
-            let n = (len as u64).min(size.saturating_sub(pos)) as usize;
-            let log = job.logs[index];
-            index += 1;
-            if n == 0 {
-                // Padding only: zero contributes nothing.
-                continue;
-            }
-            file.read_exact_at(&mut buf[..n], pos)
-                .doing("reading", path)?;
-            buf[n..].fill(0);
-            let tables: Vec<Table> = job
-                .exponents
-                .iter()
-                .map(|&e| Table::new(coefficient(log, e)))
-                .collect();
-            for p in (0..len).step_by(PIECE) {
-                let end = (p + PIECE).min(len);
-                for (r, t) in rec.iter_mut().zip(&tables) {
-                    t.mul_acc(&mut r[p..end], &buf[p..end]);
-                }
+    let mut open: Option<(&PathBuf, std::fs::File)> = None;
+    for (i, input) in job.inputs.iter().enumerate() {
+        let n = (len as u64).min(input.len.saturating_sub(start)) as usize;
+        if n == 0 {
+            // Padding only: zero contributes nothing.
+            continue;
+        }
+        let file = match open.take() {
+            Some((p, f)) if p == &input.path => (p, f),
+            _ => (&input.path, open_regular(&input.path)?),
+        };
+        file.1
+            .read_exact_at(&mut buf[..n], input.offset + start)
+            .doing("reading", &input.path)?;
+        open = Some(file);
+        buf[n..].fill(0);
+        let tables: Vec<Table> = (0..job.outputs)
+            .map(|k| Table::new((job.coef)(i, k)))
+            .collect();
+        for p in (0..len).step_by(PIECE) {
+            let end = (p + PIECE).min(len);
+            for (r, t) in out.iter_mut().zip(&tables) {
+                t.mul_acc(&mut r[p..end], &buf[p..end]);
             }
         }
     }
-    Ok(rec)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -139,15 +139,17 @@ pub fn create(
         size: critical.len() as u64,
         sha256: crate::payload::hashing::sha256_hex(&critical),
     });
+    let files: Vec<(PathBuf, u64)> = (order.iter())
+        .map(|&i| (sources[i].path.clone(), sources[i].size))
+        .collect();
+    let logs = gf16::input_logs(plan.input_slices as usize);
+    let coef = |i: usize, k: usize| gf16::coefficient(logs[i], k as u32);
     let job = encode::Job {
-        files: order
-            .iter()
-            .map(|&i| (sources[i].path.clone(), sources[i].size))
-            .collect(),
+        inputs: encode::Job::slices_of(&files, plan.slice_size),
+        outputs: plan.recovery_slices as usize,
+        coef: &coef,
         slice: plan.slice_size,
-        logs: gf16::input_logs(plan.input_slices as usize),
-        exponents: (0..plan.recovery_slices as u32).collect(),
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+        threads: threads(),
     };
     written.extend(volumes(dir, name, &job, &set_id, &critical)?);
     let files = written
@@ -186,6 +188,11 @@ pub fn create_over(
     create(dir, name, &sources, pct)
 }
 
+/// Worker threads: one per core, at most four.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 /// The recovery volumes: sizes 1, 2, 4, … recovery slices (as par2cmdline
 /// makes them), each followed by the index's packets.
 fn volumes(
@@ -195,7 +202,7 @@ fn volumes(
     set_id: &Hash,
     critical: &[u8],
 ) -> Result<Vec<media::Written>> {
-    let total = job.exponents.len() as u64;
+    let total = job.outputs as u64;
     let packet_len = par2::HEADER_LEN as u64 + 4 + job.slice;
     // Where exponent k goes: (volume, offset of its packet).
     let mut place = Vec::new();
@@ -208,9 +215,7 @@ fn volumes(
         }
         files.push((pending, path, n * packet_len));
     }
-    let mut hashes: Vec<md5::Md5> = job
-        .exponents
-        .iter()
+    let mut hashes: Vec<md5::Md5> = (0..total as u32)
         .map(|e| {
             let mut h = par2::hash_start(set_id, &par2::RECOVERY);
             md5::Digest::update(&mut h, e.to_le_bytes());
@@ -229,7 +234,7 @@ fn volumes(
         let (v, at) = place[k];
         let hash: Hash = md5::Digest::finalize(h).into();
         let mut head = par2::header(set_id, &par2::RECOVERY, 4 + job.slice, &hash).to_vec();
-        head.extend_from_slice(&job.exponents[k].to_le_bytes());
+        head.extend_from_slice(&(k as u32).to_le_bytes());
         let (f, path, _) = &mut files[v];
         f.file().write_all_at(&head, at).doing("writing", &*path)?;
     }
