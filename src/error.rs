@@ -449,7 +449,7 @@ impl Error {
             Error::Damaged {
                 repairable: true, ..
             } => {
-                "repair it from its PAR2 files: run par2 repair NAME.par2 in the bundle's folder (stock par2; the manifest is not touched), then verify again"
+                "repair it from its PAR2 files: pouch repair NAME.toml --trust SIGNER.pub (or stock par2 repair NAME.par2 in the bundle's folder; the manifest is not touched), then verify again"
             }
             Error::Damaged { .. } => {
                 "the damage exceeds the recovery data: copy the named parts again from their medium (or pass --parts-from DIR), or ask the sender for the bundle again"

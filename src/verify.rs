@@ -102,21 +102,10 @@ fn with_parity(e: Error, bundle: &crate::bundle::Bundle) -> Error {
         e,
         Error::BadParts { .. } | Error::PayloadMismatch { .. } | Error::PayloadMissing { .. }
     );
-    // A re-cut's parts have the parity its parts list gives, if any.
-    let m = &bundle.manifest;
-    let parity = match &bundle.cut.recut {
-        Some(r) => r.parity.as_ref(),
-        None => m.payload.parity.as_ref(),
-    };
-    let (Some(parity), true) = (parity, damaged) else {
+    let (Some(parity), true) = (bundle.parity(), damaged) else {
         return e;
     };
-    let payload: Vec<(String, u64)> = match bundle.cut.parts.is_empty() {
-        true => vec![(m.payload.file.clone(), m.payload.size)],
-        false => (bundle.cut.parts.iter())
-            .map(|x| (x.file.clone(), x.size))
-            .collect(),
-    };
+    let payload = bundle.payload_files();
     match crate::parity::assess(parity, &payload, &bundle.cut.search_dirs) {
         Ok(Some(a)) => Error::Damaged {
             damage: e.to_string(),

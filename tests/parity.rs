@@ -212,6 +212,19 @@ fn stock_par2_repairs_parts_damaged_on_a_real_fat32_image() {
     damage(&back.join("b.age.004"), 10, &[0x55]);
     let m = back.join("b.toml");
     fails(verify_cmd(&m, &clerk), 1, &[]);
+    // pouch's own repair, on a second copy off the stick.
+    let again = w.dir("again");
+    tool(
+        "mcopy out",
+        args!(Command::new(&mcopy); "-i", &img, "::/*", &again),
+    );
+    damage(&again.join("b.age.004"), 10, &[0x55]);
+    let m2 = again.join("b.toml");
+    passes(
+        pouch!("repair", &m2, "--trust", &clerk.public),
+        &["b.age.002", "b.age.004"],
+    );
+    passes(verify_cmd(&m2, &clerk), &["verdict    OK"]);
     repaired(&w, &back, &m, (&src, &clerk));
 }
 
@@ -303,4 +316,116 @@ fn resplit_parity_covers_the_new_parts_and_is_signed_in_the_parts_list() {
     let m2 = recut.join("b.toml");
     fails(verify_cmd(&m2, &clerk), 1, &["damaged but repairable"]);
     repaired(&w, &recut, &m2, (&src, &clerk));
+}
+
+/// Every file in `dir` with its bytes.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut all: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .expect("ls")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, fs::read(&p).expect("read"))
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn pouch_repair_restores_parts_without_par2_and_never_touches_the_manifest() {
+    let (w, clerk) = world();
+    let (src, m) = bundle(&w, &clerk, "40%");
+    let out = m.parent().expect("folder").to_path_buf();
+    let manifest = fs::read(&m).expect("manifest");
+    fs::remove_file(out.join("b.age.002")).expect("lose a part");
+    damage(&out.join("b.age.001"), 777, &[0xFF; 3]);
+    // A forged volume is named and left out; the others suffice.
+    damage(&out.join("b.vol00+01.par2"), 90, &[1]);
+    let repair = pouch!("repair", &m, "--trust", &clerk.public);
+    let said = passes(repair, &["b.age.001", "b.age.002"]);
+    said.stderr(predicates::str::contains("b.vol00+01.par2: does not match"));
+    assert_eq!(
+        fs::read(&m).expect("manifest"),
+        manifest,
+        "the manifest is never rewritten"
+    );
+    intact(&w, &m, &src, &clerk);
+    passes(pouch!("repair", &m, "--trust", &clerk.public), &[])
+        .stderr(predicates::str::contains("nothing to repair"));
+    assert!(
+        !contents(&out).iter().any(|f| f.0.ends_with(".tmp")),
+        "no temporary file is left"
+    );
+}
+
+#[test]
+fn pouch_repair_refuses_damage_beyond_the_recovery_data_and_changes_nothing() {
+    let (w, clerk) = world();
+    let (_, m) = bundle(&w, &clerk, "20%");
+    let out = m.parent().expect("folder").to_path_buf();
+    fs::remove_file(out.join("b.age.003")).expect("lose a part");
+    damage(&out.join("b.age.001"), 10, &[1]);
+    let before = contents(&out);
+    let repair = pouch!("repair", &m, "--trust", &clerk.public);
+    fails(
+        repair,
+        1,
+        &[
+            "nothing was changed",
+            "b.age.003: 32 of 32 slices lost",
+            "unrecoverable (",
+        ],
+    );
+    assert_eq!(contents(&out), before, "nothing changed");
+}
+
+#[test]
+fn pouch_repair_writes_into_another_folder_and_reads_parts_from_several() {
+    let (w, clerk) = world();
+    let (src, m) = bundle(&w, &clerk, "40%");
+    let out = m.parent().expect("folder").to_path_buf();
+    // The second disc's part lies elsewhere; the third is lost.
+    let disc2 = w.dir("disc2");
+    fs::rename(out.join("b.age.002"), disc2.join("b.age.002")).expect("move");
+    fs::remove_file(out.join("b.age.003")).expect("lose a part");
+    let fixed = w.dir("fixed");
+    let repair = pouch!(
+        "repair",
+        &m,
+        "--trust",
+        &clerk.public,
+        "-o",
+        &fixed,
+        "--parts-from",
+        &disc2
+    );
+    passes(repair, &["b.age.003"]);
+    assert_eq!(
+        contents(&fixed).len(),
+        1,
+        "only the lost part is written there"
+    );
+    let verify = args!(verify_cmd(&m, &clerk); "--parts-from", &disc2, "--parts-from", &fixed);
+    passes(args!(verify; "-i", &clerk.identity), &["verdict    OK"]);
+    let dest = w.join("in");
+    let unpack = unpack_cmd(&m, &clerk, &clerk, &dest);
+    passes(
+        args!(unpack; "--parts-from", &disc2, "--parts-from", &fixed),
+        &[],
+    );
+    assert_same_tree(&src, &dest.join("b/case"));
+}
+
+#[test]
+fn pouch_repair_of_a_bundle_without_parity_is_refused() {
+    let (w, clerk) = world();
+    let src = case(&w, 10_000);
+    let m = w.pack(&[&src], "b", &clerk, &[&clerk], &[]);
+    damage(&w.join("out/b.age"), 100, &[1]);
+    fails(
+        pouch!("repair", &m, "--trust", &clerk.public),
+        2,
+        &["no PAR2 recovery files"],
+    );
 }

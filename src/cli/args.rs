@@ -82,6 +82,11 @@ pub enum Command {
         after_help = "Example:\n  pouch resplit stick/B.toml --media dvd -o burn/ -s clerk.minisign.key"
     )]
     Resplit(ResplitArgs),
+    /// Repair damaged or lost payload parts from the bundle's PAR2 recovery files (no par2 needed).
+    #[command(
+        after_help = "Examples:\n  pouch repair stick/B.toml --trust clerk.minisign.pub\n  pouch repair disc1/B.toml --parts-from /media/disc2 -o fixed/ --trust clerk.minisign.pub"
+    )]
+    Repair(RepairArgs),
     /// Show the effective settings and where each comes from.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -430,6 +435,26 @@ pub struct VerifyArgs {
     /// Record the outcome in the ledger (verified or rejected).
     #[arg(long)]
     pub record: bool,
+    #[command(flatten)]
+    pub parts: PartsArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of `pouch repair`.
+#[derive(Debug, clap::Args)]
+pub struct RepairArgs {
+    /// The bundle's manifest (NAME.toml); it is never rewritten.
+    pub manifest: PathBuf,
+    /// A trusted signer's public key (.pub file or RW… key); repeatable. A
+    /// repair always needs a trusted signature: the PAR2 files are believed
+    /// only as far as the signed manifest vouches for them.
+    #[arg(long, value_name = "SIGNER_PUB")]
+    pub trust: Vec<String>,
+    /// Write the repaired files to DIR (default: the manifest's folder).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     #[command(flatten)]
     pub parts: PartsArgs,
     /// Print the report as JSON.

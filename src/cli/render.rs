@@ -138,6 +138,27 @@ pub fn pack(r: &PackReport) {
     out(&r.manifest_path.display().to_string());
 }
 
+/// What `repair` did.
+pub fn repair(r: &pouch::repair::RepairReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    for i in &r.ignored {
+        warn(&format!("warning: {}", escape(i)));
+    }
+    match r.repaired.len() {
+        0 => note("the payload is intact: nothing to repair"),
+        n => note(&format!(
+            "repaired {} ({} slices restored), each matching its signed sha256; the manifest is unchanged",
+            count(n as u64, "file"),
+            r.restored
+        )),
+    }
+    for p in &r.repaired {
+        out(&escape(&p.display().to_string()));
+    }
+}
+
 /// What `resplit` wrote.
 pub fn recut(r: &PackReport) {
     note(&format!(

@@ -154,6 +154,11 @@ pub const MAX_PACKETS: usize = 70_000;
 pub struct Critical {
     /// The slice size, from the main packet.
     pub slice_size: u64,
+    /// The recovery set's file ids, in the main packet's order (the order
+    /// in which the input slices are numbered).
+    pub ids: Vec<Hash>,
+    /// The recovery slices: exponent, and where its data starts in the file.
+    pub recovery: Vec<(u32, u64)>,
     /// The files' descriptions.
     pub files: Vec<FileDesc>,
     /// Each file's slice checksums, by its id.
@@ -180,10 +185,18 @@ pub fn read_critical(r: &mut dyn std::io::Read, len: u64) -> Result<Critical, St
         if head[..8] != MAGIC || plen < HEADER_LEN as u64 || plen % 4 != 0 || plen > left {
             return Err("a packet header is malformed or claims more than the file holds".into());
         }
+        let at = len - left;
         left -= plen;
         let body_len = plen - HEADER_LEN as u64;
         let kind: [u8; 16] = head[48..64].try_into().unwrap_or_default();
         if kind == RECOVERY {
+            let mut e = [0u8; 4];
+            if body_len < 4 || r.read_exact(&mut e).is_err() {
+                return Err("a recovery packet is cut short".into());
+            }
+            out.recovery
+                .push((u32::from_le_bytes(e), at + HEADER_LEN as u64 + 4));
+            let body_len = body_len - 4;
             let skipped = std::io::copy(
                 &mut std::io::Read::take(&mut *r, body_len),
                 &mut std::io::sink(),
@@ -217,6 +230,11 @@ fn take_packet(out: &mut Critical, kind: &[u8; 16], body: &[u8]) -> Result<(), S
             return Err(short());
         }
         out.slice_size = u64::from_le_bytes(body[..8].try_into().unwrap_or_default());
+        let count = u32::from_le_bytes(body[8..12].try_into().unwrap_or_default()) as usize;
+        if count > (body.len() - 12) / 16 {
+            return Err("the main packet names more files than it holds".into());
+        }
+        out.ids = (0..count).map(|i| hash(12 + 16 * i)).collect();
     } else if *kind == FILE_DESC {
         if body.len() < 56 {
             return Err(short());

@@ -14,8 +14,9 @@ use super::hashes::slice_sums_found;
 use super::sha256_of;
 use crate::disk::durable::open_regular;
 use crate::error::{IoContext, Result};
+use crate::format::manifest::Part;
 use crate::format::par2::{self, Critical};
-use crate::format::parity::{volumes, Parity, ParityFile};
+use crate::format::parity::{Parity, ParityFile};
 
 /// What the PAR2 files say of a damaged payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,64 +38,85 @@ impl Assessment {
     }
 }
 
-/// Assesses the payload files `payload` (name, size) against the PAR2
-/// files `p` says (from a manifest or parts list whose signature was
-/// checked), all looked for in `dirs` (the manifest's folder first);
-/// `None` when no PAR2 file of it can be believed.
-pub fn assess(
-    p: &Parity,
-    payload: &[(String, u64)],
-    dirs: &[PathBuf],
-) -> Result<Option<Assessment>> {
+/// What the believed PAR2 files and the payload files at hand say.
+pub(super) struct Survey {
+    /// PAR2 files left out, and why.
+    pub ignored: Vec<String>,
+    /// The set's packets, from the first believed file.
+    pub critical: Critical,
+    /// Recovery slices at hand: exponent, file, where its data starts.
+    pub recovery: Vec<(u32, PathBuf, u64)>,
+    /// Each payload file (in the order given): where it was found, and
+    /// which of its slices are lost.
+    pub files: Vec<(Option<PathBuf>, Vec<u64>)>,
+}
+
+/// Surveys the payload files `payload` against the PAR2 files `p` says
+/// (from a manifest or parts list whose signature was checked), all looked
+/// for in `dirs` (the manifest's folder first); `None` when no PAR2 file of
+/// it can be believed, or the believed ones describe other files.
+pub(super) fn survey(p: &Parity, payload: &[Part], dirs: &[PathBuf]) -> Result<Option<Survey>> {
     let mut ignored = Vec::new();
-    let mut believed = Vec::new();
+    let mut sets = Vec::new();
     for f in &p.files {
         match find(dirs, &f.file) {
             None => ignored.push(format!("{}: missing", f.file)),
-            Some(path) if matches(&path, f)? => believed.push(path),
+            Some(path) if matches(&path, f)? => match critical(&path) {
+                Some(c) => sets.push((path, c)),
+                None => ignored.push(format!("{}: not a PAR2 file pouch reads", f.file)),
+            },
             Some(_) => ignored.push(format!(
                 "{}: does not match the manifest (damaged or forged), ignored for repair",
                 f.file
             )),
         }
     }
-    let counts = volumes(p.recovery_slices);
-    let recovery = p.files[1..]
-        .iter()
-        .zip(&counts)
-        .filter(|(f, _)| {
-            !ignored
-                .iter()
-                .any(|i| i.starts_with(&format!("{}:", f.file)))
-        })
-        .map(|(_, c)| c.1)
-        .sum();
-    let Some(critical) = believed.iter().find_map(|path| critical(path)) else {
+    let mut recovery: Vec<(u32, PathBuf, u64)> = Vec::new();
+    for (path, c) in &sets {
+        for &(e, at) in &c.recovery {
+            if !recovery.iter().any(|r| r.0 == e) {
+                recovery.push((e, path.clone(), at));
+            }
+        }
+    }
+    let Some((_, critical)) = sets.into_iter().next() else {
         return Ok(None);
     };
     if critical.slice_size != p.slice_size {
         return Ok(None);
     }
-    let (mut total, mut lost) = (0, 0);
-    for (name, &size) in payload.iter().map(|(n, s)| (n, s)) {
-        let n = size.div_ceil(p.slice_size);
-        total += n;
-        let Some(want) = expected(&critical, name, size) else {
+    let mut files = Vec::new();
+    for part in payload {
+        let Some(want) = expected(&critical, &part.file, part.size) else {
             return Ok(None);
         };
-        let got = match find(dirs, name) {
-            Some(path) => slice_sums_found(&path, p.slice_size)?.0,
+        let found = find(dirs, &part.file);
+        let got = match &found {
+            Some(path) => slice_sums_found(path, p.slice_size)?.0,
             None => Vec::new(),
         };
-        lost += (0..n as usize)
-            .filter(|&k| got.get(k) != want.get(k))
-            .count() as u64;
+        let n = part.size.div_ceil(p.slice_size);
+        let lost = (0..n).filter(|&k| got.get(k as usize) != want.get(k as usize));
+        files.push((found, lost.collect()));
     }
-    Ok(Some(Assessment {
-        total,
-        lost,
-        recovery,
+    Ok(Some(Survey {
         ignored,
+        critical,
+        recovery,
+        files,
+    }))
+}
+
+/// Assesses the payload files `payload` (see [`survey`]).
+pub fn assess(p: &Parity, payload: &[Part], dirs: &[PathBuf]) -> Result<Option<Assessment>> {
+    let Some(s) = survey(p, payload, dirs)? else {
+        return Ok(None);
+    };
+    Ok(Some(Assessment {
+        total: payload.iter().map(|x| x.size.div_ceil(p.slice_size)).sum(),
+        lost: s.files.iter().map(|f| f.1.len() as u64).sum(),
+        recovery: s.recovery.len() as u64,
+        ignored: s.ignored,
     }))
 }
 
@@ -126,6 +148,6 @@ fn critical(path: &Path) -> Option<Critical> {
     par2::read_critical(&mut std::io::BufReader::new(file), len).ok()
 }
 
-fn find(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
+pub(super) fn find(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
     dirs.iter().map(|d| d.join(name)).find(|p| p.is_file())
 }

@@ -81,6 +81,36 @@ pub fn coefficient(log: u32, e: u32) -> u16 {
     exp(log as u64 * e as u64)
 }
 
+/// The inverse of the square matrix `m` (rows of columns) by Gauss–Jordan
+/// elimination; `None` when it is singular.
+pub fn invert(mut m: Vec<Vec<u16>>) -> Option<Vec<Vec<u16>>> {
+    let n = m.len();
+    let mut out: Vec<Vec<u16>> = (0..n)
+        .map(|i| (0..n).map(|j| u16::from(i == j)).collect())
+        .collect();
+    for col in 0..n {
+        let pivot = (col..n).find(|&r| m[r][col] != 0)?;
+        m.swap(col, pivot);
+        out.swap(col, pivot);
+        let scale = inv(m[col][col])?;
+        for j in 0..n {
+            m[col][j] = mul(m[col][j], scale);
+            out[col][j] = mul(out[col][j], scale);
+        }
+        for r in 0..n {
+            let f = m[r][col];
+            if r == col || f == 0 {
+                continue;
+            }
+            for j in 0..n {
+                m[r][j] ^= mul(f, m[col][j]);
+                out[r][j] ^= mul(f, out[col][j]);
+            }
+        }
+    }
+    Some(out)
+}
+
 /// The two lookup tables of one constant: `[c·x | x < 256]` then
 /// `[c·(x << 8) | x < 256]`.
 pub struct Table {
@@ -163,6 +193,22 @@ mod tests {
             let d = u16::from_le_bytes([dst[2 * k], dst[2 * k + 1]]);
             assert_eq!(d, 0x5A5A ^ mul(c, s), "word {k}");
         }
+    }
+
+    #[test]
+    fn inverting_gives_the_identity() {
+        let m: Vec<Vec<u16>> = (0..4u32)
+            .map(|e| input_logs(4).iter().map(|&l| coefficient(l, e)).collect())
+            .collect();
+        let inv = invert(m.clone()).expect("invertible");
+        for (i, row) in m.iter().enumerate() {
+            let product: Vec<u16> = (0..4)
+                .map(|j| (0..4).fold(0u16, |acc, k| acc ^ mul(row[k], inv[k][j])))
+                .collect();
+            let unit: Vec<u16> = (0..4).map(|j| u16::from(i == j)).collect();
+            assert_eq!(product, unit, "row {i}");
+        }
+        assert!(invert(vec![vec![1, 1], vec![1, 1]]).is_none());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod assess;
 mod encode;
 pub mod gf16;
 mod hashes;
+pub mod recover;
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -189,7 +190,7 @@ pub fn create_over(
 }
 
 /// Worker threads: one per core, at most four.
-fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
@@ -254,7 +255,7 @@ fn volumes(
 }
 
 /// Size and sha256 of an open file, from its start.
-fn sha256_of(file: &std::fs::File, path: &Path) -> Result<(u64, String)> {
+pub(crate) fn sha256_of(file: &std::fs::File, path: &Path) -> Result<(u64, String)> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
