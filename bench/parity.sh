@@ -2,7 +2,7 @@
 # What PAR2 parity costs: `pouch pack --parity 10%` against `pouch pack`,
 # pouch's parity creation (the difference) against Debian's `par2 create`
 # at the same slice size and redundancy on the same parts, and `par2
-# repair` of one lost part (parts of 96 MiB: one is about a tenth); on a payload of random bytes (incompressible,
+# repair` and `pouch repair` of one lost part (parts of 96 MiB: one is about a tenth); on a payload of random bytes (incompressible,
 # so the payload is as large as the source) in /dev/shm.
 #
 # Usage: bench/parity.sh [--mib N] [--runs N] [--work DIR]
@@ -57,6 +57,10 @@ for ((i = 0; i < runs; i++)); do
   rm -f "$out/parity/b.age.002" "$out/parity"/*.1
   (cd "$out/parity" && t par2-repair-one-part par2 repair -q b.par2)
 done
+for ((i = 0; i < runs; i++)); do
+  rm -f "$out/parity/b.age.002"
+  t pouch-repair-one-part "$pouch" repair -q "$out/parity/b.toml" --trust "$keys/k.minisign.pub"
+done
 python3 - "$results" "$slice" "$count" <<'PY'
 import statistics, sys
 rows = {}
@@ -72,6 +76,7 @@ made = med["parity"] - med["pack"]
 print(f"parity creation (pack --parity 10% - pack): {made:.2f} s, "
       f"{100 * made / med['pack']:.0f} % of pack")
 print(f"par2 create / pouch parity creation: {med['par2-create'] / made:.1f}x")
-print(f"par2 repair of one lost part / pouch parity creation: "
-      f"{med['par2-repair-one-part'] / made:.1f}x")
+for tool in ("par2", "pouch"):
+    print(f"{tool} repair of one lost part / pouch parity creation: "
+          f"{med[tool + '-repair-one-part'] / made:.1f}x")
 PY

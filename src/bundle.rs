@@ -297,6 +297,32 @@ impl Bundle {
         }
     }
 
+    /// A damaged payload's error, with what its PAR2 files say of the damage
+    /// when it has some ([`crate::parity::assess`]); any other error as it is.
+    /// The damaged files are read again for this, on the failure path only.
+    pub fn with_parity(&self, e: Error) -> Error {
+        let bundle = self;
+        let damaged = matches!(
+            e,
+            Error::BadParts { .. } | Error::PayloadMismatch { .. } | Error::PayloadMissing { .. }
+        );
+        let (Some(parity), true) = (bundle.parity(), damaged) else {
+            return e;
+        };
+        let payload = bundle.payload_files();
+        match crate::parity::assess(parity, &payload, &bundle.cut.search_dirs) {
+            Ok(Some(a)) => Error::Damaged {
+                damage: e.to_string(),
+                repairable: a.repairable(),
+                lost: a.lost,
+                total: a.total,
+                recovery: a.recovery,
+                ignored: a.ignored,
+            },
+            _ => e,
+        }
+    }
+
     /// Opens the payload as one stream: the single file, or the parts in
     /// order. Sizes are checked first (cheap), and a missing part is named
     /// before anything is read.

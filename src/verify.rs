@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::manifest::Manifest;
 use crate::payload::archive::NullSink;
 use crate::payload::crypto;
@@ -74,7 +74,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
             .check_contents(&opts.identities, &mut NullSink)
             .map(drop),
     };
-    checked.map_err(|e| with_parity(e, &bundle))?;
+    checked.map_err(|e| bundle.with_parity(e))?;
     let m = &bundle.manifest;
     Ok(VerifyReport {
         manifest_path: bundle.manifest_path.clone(),
@@ -92,31 +92,6 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
         total_bytes: m.contents.total_bytes,
         manifest: bundle.manifest,
     })
-}
-
-/// A damaged payload's error, with what its PAR2 files say of the damage
-/// when it has some ([`crate::parity::assess`]); any other error as it is.
-/// The damaged files are read again for this, on the failure path only.
-fn with_parity(e: Error, bundle: &crate::bundle::Bundle) -> Error {
-    let damaged = matches!(
-        e,
-        Error::BadParts { .. } | Error::PayloadMismatch { .. } | Error::PayloadMissing { .. }
-    );
-    let (Some(parity), true) = (bundle.parity(), damaged) else {
-        return e;
-    };
-    let payload = bundle.payload_files();
-    match crate::parity::assess(parity, &payload, &bundle.cut.search_dirs) {
-        Ok(Some(a)) => Error::Damaged {
-            damage: e.to_string(),
-            repairable: a.repairable(),
-            lost: a.lost,
-            total: a.total,
-            recovery: a.recovery,
-            ignored: a.ignored,
-        },
-        _ => e,
-    }
 }
 
 /// Appends the outcome of a verify of `manifest` to the ledger at `ledger`

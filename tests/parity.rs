@@ -429,3 +429,18 @@ fn pouch_repair_of_a_bundle_without_parity_is_refused() {
         &["no PAR2 recovery files"],
     );
 }
+
+#[test]
+fn audit_shows_whether_parity_is_present_and_damage_repairable() {
+    let (w, clerk) = world();
+    let (_, m) = bundle(&w, &clerk, "20%");
+    let out = m.parent().expect("folder").to_path_buf();
+    let audit = || pouch!("audit", &out, "--trust", &clerk.public);
+    passes(audit(), &["parity: present"]);
+    damage(&out.join("b.age.002"), 5000, &[0xAA; 4]);
+    let json = common::stdout_of(&common::output(args!(audit(); "--json")));
+    assert!(json.contains("\"parity\": \"repairable (1 of "), "{json}");
+    fs::remove_file(out.join("b.age.001")).expect("lose a part");
+    fs::remove_file(out.join("b.age.003")).expect("lose a part");
+    fails(audit(), 1, &[]).stdout(predicates::str::contains("parity: unrecoverable ("));
+}
