@@ -311,6 +311,14 @@ mod tests {
         big.resize(big.len() + 8, 0);
         let claimed = MAX_PACKET_BODY + 4 + HEADER_LEN as u64;
         assert!(read_critical(&mut &big[..], claimed).is_err());
+        // A main packet claiming more files than it holds.
+        let mut lying = main_body(4096, &[[2; 16]]);
+        lying[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let p = packet(&set, &MAIN, &lying);
+        assert!(read_critical(&mut &p[..], p.len() as u64).is_err());
+        // A recovery packet too short to hold its exponent.
+        let p = packet(&set, &RECOVERY, &[]);
+        assert!(read_critical(&mut &p[..], p.len() as u64).is_err());
         // Truncated: fewer bytes than the length given.
         assert!(read_critical(&mut &good[..10], good.len() as u64).is_err());
     }
