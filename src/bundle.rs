@@ -274,6 +274,55 @@ impl Bundle {
         self.cut.is_split()
     }
 
+    /// The payload's files as they are cut now: its parts, or the one
+    /// file `NAME.age`, with their signed sizes and hashes.
+    pub fn payload_files(&self) -> Vec<crate::format::manifest::Part> {
+        let p = &self.manifest.payload;
+        match self.cut.parts.is_empty() {
+            true => vec![crate::format::manifest::Part {
+                file: p.file.clone(),
+                size: p.size,
+                sha256: p.sha256.clone(),
+            }],
+            false => self.cut.parts.clone(),
+        }
+    }
+
+    /// The PAR2 recovery files of the payload as it is cut now: a re-cut's
+    /// from its parts list, else the manifest's.
+    pub fn parity(&self) -> Option<&crate::format::parity::Parity> {
+        match &self.cut.recut {
+            Some(r) => r.parity.as_ref(),
+            None => self.manifest.payload.parity.as_ref(),
+        }
+    }
+
+    /// A damaged payload's error, with what its PAR2 files say of the damage
+    /// when it has some ([`crate::parity::assess`]); any other error as it is.
+    /// The damaged files are read again for this, on the failure path only.
+    pub fn with_parity(&self, e: Error) -> Error {
+        let bundle = self;
+        let damaged = matches!(
+            e,
+            Error::BadParts { .. } | Error::PayloadMismatch { .. } | Error::PayloadMissing { .. }
+        );
+        let (Some(parity), true) = (bundle.parity(), damaged) else {
+            return e;
+        };
+        let payload = bundle.payload_files();
+        match crate::parity::assess(parity, &payload, &bundle.cut.search_dirs) {
+            Ok(Some(a)) => Error::Damaged {
+                damage: e.to_string(),
+                repairable: a.repairable(),
+                lost: a.lost,
+                total: a.total,
+                recovery: a.recovery,
+                ignored: a.ignored,
+            },
+            _ => e,
+        }
+    }
+
     /// Opens the payload as one stream: the single file, or the parts in
     /// order. Sizes are checked first (cheap), and a missing part is named
     /// before anything is read.

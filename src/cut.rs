@@ -35,6 +35,8 @@ pub struct Recut {
     /// Who signed the list: the keyring party whose full key verified it,
     /// else its key id; `None` when its signature was not checked.
     pub signed_by: Option<String>,
+    /// The PAR2 recovery files of the new parts, as the list gives them.
+    pub parity: Option<crate::format::parity::Parity>,
 }
 
 /// Where the parts list of bundle `name` lies: beside its manifest.
@@ -112,6 +114,7 @@ pub fn read(
         list: path.clone(),
         recut: list.recut,
         signed_by,
+        parity: list.parity,
     };
     Ok((list.parts, Some(recut)))
 }

@@ -151,6 +151,23 @@ pub enum Error {
         /// One line per bad part, naming it.
         problems: Vec<String>,
     },
+    /// The payload is damaged, and its PAR2 recovery files (those that
+    /// match the signed manifest) say whether they can restore it.
+    #[error("{damage}; {}", damage_line(*.repairable, *.lost, *.total, *.recovery, .ignored))]
+    Damaged {
+        /// What is damaged, as the payload check said it.
+        damage: String,
+        /// Whether the recovery slices at hand can restore every lost one.
+        repairable: bool,
+        /// Input slices lost.
+        lost: u64,
+        /// Input slices in all.
+        total: u64,
+        /// Recovery slices at hand.
+        recovery: u64,
+        /// PAR2 files left out (missing, damaged or forged).
+        ignored: Vec<String>,
+    },
     /// An entry of the archive is unsafe or disagrees with the manifest.
     #[error("entry {}: {reason}", escape(.entry))]
     BadEntry {
@@ -314,6 +331,7 @@ impl Error {
             | Error::NoMatchingIdentity { .. }
             | Error::CorruptPayload { .. }
             | Error::BadParts { .. }
+            | Error::Damaged { .. }
             | Error::Replay { .. }
             | Error::LedgerBroken { .. }
             | Error::BadEntry { .. }
@@ -357,6 +375,10 @@ impl Error {
             Error::Replay { .. } => "replay",
             Error::LedgerBroken { .. } => "ledger_broken",
             Error::BadParts { .. } => "bad_parts",
+            Error::Damaged {
+                repairable: true, ..
+            } => "damaged_repairable",
+            Error::Damaged { .. } => "damaged_unrecoverable",
             Error::BadEntry { .. } => "bad_entry",
             Error::ContentsMismatch { .. } => "contents_mismatch",
             Error::BadReceipt { .. } => "bad_receipt",
@@ -423,6 +445,14 @@ impl Error {
             }
             Error::BadParts { .. } => {
                 "copy the named parts again from their medium (or pass --parts-from DIR where they are), then verify again"
+            }
+            Error::Damaged {
+                repairable: true, ..
+            } => {
+                "repair it from its PAR2 files: pouch repair NAME.toml --trust SIGNER.pub (or stock par2 repair NAME.par2 in the bundle's folder; the manifest is not touched), then verify again"
+            }
+            Error::Damaged { .. } => {
+                "the damage exceeds the recovery data: copy the named parts again from their medium (or pass --parts-from DIR), or ask the sender for the bundle again"
             }
             Error::Unportable { .. } => {
                 "rename these files, or pass --allow-unportable-names if the bundle will only be unpacked on Linux"
@@ -522,6 +552,28 @@ impl<T> IoContext<T> for io::Result<T> {
     fn doing(self, action: &'static str, path: impl AsRef<Path>) -> Result<T> {
         self.map_err(|e| Error::io(action, path, e))
     }
+}
+
+/// What the PAR2 files say of a damaged payload, in a line.
+fn damage_line(
+    repairable: bool,
+    lost: u64,
+    total: u64,
+    recovery: u64,
+    ignored: &[String],
+) -> String {
+    let mut s = match repairable {
+        true => format!(
+            "damaged but repairable ({lost} of {total} blocks lost, {recovery} recovery blocks available)"
+        ),
+        false => format!(
+            "unrecoverable ({lost} of {total} blocks lost, only {recovery} recovery blocks available)"
+        ),
+    };
+    if !ignored.is_empty() {
+        s.push_str(&format!("; PAR2 files left out: {}", first_few(ignored)));
+    }
+    s
 }
 
 /// The first problems of a list, and how many more: a medium can hold any

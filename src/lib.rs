@@ -17,6 +17,7 @@
 //! - [`unpack()`]: verify and extract safely;
 //! - [`inspect()`]: describe a bundle;
 //! - [`resplit()`]: re-cut a bundle's payload for another medium;
+//! - [`repair::repair()`]: restore damaged parts from the PAR2 recovery files;
 //! - [`audit()`]: check bundles, receipts and ledgers without a decryption key.
 //!
 //! The modules are laid out by idea (the README's "Development" section draws
@@ -44,9 +45,11 @@ pub mod listing;
 pub mod mixup;
 pub mod notice;
 pub mod pack;
+pub mod parity;
 pub mod passphrase;
 pub mod payload;
 pub mod progress;
+pub mod repair;
 pub mod resplit;
 #[cfg(test)]
 mod scratch;

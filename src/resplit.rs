@@ -37,6 +37,8 @@ pub struct ResplitOptions {
     pub out_dir: PathBuf,
     /// Read the new files back from the device after writing.
     pub verify_after_write: Option<bool>,
+    /// Write PAR2 recovery files of this many percent over the new parts.
+    pub parity: Option<u32>,
 }
 
 /// Re-cuts a bundle; see the module docs.
@@ -93,10 +95,18 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
     }
     let (written, _, _) = writer.finish()?;
     let parts = media::parts_of(&m.name, &written);
-    let mut files: Vec<(SyncedFile, String)> =
-        written.into_iter().map(|w| (w.file, w.sha256)).collect();
-    // A cut other than the manifest's own is described by a parts list.
-    if parts != m.payload.parts {
+    let (extra, parity) = match opts.parity {
+        Some(pct) => crate::parity::create_over(&opts.out_dir, &m.name, &written, pct)
+            .map(|(w, p)| (w, Some(p)))?,
+        None => (Vec::new(), None),
+    };
+    let parity_count = extra.len();
+    let mut files: Vec<(SyncedFile, String)> = (written.into_iter().chain(extra))
+        .map(|w| (w.file, w.sha256))
+        .collect();
+    // A cut other than the manifest's own is described by a parts list,
+    // and so is parity made for a cut.
+    if parts != m.payload.parts || parity.is_some() {
         let list = PartsList {
             format_version: 1,
             kind: "parts".into(),
@@ -106,6 +116,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
             recut: crate::format::manifest::format_time(time::OffsetDateTime::now_utc()),
             signer_key_id: key.key_id.clone(),
             parts: parts.clone(),
+            parity,
         };
         let text = list
             .to_toml()
@@ -131,7 +142,9 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
     if verified_after_write {
         crate::pack::read_back_all(&paths, &hashes)?;
     }
-    let payload_files = paths.into_iter().take(parts.len().max(1)).collect();
+    let mut paths = paths.into_iter();
+    let payload_files = paths.by_ref().take(parts.len().max(1)).collect();
+    let parity_files = paths.take(parity_count).collect();
     let mut shown = m.clone();
     shown.payload.parts = parts;
     Ok(PackReport {
@@ -139,6 +152,7 @@ pub fn resplit(opts: &ResplitOptions, key: &SigningKey) -> Result<PackReport> {
         signature_path: signature::signature_path(&manifest_path),
         manifest_path,
         payload_files,
+        parity_files,
         manifest: shown,
         skipped: Vec::new(),
         auto_split: false,

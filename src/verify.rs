@@ -68,11 +68,13 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport> {
     let bundle = crate::bundle::open(&opts.manifest, &opts.trust)?
         .with_parts_from(&opts.parts_from)
         .with_progress(&opts.progress);
-    if opts.identities.is_empty() {
-        bundle.check_payload()?;
-    } else {
-        bundle.check_contents(&opts.identities, &mut NullSink)?;
-    }
+    let checked = match opts.identities.is_empty() {
+        true => bundle.check_payload(),
+        false => bundle
+            .check_contents(&opts.identities, &mut NullSink)
+            .map(drop),
+    };
+    checked.map_err(|e| bundle.with_parity(e))?;
     let m = &bundle.manifest;
     Ok(VerifyReport {
         manifest_path: bundle.manifest_path.clone(),

@@ -65,6 +65,10 @@ pub struct BundleRow {
     pub post_quantum: Option<bool>,
     /// The recipient stanzas read from the payload's age header.
     pub header_stanzas: Option<Vec<String>>,
+    /// PAR2 recovery files, when the signed manifest (or parts list)
+    /// lists some: `present` (the payload is intact), `repairable (…)` or
+    /// `unrecoverable (…)` with the slices lost and at hand.
+    pub parity: Option<String>,
     /// `ok` or `failed`.
     pub verdict: String,
     /// What failed.
@@ -78,6 +82,28 @@ pub struct BundleRow {
     /// The receiver party, from the verified manifest only.
     #[serde(skip)]
     receiver: Option<String>,
+}
+
+/// What a damaged payload's PAR2 files say, for the `parity` field.
+fn parity_line(e: &Error) -> Option<String> {
+    let Error::Damaged {
+        repairable,
+        lost,
+        total,
+        recovery,
+        ..
+    } = e
+    else {
+        return None;
+    };
+    let how = if *repairable {
+        "repairable"
+    } else {
+        "unrecoverable"
+    };
+    Some(format!(
+        "{how} ({lost} of {total} blocks lost, {recovery} recovery blocks available)"
+    ))
 }
 
 /// One receipt found.
@@ -331,6 +357,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
         size: None,
         post_quantum: None,
         header_stanzas: None,
+        parity: None,
         verdict: "ok".into(),
         problems: Vec::new(),
         warnings: Vec::new(),
@@ -375,6 +402,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
             row.size = Some(m.payload.size);
             row.manifest_sha256 = Some(b.manifest_sha256.clone());
             row.previous = m.channel.previous_manifest_sha256.clone();
+            row.parity = b.parity().map(|_| "present".to_string());
             // One pass over the payload: hashes, and the header it holds.
             match b.check_payload_header() {
                 Ok(h) => {
@@ -386,6 +414,8 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
                 }
                 Err(e) => {
                     row.post_quantum = Some(m.is_post_quantum());
+                    let e = b.with_parity(e);
+                    row.parity = parity_line(&e).or(row.parity.take());
                     row.problems.push(e.to_string());
                 }
             }

@@ -82,6 +82,11 @@ pub enum Command {
         after_help = "Example:\n  pouch resplit stick/B.toml --media dvd -o burn/ -s clerk.minisign.key"
     )]
     Resplit(ResplitArgs),
+    /// Repair damaged or lost payload parts from the bundle's PAR2 recovery files (no par2 needed).
+    #[command(
+        after_help = "Examples:\n  pouch repair stick/B.toml --trust clerk.minisign.pub\n  pouch repair disc1/B.toml --parts-from /media/disc2 -o fixed/ --trust clerk.minisign.pub"
+    )]
+    Repair(RepairArgs),
     /// Show the effective settings and where each comes from.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -390,6 +395,10 @@ pub struct PackArgs {
     /// zstd compression level, 1 (fastest) to 19 (smallest); default 3.
     #[arg(long)]
     pub level: Option<i32>,
+    /// Also write PAR2 recovery files of PCT of the payload (e.g. 10%), which
+    /// stock par2 can repair damaged or lost parts from.
+    #[arg(long, value_name = "PCT")]
+    pub parity: Option<String>,
     /// Keep file names out of the outer manifest (only counts and a digest remain).
     #[arg(long)]
     pub seal_names: bool,
@@ -426,6 +435,26 @@ pub struct VerifyArgs {
     /// Record the outcome in the ledger (verified or rejected).
     #[arg(long)]
     pub record: bool,
+    #[command(flatten)]
+    pub parts: PartsArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The flags of `pouch repair`.
+#[derive(Debug, clap::Args)]
+pub struct RepairArgs {
+    /// The bundle's manifest (NAME.toml); it is never rewritten.
+    pub manifest: PathBuf,
+    /// A trusted signer's public key (.pub file or RW… key); repeatable. A
+    /// repair always needs a trusted signature: the PAR2 files are believed
+    /// only as far as the signed manifest vouches for them.
+    #[arg(long, value_name = "SIGNER_PUB")]
+    pub trust: Vec<String>,
+    /// Write the repaired files to DIR (default: the manifest's folder).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     #[command(flatten)]
     pub parts: PartsArgs,
     /// Print the report as JSON.
@@ -532,6 +561,10 @@ pub struct ResplitArgs {
     pub parts: PartsArgs,
     #[command(flatten)]
     pub media: MediaArgs,
+    /// Also write PAR2 recovery files of PCT of the payload (e.g. 10%) over
+    /// the new parts, listed in the signed parts list.
+    #[arg(long, value_name = "PCT")]
+    pub parity: Option<String>,
 }
 
 /// Where else the bundle's parts may be.

@@ -97,6 +97,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Unpack(a) => cmd::unpack::run(&ctx, a),
         Command::Inspect(a) => cmd::inspect::run(&ctx, a),
         Command::Resplit(a) => cmd::resplit::run(&ctx, a),
+        Command::Repair(a) => cmd::repair::run(&ctx, a),
         Command::Keyring(c) => cmd::keyring::run(&ctx, c),
         Command::Ledger(c) => cmd::ledger::run(&ctx, c),
         Command::Receipt(c) => cmd::receipt::run(&ctx, c),

@@ -124,8 +124,39 @@ pub fn pack(r: &PackReport) {
         payload_line(r),
         m.signer.key_id
     ));
+    if let Some(p) = &m.payload.parity {
+        note(&format!(
+            "parity: {} recovery slices of {} in {} PAR2 files ({} …); stock par2 repairs from them: par2 repair {}.par2",
+            p.recovery_slices,
+            bytes(p.slice_size),
+            p.files.len(),
+            escape(&p.files[0].file),
+            escape(&m.name)
+        ));
+    }
     read_back_line(r);
     out(&r.manifest_path.display().to_string());
+}
+
+/// What `repair` did.
+pub fn repair(r: &pouch::repair::RepairReport, as_json: bool) {
+    if as_json {
+        return json(r);
+    }
+    for i in &r.ignored {
+        warn(&format!("warning: {}", escape(i)));
+    }
+    match r.repaired.len() {
+        0 => note("the payload is intact: nothing to repair"),
+        n => note(&format!(
+            "repaired {} ({} slices restored), each matching its signed sha256; the manifest is unchanged",
+            count(n as u64, "file"),
+            r.restored
+        )),
+    }
+    for p in &r.repaired {
+        out(&escape(&p.display().to_string()));
+    }
 }
 
 /// What `resplit` wrote.

@@ -194,6 +194,9 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
         for w in &b.warnings {
             out(&format!("    warning: {}", escape(w)));
         }
+        if let Some(p) = &b.parity {
+            out(&format!("    parity: {}", escape(p)));
+        }
     }
     for rc in &r.receipts {
         let says = match &rc.says {

@@ -82,6 +82,17 @@ pub struct SyncedFile {
 }
 
 impl SyncedFile {
+    /// Where the file is now, under its temporary name.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// The file name it will be committed under.
+    pub fn final_name(&self) -> String {
+        let name = self.final_path.file_name().unwrap_or_default();
+        name.to_string_lossy().into_owned()
+    }
+
     /// Makes the file be committed under `final_path` instead.
     pub fn retarget(&mut self, final_path: PathBuf) {
         self.final_path = final_path;

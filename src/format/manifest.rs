@@ -128,6 +128,9 @@ pub struct Payload {
     /// payload. Empty when the payload is the single file `file`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
+    /// PAR 2.0 recovery files, when the clerk asked for parity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<super::parity::Parity>,
 }
 
 /// One part of a split payload.
@@ -432,6 +435,7 @@ impl Manifest {
         }
         check_sha256("payload.sha256", &self.payload.sha256)?;
         check_parts(&self.name, &self.payload.parts, self.payload.size)?;
+        (self.payload.parity.as_ref()).map_or(Ok(()), |p| super::parity::check(&self.name, p))?;
         if self.payload.layers != "age+zstd+tar" {
             return Err(format!(
                 "payload.layers {:?} is not supported",
@@ -604,6 +608,7 @@ mod tests {
                 sha256: "c".repeat(64),
                 layers: "age+zstd+tar".into(),
                 parts: Vec::new(),
+                parity: None,
             },
             contents: Contents {
                 files: 2,

@@ -6,5 +6,7 @@ pub mod entries;
 pub mod filter;
 pub mod manifest;
 pub mod names;
+pub mod par2;
+pub mod parity;
 pub mod parts_list;
 pub mod strict_toml;

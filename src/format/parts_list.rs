@@ -41,6 +41,10 @@ pub struct PartsList {
     /// when the payload is the one file `NAME.age`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
+    /// PAR 2.0 recovery files of these parts (`resplit --parity`), signed
+    /// here with the parts they describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parity: Option<crate::format::parity::Parity>,
 }
 
 impl PartsList {
@@ -85,7 +89,9 @@ impl PartsList {
         if self.parts.len() == 1 {
             return Err("a payload of one part is the file NAME.age, not a part".into());
         }
-        check_parts(name, &self.parts, payload_size)
+        check_parts(name, &self.parts, payload_size)?;
+        let parity = self.parity.as_ref();
+        parity.map_or(Ok(()), |p| crate::format::parity::check(name, p))
     }
 }
 

@@ -90,6 +90,9 @@ pub struct PackOptions {
     /// zstd worker threads besides the calling one (0: compress on the
     /// calling thread). See [`default_zstd_workers`].
     pub zstd_workers: u32,
+    /// Write PAR 2.0 recovery files of this many percent of the payload
+    /// (see [`crate::parity`]).
+    pub parity: Option<u32>,
 }
 
 /// zstd workers for this machine: one per core, at most four, when there
@@ -111,6 +114,8 @@ pub struct PackReport {
     pub manifest_path: PathBuf,
     /// The payload file, or its parts in order.
     pub payload_files: Vec<PathBuf>,
+    /// The PAR 2.0 recovery files, index first (none without parity).
+    pub parity_files: Vec<PathBuf>,
     /// The signature.
     pub signature_path: PathBuf,
     /// The manifest as written.
@@ -175,8 +180,8 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     };
 
     let (payload, skipped) = write_payload(opts, &id, target.split)?;
-    let (m, written, mut listed) =
-        manifest_for(opts, key, id, channel, target.split.is_some(), payload);
+    let (m, written, mut listed, parity_count) =
+        manifest_and_parity(opts, key, (id, channel), target.split.is_some(), payload)?;
     let list_err = |e: std::io::Error| Error::io("reading", "the entry list (a temporary file)", e);
     let mut no_names = std::io::empty();
     let mut tables = listed.tables().map_err(list_err)?;
@@ -235,10 +240,13 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             )),
         }
     }
+    let mut payload_files = sealed.payload_files;
+    let parity_files = payload_files.split_off(payload_files.len() - parity_count);
     Ok(PackReport {
         manifest_sha256: sealed.manifest_sha256,
         manifest_path: target.manifest_path,
-        payload_files: sealed.payload_files,
+        payload_files,
+        parity_files,
         signature_path: target.signature_path,
         manifest: m,
         skipped,
@@ -340,6 +348,7 @@ impl Target {
         for p in [
             &opts.out_dir.join(format!("{name}.age")),
             &opts.out_dir.join(media::part_name(name, 0)),
+            &opts.out_dir.join(crate::format::parity::index_name(name)),
             &manifest_path,
             &signature_path,
         ] {
@@ -420,6 +429,43 @@ fn write_payload(
         },
         skipped,
     ))
+}
+
+/// [`manifest_for`], with the PAR 2.0 recovery files (when asked) made
+/// over the payload and recorded in the manifest; the last value is how
+/// many of the files are recovery files (they come last).
+fn manifest_and_parity(
+    opts: &PackOptions,
+    key: &SigningKey,
+    (id, channel): (Identity, Channel),
+    split: bool,
+    payload: Written,
+) -> Result<(Manifest, Vec<media::Written>, listed::Listed, usize)> {
+    let recovery = opts
+        .parity
+        .map(|pct| make_parity(opts, &id.name, &payload.files, pct))
+        .transpose()?;
+    let (mut m, mut written, listed) = manifest_for(opts, key, id, channel, split, payload);
+    let count = recovery.as_ref().map_or(0, |r| r.0.len());
+    if let Some((files, record)) = recovery {
+        written.extend(files);
+        m.payload.parity = Some(record);
+    }
+    Ok((m, written, listed, count))
+}
+
+/// PAR 2.0 recovery files of `pct` % over the payload just written (still
+/// under temporary names), and the manifest's record of them.
+fn make_parity(
+    opts: &PackOptions,
+    name: &str,
+    files: &[media::Written],
+    pct: u32,
+) -> Result<(Vec<media::Written>, crate::format::parity::Parity)> {
+    opts.progress.start("parity", 0);
+    let made = crate::parity::create_over(&opts.out_dir, name, files, pct);
+    opts.progress.finish();
+    made
 }
 
 /// Entries listed and not yet packed, at most.
@@ -533,6 +579,7 @@ fn manifest_for(
             sha256,
             layers: "age+zstd+tar".into(),
             parts,
+            parity: None,
         },
         contents,
         entries: Vec::new(),

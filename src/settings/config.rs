@@ -31,6 +31,8 @@ pub struct Config {
     pub level: Option<i32>,
     /// Default media preset (`--media`).
     pub media: Option<String>,
+    /// Default PAR2 recovery data, e.g. `"10%"` (`--parity`).
+    pub parity: Option<String>,
     /// Default output folder (`-o`).
     pub out_dir: Option<PathBuf>,
     /// Refuse classic recipients in every pack (`pack --require-pq`).
@@ -66,6 +68,8 @@ pub struct Spec {
     pub split: Option<String>,
     /// Media preset (`--media`).
     pub media: Option<String>,
+    /// PAR2 recovery data, e.g. `"10%"` (`--parity`).
+    pub parity: Option<String>,
     /// Output folder, relative to the spec's folder unless absolute.
     pub out_dir: Option<PathBuf>,
     /// Keep names out of the outer manifest.

@@ -104,6 +104,12 @@ pub fn pack(flags: PackFlags, spec: &Spec, config: &Config) -> Result<PackSettin
         require_pq: switched_on(&[given.require_pq, spec.require_pq, config.require_pq]),
         split,
         filter,
+        parity: (given
+            .parity
+            .or(spec.parity.clone())
+            .or(config.parity.clone()))
+        .map(|p| crate::parity::parse_percent(&p))
+        .transpose()?,
         ..PackOptions::default()
     };
     Ok(PackSettings {
@@ -215,6 +221,7 @@ pub fn config_rows(s: &Sources) -> Vec<Row> {
             c.level.is_some(),
         ),
         conf("media", c.media.clone(), c.media.is_some()),
+        conf("parity", c.parity.clone(), c.parity.is_some()),
         conf("out_dir", path(&c.out_dir), c.out_dir.is_some()),
         conf(
             "require_pq",

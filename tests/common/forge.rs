@@ -183,6 +183,7 @@ pub fn bundle_from_payload(
             sha256: pouch::payload::hashing::sha256_hex(payload),
             layers: "age+zstd+tar".into(),
             parts: Vec::new(),
+            parity: None,
         },
         contents,
         entries: Vec::new(),

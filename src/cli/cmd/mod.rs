@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod man;
 pub mod pack;
 pub mod receipt;
+pub mod repair;
 pub mod resplit;
 pub mod unpack;
 pub mod verify;

@@ -22,6 +22,7 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
             marking: args.marking,
             description: args.description,
             level: args.level,
+            parity: args.parity,
             seal_names: switch(args.seal_names),
             require_pq: switch(args.require_pq),
             ..Spec::default()

@@ -11,6 +11,7 @@ pub fn run(ctx: &Ctx, args: ResplitArgs) -> Result<u8> {
         trust,
         parts,
         media,
+        parity,
     } = args;
     let key_path = key.path(&ctx.config)?;
     let key = key.load(&ctx.config)?;
@@ -31,6 +32,9 @@ pub fn run(ctx: &Ctx, args: ResplitArgs) -> Result<u8> {
         split: media.split()?,
         out_dir,
         verify_after_write: media.verify_after_write(),
+        parity: (parity.as_deref())
+            .map(pouch::parity::parse_percent)
+            .transpose()?,
     };
     let report = pouch::resplit::resplit(&opts, &key)?;
     render::recut(&report);
