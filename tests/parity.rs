@@ -436,7 +436,9 @@ fn audit_shows_whether_parity_is_present_and_damage_repairable() {
     let (_, m) = bundle(&w, &clerk, "20%");
     let out = m.parent().expect("folder").to_path_buf();
     let audit = || pouch!("audit", &out, "--trust", &clerk.public);
-    passes(audit(), &["parity: present"]);
+    passes(audit(), &["parity: present"]).stdout(predicates::prelude::PredicateBooleanExt::not(
+        predicates::str::contains("ignored"),
+    ));
     damage(&out.join("b.age.002"), 5000, &[0xAA; 4]);
     let json = common::stdout_of(&common::output(args!(audit(); "--json")));
     assert!(json.contains("\"parity\": \"repairable (1 of "), "{json}");

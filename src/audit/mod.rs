@@ -202,7 +202,11 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
                 // A re-cut's parts list: read with its bundle's manifest.
             } else if name.ends_with(".toml") {
                 manifests.push(p);
-            } else if !(name.ends_with(".minisig") || name.ends_with(".age") || is_part(&name)) {
+            } else if !(name.ends_with(".minisig")
+                || name.ends_with(".age")
+                || name.ends_with(".par2")
+                || is_part(&name))
+            {
                 ignored.push(p);
             }
         }

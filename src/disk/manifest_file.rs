@@ -34,6 +34,14 @@ pub fn check_is_manifest(path: &Path) -> Result<()> {
         };
         return wrong(what, name);
     }
+    if let Some(stem) = file.strip_suffix(".par2") {
+        // NAME.par2, or a volume NAME.volXX+YY.par2.
+        let name = match stem.rsplit_once(".vol") {
+            Some((name, range)) if range.contains('+') => name,
+            _ => stem,
+        };
+        return wrong("a bundle's recovery data (PAR2)", name);
+    }
     if let Some(name) = file.strip_suffix(".parts.toml") {
         return wrong("the parts list of a re-cut bundle", name);
     }
@@ -97,6 +105,8 @@ mod tests {
             ),
             ("b.receipt.toml", "receipt", "b.toml"),
             ("b.receipt.toml.minisig", "signature of a receipt", "b.toml"),
+            ("b.par2", "recovery data", "b.toml"),
+            ("b.vol03+04.par2", "recovery data", "b.toml"),
         ] {
             let err = check_is_manifest(Path::new(file))
                 .expect_err(file)
