@@ -246,8 +246,7 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditReport> {
 }
 
 fn is_part(name: &str) -> bool {
-    name.rsplit_once(".age.")
-        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    crate::disk::media::part_of(name).is_some()
 }
 
 /// Checks each receipt: its signature, and that the bundle's receiver

@@ -55,10 +55,8 @@ pub fn check_is_manifest(path: &Path) -> Result<()> {
     if let Some(name) = file.strip_suffix(".age") {
         return wrong("the payload of a bundle (its encrypted contents)", name);
     }
-    if let Some((name, number)) = file.rsplit_once(".age.") {
-        if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
-            return wrong("a part of a bundle's payload", name);
-        }
+    if let Some(name) = crate::disk::media::part_of(file) {
+        return wrong("a part of a bundle's payload", name);
     }
     Ok(())
 }

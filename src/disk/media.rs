@@ -121,6 +121,13 @@ pub fn parse_size(text: &str) -> Result<u64> {
 
 pub use crate::format::manifest::part_name;
 
+/// The bundle whose payload part `file` is named as (`NAME.age.NNN`, any
+/// number of digits), if it is named as one.
+pub fn part_of(file: &str) -> Option<&str> {
+    let (name, number) = file.rsplit_once(".age.")?;
+    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit())).then_some(name)
+}
+
 /// Whether `dir` is on a FAT filesystem (where no file may reach 4 GiB): by
 /// the kernel's filesystem magic, or by the mount table for FAT mounted
 /// through FUSE.
