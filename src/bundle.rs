@@ -104,6 +104,8 @@ pub struct Bundle {
     /// The entry list, when the manifest is too large to hold it in
     /// memory (then `manifest.entries` is empty).
     pub listing: Option<crate::listing::Listing>,
+    /// Keep every entry as read (to record the unpacked tree).
+    pub collect: bool,
 }
 
 /// Reads a manifest and checks its signature according to `trust`. One
@@ -200,6 +202,7 @@ fn assemble(
         signature,
         channel,
         listing: None,
+        collect: false,
     })
 }
 
@@ -552,6 +555,8 @@ impl Bundle {
                     false => Some(self.listed_entries()?),
                 },
                 contents: &self.manifest.contents,
+                delta: self.manifest.delta.as_ref(),
+                collect: self.collect,
             };
             let mut limited =
                 LimitReader::new(tar_r, expected.tar_size_bound(), "the decompressed archive");

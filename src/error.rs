@@ -182,6 +182,14 @@ pub enum Error {
         /// What disagrees.
         reason: String,
     },
+    /// A delta cannot go onto the tree it was given: its base was not
+    /// accepted here, or the tree is not the base's result (changed since,
+    /// another bundle's, or this delta's already).
+    #[error("{reason}")]
+    DeltaBase {
+        /// What does not fit, and what to do.
+        reason: String,
+    },
     /// A receipt is malformed, badly signed, or not for the bundle it names.
     #[error("receipt {}: {reason}", .path.display())]
     BadReceipt {
@@ -336,6 +344,7 @@ impl Error {
             | Error::LedgerBroken { .. }
             | Error::BadEntry { .. }
             | Error::ContentsMismatch { .. }
+            | Error::DeltaBase { .. }
             | Error::BadReceipt { .. } => 1,
             Error::Io { .. }
             | Error::BadKey { .. }
@@ -373,6 +382,7 @@ impl Error {
             Error::NoMatchingIdentity { .. } => "no_matching_identity",
             Error::CorruptPayload { .. } => "corrupt_payload",
             Error::Replay { .. } => "replay",
+            Error::DeltaBase { .. } => "delta_base",
             Error::LedgerBroken { .. } => "ledger_broken",
             Error::BadParts { .. } => "bad_parts",
             Error::Damaged {
@@ -418,6 +428,9 @@ impl Error {
             }
             Error::KeyNotInForce { .. } => {
                 "the key was not the party's signing key at the time the record claims: ask the party for a copy signed with its current key, or, if the keyring's rotation date is wrong, correct it after checking with the party by phone"
+            }
+            Error::DeltaBase { .. } => {
+                "a delta goes only onto the unchanged result of its base, in order: apply the deltas before it first, restore the tree from its base, or ask the sender for a full bundle"
             }
             Error::NotAFile { .. } => {
                 "pouch reads only regular files; a FIFO or device in a bundle's place is not a bundle: copy the real file from the sender's medium"

@@ -34,6 +34,7 @@ pub mod binding;
 pub mod bundle;
 pub mod custody;
 pub mod cut;
+pub mod delta;
 pub mod demo;
 pub mod disk;
 pub mod error;

@@ -27,6 +27,7 @@ use crate::bundle::{self, Bundle, SignatureStatus, Trust};
 use crate::custody::channel::{self, Arrival};
 use crate::custody::intent;
 use crate::custody::ledger::{Event, Ledger, Record};
+use crate::delta::onto::Onto;
 use crate::disk::lock::FolderLock;
 use crate::disk::{durable, leftovers};
 use crate::error::{Error, IoContext, Result};
@@ -59,6 +60,12 @@ pub struct UnpackOptions {
     pub no_space_check: bool,
     /// Where progress goes.
     pub progress: crate::progress::Handle,
+    /// Apply a delta bundle onto this tree (its base's result) instead of
+    /// unpacking into DEST (see [`crate::delta::onto`]).
+    pub onto: Option<PathBuf>,
+    /// With `onto`: hash every file of the tree to check it, not only those
+    /// whose stat data changed.
+    pub rehash: bool,
 }
 
 /// What was unpacked.
@@ -100,7 +107,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         ));
     }
     refuse_removable(
-        &opts.dest,
+        opts.onto.as_deref().unwrap_or(&opts.dest),
         opts.allow_removable_dest,
         crate::disk::media::is_removable,
     )?;
@@ -109,31 +116,8 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         Some(l) => intent::recover(l)?,
         None => Vec::new(),
     };
-    let bundle = match bundle::open(&opts.manifest, &opts.trust) {
-        Ok(b) => b
-            .with_parts_from(&opts.parts_from)
-            .with_progress(&opts.progress),
-        Err(e) => {
-            if let (Some(l), 1) = (&mut ledger, e.exit_code()) {
-                l.append(Record {
-                    event: Event::Rejected,
-                    name: opts
-                        .manifest
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned()),
-                    notes: vec![e.to_string()],
-                    ..Record::default()
-                })?;
-            }
-            return Err(e);
-        }
-    };
-    // The room for every file, each rounded up to a block, before any work.
-    let c = &bundle.manifest.contents;
-    let needed = c.total_bytes + (c.files + c.folders + 16) * 4096;
-    if !opts.no_space_check {
-        crate::disk::space::ensure_room(&opts.dest, needed, "the unpacked files")?;
-    }
+    let bundle = open_bundle(opts, &mut ledger)?;
+    let (onto, dest) = place(opts, &bundle, &mut ledger)?;
     let about = |event: Event, notes: Vec<String>| {
         let mut r = Record::about(event, &bundle.manifest, &bundle.manifest_sha256);
         r.vouched_by = bundle.channel.party().map(str::to_string);
@@ -174,19 +158,40 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     // The acceptance is an intent before the files move into place, and
     // settled after: see `custody::intent`.
     let mut accepting = None;
-    let result = extract(opts, &bundle, &mut |target| {
-        if let Some(l) = &mut ledger {
-            let r = about(Event::Accepting, notes.clone());
-            accepting = Some(intent::intend(l, r, target)?);
-        }
-        Ok(())
-    });
+    let result = extract(
+        (&dest, onto.as_ref()),
+        (&bundle, &opts.identities),
+        &mut |target| {
+            if let Some(l) = &mut ledger {
+                let r = about(Event::Accepting, notes.clone());
+                accepting = Some(intent::intend(l, r, target)?);
+            }
+            Ok(())
+        },
+    );
     if let Some(l) = &mut ledger {
         settle_outcome(l, accepting.as_ref(), &result, |e| {
             about(Event::Rejected, vec![e])
         })?;
     }
-    let (output, seen) = result?;
+    let (output, mut seen) = result?;
+    if let (Some(l), true) = (&opts.ledger, bundle.collect) {
+        let ids = (
+            bundle.manifest.bundle_id.as_str(),
+            bundle.manifest_sha256.as_str(),
+        );
+        if let Err(e) = crate::delta::onto::record_unpacked(
+            l,
+            &output,
+            ids,
+            std::mem::take(&mut seen.collected),
+        ) {
+            crate::notice::notice(&format!(
+                "warning: the bundle is accepted and unpacked, but the record of its tree could not be written ({e}); a delta on it cannot go onto {}",
+                output.display()
+            ));
+        }
+    }
     let (files, folders, total_bytes) = seen.counts;
     Ok(UnpackReport {
         output,
@@ -202,6 +207,67 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         flags: arrival.flags,
         manifest: bundle.manifest,
     })
+}
+
+/// Where the bundle goes: onto a tree (checked), or into DEST; and the
+/// folder that gets the staging folder, checked for room.
+fn place(
+    opts: &UnpackOptions,
+    bundle: &Bundle,
+    ledger: &mut Option<Ledger>,
+) -> Result<(Option<Onto>, PathBuf)> {
+    let onto = match (&opts.onto, ledger) {
+        (None, _) => None,
+        (Some(tree), Some(l)) => Some(Onto::prepare(tree, &bundle.manifest, l, opts.rehash)?),
+        (Some(_), None) => {
+            return Err(Error::Usage(
+                "--onto needs the ledger (--ledger, or the default one): a delta goes only onto the tree of a base this ledger accepted".into(),
+            ))
+        }
+    };
+    let dest = match &onto {
+        Some(o) => durable::parent_of(&o.tree).to_path_buf(),
+        None => opts.dest.clone(),
+    };
+    // The room for every file, each rounded up to a block, before any work.
+    let c = &bundle.manifest.contents;
+    let needed = c.total_bytes + (c.files + c.folders + 16) * 4096;
+    if !opts.no_space_check {
+        crate::disk::space::ensure_room(&dest, needed, "the unpacked files")?;
+    }
+    Ok((onto, dest))
+}
+
+/// Opens the bundle, recording in the ledger a bundle that fails its
+/// checks as rejected.
+fn open_bundle(opts: &UnpackOptions, ledger: &mut Option<Ledger>) -> Result<Bundle> {
+    match bundle::open(&opts.manifest, &opts.trust) {
+        Ok(mut b) => {
+            // The tree a bundle of a channel builds is recorded, so that a
+            // delta can go onto it later.
+            let ch = &b.manifest.channel;
+            b.collect = ledger.is_some()
+                && opts.onto.is_none()
+                && ch.sender.is_some()
+                && ch.receiver.is_some();
+            Ok(b.with_parts_from(&opts.parts_from)
+                .with_progress(&opts.progress))
+        }
+        Err(e) => {
+            if let (Some(l), 1) = (ledger, e.exit_code()) {
+                l.append(Record {
+                    event: Event::Rejected,
+                    name: opts
+                        .manifest
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned()),
+                    notes: vec![e.to_string()],
+                    ..Record::default()
+                })?;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Settles the acceptance intent with what the extraction came to, or
@@ -255,34 +321,49 @@ fn refuse_removable(dest: &Path, allowed: bool, removable: impl Fn(&Path) -> boo
 /// `before_commit` runs with DEST/NAME when everything is checked and on
 /// disk, just before the staging folder is renamed into place.
 fn extract(
-    opts: &UnpackOptions,
-    bundle: &Bundle,
+    (dest, onto): (&Path, Option<&Onto>),
+    (bundle, identities): (&Bundle, &[crate::payload::crypto::Identity]),
     before_commit: &mut dyn FnMut(&Path) -> Result<()>,
 ) -> Result<(PathBuf, Seen)> {
-    let created_dest = prepare_dest(&opts.dest)?;
+    let created_dest = onto.is_none() && prepare_dest(dest)?;
     // Shared with other unpacks into DEST; the staging folders of
-    // interrupted ones (with decrypted files) are removed first when no
-    // other is running.
-    let _dest = FolderLock::take(&opts.dest, || leftovers::clean(&opts.dest))?;
-    let target = opts.dest.join(&bundle.manifest.name);
+    // interrupted ones (with decrypted files, or the old tree an --onto
+    // replaced) are removed first when no other is running.
+    let _dest = FolderLock::take(dest, || leftovers::clean(dest))?;
+    let target = match onto {
+        Some(o) => o.tree.clone(),
+        None => dest.join(&bundle.manifest.name),
+    };
     let cleanup_dest = |e: Error| {
         if created_dest {
-            let _ = fs::remove_dir(&opts.dest);
+            let _ = fs::remove_dir(dest);
         }
         e
     };
-    durable::ensure_absent(&target).map_err(cleanup_dest)?;
+    if onto.is_none() {
+        durable::ensure_absent(&target).map_err(cleanup_dest)?;
+    }
 
-    let staging = staging_dir(&opts.dest, &bundle.manifest.name).map_err(cleanup_dest)?;
+    let staging = staging_dir(dest, &bundle.manifest.name).map_err(cleanup_dest)?;
     let mut sink = StagingSink {
         root: staging.clone(),
         current: None,
     };
     // Files are created on a thread of their own while the archive is
     // decompressed and checked on this one.
-    let result = handoff::on_thread(&mut sink, |s| bundle.check_contents(&opts.identities, s))
+    let result = handoff::on_thread(&mut sink, |s| bundle.check_contents(identities, s))
         .and_then(|entries| sink.finish().map(|()| entries))
-        .and_then(|entries| commit(&staging, &target, &opts.dest, before_commit).map(|()| entries));
+        .and_then(|entries| match onto {
+            Some(o) => {
+                let ids = (
+                    bundle.manifest.bundle_id.as_str(),
+                    bundle.manifest_sha256.as_str(),
+                );
+                o.commit(&staging, ids, &entries.deleted, before_commit)
+                    .map(|()| entries)
+            }
+            None => commit(&staging, &target, dest, before_commit).map(|()| entries),
+        });
     let entries = match result {
         Ok(entries) => entries,
         Err(e) => {

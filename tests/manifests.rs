@@ -23,7 +23,8 @@ fn every_example_parses() {
             .to_string();
         let bytes = fs::read(&path).expect("read");
         match name.as_str() {
-            "bundle.toml" | "bundle-sealed.toml" | "bundle-split.toml" | "bundle-parity.toml" => {
+            "bundle.toml" | "bundle-sealed.toml" | "bundle-split.toml" | "bundle-parity.toml"
+            | "bundle-delta.toml" => {
                 Manifest::parse(&bytes, &path).unwrap_or_else(|e| panic!("{name}: {e}"));
             }
             "keyring.toml" => {
@@ -72,7 +73,7 @@ fn every_example_parses() {
         }
         seen += 1;
     }
-    assert_eq!(seen, 11);
+    assert_eq!(seen, 12);
 }
 
 #[test]

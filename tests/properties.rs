@@ -105,6 +105,8 @@ impl Keys {
             allow_replay: false,
             allow_removable_dest: false,
             no_space_check: false,
+            onto: None,
+            rehash: false,
         }
     }
 }

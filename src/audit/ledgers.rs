@@ -20,7 +20,15 @@ pub(super) fn check_all(
     bundles: &mut [BundleRow],
     trusted: &[TrustedKey],
 ) -> (Vec<LedgerRow>, Vec<LedgerClaims>) {
-    let found: BTreeSet<String> = bundles.iter().filter_map(|b| b.bundle_id.clone()).collect();
+    // The bundles found, and the bases of the deltas among them.
+    let bases = bundles
+        .iter()
+        .filter_map(|b| Some(b.delta.as_ref()?.base_bundle_id.clone()));
+    let found: BTreeSet<String> = bundles
+        .iter()
+        .filter_map(|b| b.bundle_id.clone())
+        .chain(bases)
+        .collect();
     let mut rows = Vec::new();
     let mut claims = Vec::new();
     let mut known: Vec<Record> = Vec::new();
@@ -47,6 +55,7 @@ pub(super) fn check_all(
             b.verdict = "failed".into();
         }
     }
+    super::chains::link(bundles, &known, !paths.is_empty());
     (rows, claims)
 }
 

@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
 use crate::signature::{self, TrustedKey};
 
+mod chains;
 mod ledgers;
 
 /// What to audit.
@@ -38,7 +39,7 @@ pub struct AuditOptions {
 }
 
 /// One bundle found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct BundleRow {
     /// Its manifest.
     pub manifest: PathBuf,
@@ -69,6 +70,10 @@ pub struct BundleRow {
     /// lists some: `present` (the payload is intact), `repairable (…)` or
     /// `unrecoverable (…)` with the slices lost and at hand.
     pub parity: Option<String>,
+    /// For a delta bundle (by its verified manifest): the bundle id of the
+    /// base it builds on, and whether that link of the chain is found (see
+    /// [`chains`]).
+    pub delta: Option<chains::Link>,
     /// `ok` or `failed`.
     pub verdict: String,
     /// What failed.
@@ -351,22 +356,8 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
     let mut row = BundleRow {
         manifest: path.to_path_buf(),
         name: stem,
-        bundle_id: None,
-        channel: None,
-        channel_binding: None,
-        sequence: None,
-        signer: None,
-        marking: None,
-        size: None,
-        post_quantum: None,
-        header_stanzas: None,
-        parity: None,
         verdict: "ok".into(),
-        problems: Vec::new(),
-        warnings: Vec::new(),
-        manifest_sha256: None,
-        previous: None,
-        receiver: None,
+        ..BundleRow::default()
     };
     let mut refused = None;
     let opened = match &bytes {
@@ -406,6 +397,7 @@ fn bundle_row(path: &Path, trusted: &[TrustedKey], require_pq: bool) -> Option<B
             row.manifest_sha256 = Some(b.manifest_sha256.clone());
             row.previous = m.channel.previous_manifest_sha256.clone();
             row.parity = b.parity().map(|_| "present".to_string());
+            row.delta = m.delta.as_ref().map(chains::Link::of);
             // One pass over the payload: hashes, and the header it holds.
             match b.check_payload_header() {
                 Ok(h) => {

@@ -402,6 +402,17 @@ pub struct PackArgs {
     /// Keep file names out of the outer manifest (only counts and a digest remain).
     #[arg(long)]
     pub seal_names: bool,
+    /// Pack a delta on BASE (an earlier bundle of the channel: its manifest
+    /// file or bundle id): only new and changed files, and the deleted paths.
+    #[arg(long, value_name = "BASE", conflicts_with = "delta")]
+    pub delta_from: Option<String>,
+    /// Pack a delta on the channel's newest bundle whose receipt came back.
+    #[arg(long)]
+    pub delta: bool,
+    /// With --delta or --delta-from: hash every file to find what changed,
+    /// instead of trusting unchanged size, times and inode.
+    #[arg(long)]
+    pub rehash: bool,
     /// Skip symlinks, FIFOs, sockets and devices (with a warning) instead of refusing.
     #[arg(long)]
     pub skip_special: bool,
@@ -479,8 +490,22 @@ pub struct UnpackArgs {
     #[arg(long, value_name = "SIGNER_PUB")]
     pub trust: Vec<String>,
     /// Destination folder; the bundle lands in DEST/NAME.
-    #[arg(short = 'd', long = "dest", value_name = "DEST")]
-    pub dest: PathBuf,
+    #[arg(
+        short = 'd',
+        long = "dest",
+        value_name = "DEST",
+        required_unless_present = "onto"
+    )]
+    pub dest: Option<PathBuf>,
+    /// Apply a delta bundle onto TREE, the folder its base was unpacked to
+    /// (the base's DEST/NAME): TREE is checked, then replaced by the new
+    /// tree in one step.
+    #[arg(long, value_name = "TREE", conflicts_with = "dest")]
+    pub onto: Option<PathBuf>,
+    /// With --onto: hash every file of TREE to check it, not only those whose
+    /// size, times or inode changed.
+    #[arg(long, requires = "onto")]
+    pub rehash: bool,
     /// Proceed without a trusted signature. Unsafe.
     #[arg(long)]
     pub insecure_skip_signature: bool,

@@ -134,6 +134,18 @@ pub fn pack(r: &PackReport) {
             escape(&m.name)
         ));
     }
+    if let Some(d) = &m.delta {
+        note(&format!(
+            "a delta on bundle {}: {} new or changed, {} deleted, the tree {} and {} ({}); the recipient applies it with pouch unpack {}.toml --onto TREE",
+            d.base_bundle_id,
+            count(m.contents.files, "file"),
+            count(d.deleted_count, "path"),
+            count(d.tree_files, "file"),
+            count(d.tree_folders, "folder"),
+            bytes(d.tree_bytes),
+            escape(&m.name)
+        ));
+    }
     read_back_line(r);
     out(&r.manifest_path.display().to_string());
 }
@@ -549,6 +561,13 @@ impl LedgerTable {
                 Fate::Outstanding => "outstanding".to_string(),
             },
             _ => r.notes.join("; "),
+        };
+        // A delta names the base it builds on: the chain, record by record.
+        let status = match (&r.delta_base, r.event) {
+            (Some(base), Event::Packed | Event::Accepted) => format!("delta on {base}; {status}")
+                .trim_end_matches("; ")
+                .to_string(),
+            _ => status,
         };
         out(&format!(
             "{:>5}  {:<20}  {:<9}  {:<24}  {:>4}  {:<28}  {}",

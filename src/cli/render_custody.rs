@@ -197,6 +197,13 @@ pub fn audit(r: &pouch::audit::AuditReport, as_json: bool) {
         if let Some(p) = &b.parity {
             out(&format!("    parity: {}", escape(p)));
         }
+        if let Some(d) = &b.delta {
+            out(&format!(
+                "    delta on {} ({})",
+                escape(&d.base_bundle_id),
+                escape(&d.base)
+            ));
+        }
     }
     for rc in &r.receipts {
         let says = match &rc.says {

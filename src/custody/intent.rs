@@ -100,7 +100,7 @@ fn settle_open(ledger: &mut Ledger, give_up: bool) -> Result<Vec<Record>> {
         let what = describe(&intent);
         // What cannot be looked at (a folder without permission, a failing
         // medium) is not settled, and stops nothing else.
-        let found = outcome(&intent).unwrap_or_else(|e| {
+        let found = outcome(&intent, ledger.path()).unwrap_or_else(|e| {
             let place = intent
                 .path
                 .as_deref()
@@ -161,7 +161,7 @@ fn describe(intent: &Record) -> String {
 }
 
 /// Looks at the disk where the intent's work lands.
-fn outcome(intent: &Record) -> Result<Outcome> {
+fn outcome(intent: &Record, ledger: &Path) -> Result<Outcome> {
     let Some((path, name)) = place(intent) else {
         // Not a place pouch writes: nothing there is looked at or removed.
         return Ok(Outcome::NotCommitted(
@@ -192,6 +192,22 @@ fn outcome(intent: &Record) -> Result<Outcome> {
                 return Ok(Outcome::Committed);
             }
             true
+        }
+        // A delta's tree is there either way: what decides is which tree
+        // it is (see `delta::onto`).
+        (Event::Accepting, Some(meta)) if meta.is_dir() && intent.delta_base.is_some() => {
+            let now = crate::delta::state::load_unpacked(ledger, &path)?;
+            // The other tree, under a staging name beside it, goes either way.
+            let _lock = FolderLock::take(&dir, || leftovers::clean(&dir))?;
+            return Ok(match now {
+                Some(s) if Some(&s.head.bundle_id) == intent.bundle_id.as_ref() => {
+                    Outcome::Committed
+                }
+                _ => Outcome::NotCommitted(format!(
+                    "; {} still holds the base's tree",
+                    path.display()
+                )),
+            });
         }
         (Event::Accepting, Some(meta)) if meta.is_dir() => return Ok(Outcome::Committed),
         (_, Some(_)) => {
@@ -232,8 +248,10 @@ fn place(intent: &Record) -> Option<(PathBuf, String)> {
         Event::Reserved => format!("{name}.toml"),
         _ => name.clone(),
     };
+    // A delta goes onto the tree its base made, whatever its name.
+    let onto = intent.event == Event::Accepting && intent.delta_base.is_some();
     let fits = path.is_absolute()
-        && path.file_name().and_then(|n| n.to_str()) == Some(expected.as_str())
+        && (onto || path.file_name().and_then(|n| n.to_str()) == Some(expected.as_str()))
         && !path
             .components()
             .any(|c| matches!(c, std::path::Component::ParentDir));

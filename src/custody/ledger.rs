@@ -102,6 +102,9 @@ pub struct Record {
     /// or `abandoned` record after a `reserved` or `accepting` one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<u64>,
+    /// For a delta bundle: the bundle id of the base it builds on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_base: Option<String>,
     /// Gaps found, flags raised, reasons for a rejection.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -122,6 +125,7 @@ impl Record {
             manifest_sha256: Some(manifest_sha256.to_string()),
             previous_manifest_sha256: m.channel.previous_manifest_sha256.clone(),
             signer: Some(m.signer.key_id.clone()),
+            delta_base: m.delta.as_ref().map(|d| d.base_bundle_id.clone()),
             ..Record::default()
         }
     }

@@ -140,7 +140,7 @@ fn plain(s: &str) -> bool {
 /// A TOML string as the TOML crate writes it: a basic string when nothing in
 /// it needs escaping (the case for every name without a double quote), else
 /// whatever form the crate's writer chooses.
-fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     if plain(s) {
         out.push('"');
         out.push_str(s);

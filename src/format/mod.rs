@@ -2,6 +2,7 @@
 //! policy (which also escapes names for display), and the one strict TOML
 //! reader every file pouch reads goes through.
 
+pub mod delta;
 pub mod entries;
 pub mod filter;
 pub mod manifest;

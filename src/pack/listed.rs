@@ -21,6 +21,9 @@ pub(crate) struct Listed {
     scratch: String,
     /// Files, folders and bytes in files.
     pub(crate) counts: (u64, u64, u64),
+    /// The entries with their stat data, when the tree is to be recorded
+    /// (see [`crate::delta::state`]).
+    pub(crate) items: Option<Vec<crate::delta::state::Item>>,
 }
 
 impl Listed {
@@ -33,6 +36,7 @@ impl Listed {
             digest: entries::Digest::default(),
             scratch: String::with_capacity(256),
             counts: (0, 0, 0),
+            items: None,
         })
     }
 

@@ -25,6 +25,8 @@ use serde::Serialize;
 
 use crate::custody::intent;
 use crate::custody::ledger::{self, Event, Ledger, Record};
+use crate::delta::base::{self, Base};
+use crate::delta::state::Item;
 use crate::disk::lock::FolderLock;
 use crate::disk::{durable, leftovers, media};
 use crate::error::{Error, Result};
@@ -93,6 +95,8 @@ pub struct PackOptions {
     /// Write PAR 2.0 recovery files of this many percent of the payload
     /// (see [`crate::parity`]).
     pub parity: Option<u32>,
+    /// Pack a delta: only what changed since a base (see [`crate::delta`]).
+    pub delta: Option<crate::delta::base::DeltaRequest>,
 }
 
 /// zstd workers for this machine: one per core, at most four, when there
@@ -157,31 +161,23 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     // Shared with other packs into OUTDIR; what an interrupted one left
     // there is removed first when no other is running.
     let _out = FolderLock::take(&opts.out_dir, || leftovers::clean(&opts.out_dir))?;
-    let (sequence, previous_manifest_sha256) = match (&opts.sender, &opts.receiver, &mut ledger) {
-        (Some(s), Some(r), Some(l)) => {
-            let (n, prev) = ledger::next_sequence(
-                &l.records_where(|rec| {
-                    matches!(rec.event, Event::Packed | Event::Reserved)
-                        && rec.sender.as_deref() == Some(s)
-                        && rec.receiver.as_deref() == Some(r)
-                })?,
-                s,
-                r,
-            );
-            (Some(n), prev)
-        }
-        _ => (None, None),
-    };
-    let channel = Channel {
-        sender: opts.sender.clone(),
-        receiver: opts.receiver.clone(),
-        sequence,
-        previous_manifest_sha256,
+    let channel = channel_for(opts, &mut ledger)?;
+    let base = delta_base(opts, &mut ledger)?.map(std::sync::Mutex::new);
+    // The sender records the tree of every bundle of a channel, so that a
+    // later delta can build on it.
+    let record = opts.ledger.is_some() && opts.sender.is_some() && opts.receiver.is_some();
+    let tree = stages::Tree {
+        record: record || base.is_some(),
+        base: base.as_ref(),
     };
 
-    let (payload, skipped) = write_payload(opts, &id, target.split)?;
-    let (m, written, mut listed, parity_count) =
+    let (mut payload, skipped, mut items) = write_payload(opts, &id, target.split, tree)?;
+    items.extend(payload.listed.items.take().unwrap_or_default());
+    let state = crate::delta::state::TreeState::new(&id.bundle_id, "", items);
+    let delta = base.map(|b| delta_record(&stages::lock(&b), &state, opts.seal_names));
+    let (mut m, written, mut listed, parity_count) =
         manifest_and_parity(opts, key, (id, channel), target.split.is_some(), payload)?;
+    m.delta = delta;
     let list_err = |e: std::io::Error| Error::io("reading", "the entry list (a temporary file)", e);
     let mut no_names = std::io::empty();
     let mut tables = listed.tables().map_err(list_err)?;
@@ -240,6 +236,9 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             )),
         }
     }
+    if record {
+        save_tree(opts, state, &sealed.manifest_sha256);
+    }
     let mut payload_files = sealed.payload_files;
     let parity_files = payload_files.split_off(payload_files.len() - parity_count);
     Ok(PackReport {
@@ -252,6 +251,32 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         skipped,
         auto_split: target.auto_split,
         verified_after_write: sealed.verified_after_write,
+    })
+}
+
+/// The bundle's channel, with its sequence number and the previous
+/// manifest's sha256 from the (locked) ledger.
+fn channel_for(opts: &PackOptions, ledger: &mut Option<Ledger>) -> Result<Channel> {
+    let (sequence, previous_manifest_sha256) = match (&opts.sender, &opts.receiver, ledger) {
+        (Some(s), Some(r), Some(l)) => {
+            let (n, prev) = ledger::next_sequence(
+                &l.records_where(|rec| {
+                    matches!(rec.event, Event::Packed | Event::Reserved)
+                        && rec.sender.as_deref() == Some(s)
+                        && rec.receiver.as_deref() == Some(r)
+                })?,
+                s,
+                r,
+            );
+            (Some(n), prev)
+        }
+        _ => (None, None),
+    };
+    Ok(Channel {
+        sender: opts.sender.clone(),
+        receiver: opts.receiver.clone(),
+        sequence,
+        previous_manifest_sha256,
     })
 }
 
@@ -393,15 +418,18 @@ fn write_payload(
     opts: &PackOptions,
     id: &Identity,
     split: Option<u64>,
-) -> Result<(Written, Vec<PathBuf>)> {
+    tree: stages::Tree<'_>,
+) -> Result<(Written, Vec<PathBuf>, Vec<crate::delta::state::Item>)> {
     let inner_mtime = opts
         .source_date_epoch
         .unwrap_or(id.now.unix_timestamp().max(0) as u64);
     let writer = media::PartWriter::new(&opts.out_dir, &id.name, split);
     opts.progress.start("packing", 0);
     let (tx, rx) = std::sync::mpsc::sync_channel(LISTED_AHEAD / BATCH);
+    let kept = std::sync::Mutex::new(Vec::new());
     let (written, skipped) = std::thread::scope(|scope| {
-        let lister = scope.spawn(move || list(opts, tx));
+        let kept = &kept;
+        let lister = scope.spawn(move || list(opts, tx, tree.base.map(|b| (b, kept))));
         let listed = rx.into_iter().flat_map(|batch| {
             let (entries, failed) = match batch {
                 Ok(entries) => (entries, None),
@@ -409,7 +437,7 @@ fn write_payload(
             };
             entries.into_iter().map(Ok).chain(failed)
         });
-        let written = stages::write_payload(writer, listed, opts, inner_mtime);
+        let written = stages::write_payload(writer, listed, opts, (inner_mtime, tree));
         let skipped = lister.join();
         (written, skipped)
     });
@@ -420,6 +448,9 @@ fn write_payload(
         // The packing stage ended well, so it read the listing to its end.
         .unwrap_or_default();
     let (files, size, sha256) = writer.finish()?;
+    let kept = kept
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Ok((
         Written {
             listed,
@@ -428,6 +459,7 @@ fn write_payload(
             sha256,
         },
         skipped,
+        kept,
     ))
 }
 
@@ -483,6 +515,7 @@ const BATCH_BYTES: u64 = 8 << 20;
 fn list(
     opts: &PackOptions,
     tx: std::sync::mpsc::SyncSender<Result<Vec<plan::Planned>>>,
+    delta: Option<(&std::sync::Mutex<Base>, &std::sync::Mutex<Vec<Item>>)>,
 ) -> Option<Vec<PathBuf>> {
     let mut unportable = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
@@ -499,6 +532,20 @@ fn list(
         &mut |p| {
             if !opts.allow_unportable_names {
                 unportable.extend(plan::unportable_name(&p.path));
+            }
+            if let Some((base, kept)) = delta {
+                if let Some(item) = stages::lock(base).judge(&base::Listed {
+                    path: &p.path,
+                    kind: p.kind,
+                    source: &p.source,
+                    size: p.size,
+                    executable: p.executable,
+                    stamp: p.stamp,
+                })? {
+                    // Unchanged since the base: recorded, not packed.
+                    stages::lock(kept).push(item);
+                    return Ok(());
+                }
             }
             opts.progress.more(p.size);
             bytes += p.size;
@@ -582,7 +629,60 @@ fn manifest_for(
             parity: None,
         },
         contents,
+        delta: None,
         entries: Vec::new(),
     };
     (m, written, listed)
+}
+
+/// The base of the delta `opts` asks for, if it asks for one, found in the
+/// sender's ledger.
+fn delta_base(opts: &PackOptions, ledger: &mut Option<Ledger>) -> Result<Option<Base>> {
+    let Some(req) = &opts.delta else {
+        return Ok(None);
+    };
+    let records = ledger
+        .as_mut()
+        .map(|l| l.records_where(|_| true))
+        .transpose()?;
+    let known = opts.ledger.as_deref().zip(records.as_deref());
+    let channel = (opts.sender.as_deref(), opts.receiver.as_deref());
+    Base::resolve(req, channel, known).map(Some)
+}
+
+/// The manifest's `[delta]` table: the base, the resulting tree `state`,
+/// and the base's paths the tree no longer holds.
+fn delta_record(
+    base: &Base,
+    state: &crate::delta::state::TreeState,
+    sealed: bool,
+) -> crate::format::delta::Delta {
+    let deleted = base.deleted();
+    let (tree_files, tree_folders, tree_bytes) = state.counts();
+    crate::format::delta::Delta {
+        base_bundle_id: base.bundle_id.clone(),
+        base_manifest_sha256: base.manifest_sha256.clone(),
+        tree_files,
+        tree_folders,
+        tree_bytes,
+        tree_sha256: state.head.tree_sha256.clone(),
+        deleted_count: deleted.len() as u64,
+        deleted_sha256: crate::format::delta::block_sha256(&deleted),
+        deleted: if sealed { Vec::new() } else { deleted },
+    }
+}
+
+/// Records the tree the bundle was packed from, beside the ledger; the
+/// bundle is committed, so a failure is a warning.
+fn save_tree(opts: &PackOptions, mut state: crate::delta::state::TreeState, manifest_sha256: &str) {
+    let Some(ledger) = &opts.ledger else {
+        return;
+    };
+    state.head.manifest_sha256 = manifest_sha256.to_string();
+    let path = crate::delta::state::packed_path(ledger, &state.head.bundle_id);
+    if let Err(e) = state.save(&path) {
+        crate::notice::notice(&format!(
+            "warning: the bundle is complete, but the record of its tree could not be written ({e}); a delta on this bundle must name its manifest with --delta-from, and hashes every file"
+        ));
+    }
 }

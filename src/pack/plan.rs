@@ -23,6 +23,8 @@ pub(super) struct Planned {
     pub(super) executable: bool,
     pub(super) mtime: u64,
     pub(super) ino: (u64, u64),
+    /// Stat data, to tell a file unchanged since a delta's base.
+    pub(super) stamp: crate::delta::state::Stamp,
 }
 
 /// Every name in `plan` that some filesystem cannot hold, with the reason.
@@ -182,6 +184,7 @@ fn add(
         executable: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
         mtime,
         ino: (meta.dev(), meta.ino()),
+        stamp: crate::delta::state::Stamp::of(meta),
     })
 }
 

@@ -30,7 +30,7 @@ pub(super) fn write_payload<W: Write + Send>(
     out: W,
     plan: impl Iterator<Item = Result<Planned>>,
     opts: &PackOptions,
-    inner_mtime: u64,
+    (inner_mtime, tree): (u64, Tree<'_>),
 ) -> Result<(Listed, W)> {
     let out_name = PathBuf::from(format!(
         "{} (payload being written)",
@@ -58,7 +58,7 @@ pub(super) fn write_payload<W: Write + Send>(
             let sealed = encrypted.finish().map_err(out_err)?;
             sealed.close().map_err(out_err)
         });
-        let produced = compress(chan_w, plan, opts, inner_mtime, out_err);
+        let produced = compress(chan_w, plan, opts, (inner_mtime, tree), out_err);
         let stopped = |_| Error::Internal("the writing stage stopped unexpectedly".into());
         let encrypted = encrypter.join().map_err(stopped)?;
         let written = writer.join().map_err(stopped)?;
@@ -78,11 +78,14 @@ fn compress(
     chan: ChannelWriter,
     plan: impl Iterator<Item = Result<Planned>>,
     opts: &PackOptions,
-    inner_mtime: u64,
+    (inner_mtime, tree): (u64, Tree<'_>),
     out_err: &dyn Fn(io::Error) -> Error,
 ) -> Result<Listed> {
     let list_err = |e: io::Error| Error::io("writing", "the entry list (a temporary file)", e);
     let mut listed = Listed::new().map_err(list_err)?;
+    if tree.record {
+        listed.items = Some(Vec::new());
+    }
     let mut tar =
         TarWriter::new(Frames::new(chan, opts.level, opts.zstd_workers).map_err(out_err)?);
     for p in plan {
@@ -91,6 +94,7 @@ fn compress(
         match p.kind {
             EntryKind::Folder => {
                 tar.folder(&p.path, p.mtime).map_err(out_err)?;
+                record(&mut listed, &p, None);
                 listed.push(&Entry::folder(p.path)).map_err(list_err)?;
             }
             EntryKind::File => {
@@ -106,6 +110,7 @@ fn compress(
                 };
                 tar.inner_mut().switch(level).map_err(out_err)?;
                 let sha = append_file(&mut tar, &p, out_err, &opts.progress)?;
+                record(&mut listed, &p, Some(&sha));
                 listed
                     .push(&Entry::file(p.path, p.size, sha, p.executable))
                     .map_err(list_err)?;
@@ -114,20 +119,53 @@ fn compress(
     }
     tar.inner_mut().switch(opts.level).map_err(out_err)?;
     let head = InnerManifest::head();
-    let size = head.len() as u64 + listed.len();
+    // A delta's deleted paths end its inner manifest; the listing has
+    // ended (the plan is read to its end), so they are all known.
+    let deleted = match tree.base {
+        Some(base) => crate::format::delta::block(&lock(base).deleted()),
+        None => String::new(),
+    };
+    let size = head.len() as u64 + listed.len() + deleted.len() as u64;
     let tables = listed.tables().map_err(list_err)?;
     tar.file(
         manifest::INNER_MANIFEST_NAME,
         size,
         false,
         inner_mtime,
-        head.as_bytes().chain(tables),
+        head.as_bytes().chain(tables).chain(deleted.as_bytes()),
     )
     .map_err(out_err)?;
     let frames = tar.finish().map_err(out_err)?;
     let chan = frames.finish().map_err(out_err)?;
     chan.close().map_err(out_err)?;
     Ok(listed)
+}
+
+/// What a pack knows of the tree besides the plan: whether to record its
+/// entries with their stat data, and the base of a delta.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Tree<'a> {
+    pub(super) record: bool,
+    pub(super) base: Option<&'a std::sync::Mutex<crate::delta::base::Base>>,
+}
+
+/// The base, whoever else held it.
+pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keeps `p` (with its sha256, for a file) when the tree is recorded.
+fn record(listed: &mut Listed, p: &Planned, sha: Option<&String>) {
+    if let Some(items) = &mut listed.items {
+        items.push(crate::delta::state::Item {
+            path: p.path.clone(),
+            kind: p.kind,
+            size: p.size,
+            sha256: sha.cloned(),
+            executable: p.executable,
+            stamp: p.stamp,
+        });
+    }
 }
 
 /// The zstd window: 8 MiB (see [`Frames::encoder`]).
@@ -372,7 +410,8 @@ mod tests {
             fs::write(src.join("a.txt"), new).expect("rewrite");
             let mut out = tempfile::tempfile().expect("out");
             let listed = plan.iter().cloned().map(Ok);
-            let Err(err) = write_payload(&mut out, listed, &opts(dir.path()), 0) else {
+            let Err(err) = write_payload(&mut out, listed, &opts(dir.path()), (0, Tree::default()))
+            else {
                 panic!("a changed file must fail the pack");
             };
             assert!(

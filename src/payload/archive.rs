@@ -124,6 +124,11 @@ pub struct Expected<'a> {
     pub entries: Option<Listed<'a>>,
     /// Signed counts and digest.
     pub contents: &'a Contents,
+    /// For a delta bundle, its signed `[delta]` table: the inner manifest
+    /// ends with the deleted paths it binds.
+    pub delta: Option<&'a crate::format::delta::Delta>,
+    /// Keep every entry as read, in [`Seen::collected`].
+    pub collect: bool,
 }
 
 impl Expected<'_> {
@@ -162,6 +167,10 @@ pub struct Seen {
     /// sha256 and length of the inner manifest these entries make.
     inner: Sha256,
     inner_len: u64,
+    /// A delta's deleted paths, from the end of its inner manifest.
+    pub deleted: Vec<String>,
+    /// Every entry as read, when [`Expected::collect`] asks for them.
+    pub collected: Vec<Entry>,
 }
 
 impl Default for Seen {
@@ -172,6 +181,8 @@ impl Default for Seen {
             digest: entries::Digest::default(),
             inner: Sha256::new_with_prefix(head.as_bytes()),
             inner_len: head.len() as u64,
+            deleted: Vec::new(),
+            collected: Vec::new(),
         }
     }
 }
@@ -239,7 +250,13 @@ pub fn read_archive<R: BufRead>(
         }
 
         if path == INNER_MANIFEST_NAME {
-            check_inner_manifest(&mut archive, &header, &seen, &mut buf, &read_err)?;
+            seen.deleted = check_inner_manifest(
+                &mut archive,
+                &header,
+                (&seen, expected.delta),
+                &mut buf,
+                &read_err,
+            )?;
             inner_seen = true;
             continue;
         }
@@ -286,6 +303,9 @@ pub fn read_archive<R: BufRead>(
             }
         };
         seen.add(&entry, &mut scratch);
+        if expected.collect {
+            seen.collected.push(entry);
+        }
     }
 
     // Only zero padding may follow the end-of-archive marker.
@@ -303,23 +323,31 @@ pub fn read_archive<R: BufRead>(
     Ok(seen)
 }
 
-/// Checks the inner manifest, the member named [`INNER_MANIFEST_NAME`].
+/// Checks the inner manifest, the member named [`INNER_MANIFEST_NAME`];
+/// returns a delta's deleted paths, which end it.
 fn check_inner_manifest<R: BufRead>(
     archive: &mut TarReader<'_, R>,
     header: &Header,
-    seen: &Seen,
+    (seen, delta): (&Seen, Option<&crate::format::delta::Delta>),
     buf: &mut [u8],
     read_err: &dyn Fn(io::Error) -> Error,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let (path, size) = (INNER_MANIFEST_NAME, header.size);
     // The inner manifest is fully determined by the entries read so
     // far, so it is not parsed: its bytes must be the canonical rendering
     // of those entries, whose length and sha256 were kept as they were
-    // read. Its size is checked before a byte of it is read.
+    // read. Its size is checked before a byte of it is read. A delta's
+    // deleted paths follow, bound by the signed `deleted_sha256`.
     if entry_kind(header.kind) != Ok(EntryKind::File) {
         return Err(bad_entry(path, "inner manifest is not a file"));
     }
-    if size != seen.inner_len {
+    let tail = size.checked_sub(seen.inner_len);
+    let tail_fits = match (tail, delta) {
+        (Some(0), None) => true,
+        (Some(n), Some(_)) => n <= manifest::MAX_MANIFEST_BYTES,
+        _ => false,
+    };
+    if !tail_fits {
         return Err(Error::ContentsMismatch {
             reason: format!(
                 "the inner manifest ({size} bytes) does not list the entries in the archive ({} bytes expected)",
@@ -328,19 +356,49 @@ fn check_inner_manifest<R: BufRead>(
         });
     }
     let mut hash = Sha256::new();
+    let mut rest = Vec::new();
+    let mut left = seen.inner_len;
     loop {
         let n = archive.read_data(buf).map_err(read_err)?;
         if n == 0 {
             break;
         }
-        hash.update(&buf[..n]);
+        let head = (left.min(n as u64)) as usize;
+        hash.update(&buf[..head]);
+        rest.extend_from_slice(&buf[head..n]);
+        left -= head as u64;
     }
     if hash.finalize() != seen.inner.clone().finalize() {
         return Err(Error::ContentsMismatch {
             reason: "the inner manifest differs from the entries in the archive".into(),
         });
     }
-    Ok(())
+    let Some(delta) = delta else {
+        return Ok(Vec::new());
+    };
+    let mismatch = |why: String| Error::ContentsMismatch {
+        reason: format!("the deleted paths at the end of the inner manifest {why}"),
+    };
+    if hex::encode(Sha256::digest(&rest)) != delta.deleted_sha256 {
+        return Err(mismatch(
+            "differ from the signed delta.deleted_sha256".into(),
+        ));
+    }
+    let text = std::str::from_utf8(&rest).map_err(|_| mismatch("are not UTF-8".into()))?;
+    let deleted = crate::format::delta::parse_block(text).map_err(mismatch)?;
+    if deleted.len() as u64 != delta.deleted_count {
+        return Err(mismatch(format!(
+            "are {} where the signed delta counts {}",
+            deleted.len(),
+            delta.deleted_count
+        )));
+    }
+    if !delta.deleted.is_empty() && delta.deleted != deleted {
+        return Err(mismatch(
+            "differ from those the signed manifest lists".into(),
+        ));
+    }
+    Ok(deleted)
 }
 
 /// Checks an entry against what the signed manifest says of it: the entry

@@ -186,6 +186,7 @@ pub fn bundle_from_payload(
             parity: None,
         },
         contents,
+        delta: None,
         entries: Vec::new(),
     };
     std::fs::write(dir.join(format!("{name}.age")), payload).expect("write");

@@ -46,6 +46,7 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
         ledger: Some(ctx.ledger_path()?),
         progress: ctx.progress.clone(),
         zstd_workers: pouch::pack::default_zstd_workers(),
+        delta: delta_request(args.delta_from, args.delta, args.rehash)?,
         ..s.pack
     };
     if s.out_dir.is_none() && !args.dry_run {
@@ -81,4 +82,24 @@ pub fn run(ctx: &Ctx, args: PackArgs) -> Result<u8> {
     let report = pouch::pack::pack(&opts, &key)?;
     render::pack(&report);
     Ok(0)
+}
+
+/// What `--delta-from`, `--delta` and `--rehash` ask for.
+fn delta_request(
+    from: Option<String>,
+    newest: bool,
+    rehash: bool,
+) -> Result<Option<pouch::delta::base::DeltaRequest>> {
+    use pouch::delta::base::{BaseChoice, DeltaRequest};
+    let base =
+        match (from, newest) {
+            (Some(f), _) => BaseChoice::From(f),
+            (None, true) => BaseChoice::Newest,
+            (None, false) if rehash => return Err(Error::Usage(
+                "--rehash goes with --delta or --delta-from: a full bundle reads every file anyway"
+                    .into(),
+            )),
+            (None, false) => return Ok(None),
+        };
+    Ok(Some(DeltaRequest { base, rehash }))
 }

@@ -18,6 +18,8 @@ pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
         passphrase_file,
         parts,
         json,
+        onto,
+        rehash,
     } = args;
     let keys = ctx.keyring()?;
     // Load the receipt key first: a wrong passphrase must not come
@@ -30,13 +32,15 @@ pub fn run(ctx: &Ctx, args: UnpackArgs) -> Result<u8> {
         manifest: manifest.clone(),
         trust: keys::trust_policy(&trust, insecure_skip_signature, &keys)?,
         identities: crypto::read_identity_files(&identities)?,
-        dest,
+        dest: dest.unwrap_or_default(),
         parts_from: parts.parts_from,
         ledger: Some(ctx.ledger_path()?),
         allow_replay,
         allow_removable_dest,
         no_space_check,
         progress: ctx.progress.clone(),
+        onto,
+        rehash,
     };
     let report = match pouch::unpack::unpack(&opts) {
         Ok(report) => report,

@@ -1,0 +1,344 @@
+//! The recorded state of a tree: every entry with its sha256 and the stat
+//! data (size, modification and change times, inode) that says whether it
+//! may have changed since, like git's index.
+//!
+//! The sender records the tree each bundle was packed from; the recipient
+//! records the tree each unpack built. A later delta is then found, or
+//! checked, by stat-ing every file and hashing again only those whose stat
+//! data differs (all of them with `--rehash`).
+//!
+//! A state is a JSON Lines file beside the party's ledger, in
+//! `LEDGER.trees/`: a first line about the tree, then one line per entry in
+//! tree order. It is pouch's own local file, written whole under a
+//! temporary name and renamed into place; it is still read strictly and
+//! with bounded lines, as everything pouch reads.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::disk::durable::{self, PendingFile};
+use crate::error::{Error, IoContext, Result};
+use crate::format::delta::tree_order;
+use crate::format::manifest::{Entry, EntryKind};
+
+/// What the first line of a state file says.
+const FORMAT: &str = "pouch-tree-state-v1";
+/// No line of a state file is longer (a path is at most 4 KiB).
+const MAX_LINE: u64 = 64 << 10;
+
+/// Stat data of a file when its sha256 was taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stamp {
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the epoch.
+    pub ctime_ns: i64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl Stamp {
+    /// The stamp of `meta`.
+    pub fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp {
+            mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+            ctime_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// One entry of a recorded tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// The path in the bundle, `/`-separated.
+    pub path: String,
+    /// File or folder.
+    pub kind: EntryKind,
+    /// Size in bytes (0 for folders).
+    #[serde(default)]
+    pub size: u64,
+    /// sha256, lowercase hex (files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Executable (files only).
+    #[serde(default)]
+    pub executable: bool,
+    /// Stat data when the sha256 was taken (files only).
+    #[serde(default)]
+    pub stamp: Stamp,
+}
+
+impl Item {
+    /// The manifest entry this item is.
+    pub fn entry(&self) -> Entry {
+        match self.kind {
+            EntryKind::Folder => Entry::folder(self.path.clone()),
+            EntryKind::File => Entry::file(
+                self.path.clone(),
+                self.size,
+                self.sha256.clone().unwrap_or_default(),
+                self.executable,
+            ),
+        }
+    }
+
+    /// Whether `meta` (of a file at this path) says the file is as
+    /// recorded, without reading it.
+    pub fn unchanged(&self, meta: &fs::Metadata) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        self.kind == EntryKind::File
+            && meta.is_file()
+            && meta.len() == self.size
+            && (meta.permissions().mode() & 0o111 != 0) == self.executable
+            && Stamp::of(meta) == self.stamp
+    }
+}
+
+/// What the first line of a state file says about the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The bundle the tree is the result of.
+    pub bundle_id: String,
+    /// sha256 of that bundle's manifest file.
+    pub manifest_sha256: String,
+    /// The entry-list digest of the whole tree, in tree order.
+    pub tree_sha256: String,
+    /// For an unpacked tree: where it is, and its folder's (device, inode),
+    /// which tell a state of the tree in place from one of a tree that was
+    /// about to replace it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tree: Option<String>,
+    /// See `tree`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root: Option<(u64, u64)>,
+}
+
+/// A recorded tree: the head and every item, in tree order.
+#[derive(Debug, Clone)]
+pub struct TreeState {
+    /// What the tree is.
+    pub head: Head,
+    /// Its entries.
+    pub items: Vec<Item>,
+}
+
+impl TreeState {
+    /// A state of `items` (sorted here into tree order) as the result of
+    /// bundle `bundle_id`.
+    pub fn new(bundle_id: &str, manifest_sha256: &str, mut items: Vec<Item>) -> TreeState {
+        items.sort_by(|a, b| tree_order(&a.path, &b.path));
+        let head = Head {
+            format: FORMAT.into(),
+            bundle_id: bundle_id.into(),
+            manifest_sha256: manifest_sha256.into(),
+            tree_sha256: digest(&items),
+            tree: None,
+            root: None,
+        };
+        TreeState { head, items }
+    }
+
+    /// Files, folders and bytes of files.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        let files = self.items.iter().filter(|i| i.kind == EntryKind::File);
+        let (n, bytes) = files.fold((0, 0u64), |(n, b), i| (n + 1, b.saturating_add(i.size)));
+        (n, self.items.len() as u64 - n, bytes)
+    }
+
+    /// Writes the state to `path`, replacing what is there, durably.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        durable::ensure_parent(path)?;
+        let mut pending = PendingFile::create(path, 0o600)?;
+        let temp = pending.temp_path();
+        {
+            let mut w = std::io::BufWriter::new(pending.file());
+            let mut line = |v: &dyn erased::Line| -> Result<()> {
+                v.write_to(&mut w).doing("writing", &temp)?;
+                w.write_all(b"\n").doing("writing", &temp)
+            };
+            line(&self.head)?;
+            for item in &self.items {
+                line(item)?;
+            }
+            w.flush().doing("writing", &temp)?;
+        }
+        pending.sync()?.replace()
+    }
+
+    /// Reads the state at `path`; `None` when there is none.
+    pub fn load(path: &Path) -> Result<Option<TreeState>> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("opening", path, e)),
+        };
+        let bad = |n: usize, why: String| {
+            Error::Refused(format!(
+            "the recorded tree state {} is damaged at line {n} ({why}); remove it, and pass --rehash, or unpack the base again",
+            path.display()
+        ))
+        };
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        let mut next = |line: &mut Vec<u8>| -> Result<bool> {
+            line.clear();
+            let n = (&mut reader)
+                .take(MAX_LINE)
+                .read_until(b'\n', line)
+                .doing("reading", path)?;
+            Ok(n > 0)
+        };
+        if !next(&mut line)? {
+            return Err(bad(1, "empty".into()));
+        }
+        let head: Head = serde_json::from_slice(&line).map_err(|e| bad(1, e.to_string()))?;
+        if head.format != FORMAT {
+            return Err(bad(
+                1,
+                format!("format {:?} is not {FORMAT:?}", head.format),
+            ));
+        }
+        let mut items: Vec<Item> = Vec::new();
+        while next(&mut line)? {
+            let n = items.len() + 2;
+            if line.last() != Some(&b'\n') {
+                return Err(bad(n, "line too long or cut short".into()));
+            }
+            let item: Item = serde_json::from_slice(&line).map_err(|e| bad(n, e.to_string()))?;
+            crate::format::names::check_path(item.path.as_bytes()).map_err(|e| bad(n, e))?;
+            if let Some(prev) = items.last() {
+                if tree_order(&prev.path, &item.path) != std::cmp::Ordering::Less {
+                    return Err(bad(n, "entries out of tree order".into()));
+                }
+            }
+            items.push(item);
+        }
+        if digest(&items) != head.tree_sha256 {
+            return Err(bad(1, "its entries do not match its digest".into()));
+        }
+        Ok(Some(TreeState { head, items }))
+    }
+}
+
+/// The entry-list digest of `items` (in the order given).
+pub fn digest(items: &[Item]) -> String {
+    let mut d = crate::format::entries::Digest::default();
+    items.iter().for_each(|i| d.update(&i.entry()));
+    d.finish()
+}
+
+/// Where a party keeps its recorded trees: `LEDGER.trees/` beside its ledger.
+pub fn trees_dir(ledger: &Path) -> PathBuf {
+    let mut name = ledger.file_name().unwrap_or_default().to_os_string();
+    name.push(".trees");
+    durable::parent_of(ledger).join(name)
+}
+
+/// The sender's record of the tree bundle `bundle_id` was packed from.
+pub fn packed_path(ledger: &Path, bundle_id: &str) -> PathBuf {
+    trees_dir(ledger).join(format!("packed-{bundle_id}.jsonl"))
+}
+
+/// The recipient's record of the unpacked tree at `tree` (an absolute
+/// path): `pending` for the one about to replace it.
+pub fn unpacked_path(ledger: &Path, tree: &Path, pending: bool) -> PathBuf {
+    use sha2::{Digest as _, Sha256};
+    let key = hex::encode(Sha256::digest(tree.as_os_str().as_encoded_bytes()));
+    let suffix = if pending { ".pending" } else { "" };
+    trees_dir(ledger).join(format!("unpacked-{}.jsonl{suffix}", &key[..32]))
+}
+
+/// The recorded state of the unpacked tree at `tree`: of the current and
+/// the pending record, the one whose folder is the one at `tree` now (a
+/// pending one is made current; the other is removed). `None` when
+/// neither is.
+pub fn load_unpacked(ledger: &Path, tree: &Path) -> Result<Option<TreeState>> {
+    let Ok(meta) = fs::symlink_metadata(tree) else {
+        return Ok(None);
+    };
+    let root = Some((meta.dev(), meta.ino()));
+    let current = unpacked_path(ledger, tree, false);
+    let pending = unpacked_path(ledger, tree, true);
+    let here = |s: &Option<TreeState>| {
+        s.as_ref().is_some_and(|s| {
+            s.head.root == root && s.head.tree.as_deref() == Some(&*tree.to_string_lossy())
+        })
+    };
+    let p = TreeState::load(&pending).ok().flatten();
+    if here(&p) {
+        fs::rename(&pending, &current).doing("renaming", &pending)?;
+        return Ok(p);
+    }
+    if p.is_some() || pending.exists() {
+        let _ = fs::remove_file(&pending);
+    }
+    let c = TreeState::load(&current)?;
+    Ok(if here(&c) { c } else { None })
+}
+
+/// Writing any of a state's lines.
+mod erased {
+    pub trait Line {
+        fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()>;
+    }
+    impl<T: serde::Serialize> Line for T {
+        fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+            serde_json::to_writer(w, self).map_err(std::io::Error::other)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_reads_back_and_a_damaged_one_is_refused() {
+        let dir = tempfile::tempdir().expect("temp");
+        let items = vec![
+            Item {
+                path: "t/b".into(),
+                kind: EntryKind::File,
+                size: 3,
+                sha256: Some("ab".repeat(32)),
+                executable: true,
+                stamp: Stamp {
+                    mtime_ns: 5,
+                    ctime_ns: 6,
+                    ino: 7,
+                },
+            },
+            Item {
+                path: "t".into(),
+                kind: EntryKind::Folder,
+                size: 0,
+                sha256: None,
+                executable: false,
+                stamp: Stamp::default(),
+            },
+        ];
+        let s = TreeState::new(&"0".repeat(32), &"1".repeat(64), items);
+        assert_eq!(s.items[0].path, "t");
+        let path = dir.path().join("l.trees/x.jsonl");
+        s.save(&path).expect("save");
+        let back = TreeState::load(&path).expect("load").expect("some");
+        assert_eq!((back.head, back.items), (s.head.clone(), s.items.clone()));
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"size\":3", "\"size\":4");
+        fs::write(&path, text).unwrap();
+        let err = TreeState::load(&path).expect_err("damaged");
+        assert!(err.to_string().contains("damaged"), "{err}");
+        assert!(TreeState::load(&dir.path().join("none")).unwrap().is_none());
+    }
+}

@@ -1,0 +1,528 @@
+//! Delta bundles between two agencies: `pack --delta-from` / `--delta`,
+//! `unpack --onto`, and what is refused: a wrong or modified tree, a base
+//! never accepted, a replayed or out-of-order delta. Kills during `--onto`
+//! are in `delta_kills.rs`.
+#![allow(clippy::expect_used, clippy::panic)] // tests fail by panicking
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use common::agencies::{Agencies, CHANNEL};
+use common::{assert_same_tree, fails, noise, passes, snapshot};
+
+/// Two agencies and the sender's tree `tree/case`, which the receiver
+/// unpacks into `inbox/` (the first bundle) and keeps up to date with deltas.
+struct Chain {
+    a: Agencies,
+    /// `tree`, holding `case`.
+    tree: PathBuf,
+}
+
+impl Chain {
+    /// The agencies and the first tree.
+    #[allow(clippy::new_without_default)]
+    fn new() -> Chain {
+        let a = Agencies::new();
+        let tree = a.w.dir("tree");
+        let c = Chain { a, tree };
+        for (path, text) in [
+            ("case/a.txt", "alpha\n"),
+            ("case/b.txt", "bravo\n"),
+            ("case/sub/c.txt", "charlie\n"),
+            ("case/gone.txt", "to be deleted\n"),
+            ("case/old-name.txt", "to be renamed\n"),
+            ("case/f2d", "a file that becomes a folder\n"),
+            ("case/d2f/inner.txt", "in a folder that becomes a file\n"),
+            ("case/run.sh", "echo hi\n"),
+        ] {
+            c.put(path, text);
+        }
+        c.put("case/big.bin", noise(300 << 10, 7));
+        c
+    }
+
+    /// Writes `tree/PATH`.
+    fn put(&self, path: &str, contents: impl AsRef<[u8]>) {
+        let p = self.tree.join(path);
+        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        fs::write(p, contents).expect("write");
+    }
+
+    /// `pouch pack tree/case --name NAME` on the channel, with `extra`.
+    fn pack_cmd(&self, name: &str, extra: &[&str]) -> Command {
+        let a = &self.a;
+        let mut c = a.pack_cmd(&self.tree.join("case"), &a.clerk.secret, &["--name", name]);
+        c.args(CHANNEL).args(extra);
+        c
+    }
+
+    /// Packs bundle NAME; returns its manifest.
+    fn pack(&self, name: &str, extra: &[&str]) -> PathBuf {
+        passes(self.pack_cmd(name, extra), &[]);
+        self.manifest(name)
+    }
+
+    fn manifest(&self, name: &str) -> PathBuf {
+        self.a.d.join("stick").join(format!("{name}.toml"))
+    }
+
+    /// The receiver's `unpack NAME.toml --onto TREE`.
+    fn onto(&self, manifest: &Path, tree: &Path) -> Command {
+        let a = &self.a;
+        args!(a.receiver(); "unpack", manifest, "-i", &a.recipient.identity, "--onto", tree)
+    }
+
+    /// Unpacks the full bundle `manifest` into `inbox/`; returns the tree.
+    fn unpack_base(&self, manifest: &Path) -> PathBuf {
+        passes(self.a.unpack(manifest), &[]);
+        let name = manifest.file_stem().expect("stem").to_string_lossy();
+        self.a.d.join("inbox").join(&*name)
+    }
+}
+
+/// The manifest at `path`, parsed.
+fn manifest(path: &Path) -> toml::Table {
+    toml::from_str(&fs::read_to_string(path).expect("read")).expect("TOML")
+}
+
+fn delta_of(path: &Path) -> toml::Table {
+    manifest(path)["delta"].as_table().expect("[delta]").clone()
+}
+
+fn entry_paths(path: &Path) -> Vec<String> {
+    let m = manifest(path);
+    let list = m
+        .get("entries")
+        .and_then(|e| e.as_array())
+        .cloned()
+        .unwrap_or_default();
+    list.iter()
+        .filter(|e| e["kind"].as_str() == Some("file"))
+        .map(|e| e["path"].as_str().expect("path").to_string())
+        .collect()
+}
+
+/// The changes of the first delta: every kind the issue names.
+fn change_everything(c: &Chain) {
+    let t = &c.tree;
+    c.put("case/a.txt", "alpha, revised\n");
+    c.put("case/new.txt", "new\n");
+    fs::remove_file(t.join("case/gone.txt")).expect("delete");
+    fs::rename(t.join("case/old-name.txt"), t.join("case/new-name.txt")).expect("rename");
+    fs::remove_file(t.join("case/f2d")).expect("rm");
+    c.put("case/f2d/x.txt", "now in a folder\n");
+    fs::remove_dir_all(t.join("case/d2f")).expect("rm -r");
+    c.put("case/d2f", "now a file\n");
+    fs::set_permissions(t.join("case/run.sh"), fs::Permissions::from_mode(0o755)).expect("chmod");
+    fs::create_dir(t.join("case/empty")).expect("mkdir");
+}
+
+#[test]
+fn a_chain_of_deltas_rebuilds_the_sender_s_tree_exactly() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    let inbox = c.unpack_base(&w1);
+    assert_same_tree(&inbox, &c.tree);
+
+    change_everything(&c);
+    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    let d = delta_of(&w2);
+    let w1_id = manifest(&w1)["bundle_id"].as_str().expect("id").to_string();
+    assert_eq!(d["base_bundle_id"].as_str(), Some(w1_id.as_str()));
+    // Only what changed travels: the payload's files are the new, changed,
+    // renamed and re-moded ones.
+    let mut carried = entry_paths(&w2);
+    carried.sort();
+    assert_eq!(
+        carried,
+        [
+            "case/a.txt",
+            "case/d2f",
+            "case/f2d/x.txt",
+            "case/new-name.txt",
+            "case/new.txt",
+            "case/run.sh"
+        ]
+    );
+    let deleted: Vec<&str> = d["deleted"]
+        .as_array()
+        .expect("deleted")
+        .iter()
+        .map(|v| v.as_str().expect("str"))
+        .collect();
+    assert_eq!(
+        deleted,
+        ["case/d2f/inner.txt", "case/gone.txt", "case/old-name.txt"]
+    );
+    assert_eq!(d["tree_files"].as_integer(), Some(9));
+
+    // With a receipt back, --delta builds on it by itself.
+    let receipts = c.a.w.dir("receipts");
+    let key = &c.a.recipient.secret;
+    passes(
+        args!(c.onto(&w2, &inbox); "--receipt-out", &receipts, "-s", key),
+        &[],
+    );
+    assert_same_tree(&inbox, &c.tree);
+    passes(c.a.import(&receipts.join("w2.receipt.toml")), &[]);
+
+    fs::remove_file(c.tree.join("case/big.bin")).expect("rm");
+    c.put("case/b.txt", "bravo, revised\n");
+    let w3 = c.pack("w3", &["--delta"]);
+    let w2_id = manifest(&w2)["bundle_id"].as_str().expect("id").to_string();
+    assert_eq!(
+        delta_of(&w3)["base_bundle_id"].as_str(),
+        Some(w2_id.as_str())
+    );
+    assert_eq!(entry_paths(&w3), ["case/b.txt"]);
+    passes(c.onto(&w3, &inbox), &[]);
+    assert_same_tree(&inbox, &c.tree);
+
+    // Nothing changed, but every file touched (a tree restored from a
+    // backup): without --rehash all would travel again; with it, none.
+    for item in walkdir::WalkDir::new(&c.tree) {
+        let p = item.expect("walk").into_path();
+        if p.is_file() {
+            let f = fs::File::options().write(true).open(&p).expect("open");
+            f.set_modified(std::time::SystemTime::now()).expect("touch");
+        }
+    }
+    let w4 = c.pack(
+        "w4",
+        &["--delta-from", w3.to_str().expect("utf-8"), "--rehash"],
+    );
+    assert!(entry_paths(&w4).is_empty());
+    passes(c.onto(&w4, &inbox), &[]);
+    assert_same_tree(&inbox, &c.tree);
+    let leftovers: Vec<_> = fs::read_dir(inbox.parent().expect("inbox"))
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".pouch"))
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+
+    // The chain, as the ledgers and audit show it.
+    passes(
+        args!(c.a.receiver(); "ledger", "show"),
+        &[&format!("delta on {w1_id}")],
+    );
+    let stick = c.a.d.join("stick");
+    let trust = ["--trust", c.a.clerk.public.to_str().expect("utf-8")];
+    passes(
+        args!(c.a.receiver(); "audit", &stick).args(trust),
+        &[&format!("delta on {w1_id} (bundle w1)")],
+    );
+    // This week's delta alone: its base is on an earlier stick.
+    let lone = c.a.w.dir("lone");
+    for f in ["w3.toml", "w3.toml.minisig", "w3.age"] {
+        fs::copy(stick.join(f), lone.join(f)).expect("copy");
+    }
+    passes(
+        args!(c.a.receiver(); "audit", &lone).args(trust),
+        &["a missing link in its chain"],
+    );
+    let ledger = c.a.w.home_dir("sender").join("ledger.jsonl");
+    passes(
+        args!(c.a.receiver(); "audit", &lone, "--ledger", &ledger).args(trust),
+        &[&format!("delta on {w2_id} (ledger)")],
+    );
+}
+
+#[test]
+fn a_delta_onto_a_modified_tree_is_refused_and_the_tree_left_alone() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    let inbox = c.unpack_base(&w1);
+    change_everything(&c);
+    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    for (how, expect) in [
+        ("changed", "case/b.txt was changed"),
+        ("extra", "case/extra.txt is not in the base"),
+        ("missing", "case/sub/c.txt is missing"),
+        ("kind", "case/sub is a file now"),
+    ] {
+        let before = snapshot(&inbox);
+        let restore: Box<dyn Fn()> = match how {
+            "changed" => {
+                // Same size, and the old modification time put back: only
+                // the change time and the content tell.
+                let p = inbox.join("case/b.txt");
+                let mtime = fs::metadata(&p).expect("stat").modified().expect("mtime");
+                fs::write(&p, "BRAVO\n").expect("write");
+                let f = fs::File::options().write(true).open(&p).expect("open");
+                f.set_modified(mtime).expect("touch");
+                Box::new(|| fs::write(inbox.join("case/b.txt"), "bravo\n").expect("write"))
+            }
+            "extra" => {
+                fs::write(inbox.join("case/extra.txt"), "x").expect("write");
+                Box::new(|| fs::remove_file(inbox.join("case/extra.txt")).expect("rm"))
+            }
+            "missing" => {
+                fs::remove_file(inbox.join("case/sub/c.txt")).expect("rm");
+                Box::new(|| fs::write(inbox.join("case/sub/c.txt"), "charlie\n").expect("write"))
+            }
+            _ => {
+                fs::remove_dir_all(inbox.join("case/sub")).expect("rm");
+                fs::write(inbox.join("case/sub"), "x").expect("write");
+                Box::new(|| {
+                    fs::remove_file(inbox.join("case/sub")).expect("rm");
+                    fs::create_dir(inbox.join("case/sub")).expect("mkdir");
+                    fs::write(inbox.join("case/sub/c.txt"), "charlie\n").expect("write");
+                })
+            }
+        };
+        let changed = snapshot(&inbox);
+        assert_ne!(before, changed);
+        fails(c.onto(&w2, &inbox), 1, &[expect, "nothing was changed"]);
+        assert_eq!(
+            snapshot(&inbox),
+            changed,
+            "{how}: the tree must be left as it was"
+        );
+        restore();
+    }
+    // Restored, the tree is the base's again (the changed file is hashed
+    // again, its stat data being new) and the delta goes on.
+    passes(c.onto(&w2, &inbox), &[]);
+    assert_same_tree(&inbox, &c.tree);
+}
+
+#[test]
+fn replayed_out_of_order_and_unaccepted_bases_are_refused() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    c.put("case/a.txt", "second\n");
+    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    c.put("case/a.txt", "third\n");
+    let w3 = c.pack("w3", &["--delta-from", w2.to_str().expect("utf-8")]);
+
+    // The receiver never accepted w1: a delta on it is refused.
+    let elsewhere = c.a.w.dir("elsewhere/w1");
+    fails(c.onto(&w2, &elsewhere), 1, &["was not accepted here"]);
+
+    let inbox = c.unpack_base(&w1);
+    // A second copy of w1's tree, elsewhere (unpacked again on purpose).
+    let copy_dest = c.a.w.dir("copy");
+    let again =
+        args!(c.a.receiver(); "unpack", &w1, "-i", &c.a.recipient.identity, "-d", &copy_dest);
+    passes(args!(again; "--allow-replay"), &[]);
+    let copy = copy_dest.join("w1");
+    // w3 builds on w2, which this ledger has not accepted yet.
+    fails(c.onto(&w3, &inbox), 1, &["was not accepted here"]);
+    passes(c.onto(&w2, &inbox), &[]);
+    let second = snapshot(&inbox);
+    // Again: the ledger knows it (a replay), and the tree holds it.
+    fails(c.onto(&w2, &inbox), 1, &[]);
+    fails(
+        args!(c.onto(&w2, &inbox); "--allow-replay"),
+        1,
+        &["holds this delta's result already"],
+    );
+    assert_eq!(snapshot(&inbox), second);
+    // w2 is accepted now, but the copy still holds w1's tree, not w2's.
+    let base = snapshot(&copy);
+    fails(
+        c.onto(&w3, &copy),
+        1,
+        &["holds the result of bundle", "not of this delta's base"],
+    );
+    assert_eq!(snapshot(&copy), base);
+    passes(c.onto(&w3, &inbox), &[]);
+    assert_same_tree(&inbox, &c.tree);
+}
+
+#[test]
+fn a_full_bundle_is_not_a_delta_and_a_delta_needs_its_channel() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    let inbox = c.unpack_base(&w1);
+    fails(c.onto(&w1, &inbox), 2, &["is a full bundle"]);
+    // A base of another channel is not a base.
+    let a = &c.a;
+    let mut other = a.pack_cmd(&c.tree.join("case"), &a.clerk.secret, &["--name", "x"]);
+    other.args([
+        "--from",
+        "bka-zd",
+        "--to",
+        "someone-else",
+        "-r",
+        &a.recipient.recipient,
+    ]);
+    other.args(["--delta-from", w1.to_str().expect("utf-8")]);
+    fails(other, 2, &["is not a bundle of the channel"]);
+    // --delta without a receipt back.
+    fails(
+        c.pack_cmd("w2", &["--delta"]),
+        2,
+        &["has a receipt in the ledger yet"],
+    );
+}
+
+#[test]
+fn sealed_names_keep_the_deleted_paths_inside_the_payload() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &["--seal-names"]);
+    let inbox = c.unpack_base(&w1);
+    change_everything(&c);
+    let w2 = c.pack(
+        "w2",
+        &["--seal-names", "--delta-from", w1.to_str().expect("utf-8")],
+    );
+    let text = fs::read_to_string(&w2).expect("read");
+    for name in ["gone.txt", "old-name.txt", "inner.txt", "new.txt"] {
+        assert!(
+            !text.contains(name),
+            "{name} shows in the sealed manifest:\n{text}"
+        );
+    }
+    assert_eq!(delta_of(&w2)["deleted_count"].as_integer(), Some(3));
+    passes(c.onto(&w2, &inbox), &[]);
+    assert_same_tree(&inbox, &c.tree);
+}
+
+#[test]
+fn stock_tools_apply_a_delta_by_hand_as_the_readme_shows() {
+    let age = common::require("age", "age");
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    let by_hand = c.a.w.dir("by-hand");
+    let base = c.unpack_base(&w1);
+    change_everything(&c);
+    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    // The README's commands: a copy of the base; the deleted paths removed;
+    // the delta's tar over it.
+    let copy = by_hand.join("w2");
+    let script = format!(
+        r#"set -e
+cp -a {base} {copy}
+python3 -c 'import sys,tomllib; print("\n".join(tomllib.load(open(sys.argv[1],"rb"))["delta"].get("deleted",[])))' {manifest} |
+  while IFS= read -r p; do rm -rf -- "{copy}/$p"; done
+{age} -d -i {id} {payload} | zstd -dc | tar -xf - -C {copy} --exclude=.pouch-manifest.toml"#,
+        base = base.display(),
+        manifest = w2.display(),
+        age = age.display(),
+        id = c.a.recipient.identity.display(),
+        payload = c.a.d.join("stick/w2.age").display(),
+        copy = copy.display()
+    );
+    let out = common::run({
+        let mut sh = std::process::Command::new("sh");
+        sh.args(["-c", &script]);
+        sh
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_tree(&copy, &c.tree);
+}
+
+/// `cmd` under strace, killed (SIGKILL) at the `n`th call of `syscall`.
+fn killed_at(cmd: &Command, syscall: &str, n: usize) -> std::process::Command {
+    let mut c = std::process::Command::new(common::require("strace", "strace"));
+    c.args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("trace={syscall}"))
+        .arg("-e")
+        .arg(format!("inject={syscall}:signal=SIGKILL:when={n}"))
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(std::process::Stdio::null());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = fs::remove_dir_all(to);
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status();
+    assert!(st.expect("cp").success(), "cp -a {}", from.display());
+}
+
+#[test]
+fn a_kill_during_onto_leaves_the_old_tree_or_the_new_and_nothing_else() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    let old = snapshot(&c.tree);
+    change_everything(&c);
+    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    let new = snapshot(&c.tree);
+    // Each run starts from the receiver's home before anything was
+    // unpacked, and unpacks the base into a folder of its own.
+    let home = c.a.w.home_dir("receiver");
+    let pristine = c.a.d.join("pristine-home");
+    copy_dir(&home, &pristine);
+    let (mut kills, mut saw_old, mut saw_new) = (0, false, false);
+    for syscall in [
+        "linkat",
+        "renameat2",
+        "rename",
+        "syncfs",
+        "unlinkat",
+        "rmdir",
+    ] {
+        for n in 1..=40 {
+            copy_dir(&pristine, &home);
+            let dest = c.a.w.dir(format!("run-{syscall}-{n}"));
+            passes(
+                args!(c.a.receiver(); "unpack", &w1, "-i", &c.a.recipient.identity, "-d", &dest),
+                &[],
+            );
+            let tree = dest.join("w1");
+            let o = common::run(killed_at(&c.onto(&w2, &tree), syscall, n));
+            if o.status.success() {
+                assert_eq!(snapshot(&tree), new, "{syscall} {n}: ran through");
+                break;
+            }
+            assert!(
+                matches!(o.status.code(), None | Some(137)),
+                "{syscall} {n}: failed without being killed: {}",
+                common::describe("unpack --onto", &o)
+            );
+            kills += 1;
+            let now = snapshot(&tree);
+            let was_new = now == new;
+            assert!(
+                was_new || now == old,
+                "{syscall} {n}: the tree is neither the old nor the new one"
+            );
+            saw_old |= !was_new;
+            saw_new |= was_new;
+            // The next run settles what the kill left: the delta goes on
+            // (old tree), or is known as accepted (new tree); either way the
+            // other tree and every staging folder are gone.
+            let again = common::output(c.onto(&w2, &tree));
+            assert_eq!(
+                again.status.success(),
+                !was_new,
+                "{syscall} {n}: {}",
+                common::describe("again", &again)
+            );
+            assert_eq!(snapshot(&tree), new, "{syscall} {n}: after the second run");
+            assert_eq!(
+                common::names(&dest),
+                ["w1"],
+                "{syscall} {n}: left in {}",
+                dest.display()
+            );
+        }
+    }
+    eprintln!("{kills} kills during --onto");
+    assert!(
+        saw_old && saw_new && kills >= 10,
+        "kills {kills}, old {saw_old}, new {saw_new}"
+    );
+}
