@@ -218,7 +218,7 @@ fn place(
 ) -> Result<(Option<Onto>, PathBuf)> {
     let onto = match (&opts.onto, ledger) {
         (None, _) => None,
-        (Some(tree), Some(l)) => Some(Onto::prepare(tree, &bundle.manifest, l, opts.rehash)?),
+        (Some(tree), Some(l)) => Some(Onto::prepare(tree, (&bundle.manifest, bundle.channel.party()), l, opts.rehash)?),
         (Some(_), None) => {
             return Err(Error::Usage(
                 "--onto needs the ledger (--ledger, or the default one): a delta goes only onto the tree of a base this ledger accepted".into(),

@@ -425,11 +425,17 @@ python3 -c 'import sys,tomllib; print("\n".join(tomllib.load(open(sys.argv[1],"r
 
 /// `cmd` under strace, killed (SIGKILL) at the `n`th call of `syscall`.
 fn killed_at(cmd: &Command, syscall: &str, n: usize) -> std::process::Command {
+    under_strace(cmd, syscall, &format!("signal=SIGKILL:when={n}"))
+}
+
+/// `cmd` under strace, with `syscall` faulted as `how` (strace's
+/// `inject=SYSCALL:HOW`).
+fn under_strace(cmd: &Command, syscall: &str, how: &str) -> std::process::Command {
     let mut c = std::process::Command::new(common::require("strace", "strace"));
     c.args(["-f", "-qq", "-o", "/dev/null", "-e"])
         .arg(format!("trace={syscall}"))
         .arg("-e")
-        .arg(format!("inject={syscall}:signal=SIGKILL:when={n}"))
+        .arg(format!("inject={syscall}:{how}"))
         .arg(cmd.get_program())
         .args(cmd.get_args())
         .stdin(std::process::Stdio::null());
@@ -525,4 +531,89 @@ fn a_kill_during_onto_leaves_the_old_tree_or_the_new_and_nothing_else() {
         saw_old && saw_new && kills >= 10,
         "kills {kills}, old {saw_old}, new {saw_new}"
     );
+}
+
+#[test]
+fn where_no_hard_link_can_be_made_the_kept_files_are_copied_and_checked() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    let inbox = c.unpack_base(&w1);
+    change_everything(&c);
+    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    let o = common::run(under_strace(&c.onto(&w2, &inbox), "linkat", "error=EXDEV"));
+    assert!(
+        o.status.success(),
+        "{}",
+        common::describe("--onto without links", &o)
+    );
+    assert_same_tree(&inbox, &c.tree);
+    // Copies, not links: no file of the new tree has a second name.
+    for item in walkdir::WalkDir::new(&inbox) {
+        let item = item.expect("walk");
+        if item.file_type().is_file() {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(
+                item.metadata().expect("stat").nlink(),
+                1,
+                "{}",
+                item.path().display()
+            );
+        }
+    }
+}
+
+/// `manifest`'s bundle as `party` would have sent it: the text changed by
+/// `edit`, signed with `key`, with its payload, in folder `dir`.
+fn resigned(manifest: &Path, dir: &Path, key: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let key = common::forge::key(key);
+    let text = fs::read_to_string(manifest).expect("read");
+    let signer =
+        pouch::format::manifest::Manifest::parse(text.as_bytes(), manifest).expect("parses");
+    let text = edit(text.replace(&signer.signer.key_id, &key.key_id));
+    let m = pouch::format::manifest::Manifest::parse(text.as_bytes(), manifest).expect("parses");
+    let from = manifest.parent().expect("folder");
+    fs::copy(from.join(&m.payload.file), dir.join(&m.payload.file)).expect("payload");
+    common::forge::signed_manifest(dir, &m.name, text.as_bytes(), &m.bundle_id, &key)
+}
+
+#[test]
+fn only_the_base_s_own_sender_party_may_send_a_delta_onto_its_tree() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    let inbox = c.unpack_base(&w1);
+    change_everything(&c);
+    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    let before = snapshot(&inbox);
+    // Another party the recipient trusts, on its own channel, with a delta
+    // naming bka-zd's bundle as its base.
+    let evil = c.a.w.keys("evil");
+    passes(
+        args!(c.a.receiver(); "keyring", "add", "evil", "--sign-pub", &evil.public),
+        &[],
+    );
+    let dir = c.a.w.dir("evil");
+    let forged = resigned(&w2, &dir, &evil.secret, |t| {
+        t.replace("sender = \"bka-zd\"", "sender = \"evil\"")
+    });
+    fails(
+        c.onto(&forged, &inbox),
+        1,
+        &["on another channel or from another party"],
+    );
+    assert_eq!(snapshot(&inbox), before);
+    // A key no keyring party holds, trusted for this one command only.
+    let stranger = c.a.w.keys("stranger");
+    let dir = c.a.w.dir("stranger");
+    let forged = resigned(&w2, &dir, &stranger.secret, |t| {
+        t.replace("sender = \"bka-zd\"", "sender = \"stranger\"")
+    });
+    fails(
+        args!(c.onto(&forged, &inbox); "--trust", &stranger.public),
+        1,
+        &["no keyring party vouches for its channel"],
+    );
+    assert_eq!(snapshot(&inbox), before);
+    // The real one goes on.
+    passes(c.onto(&w2, &inbox), &[]);
+    assert_same_tree(&inbox, &c.tree);
 }

@@ -44,7 +44,12 @@ fn refused(reason: String) -> Error {
 impl Onto {
     /// Checks that the delta `m` may go onto `tree`: its base was accepted
     /// here, and `tree` is exactly the base's result.
-    pub fn prepare(tree: &Path, m: &Manifest, ledger: &mut Ledger, rehash: bool) -> Result<Onto> {
+    pub fn prepare(
+        tree: &Path,
+        (m, party): (&Manifest, Option<&str>),
+        ledger: &mut Ledger,
+        rehash: bool,
+    ) -> Result<Onto> {
         let Some(delta) = m.delta.clone() else {
             return Err(Error::Usage(format!(
                 "--onto applies a delta bundle, and {} is a full bundle: unpack it with -o DEST",
@@ -65,6 +70,26 @@ impl Onto {
                 && r.bundle_id.as_ref() == Some(base_id)
                 && r.manifest_sha256.as_ref() == Some(&delta.base_manifest_sha256)
         })?;
+        // A delta changes the tree its base made: only the party that sent
+        // the base, on the same channel, may send it.
+        let Some(party) = party else {
+            return Err(refused(format!(
+                "{} is a delta, and no keyring party vouches for its channel (its signer is only a --trust key): a delta changes the tree an earlier bundle made, so only that bundle's sender party may send one; add the sender to the keyring (pouch keyring add NAME --sign-pub KEY)",
+                escape(&m.name)
+            )));
+        };
+        let same_channel = |r: &crate::custody::ledger::Record| {
+            r.vouched_by.as_deref() == Some(party)
+                && r.sender == m.channel.sender
+                && r.receiver == m.channel.receiver
+        };
+        if !accepted.is_empty() && !accepted.iter().any(same_channel) {
+            return Err(refused(format!(
+                "{} (from {}) is a delta on bundle {base_id}, which this ledger accepted on another channel or from another party: a delta goes only onto the tree of its own sender's bundle",
+                escape(&m.name),
+                escape(party)
+            )));
+        }
         if accepted.is_empty() {
             return Err(refused(format!(
                 "base bundle {base_id} was not accepted here: {} is a delta on it, and the ledger {} has no acceptance of that bundle (with that manifest); unpack the base first, or ask the sender for a full bundle",
@@ -182,12 +207,52 @@ impl Onto {
             }
             let from = self.tree.join(&item.path);
             if fs::hard_link(&from, &to).is_err() {
-                fs::copy(&from, &to).doing("copying", &from)?;
+                copy_checked(&from, &to, item)?;
             }
             linked.insert(item.path.clone());
         }
         Ok(linked)
     }
+}
+
+/// Copies `from` (never through a link) to `to`, where a hard link cannot
+/// be made (another filesystem, a file of another owner under
+/// `protected_hardlinks`), checking the copy against the base's sha256:
+/// a copy is new bytes, which the check of the tree did not see.
+fn copy_checked(from: &Path, to: &Path, item: &Item) -> Result<()> {
+    use sha2::{Digest as _, Sha256};
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut src = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(from)
+        .doing("opening", from)?;
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(to)
+        .doing("creating", to)?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut src, &mut buf).doing("reading", from)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        out.write_all(&buf[..n]).doing("writing", to)?;
+    }
+    if Some(hex::encode(hash.finalize())) != item.sha256 {
+        return Err(refused(format!(
+            "{} changed while the delta was being applied; nothing was changed (run the unpack again)",
+            from.display()
+        )));
+    }
+    let mode = if item.executable { 0o755 } else { 0o644 };
+    out.set_permissions(fs::Permissions::from_mode(mode))
+        .doing("setting permissions of", to)
 }
 
 /// Records the tree just unpacked at `tree` as the result of bundle `m`

@@ -119,31 +119,57 @@ pub fn block_sha256(paths: &[String]) -> String {
 }
 
 /// Reads the deleted paths back from `text`, the tables [`block`] writes;
-/// anything else is refused. The caller has checked the text's sha256.
+/// anything else is refused. Read a table at a time, each line at most a
+/// path's length (escaped), so that memory holds the paths and no more.
+/// The caller has checked the text's sha256.
 pub fn parse_block(text: &str) -> Result<Vec<String>, String> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Tables {
-        #[serde(default)]
-        deleted: Vec<Deleted>,
-    }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Deleted {
-        path: String,
-    }
-    let tables: Tables = toml::from_str(text).map_err(|e| {
-        format!(
-            "the deleted paths: {}",
-            super::strict_toml::one_line(&e.to_string())
-        )
-    })?;
-    let paths: Vec<String> = tables.deleted.into_iter().map(|d| d.path).collect();
-    check_deleted(&paths)?;
-    if block(&paths) != text {
-        return Err("the deleted paths are not in the form pouch writes".into());
+    const LINE: &str = "\npath = ";
+    let table = format!("\n{DELETED_HEADER}{LINE}");
+    let mut paths: Vec<String> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let n = paths.len() + 1;
+        let value = rest.strip_prefix(table.as_str()).ok_or_else(|| {
+            format!("deleted path {n}: not a [[deleted]] table as pouch writes it")
+        })?;
+        let end = value
+            .find('\n')
+            .filter(|&e| e <= 4 * names::MAX_PATH_BYTES + 16)
+            .ok_or_else(|| format!("deleted path {n}: its line is cut short or too long"))?;
+        let path = string_value(&value[..end]).map_err(|e| format!("deleted path {n}: {e}"))?;
+        let mut again = String::new();
+        super::entries::write_string(&mut again, &path);
+        if again != value[..end] {
+            return Err(format!("deleted path {n}: not written as pouch writes it"));
+        }
+        if let Some(prev) = paths.last() {
+            if tree_order(prev, &path) != Ordering::Less {
+                return Err(format!(
+                    "deleted path {path:?} is out of order or listed twice"
+                ));
+            }
+        }
+        names::check_path(path.as_bytes()).map_err(|r| format!("deleted path {path:?}: {r}"))?;
+        paths.push(path);
+        rest = &value[end + 1..];
     }
     Ok(paths)
+}
+
+/// The string a TOML string literal (one line) stands for.
+fn string_value(literal: &str) -> Result<String, String> {
+    if let Some(inner) = literal.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        if !inner.contains(['"', '\\']) {
+            return Ok(inner.to_string());
+        }
+    }
+    #[derive(Deserialize)]
+    struct One {
+        path: String,
+    }
+    let one: One = toml::from_str(&format!("path = {literal}"))
+        .map_err(|e| super::strict_toml::one_line(&e.to_string()))?;
+    Ok(one.path)
 }
 
 #[cfg(test)]
