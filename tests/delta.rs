@@ -180,6 +180,12 @@ fn a_chain_of_deltas_rebuilds_the_sender_s_tree_exactly() {
         Some(w2_id.as_str())
     );
     assert_eq!(entry_paths(&w3), ["case/b.txt"]);
+    // The sender keeps the trees a delta can still build on: the newest
+    // receipted bundle's (w2) and later ones, not w1's.
+    let trees = c.a.w.home_dir("sender").join("ledger.jsonl.trees");
+    let kept = common::names(&trees);
+    assert!(!kept.iter().any(|n| n.contains(&w1_id)), "{kept:?}");
+    assert!(kept.iter().any(|n| n.contains(&w2_id)), "{kept:?}");
     passes(c.onto(&w3, &inbox), &[]);
     assert_same_tree(&inbox, &c.tree);
 
@@ -400,11 +406,11 @@ fn stock_tools_apply_a_delta_by_hand_as_the_readme_shows() {
     let script = format!(
         r#"set -e
 cp -a {base} {copy}
-python3 -c 'import sys,tomllib; print("\n".join(tomllib.load(open(sys.argv[1],"rb"))["delta"].get("deleted",[])))' {manifest} |
+{age} -d -i {id} {payload} | zstd -dc | tar -xOf - .pouch-manifest.toml |
+  python3 -c 'import sys,tomllib; print("\n".join(d["path"] for d in tomllib.load(sys.stdin.buffer).get("deleted", [])))' |
   while IFS= read -r p; do rm -rf -- "{copy}/$p"; done
 {age} -d -i {id} {payload} | zstd -dc | tar -xf - -C {copy} --exclude=.pouch-manifest.toml"#,
         base = base.display(),
-        manifest = w2.display(),
         age = age.display(),
         id = c.a.recipient.identity.display(),
         payload = c.a.d.join("stick/w2.age").display(),

@@ -226,6 +226,35 @@ fn newest_receipted(
         .map(|(_, id, sha)| (id.to_string(), sha.to_string()))
 }
 
+/// Removes the sender's records of the channel's trees that no delta can
+/// build on any more: those of bundles older (by sequence number) than the
+/// newest one whose receipt came back. What cannot be removed stays.
+pub fn prune(ledger: &Path, records: &[Record], (sender, receiver): (Option<&str>, Option<&str>)) {
+    let in_channel = |r: &Record| {
+        r.sender.as_deref() == sender && r.receiver.as_deref() == receiver && sender.is_some()
+    };
+    let Some((newest, _)) = newest_receipted(records, &in_channel) else {
+        return;
+    };
+    let Some(floor) = records
+        .iter()
+        .find(|r| r.event == Event::Packed && r.bundle_id.as_deref() == Some(&newest))
+        .and_then(|r| r.sequence)
+    else {
+        return;
+    };
+    for r in records
+        .iter()
+        .filter(|r| r.event == Event::Packed && in_channel(r))
+    {
+        if let (Some(id), Some(n)) = (&r.bundle_id, r.sequence) {
+            if n < floor {
+                let _ = std::fs::remove_file(state::packed_path(ledger, id));
+            }
+        }
+    }
+}
+
 fn is_bundle_id(s: &str) -> bool {
     s.len() == 32 && crate::format::strict_toml::is_lower_hex(s)
 }

@@ -21,6 +21,17 @@ use sha2::{Digest as _, Sha256};
 use super::names;
 use super::strict_toml::{check_sha256, is_lower_hex};
 
+/// The deleted paths are listed in the outer manifest only up to this many
+/// bytes of paths: the outer manifest's first part is read whole (and a
+/// large manifest's at most 1 MiB of it), so a long list stays in the inner
+/// manifest alone, which is read a table at a time.
+pub const OUTER_DELETED_MAX: usize = 256 << 10;
+
+/// Whether the outer manifest lists `paths` (names not sealed).
+pub fn listed_outside(paths: &[String]) -> bool {
+    paths.iter().map(|p| p.len() + 4).sum::<usize>() <= OUTER_DELETED_MAX
+}
+
 /// The header of one deleted path's table in the inner manifest.
 pub const DELETED_HEADER: &str = "[[deleted]]";
 
@@ -44,7 +55,8 @@ pub struct Delta {
     pub deleted_count: u64,
     /// sha256 of the `[[deleted]]` tables that end the inner manifest.
     pub deleted_sha256: String,
-    /// The deleted paths, in tree order; empty when the names are sealed.
+    /// The deleted paths, in tree order; left out when the names are
+    /// sealed, or when they are more than [`OUTER_DELETED_MAX`] bytes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<String>,
 }
@@ -59,10 +71,12 @@ impl Delta {
         check_sha256("delta.base_manifest_sha256", &self.base_manifest_sha256)?;
         check_sha256("delta.tree_sha256", &self.tree_sha256)?;
         check_sha256("delta.deleted_sha256", &self.deleted_sha256)?;
-        if sealed {
-            if !self.deleted.is_empty() {
-                return Err("delta.deleted is listed although the names are sealed".into());
-            }
+        if sealed && !self.deleted.is_empty() {
+            return Err("delta.deleted is listed although the names are sealed".into());
+        }
+        // Left out, the paths are only in the inner manifest (see
+        // [`OUTER_DELETED_MAX`]).
+        if self.deleted.is_empty() {
             return Ok(());
         }
         if self.deleted.len() as u64 != self.deleted_count {
@@ -204,6 +218,13 @@ mod tests {
         };
         assert_eq!(d.check(false), Ok(()));
         assert!(d.check(true).is_err());
+        // Left out (sealed names, or a long list): only in the inner manifest.
+        let inner_only = Delta {
+            deleted: Vec::new(),
+            ..d.clone()
+        };
+        assert_eq!(inner_only.check(true), Ok(()));
+        assert_eq!(inner_only.check(false), Ok(()));
         let mut wrong = d.clone();
         wrong.deleted_count = 1;
         assert!(wrong.check(false).is_err());

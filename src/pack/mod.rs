@@ -236,8 +236,12 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             )),
         }
     }
-    if record {
+    if let (true, Some(l)) = (record, &mut ledger) {
         save_tree(opts, state, &sealed.manifest_sha256);
+        if let Ok(records) = l.records_where(|_| true) {
+            let channel = (opts.sender.as_deref(), opts.receiver.as_deref());
+            base::prune(l.path(), &records, channel);
+        }
     }
     let mut payload_files = sealed.payload_files;
     let parity_files = payload_files.split_off(payload_files.len() - parity_count);
@@ -668,7 +672,10 @@ fn delta_record(
         tree_sha256: state.head.tree_sha256.clone(),
         deleted_count: deleted.len() as u64,
         deleted_sha256: crate::format::delta::block_sha256(&deleted),
-        deleted: if sealed { Vec::new() } else { deleted },
+        deleted: match sealed || !crate::format::delta::listed_outside(&deleted) {
+            true => Vec::new(),
+            false => deleted,
+        },
     }
 }
 
