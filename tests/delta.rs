@@ -399,7 +399,7 @@ fn stock_tools_apply_a_delta_by_hand_as_the_readme_shows() {
     let by_hand = c.a.w.dir("by-hand");
     let base = c.unpack_base(&w1);
     change_everything(&c);
-    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
     // The README's commands: a copy of the base; the deleted paths removed;
     // the delta's tar over it.
     let copy = by_hand.join("w2");
