@@ -160,6 +160,13 @@ fn a_chain_of_deltas_rebuilds_the_sender_s_tree_exactly() {
         ["case/d2f/inner.txt", "case/gone.txt", "case/old-name.txt"]
     );
     assert_eq!(d["tree_files"].as_integer(), Some(9));
+    let shown = [
+        "on bundle",
+        "the tree 9 files",
+        "3 paths of the base deleted:",
+        "  deleted     case/gone.txt",
+    ];
+    passes(args!(c.a.receiver(); "inspect", &w2), &shown);
 
     // With a receipt back, --delta builds on it by itself.
     let receipts = c.a.w.dir("receipts");

@@ -447,6 +447,23 @@ pub fn inspect_lines(r: &InspectReport) -> Vec<String> {
         count(m.contents.folders, "folder"),
         bytes(m.contents.total_bytes)
     ));
+    if let Some(d) = &m.delta {
+        v.push(format!(
+            "delta        on bundle {} (manifest sha256 {}): the tree {}, {}, {}; {} of the base deleted{}",
+            d.base_bundle_id,
+            d.base_manifest_sha256,
+            count(d.tree_files, "file"),
+            count(d.tree_folders, "folder"),
+            bytes(d.tree_bytes),
+            count(d.deleted_count, "path"),
+            if d.deleted.is_empty() { "" } else { ":" }
+        ));
+        v.extend(
+            d.deleted
+                .iter()
+                .map(|p| format!("  deleted     {}", escape(p))),
+        );
+    }
     if m.contents.sealed_names {
         v.push("names        sealed: the file list is inside the encrypted payload".into());
     } else {
