@@ -212,6 +212,14 @@ fn bundles(s: &mut String, r: &AuditReport) {
                 h(w)
             );
         }
+        if let Some(d) = &b.delta {
+            let _ = write!(
+                s,
+                "<tr><td colspan=\"8\">delta on {} ({})</td></tr>",
+                h(&d.base_bundle_id),
+                h(&d.base)
+            );
+        }
     }
     s.push_str("</table>\n");
 }
