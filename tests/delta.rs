@@ -630,3 +630,56 @@ fn only_the_base_s_own_sender_party_may_send_a_delta_onto_its_tree() {
     passes(c.onto(&w2, &inbox), &[]);
     assert_same_tree(&inbox, &c.tree);
 }
+
+#[test]
+fn a_kept_file_replaced_while_the_delta_is_applied_stops_it() {
+    let c = Chain::new();
+    let w1 = c.pack("w1", &[]);
+    let inbox = c.unpack_base(&w1);
+    change_everything(&c);
+    let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    // pouch waits 1.5 s in its first link (case/b.txt); meanwhile, after
+    // TREE was checked, a local process swaps case/sub/c.txt, linked later,
+    // for another file.
+    let mut run = under_strace(&c.onto(&w2, &inbox), "linkat", "delay_enter=1500000:when=1");
+    let child = run
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("strace runs");
+    // The payload is in the staging folder: TREE was checked already.
+    let parent = inbox.parent().expect("inbox").to_path_buf();
+    let extracted = || {
+        fs::read_dir(&parent).expect("ls").any(|e| {
+            let p = e.expect("entry").path();
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".pouch-staging-w2"))
+                && p.join("case/new.txt").exists()
+        })
+    };
+    let start = std::time::Instant::now();
+    while !extracted() {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the payload never reached the staging folder"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let swap = inbox.join("case/sub/c.swap");
+    fs::write(&swap, "CHARLIE\n").expect("write");
+    fs::rename(&swap, inbox.join("case/sub/c.txt")).expect("swap");
+    let o = child.wait_with_output().expect("waits");
+    common::exited(
+        &o,
+        1,
+        &["case/sub/c.txt changed while the delta was being applied"],
+    );
+    assert_eq!(
+        fs::read(inbox.join("case/sub/c.txt")).expect("read"),
+        b"CHARLIE\n"
+    );
+    assert!(
+        inbox.join("case/gone.txt").exists(),
+        "the old tree is still in place"
+    );
+}

@@ -16,7 +16,7 @@
 //! with the inode of its folder: whichever of the two states names the
 //! folder now at TREE is the true one (see [`state::load_unpacked`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,9 @@ pub struct Onto {
     ledger: PathBuf,
     base: TreeState,
     delta: Delta,
+    /// Each file of TREE as the check found it: a file is linked into the
+    /// new tree only while it is still that file.
+    seen: HashMap<String, Stamp>,
 }
 
 fn refused(reason: String) -> Error {
@@ -116,12 +119,20 @@ impl Onto {
             };
             return Err(refused(format!("{} {why}", tree.display())));
         }
-        check_tree(&tree, &base, rehash)?;
+        // What an interrupted --onto left beside TREE (the old tree, or a
+        // staging folder with links into TREE) goes first: removing it
+        // changes the change times of TREE's files, which the check notes.
+        let parent = crate::disk::durable::parent_of(&tree);
+        drop(crate::disk::lock::FolderLock::take(parent, || {
+            crate::disk::leftovers::clean(parent)
+        })?);
+        let seen = check_tree(&tree, &base, rehash)?;
         Ok(Onto {
             tree,
             ledger: ledger.path().to_path_buf(),
             base,
             delta,
+            seen,
         })
     }
 
@@ -206,7 +217,23 @@ impl Onto {
                 });
             }
             let from = self.tree.join(&item.path);
-            if fs::hard_link(&from, &to).is_err() {
+            let changed = || {
+                refused(format!(
+                    "{} changed while the delta was being applied; nothing was changed (run the unpack again)",
+                    from.display()
+                ))
+            };
+            let now = fs::symlink_metadata(&from).map(|m| Stamp::of(&m)).ok();
+            let seen = self.seen.get(&item.path);
+            if now.is_none() || now.as_ref() != seen {
+                return Err(changed());
+            }
+            if fs::hard_link(&from, &to).is_ok() {
+                let ino = fs::symlink_metadata(&to).map(|m| m.ino()).ok();
+                if ino != seen.map(|s| s.ino) {
+                    return Err(changed());
+                }
+            } else {
                 copy_checked(&from, &to, item)?;
             }
             linked.insert(item.path.clone());
@@ -331,9 +358,11 @@ fn walk(root: &Path) -> Result<Vec<(String, fs::Metadata)>> {
 
 /// Checks `tree` against the recorded `base`: the same entries, each file
 /// with the recorded sha256 (taken again when its stat data changed, or for
-/// every file with `rehash`). The first difference is the error.
-fn check_tree(tree: &Path, base: &TreeState, rehash: bool) -> Result<()> {
+/// every file with `rehash`). The first difference is the error; returns
+/// each file's stat data as found.
+fn check_tree(tree: &Path, base: &TreeState, rehash: bool) -> Result<HashMap<String, Stamp>> {
     let found = walk(tree)?;
+    let mut seen = HashMap::new();
     let differs = |what: String| {
         refused(format!(
             "{} is not the result of base bundle {}: {what}; nothing was changed (restore the tree, or ask the sender for a full bundle)",
@@ -367,6 +396,9 @@ fn check_tree(tree: &Path, base: &TreeState, rehash: bool) -> Result<()> {
                 name(w.kind)
             )));
         }
+        if kind == EntryKind::File {
+            seen.insert(path.clone(), Stamp::of(meta));
+        }
         if kind == EntryKind::Folder || (!rehash && w.unchanged(meta)) {
             continue;
         }
@@ -388,7 +420,7 @@ fn check_tree(tree: &Path, base: &TreeState, rehash: bool) -> Result<()> {
     if let Some(w) = want.next() {
         return Err(differs(format!("{} is missing", escape(&w.path))));
     }
-    Ok(())
+    Ok(seen)
 }
 
 /// The state of the tree built in `staging`: the files linked from the base
