@@ -175,17 +175,12 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
         })?;
     }
     let (output, mut seen) = result?;
-    if let (Some(l), true) = (&opts.ledger, bundle.collect) {
+    if let (Some(l), Some(spill)) = (&opts.ledger, seen.collected.take()) {
         let ids = (
             bundle.manifest.bundle_id.as_str(),
             bundle.manifest_sha256.as_str(),
         );
-        if let Err(e) = crate::delta::onto::record_unpacked(
-            l,
-            &output,
-            ids,
-            std::mem::take(&mut seen.collected),
-        ) {
+        if let Err(e) = crate::delta::onto::record_unpacked(l, &output, ids, spill) {
             crate::notice::notice(&format!(
                 "warning: the bundle is accepted and unpacked, but the record of its tree could not be written ({e}); a delta on it cannot go onto {}",
                 output.display()

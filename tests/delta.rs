@@ -683,3 +683,31 @@ fn a_kept_file_replaced_while_the_delta_is_applied_stops_it() {
         "the old tree is still in place"
     );
 }
+
+#[test]
+fn sources_given_out_of_order_still_make_an_exact_delta() {
+    let c = Chain::new();
+    c.put("zeta/z.txt", "zeta\n");
+    c.put("alpha/a.txt", "alpha\n");
+    c.put("alpha/gone.txt", "gone\n");
+    let a = &c.a;
+    let pack = |name: &str, extra: &[&str]| {
+        let (zeta, alpha) = (c.tree.join("zeta"), c.tree.join("alpha"));
+        let mut p = args!(a.sender(); "pack", &zeta, &alpha, "-o", a.d.join("stick"), "-s", &a.clerk.secret, "--name", name);
+        p.args(CHANNEL).args(extra);
+        passes(p, &[]);
+        c.manifest(name)
+    };
+    let w1 = pack("w1", &[]);
+    let inbox = c.unpack_base(&w1);
+    c.put("zeta/z.txt", "zeta, revised\n");
+    c.put("alpha/new.txt", "new\n");
+    fs::remove_file(c.tree.join("alpha/gone.txt")).expect("rm");
+    let w2 = pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
+    let mut carried = entry_paths(&w2);
+    carried.sort();
+    assert_eq!(carried, ["alpha/new.txt", "zeta/z.txt"]);
+    passes(c.onto(&w2, &inbox), &[]);
+    fs::remove_dir_all(c.tree.join("case")).expect("rm");
+    assert_same_tree(&inbox, &c.tree);
+}

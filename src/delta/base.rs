@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use super::state::{self, Item, Stamp, TreeState};
+use super::state::{self, Item, Stamp};
 use crate::custody::ledger::{Event, Record};
 use crate::error::{Error, IoContext, Result};
 use crate::format::delta::tree_order;
@@ -38,9 +38,14 @@ pub struct Base {
     pub bundle_id: String,
     /// sha256 of the base's manifest file.
     pub manifest_sha256: String,
-    items: Vec<Item>,
-    index: HashMap<String, usize>,
-    seen: Vec<bool>,
+    /// The base's items, in tree order, read as the listing goes.
+    items: Box<dyn Iterator<Item = Result<Item>> + Send>,
+    /// The next of them, read but not yet passed.
+    next: Option<Item>,
+    /// Items passed without being listed: deleted, or listed later (a walk
+    /// out of tree order: sources not given in order).
+    passed: HashMap<String, Item>,
+    deleted: Option<Vec<String>>,
     rehash: bool,
 }
 
@@ -107,13 +112,17 @@ impl Base {
                 (s.clone(), sha, None)
             }
             BaseChoice::From(s) => {
+                // The sender's own bundle, but perhaps read from a medium:
+                // only its first part is parsed, and its whole file hashed.
                 let path = PathBuf::from(s);
-                let bytes = crate::disk::durable::read_capped(
-                    &path,
-                    crate::format::manifest::MAX_MANIFEST_BYTES,
-                )?
-                .ok_or_else(|| Error::Refused(format!("base manifest {s} does not exist")))?;
-                let m = Manifest::parse(&bytes, &path)?;
+                if !path.is_file() {
+                    return Err(Error::Refused(format!(
+                        "base manifest {} does not exist",
+                        escape(s)
+                    )));
+                }
+                let sha = hash_file(&path)?;
+                let m = Manifest::parse_vouched_head(&head_of(&path)?, &path)?;
                 if m.channel.sender.as_deref() != Some(sender)
                     || m.channel.receiver.as_deref() != Some(receiver)
                 {
@@ -122,25 +131,29 @@ impl Base {
                         escape(s)
                     )));
                 }
-                let sha = hex::encode(Sha256::digest(&bytes));
-                (m.bundle_id.clone(), sha, Some(m))
+                (m.bundle_id.clone(), sha, Some((m, path)))
             }
         };
         let recorded = match ledger {
-            Some((l, _)) => TreeState::load(&state::packed_path(l, &id))?,
+            Some((l, _)) => state::Reader::open(&state::packed_path(l, &id))?,
             None => None,
         };
-        let (items, rehash) = match (recorded, manifest) {
-            (Some(s), _) if s.head.manifest_sha256 == sha => (s.items, req.rehash),
+        type Items = Box<dyn Iterator<Item = Result<Item>> + Send>;
+        let (items, rehash): (Items, bool) = match (recorded, manifest) {
+            (Some(mut r), _) if r.head.manifest_sha256 == sha => {
+                (Box::new(std::iter::from_fn(move || r.next_item().transpose())), req.rehash)
+            }
             (Some(_), _) => {
                 return Err(Error::Refused(format!(
                     "the recorded tree of bundle {id} belongs to another manifest than the base's; name the base's manifest file with --delta-from"
                 )))
             }
-            // No record of the tree: the base's signed entry list says
-            // what it held, and every file is hashed to compare.
-            (None, Some(m)) if !m.contents.sealed_names => {
-                (m.entries.iter().map(item_of).collect(), true)
+            // No record of the tree: the base's entry list says what it
+            // held, and every file is hashed to compare.
+            (None, Some((m, path))) if !m.contents.sealed_names => {
+                let mut items = listed_entries(&path, &sha)?;
+                items.sort_by(|a, b| tree_order(&a.path, &b.path));
+                (Box::new(items.into_iter().map(Ok)), true)
             }
             (None, _) => {
                 return Err(Error::Refused(format!(
@@ -149,31 +162,49 @@ impl Base {
                 )))
             }
         };
-        let mut items = items;
-        items.sort_by(|a, b| tree_order(&a.path, &b.path));
-        let index = items
-            .iter()
-            .enumerate()
-            .map(|(i, it)| (it.path.clone(), i))
-            .collect();
         Ok(Base {
             bundle_id: id,
             manifest_sha256: sha,
-            seen: vec![false; items.len()],
             items,
-            index,
+            next: None,
+            passed: HashMap::new(),
+            deleted: None,
             rehash,
         })
+    }
+
+    /// The base's item at `path`, if it has one: passed already, or found
+    /// by reading on (what comes before `path` is passed).
+    fn take(&mut self, path: &str) -> Result<Option<Item>> {
+        if let Some(was) = self.passed.remove(path) {
+            return Ok(Some(was));
+        }
+        loop {
+            if self.next.is_none() {
+                self.next = self.items.next().transpose()?;
+            }
+            let Some(n) = self.next.take() else {
+                return Ok(None);
+            };
+            match tree_order(&n.path, path) {
+                std::cmp::Ordering::Less => {
+                    self.passed.insert(n.path.clone(), n);
+                }
+                std::cmp::Ordering::Equal => return Ok(Some(n)),
+                std::cmp::Ordering::Greater => {
+                    self.next = Some(n);
+                    return Ok(None);
+                }
+            }
+        }
     }
 
     /// Whether the listed entry is the base's unchanged: `Some(item)` (to
     /// record, and leave out of the payload) or `None` (to pack).
     pub fn judge(&mut self, f: &Listed<'_>) -> Result<Option<Item>> {
-        let Some(&i) = self.index.get(f.path) else {
+        let Some(was) = self.take(f.path)? else {
             return Ok(None);
         };
-        self.seen[i] = true;
-        let was = &self.items[i];
         if f.kind != EntryKind::File || was.kind != EntryKind::File {
             return Ok(None);
         }
@@ -181,7 +212,7 @@ impl Base {
             return Ok(None);
         }
         if !self.rehash && was.stamp == f.stamp {
-            return Ok(Some(was.clone()));
+            return Ok(Some(was));
         }
         let sha = hash_file(f.source)?;
         if Some(&sha) != was.sha256.as_ref() {
@@ -189,14 +220,24 @@ impl Base {
         }
         Ok(Some(Item {
             stamp: f.stamp,
-            ..was.clone()
+            ..was
         }))
     }
 
-    /// The base's paths that were not listed: deleted, in tree order.
-    pub fn deleted(&self) -> Vec<String> {
-        let unseen = self.items.iter().zip(&self.seen).filter(|(_, s)| !**s);
-        unseen.map(|(i, _)| i.path.clone()).collect()
+    /// The base's paths that were not listed: deleted, in tree order. Once
+    /// the listing is over; the same list each time.
+    pub fn deleted(&mut self) -> Result<Vec<String>> {
+        if let Some(d) = &self.deleted {
+            return Ok(d.clone());
+        }
+        let mut paths: Vec<String> = self.passed.drain().map(|(p, _)| p).collect();
+        paths.extend(self.next.take().map(|n| n.path));
+        for item in self.items.by_ref() {
+            paths.push(item?.path);
+        }
+        paths.sort_by(|a, b| tree_order(a, b));
+        self.deleted = Some(paths.clone());
+        Ok(paths)
     }
 }
 
@@ -259,16 +300,38 @@ fn is_bundle_id(s: &str) -> bool {
     s.len() == 32 && crate::format::strict_toml::is_lower_hex(s)
 }
 
-/// An item of a signed entry list, without stat data.
-fn item_of(e: &crate::format::manifest::Entry) -> Item {
-    Item {
-        path: e.path.clone(),
-        kind: e.kind,
-        size: e.file_size(),
-        sha256: e.sha256.clone(),
-        executable: e.executable(),
-        stamp: Stamp::default(),
+/// The manifest at `path` up to its entry list (at most 1 MiB).
+fn head_of(path: &Path) -> Result<Vec<u8>> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).doing("opening", path)?;
+    let mut reader = std::io::Read::take(std::io::BufReader::new(file), 1 << 20);
+    let mut head = Vec::new();
+    loop {
+        let start = head.len();
+        if reader.read_until(b'\n', &mut head).doing("reading", path)? == 0 {
+            return Ok(head);
+        }
+        if head[start..].trim_ascii_end() == crate::format::entries::HEADER.as_bytes() {
+            head.truncate(start);
+            return Ok(head);
+        }
     }
+}
+
+/// The entry list of the base's manifest at `path`, which must still be
+/// the file that hashed to `sha` (read whole: at most 48 MiB).
+fn listed_entries(path: &Path, sha: &str) -> Result<Vec<Item>> {
+    let bytes =
+        crate::disk::durable::read_capped(path, crate::format::manifest::MAX_MANIFEST_BYTES)?
+            .unwrap_or_default();
+    if hex::encode(Sha256::digest(&bytes)) != sha {
+        return Err(Error::Refused(format!(
+            "base manifest {} changed while it was read",
+            path.display()
+        )));
+    }
+    let m = Manifest::parse_vouched(&bytes, path)?;
+    Ok(m.entries.iter().map(Item::of).collect())
 }
 
 /// sha256 of the file at `path`, lowercase hex.

@@ -11,4 +11,6 @@
 
 pub mod base;
 pub mod onto;
+pub mod spill;
 pub mod state;
+mod walk;

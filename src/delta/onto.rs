@@ -16,16 +16,18 @@
 //! with the inode of its folder: whichever of the two states names the
 //! folder now at TREE is the true one (see [`state::load_unpacked`]).
 
-use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use super::state::{self, Item, Stamp, TreeState};
+use super::spill::{Recorded, Spill};
+use super::state::{self, Item, Stamp};
+use super::walk;
 use crate::custody::ledger::{Event, Ledger};
 use crate::error::{Error, IoContext, Result};
 use crate::format::delta::{tree_order, Delta};
-use crate::format::manifest::{Entry, EntryKind, Manifest};
+use crate::format::manifest::{EntryKind, Manifest};
 use crate::format::names::escape;
 
 /// A delta about to go onto TREE, TREE checked.
@@ -33,15 +35,19 @@ pub struct Onto {
     /// TREE, absolute.
     pub tree: PathBuf,
     ledger: PathBuf,
-    base: TreeState,
     delta: Delta,
-    /// Each file of TREE as the check found it: a file is linked into the
-    /// new tree only while it is still that file.
-    seen: HashMap<String, Stamp>,
+    /// The base's items, each file with its stat data as the check found
+    /// it (a file is linked into the new tree only while it is still that
+    /// file), in tree order; taken by [`Onto::commit`].
+    checked: Mutex<Option<Spill>>,
 }
 
-fn refused(reason: String) -> Error {
+pub(super) fn refused(reason: String) -> Error {
     Error::DeltaBase { reason }
+}
+
+fn temp(e: std::io::Error) -> Error {
+    Error::io("writing", "the record of the tree (a temporary file)", e)
 }
 
 impl Onto {
@@ -126,13 +132,12 @@ impl Onto {
         drop(crate::disk::lock::FolderLock::take(parent, || {
             crate::disk::leftovers::clean(parent)
         })?);
-        let seen = check_tree(&tree, &base, rehash)?;
+        let checked = walk::check_tree(&tree, base, rehash)?;
         Ok(Onto {
             tree,
             ledger: ledger.path().to_path_buf(),
-            base,
             delta,
-            seen,
+            checked: Mutex::new(Some(checked)),
         })
     }
 
@@ -146,13 +151,15 @@ impl Onto {
         deleted: &[String],
         before_commit: &mut dyn FnMut(&Path) -> Result<()>,
     ) -> Result<()> {
-        let linked = self.link_kept(staging, deleted)?;
-        let mut result = built(staging, &self.base, &linked, (bundle_id, manifest_sha256))?;
+        let checked = self.checked.lock().ok().and_then(|mut c| c.take());
+        let checked = checked.ok_or_else(|| Error::Internal("--onto committed twice".into()))?;
+        let linked = self.link_kept(staging, deleted, checked)?;
+        let result = walk::built(staging, linked)?;
         let d = &self.delta;
-        if result.head.tree_sha256 != d.tree_sha256
-            || result.counts() != (d.tree_files, d.tree_folders, d.tree_bytes)
+        if result.tree_sha256 != d.tree_sha256
+            || result.counts != (d.tree_files, d.tree_folders, d.tree_bytes)
         {
-            let (files, folders, bytes) = result.counts();
+            let (files, folders, bytes) = result.counts;
             return Err(Error::ContentsMismatch {
                 reason: format!(
                     "the tree built from the base and this delta ({files} files, {folders} folders, {bytes} bytes) is not the one the signed manifest describes ({} files, {} folders, {} bytes, or another digest)",
@@ -161,10 +168,16 @@ impl Onto {
             });
         }
         let root = fs::symlink_metadata(staging).doing("reading the metadata of", staging)?;
-        result.head.tree = Some(self.tree.display().to_string());
-        result.head.root = Some((root.dev(), root.ino()));
+        let head = state::Head {
+            format: String::new(),
+            bundle_id: bundle_id.into(),
+            manifest_sha256: manifest_sha256.into(),
+            tree_sha256: String::new(),
+            tree: Some(self.tree.display().to_string()),
+            root: Some((root.dev(), root.ino())),
+        };
         let pending = state::unpacked_path(&self.ledger, &self.tree, true);
-        result.save(&pending)?;
+        result.save(head, &pending)?;
         let dir = fs::File::open(staging).doing("opening", staging)?;
         rustix::fs::syncfs(&dir).map_err(|e| Error::io("syncing", staging, e.into()))?;
         crate::interrupt::check()?;
@@ -185,21 +198,24 @@ impl Onto {
         let _ = crate::disk::durable::sync_dir(crate::disk::durable::parent_of(&self.tree));
         // Linking and unlinking changed the files' change times: the
         // record takes them as they are now.
-        restamp(&self.tree, &mut result.items);
-        let current = state::unpacked_path(&self.ledger, &self.tree, false);
-        if result.save(&current).is_ok() {
+        if restamped(&pending, &self.tree).is_ok() {
             let _ = fs::remove_file(&pending);
         }
         Ok(())
     }
 
     /// Hard-links (or copies) into `staging` every file of the base that
-    /// the delta neither deletes nor replaces; returns their paths.
-    fn link_kept(&self, staging: &Path, deleted: &[String]) -> Result<HashSet<String>> {
-        let deleted: HashSet<&str> = deleted.iter().map(String::as_str).collect();
-        let mut linked = HashSet::new();
-        for item in &self.base.items {
-            if item.kind != EntryKind::File || deleted.contains(item.path.as_str()) {
+    /// the delta neither deletes nor replaces; returns them, in tree order.
+    fn link_kept(&self, staging: &Path, deleted: &[String], checked: Spill) -> Result<Spill> {
+        let mut deleted = deleted.iter().peekable();
+        let mut linked = Spill::new().map_err(temp)?;
+        for item in checked.items().map_err(temp)? {
+            let item = item.map_err(temp)?;
+            while deleted
+                .next_if(|d| tree_order(d, &item.path).is_lt())
+                .is_some()
+            {}
+            if item.kind != EntryKind::File || deleted.next_if(|d| **d == item.path).is_some() {
                 continue;
             }
             crate::interrupt::check()?;
@@ -224,22 +240,41 @@ impl Onto {
                 ))
             };
             let now = fs::symlink_metadata(&from).map(|m| Stamp::of(&m)).ok();
-            let seen = self.seen.get(&item.path);
-            if now.is_none() || now.as_ref() != seen {
+            if now != Some(item.stamp) {
                 return Err(changed());
             }
             if fs::hard_link(&from, &to).is_ok() {
                 let ino = fs::symlink_metadata(&to).map(|m| m.ino()).ok();
-                if ino != seen.map(|s| s.ino) {
+                if ino != Some(item.stamp.ino) {
                     return Err(changed());
                 }
             } else {
-                copy_checked(&from, &to, item)?;
+                copy_checked(&from, &to, &item)?;
             }
-            linked.insert(item.path.clone());
+            linked.push(&item).map_err(temp)?;
         }
         Ok(linked)
     }
+}
+
+/// Writes the record of the tree at `tree` anew from the (pending) one at
+/// `pending`, with every file's stat data as it is now, as the current one.
+fn restamped(pending: &Path, tree: &Path) -> Result<()> {
+    let Some(mut reader) = state::Reader::open(pending)? else {
+        return Ok(());
+    };
+    let mut stamped = Spill::new().map_err(temp)?;
+    while let Some(mut item) = reader.next_item()? {
+        if item.kind == EntryKind::File {
+            item.stamp = fs::symlink_metadata(tree.join(&item.path))
+                .map(|m| Stamp::of(&m))
+                .unwrap_or_default();
+        }
+        stamped.push(&item).map_err(temp)?;
+    }
+    let recorded = Recorded::merge(vec![stamped]).map_err(temp)?;
+    let current = pending.with_extension("");
+    recorded.save(reader.head, &current)
 }
 
 /// Copies `from` (never through a link) to `to`, where a hard link cannot
@@ -283,191 +318,41 @@ fn copy_checked(from: &Path, to: &Path, item: &Item) -> Result<()> {
 }
 
 /// Records the tree just unpacked at `tree` as the result of bundle `m`
-/// (its entries as read), beside `ledger`.
+/// (its entries as read: `[[entries]]` tables in `collected`), beside
+/// `ledger`: each file's stat data taken now, a line at a time.
 pub fn record_unpacked(
     ledger: &Path,
     tree: &Path,
     m: (&str, &str),
-    entries: Vec<Entry>,
+    collected: std::io::BufWriter<fs::File>,
 ) -> Result<()> {
+    use std::io::Seek;
     let tree = fs::canonicalize(tree).doing("resolving", tree)?;
-    let mut items: Vec<Item> = entries
-        .into_iter()
-        .map(|e| Item {
-            size: e.file_size(),
-            executable: e.executable(),
-            path: e.path,
-            kind: e.kind,
-            sha256: e.sha256,
-            stamp: Stamp::default(),
-        })
-        .collect();
-    restamp(&tree, &mut items);
-    let mut s = TreeState::new(m.0, m.1, items);
+    let mut file = collected.into_inner().map_err(|e| temp(e.into_error()))?;
+    file.rewind().map_err(temp)?;
+    let mut stamped = Spill::new().map_err(temp)?;
+    let entries = crate::format::entries::EntryLines::new(std::io::BufReader::new(file), 1);
+    for e in entries {
+        let e = e.map_err(|why| temp(std::io::Error::other(why)))?;
+        let mut item = Item::of(&e);
+        if item.kind == EntryKind::File {
+            item.stamp = fs::symlink_metadata(tree.join(&item.path))
+                .map(|m| Stamp::of(&m))
+                .unwrap_or_default();
+        }
+        stamped.push(&item).map_err(temp)?;
+    }
+    let recorded = Recorded::merge(vec![stamped]).map_err(temp)?;
     let root = fs::symlink_metadata(&tree).doing("reading the metadata of", &tree)?;
-    s.head.tree = Some(tree.display().to_string());
-    s.head.root = Some((root.dev(), root.ino()));
-    s.save(&state::unpacked_path(ledger, &tree, false))
-}
-
-/// Sets each file item's stat data from the file at `root/path` now.
-fn restamp(root: &Path, items: &mut [Item]) {
-    for item in items.iter_mut().filter(|i| i.kind == EntryKind::File) {
-        item.stamp = fs::symlink_metadata(root.join(&item.path))
-            .map(|m| Stamp::of(&m))
-            .unwrap_or_default();
-    }
-}
-
-/// Every entry under `root`, in tree order, with its metadata; a link or
-/// special file, or a name that is not UTF-8, is a difference.
-fn walk(root: &Path) -> Result<Vec<(String, fs::Metadata)>> {
-    let mut out = Vec::new();
-    for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
-        let item = item.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            Error::io(
-                "listing",
-                path,
-                e.into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("loop")),
-            )
-        })?;
-        let rel = item.path().strip_prefix(root).unwrap_or(item.path());
-        let Some(rel) = rel.to_str() else {
-            return Err(refused(format!(
-                "{} holds {}, whose name is not UTF-8: it is not the base's",
-                root.display(),
-                rel.display()
-            )));
-        };
-        let meta =
-            fs::symlink_metadata(item.path()).doing("reading the metadata of", item.path())?;
-        if !meta.is_file() && !meta.is_dir() {
-            return Err(refused(format!(
-                "{} holds {}, which is neither a file nor a folder: it is not the base's",
-                root.display(),
-                escape(rel)
-            )));
-        }
-        out.push((rel.to_string(), meta));
-    }
-    out.sort_by(|a, b| tree_order(&a.0, &b.0));
-    Ok(out)
-}
-
-/// Checks `tree` against the recorded `base`: the same entries, each file
-/// with the recorded sha256 (taken again when its stat data changed, or for
-/// every file with `rehash`). The first difference is the error; returns
-/// each file's stat data as found.
-fn check_tree(tree: &Path, base: &TreeState, rehash: bool) -> Result<HashMap<String, Stamp>> {
-    let found = walk(tree)?;
-    let mut seen = HashMap::new();
-    let differs = |what: String| {
-        refused(format!(
-            "{} is not the result of base bundle {}: {what}; nothing was changed (restore the tree, or ask the sender for a full bundle)",
-            tree.display(),
-            base.head.bundle_id
-        ))
+    let head = state::Head {
+        format: String::new(),
+        bundle_id: m.0.into(),
+        manifest_sha256: m.1.into(),
+        tree_sha256: String::new(),
+        tree: Some(tree.display().to_string()),
+        root: Some((root.dev(), root.ino())),
     };
-    let mut want = base.items.iter().peekable();
-    for (path, meta) in &found {
-        crate::interrupt::check()?;
-        if let Some(w) = want.next_if(|w| tree_order(&w.path, path).is_lt()) {
-            return Err(differs(format!("{} is missing", escape(&w.path))));
-        }
-        let Some(w) = want.next_if(|w| w.path == *path) else {
-            return Err(differs(format!("{} is not in the base", escape(path))));
-        };
-        let kind = if meta.is_dir() {
-            EntryKind::Folder
-        } else {
-            EntryKind::File
-        };
-        if kind != w.kind {
-            let name = |k: EntryKind| match k {
-                EntryKind::File => "file",
-                EntryKind::Folder => "folder",
-            };
-            return Err(differs(format!(
-                "{} is a {} now, a {} in the base",
-                escape(path),
-                name(kind),
-                name(w.kind)
-            )));
-        }
-        if kind == EntryKind::File {
-            seen.insert(path.clone(), Stamp::of(meta));
-        }
-        if kind == EntryKind::Folder || (!rehash && w.unchanged(meta)) {
-            continue;
-        }
-        use std::os::unix::fs::PermissionsExt;
-        if meta.len() != w.size || (meta.permissions().mode() & 0o111 != 0) != w.executable {
-            return Err(differs(format!(
-                "{} has another size or mode",
-                escape(path)
-            )));
-        }
-        let sha = super::base::hash_file(&tree.join(path))?;
-        if Some(&sha) != w.sha256.as_ref() {
-            return Err(differs(format!(
-                "{} was changed (its sha256 differs)",
-                escape(path)
-            )));
-        }
-    }
-    if let Some(w) = want.next() {
-        return Err(differs(format!("{} is missing", escape(&w.path))));
-    }
-    Ok(seen)
-}
-
-/// The state of the tree built in `staging`: the files linked from the base
-/// keep the base's sha256; the delta's own are hashed (they are what
-/// changed, a small part).
-fn built(
-    staging: &Path,
-    base: &TreeState,
-    linked: &HashSet<String>,
-    (bundle_id, manifest_sha256): (&str, &str),
-) -> Result<TreeState> {
-    let known: std::collections::HashMap<&str, &Item> = base
-        .items
-        .iter()
-        .filter(|i| linked.contains(&i.path))
-        .map(|i| (i.path.as_str(), i))
-        .collect();
-    let mut items = Vec::new();
-    for (path, meta) in walk(staging)? {
-        crate::interrupt::check()?;
-        let item = if meta.is_dir() {
-            Item {
-                path,
-                kind: EntryKind::Folder,
-                size: 0,
-                sha256: None,
-                executable: false,
-                stamp: Stamp::default(),
-            }
-        } else {
-            use std::os::unix::fs::PermissionsExt;
-            let sha = match known.get(path.as_str()) {
-                Some(i) => i.sha256.clone(),
-                None => Some(super::base::hash_file(&staging.join(&path))?),
-            };
-            Item {
-                size: meta.len(),
-                sha256: sha,
-                executable: meta.permissions().mode() & 0o111 != 0,
-                stamp: Stamp::of(&meta),
-                kind: EntryKind::File,
-                path,
-            }
-        };
-        items.push(item);
-    }
-    Ok(TreeState::new(bundle_id, manifest_sha256, items))
+    recorded.save(head, &state::unpacked_path(ledger, &tree, false))
 }
 
 /// Swaps the two folders in one step.

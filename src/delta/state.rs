@@ -26,7 +26,7 @@ use crate::format::delta::tree_order;
 use crate::format::manifest::{Entry, EntryKind};
 
 /// What the first line of a state file says.
-const FORMAT: &str = "pouch-tree-state-v1";
+pub(super) const FORMAT: &str = "pouch-tree-state-v1";
 /// No line of a state file is longer (a path is at most 4 KiB).
 const MAX_LINE: u64 = 64 << 10;
 
@@ -76,6 +76,18 @@ pub struct Item {
 }
 
 impl Item {
+    /// The item of a manifest entry, without stat data.
+    pub fn of(e: &Entry) -> Item {
+        Item {
+            path: e.path.clone(),
+            kind: e.kind,
+            size: e.file_size(),
+            sha256: e.sha256.clone(),
+            executable: e.executable(),
+            stamp: Stamp::default(),
+        }
+    }
+
     /// The manifest entry this item is.
     pub fn entry(&self) -> Entry {
         match self.kind {
@@ -177,56 +189,116 @@ impl TreeState {
 
     /// Reads the state at `path`; `None` when there is none.
     pub fn load(path: &Path) -> Result<Option<TreeState>> {
+        let Some(mut reader) = Reader::open(path)? else {
+            return Ok(None);
+        };
+        let mut items = Vec::new();
+        while let Some(item) = reader.next_item()? {
+            items.push(item);
+        }
+        Ok(Some(TreeState {
+            head: reader.head,
+            items,
+        }))
+    }
+}
+
+/// A state read a line at a time: its head, then each item, checked as it
+/// comes (a safe path, in tree order) and, at the end, against the head's
+/// digest. An item that fails, or a digest that does not match, is an
+/// error (the record is damaged), so whoever reads to the end has checked
+/// the whole record.
+pub struct Reader {
+    /// What the record says of the tree.
+    pub head: Head,
+    path: PathBuf,
+    lines: BufReader<File>,
+    last: Option<String>,
+    digest: Option<crate::format::entries::Digest>,
+    line_no: usize,
+}
+
+impl Reader {
+    /// Opens the state at `path` and reads its head; `None` when there is
+    /// no such file.
+    pub fn open(path: &Path) -> Result<Option<Reader>> {
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("opening", path, e)),
         };
-        let bad = |n: usize, why: String| {
-            Error::Refused(format!(
-            "the recorded tree state {} is damaged at line {n} ({why}); remove it, and pass --rehash, or unpack the base again",
-            path.display()
+        let mut r = Reader {
+            head: Head {
+                format: String::new(),
+                bundle_id: String::new(),
+                manifest_sha256: String::new(),
+                tree_sha256: String::new(),
+                tree: None,
+                root: None,
+            },
+            path: path.to_path_buf(),
+            lines: BufReader::new(file),
+            last: None,
+            digest: Some(crate::format::entries::Digest::default()),
+            line_no: 0,
+        };
+        let Some(line) = r.line()? else {
+            return Err(r.bad("empty".into()));
+        };
+        r.head = serde_json::from_slice(&line).map_err(|e| r.bad(e.to_string()))?;
+        if r.head.format != FORMAT {
+            return Err(r.bad(format!("format {:?} is not {FORMAT:?}", r.head.format)));
+        }
+        Ok(Some(r))
+    }
+
+    fn bad(&self, why: String) -> Error {
+        Error::Refused(format!(
+            "the recorded tree state {} is damaged at line {} ({why}); remove it, and pass --rehash, or unpack the base again",
+            self.path.display(),
+            self.line_no
         ))
-        };
-        let mut reader = BufReader::new(file);
+    }
+
+    fn line(&mut self) -> Result<Option<Vec<u8>>> {
         let mut line = Vec::new();
-        let mut next = |line: &mut Vec<u8>| -> Result<bool> {
-            line.clear();
-            let n = (&mut reader)
-                .take(MAX_LINE)
-                .read_until(b'\n', line)
-                .doing("reading", path)?;
-            Ok(n > 0)
-        };
-        if !next(&mut line)? {
-            return Err(bad(1, "empty".into()));
+        let n = (&mut self.lines)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut line)
+            .doing("reading", &self.path)?;
+        self.line_no += 1;
+        if n == 0 {
+            return Ok(None);
         }
-        let head: Head = serde_json::from_slice(&line).map_err(|e| bad(1, e.to_string()))?;
-        if head.format != FORMAT {
-            return Err(bad(
-                1,
-                format!("format {:?} is not {FORMAT:?}", head.format),
-            ));
+        if line.last() != Some(&b'\n') {
+            return Err(self.bad("line too long or cut short".into()));
         }
-        let mut items: Vec<Item> = Vec::new();
-        while next(&mut line)? {
-            let n = items.len() + 2;
-            if line.last() != Some(&b'\n') {
-                return Err(bad(n, "line too long or cut short".into()));
-            }
-            let item: Item = serde_json::from_slice(&line).map_err(|e| bad(n, e.to_string()))?;
-            crate::format::names::check_path(item.path.as_bytes()).map_err(|e| bad(n, e))?;
-            if let Some(prev) = items.last() {
-                if tree_order(&prev.path, &item.path) != std::cmp::Ordering::Less {
-                    return Err(bad(n, "entries out of tree order".into()));
+        Ok(Some(line))
+    }
+
+    /// The next item; `None` at the end, once the digest matched.
+    pub fn next_item(&mut self) -> Result<Option<Item>> {
+        let Some(line) = self.line()? else {
+            if let Some(d) = self.digest.take() {
+                if d.finish() != self.head.tree_sha256 {
+                    return Err(self.bad("its entries do not match its digest".into()));
                 }
             }
-            items.push(item);
+            return Ok(None);
+        };
+        let item: Item = serde_json::from_slice(&line).map_err(|e| self.bad(e.to_string()))?;
+        crate::format::names::check_path(item.path.as_bytes()).map_err(|e| self.bad(e))?;
+        if let Some(prev) = &self.last {
+            if tree_order(prev, &item.path) != std::cmp::Ordering::Less {
+                return Err(self.bad("entries out of tree order".into()));
+            }
         }
-        if digest(&items) != head.tree_sha256 {
-            return Err(bad(1, "its entries do not match its digest".into()));
+        self.last = Some(item.path.clone());
+        match &mut self.digest {
+            Some(d) => d.update(&item.entry()),
+            None => return Err(self.bad("an entry after the end".into())),
         }
-        Ok(Some(TreeState { head, items }))
+        Ok(Some(item))
     }
 }
 
@@ -260,29 +332,29 @@ pub fn unpacked_path(ledger: &Path, tree: &Path, pending: bool) -> PathBuf {
 
 /// The recorded state of the unpacked tree at `tree`: of the current and
 /// the pending record, the one whose folder is the one at `tree` now (a
-/// pending one is made current; the other is removed). `None` when
-/// neither is.
-pub fn load_unpacked(ledger: &Path, tree: &Path) -> Result<Option<TreeState>> {
+/// pending one is made current; the other is removed), opened at its first
+/// item. `None` when neither is.
+pub fn load_unpacked(ledger: &Path, tree: &Path) -> Result<Option<Reader>> {
     let Ok(meta) = fs::symlink_metadata(tree) else {
         return Ok(None);
     };
     let root = Some((meta.dev(), meta.ino()));
     let current = unpacked_path(ledger, tree, false);
     let pending = unpacked_path(ledger, tree, true);
-    let here = |s: &Option<TreeState>| {
+    let here = |s: &Option<Reader>| {
         s.as_ref().is_some_and(|s| {
             s.head.root == root && s.head.tree.as_deref() == Some(&*tree.to_string_lossy())
         })
     };
-    let p = TreeState::load(&pending).ok().flatten();
+    let p = Reader::open(&pending).ok().flatten();
     if here(&p) {
         fs::rename(&pending, &current).doing("renaming", &pending)?;
-        return Ok(p);
+        return Reader::open(&current);
     }
     if p.is_some() || pending.exists() {
         let _ = fs::remove_file(&pending);
     }
-    let c = TreeState::load(&current)?;
+    let c = Reader::open(&current)?;
     Ok(if here(&c) { c } else { None })
 }
 

@@ -23,7 +23,7 @@ pub(crate) struct Listed {
     pub(crate) counts: (u64, u64, u64),
     /// The entries with their stat data, when the tree is to be recorded
     /// (see [`crate::delta::state`]).
-    pub(crate) items: Option<Vec<crate::delta::state::Item>>,
+    pub(crate) items: Option<crate::delta::spill::Spill>,
 }
 
 impl Listed {

@@ -11,6 +11,7 @@
 //! `seal` signs and commits (its read-back shared with [`crate::resplit`](mod@crate::resplit)); this module
 //! checks the request and runs them in order.
 
+mod delta;
 mod listed;
 mod plan;
 mod preflight;
@@ -26,7 +27,7 @@ use serde::Serialize;
 use crate::custody::intent;
 use crate::custody::ledger::{self, Event, Ledger, Record};
 use crate::delta::base::{self, Base};
-use crate::delta::state::Item;
+use crate::delta::spill::Spill;
 use crate::disk::lock::FolderLock;
 use crate::disk::{durable, leftovers, media};
 use crate::error::{Error, Result};
@@ -162,7 +163,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     // there is removed first when no other is running.
     let _out = FolderLock::take(&opts.out_dir, || leftovers::clean(&opts.out_dir))?;
     let channel = channel_for(opts, &mut ledger)?;
-    let base = delta_base(opts, &mut ledger)?.map(std::sync::Mutex::new);
+    let base = delta::delta_base(opts, &mut ledger)?.map(std::sync::Mutex::new);
     // The sender records the tree of every bundle of a channel, so that a
     // later delta can build on it.
     let record = opts.ledger.is_some() && opts.sender.is_some() && opts.receiver.is_some();
@@ -171,10 +172,9 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
         base: base.as_ref(),
     };
 
-    let (mut payload, skipped, mut items) = write_payload(opts, &id, target.split, tree)?;
-    items.extend(payload.listed.items.take().unwrap_or_default());
-    let state = crate::delta::state::TreeState::new(&id.bundle_id, "", items);
-    let delta = base.map(|b| delta_record(&stages::lock(&b), &state, opts.seal_names));
+    let (mut payload, skipped, kept) = write_payload(opts, &id, target.split, tree)?;
+    let (state, delta) = delta::tree_and_delta(&mut payload.listed, kept, base, opts.seal_names)?;
+    let bundle_id = id.bundle_id.clone();
     let (mut m, written, mut listed, parity_count) =
         manifest_and_parity(opts, key, (id, channel), target.split.is_some(), payload)?;
     m.delta = delta;
@@ -236,8 +236,8 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
             )),
         }
     }
-    if let (true, Some(l)) = (record, &mut ledger) {
-        save_tree(opts, state, &sealed.manifest_sha256);
+    if let (true, Some(l), Some(state)) = (record, &mut ledger, state) {
+        delta::save_tree(opts, state, (&bundle_id, &sealed.manifest_sha256));
         if let Ok(records) = l.records_where(|_| true) {
             let channel = (opts.sender.as_deref(), opts.receiver.as_deref());
             base::prune(l.path(), &records, channel);
@@ -423,14 +423,17 @@ fn write_payload(
     id: &Identity,
     split: Option<u64>,
     tree: stages::Tree<'_>,
-) -> Result<(Written, Vec<PathBuf>, Vec<crate::delta::state::Item>)> {
+) -> Result<(Written, Vec<PathBuf>, Spill)> {
     let inner_mtime = opts
         .source_date_epoch
         .unwrap_or(id.now.unix_timestamp().max(0) as u64);
     let writer = media::PartWriter::new(&opts.out_dir, &id.name, split);
     opts.progress.start("packing", 0);
     let (tx, rx) = std::sync::mpsc::sync_channel(LISTED_AHEAD / BATCH);
-    let kept = std::sync::Mutex::new(Vec::new());
+    let kept = std::sync::Mutex::new(
+        Spill::new()
+            .map_err(|e| Error::io("writing", "the record of the tree (a temporary file)", e))?,
+    );
     let (written, skipped) = std::thread::scope(|scope| {
         let kept = &kept;
         let lister = scope.spawn(move || list(opts, tx, tree.base.map(|b| (b, kept))));
@@ -519,7 +522,7 @@ const BATCH_BYTES: u64 = 8 << 20;
 fn list(
     opts: &PackOptions,
     tx: std::sync::mpsc::SyncSender<Result<Vec<plan::Planned>>>,
-    delta: Option<(&std::sync::Mutex<Base>, &std::sync::Mutex<Vec<Item>>)>,
+    delta: Option<(&std::sync::Mutex<Base>, &std::sync::Mutex<Spill>)>,
 ) -> Option<Vec<PathBuf>> {
     let mut unportable = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
@@ -547,7 +550,9 @@ fn list(
                     stamp: p.stamp,
                 })? {
                     // Unchanged since the base: recorded, not packed.
-                    stages::lock(kept).push(item);
+                    stages::lock(kept).push(&item).map_err(|e| {
+                        Error::io("writing", "the record of the tree (a temporary file)", e)
+                    })?;
                     return Ok(());
                 }
             }
@@ -637,59 +642,4 @@ fn manifest_for(
         entries: Vec::new(),
     };
     (m, written, listed)
-}
-
-/// The base of the delta `opts` asks for, if it asks for one, found in the
-/// sender's ledger.
-fn delta_base(opts: &PackOptions, ledger: &mut Option<Ledger>) -> Result<Option<Base>> {
-    let Some(req) = &opts.delta else {
-        return Ok(None);
-    };
-    let records = ledger
-        .as_mut()
-        .map(|l| l.records_where(|_| true))
-        .transpose()?;
-    let known = opts.ledger.as_deref().zip(records.as_deref());
-    let channel = (opts.sender.as_deref(), opts.receiver.as_deref());
-    Base::resolve(req, channel, known).map(Some)
-}
-
-/// The manifest's `[delta]` table: the base, the resulting tree `state`,
-/// and the base's paths the tree no longer holds.
-fn delta_record(
-    base: &Base,
-    state: &crate::delta::state::TreeState,
-    sealed: bool,
-) -> crate::format::delta::Delta {
-    let deleted = base.deleted();
-    let (tree_files, tree_folders, tree_bytes) = state.counts();
-    crate::format::delta::Delta {
-        base_bundle_id: base.bundle_id.clone(),
-        base_manifest_sha256: base.manifest_sha256.clone(),
-        tree_files,
-        tree_folders,
-        tree_bytes,
-        tree_sha256: state.head.tree_sha256.clone(),
-        deleted_count: deleted.len() as u64,
-        deleted_sha256: crate::format::delta::block_sha256(&deleted),
-        deleted: match sealed || !crate::format::delta::listed_outside(&deleted) {
-            true => Vec::new(),
-            false => deleted,
-        },
-    }
-}
-
-/// Records the tree the bundle was packed from, beside the ledger; the
-/// bundle is committed, so a failure is a warning.
-fn save_tree(opts: &PackOptions, mut state: crate::delta::state::TreeState, manifest_sha256: &str) {
-    let Some(ledger) = &opts.ledger else {
-        return;
-    };
-    state.head.manifest_sha256 = manifest_sha256.to_string();
-    let path = crate::delta::state::packed_path(ledger, &state.head.bundle_id);
-    if let Err(e) = state.save(&path) {
-        crate::notice::notice(&format!(
-            "warning: the bundle is complete, but the record of its tree could not be written ({e}); a delta on this bundle must name its manifest with --delta-from, and hashes every file"
-        ));
-    }
 }

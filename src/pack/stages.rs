@@ -84,7 +84,7 @@ fn compress(
     let list_err = |e: io::Error| Error::io("writing", "the entry list (a temporary file)", e);
     let mut listed = Listed::new().map_err(list_err)?;
     if tree.record {
-        listed.items = Some(Vec::new());
+        listed.items = Some(crate::delta::spill::Spill::new().map_err(list_err)?);
     }
     let mut tar =
         TarWriter::new(Frames::new(chan, opts.level, opts.zstd_workers).map_err(out_err)?);
@@ -94,7 +94,7 @@ fn compress(
         match p.kind {
             EntryKind::Folder => {
                 tar.folder(&p.path, p.mtime).map_err(out_err)?;
-                record(&mut listed, &p, None);
+                record(&mut listed, &p, None).map_err(list_err)?;
                 listed.push(&Entry::folder(p.path)).map_err(list_err)?;
             }
             EntryKind::File => {
@@ -110,7 +110,7 @@ fn compress(
                 };
                 tar.inner_mut().switch(level).map_err(out_err)?;
                 let sha = append_file(&mut tar, &p, out_err, &opts.progress)?;
-                record(&mut listed, &p, Some(&sha));
+                record(&mut listed, &p, Some(&sha)).map_err(list_err)?;
                 listed
                     .push(&Entry::file(p.path, p.size, sha, p.executable))
                     .map_err(list_err)?;
@@ -122,7 +122,7 @@ fn compress(
     // A delta's deleted paths end its inner manifest; the listing has
     // ended (the plan is read to its end), so they are all known.
     let deleted = match tree.base {
-        Some(base) => crate::format::delta::block(&lock(base).deleted()),
+        Some(base) => crate::format::delta::block(&lock(base).deleted()?),
         None => String::new(),
     };
     let size = head.len() as u64 + listed.len() + deleted.len() as u64;
@@ -155,17 +155,18 @@ pub(super) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Keeps `p` (with its sha256, for a file) when the tree is recorded.
-fn record(listed: &mut Listed, p: &Planned, sha: Option<&String>) {
+fn record(listed: &mut Listed, p: &Planned, sha: Option<&String>) -> io::Result<()> {
     if let Some(items) = &mut listed.items {
-        items.push(crate::delta::state::Item {
+        items.push(&crate::delta::state::Item {
             path: p.path.clone(),
             kind: p.kind,
             size: p.size,
             sha256: sha.cloned(),
             executable: p.executable,
             stamp: p.stamp,
-        });
+        })?;
     }
+    Ok(())
 }
 
 /// The zstd window: 8 MiB (see [`Frames::encoder`]).

@@ -159,7 +159,6 @@ fn bad_entry(entry: &str, reason: impl Into<String>) -> Error {
 
 /// What an archive held, as read: kept as counts and digests, so that
 /// memory does not grow with the number of entries.
-#[derive(Clone)]
 pub struct Seen {
     /// Files, folders and bytes in files.
     pub counts: (u64, u64, u64),
@@ -169,8 +168,9 @@ pub struct Seen {
     inner_len: u64,
     /// A delta's deleted paths, from the end of its inner manifest.
     pub deleted: Vec<String>,
-    /// Every entry as read, when [`Expected::collect`] asks for them.
-    pub collected: Vec<Entry>,
+    /// Every entry as read, when [`Expected::collect`] asks for them: as
+    /// `[[entries]]` tables in an unnamed temporary file.
+    pub collected: Option<io::BufWriter<std::fs::File>>,
 }
 
 impl Default for Seen {
@@ -182,7 +182,7 @@ impl Default for Seen {
             inner: Sha256::new_with_prefix(head.as_bytes()),
             inner_len: head.len() as u64,
             deleted: Vec::new(),
-            collected: Vec::new(),
+            collected: None,
         }
     }
 }
@@ -222,6 +222,11 @@ pub fn read_archive<R: BufRead>(
     let read_err = |e: io::Error| corrupt(format!("{e}"));
     let mut archive = TarReader::new(&mut *reader);
     let mut seen = Seen::default();
+    if expected.collect {
+        let file = tempfile::tempfile()
+            .map_err(|e| Error::io("writing", "the record of the tree (a temporary file)", e))?;
+        seen.collected = Some(io::BufWriter::with_capacity(256 << 10, file));
+    }
     let mut scratch = String::with_capacity(256);
     let mut names = NameSet::default();
     let mut inner_seen = false;
@@ -303,8 +308,10 @@ pub fn read_archive<R: BufRead>(
             }
         };
         seen.add(&entry, &mut scratch);
-        if expected.collect {
-            seen.collected.push(entry);
+        if let Some(out) = &mut seen.collected {
+            io::Write::write_all(out, scratch.as_bytes()).map_err(|e| {
+                Error::io("writing", "the record of the tree (a temporary file)", e)
+            })?;
         }
     }
 
