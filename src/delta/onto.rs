@@ -257,6 +257,16 @@ impl Onto {
     }
 }
 
+/// `item` with the stat data of its file under `tree` as it is now.
+fn stamped_now(tree: &Path, mut item: Item) -> Item {
+    if item.kind == EntryKind::File {
+        item.stamp = fs::symlink_metadata(tree.join(&item.path))
+            .map(|m| Stamp::of(&m))
+            .unwrap_or_default();
+    }
+    item
+}
+
 /// Writes the record of the tree at `tree` anew from the (pending) one at
 /// `pending`, with every file's stat data as it is now, as the current one.
 fn restamped(pending: &Path, tree: &Path) -> Result<()> {
@@ -264,13 +274,8 @@ fn restamped(pending: &Path, tree: &Path) -> Result<()> {
         return Ok(());
     };
     let mut stamped = Spill::new().map_err(temp)?;
-    while let Some(mut item) = reader.next_item()? {
-        if item.kind == EntryKind::File {
-            item.stamp = fs::symlink_metadata(tree.join(&item.path))
-                .map(|m| Stamp::of(&m))
-                .unwrap_or_default();
-        }
-        stamped.push(&item).map_err(temp)?;
+    while let Some(item) = reader.next_item()? {
+        stamped.push(&stamped_now(tree, item)).map_err(temp)?;
     }
     let recorded = Recorded::merge(vec![stamped]).map_err(temp)?;
     let current = pending.with_extension("");
@@ -334,13 +339,7 @@ pub fn record_unpacked(
     let entries = crate::format::entries::EntryLines::new(std::io::BufReader::new(file), 1);
     for e in entries {
         let e = e.map_err(|why| temp(std::io::Error::other(why)))?;
-        let mut item = Item::of(&e);
-        if item.kind == EntryKind::File {
-            item.stamp = fs::symlink_metadata(tree.join(&item.path))
-                .map(|m| Stamp::of(&m))
-                .unwrap_or_default();
-        }
-        stamped.push(&item).map_err(temp)?;
+        stamped.push(&stamped_now(&tree, Item::of(&e))).map_err(temp)?;
     }
     let recorded = Recorded::merge(vec![stamped]).map_err(temp)?;
     let root = fs::symlink_metadata(&tree).doing("reading the metadata of", &tree)?;
