@@ -158,8 +158,9 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     // The acceptance is an intent before the files move into place, and
     // settled after: see `custody::intent`.
     let mut accepting = None;
+    let record = opts.ledger.as_deref().filter(|_| bundle.collect);
     let result = extract(
-        (&dest, onto.as_ref()),
+        (&dest, onto.as_ref(), record),
         (&bundle, &opts.identities),
         &mut |target| {
             if let Some(l) = &mut ledger {
@@ -174,19 +175,7 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
             about(Event::Rejected, vec![e])
         })?;
     }
-    let (output, mut seen) = result?;
-    if let (Some(l), Some(spill)) = (&opts.ledger, seen.collected.take()) {
-        let ids = (
-            bundle.manifest.bundle_id.as_str(),
-            bundle.manifest_sha256.as_str(),
-        );
-        if let Err(e) = crate::delta::onto::record_unpacked(l, &output, ids, spill) {
-            crate::notice::notice(&format!(
-                "warning: the bundle is accepted and unpacked, but the record of its tree could not be written ({e}); a delta on it cannot go onto {}",
-                output.display()
-            ));
-        }
-    }
+    let (output, seen) = result?;
     let (files, folders, total_bytes) = seen.counts;
     Ok(UnpackReport {
         output,
@@ -212,6 +201,14 @@ fn place(
     ledger: &mut Option<Ledger>,
 ) -> Result<(Option<Onto>, PathBuf)> {
     let onto = match (&opts.onto, ledger) {
+        (None, _) if bundle.manifest.delta.is_some() => {
+            let base = bundle.manifest.delta.as_ref().map_or("", |d| d.base_bundle_id.as_str());
+            return Err(Error::Usage(format!(
+                "{} is a delta on bundle {base}: it holds only what changed since, so it is applied onto the folder that bundle was unpacked to: pouch unpack {} -i IDENTITY --onto TREE",
+                crate::format::names::escape(&bundle.manifest.name),
+                opts.manifest.display()
+            )))
+        }
         (None, _) => None,
         (Some(tree), Some(l)) => Some(Onto::prepare(tree, (&bundle.manifest, bundle.channel.party()), l, opts.rehash)?),
         (Some(_), None) => {
@@ -316,7 +313,7 @@ fn refuse_removable(dest: &Path, allowed: bool, removable: impl Fn(&Path) -> boo
 /// `before_commit` runs with DEST/NAME when everything is checked and on
 /// disk, just before the staging folder is renamed into place.
 fn extract(
-    (dest, onto): (&Path, Option<&Onto>),
+    (dest, onto, record): (&Path, Option<&Onto>, Option<&Path>),
     (bundle, identities): (&Bundle, &[crate::payload::crypto::Identity]),
     before_commit: &mut dyn FnMut(&Path) -> Result<()>,
 ) -> Result<(PathBuf, Seen)> {
@@ -357,7 +354,23 @@ fn extract(
                 o.commit(&staging, ids, &entries.deleted, before_commit)
                     .map(|()| entries)
             }
-            None => commit(&staging, &target, dest, before_commit).map(|()| entries),
+            None => {
+                let mut entries = entries;
+                // The record of the tree is taken in the private staging
+                // folder, before it moves into place: what lands is what
+                // was checked (and an interruption after the move leaves
+                // the record there).
+                if let (Some(l), Some(c)) = (record, entries.collected.take()) {
+                    let ids = (bundle.manifest.bundle_id.as_str(), bundle.manifest_sha256.as_str());
+                    if let Err(e) = crate::delta::onto::record_unpacked(l, (&staging, &target), ids, c) {
+                        crate::notice::notice(&format!(
+                            "warning: the record of the tree could not be written ({e}); a delta on this bundle cannot go onto {}",
+                            target.display()
+                        ));
+                    }
+                }
+                commit(&staging, &target, dest, before_commit).map(|()| entries)
+            }
         });
     let entries = match result {
         Ok(entries) => entries,

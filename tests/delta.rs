@@ -12,77 +12,22 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use common::agencies::{Agencies, CHANNEL};
-use common::{assert_same_tree, fails, noise, passes, snapshot};
+use common::agencies::CHANNEL;
+use common::chain::{spawn_under_strace, under_strace, Chain};
+use common::{assert_same_tree, fails, passes, snapshot};
 
-/// Two agencies and the sender's tree `tree/case`, which the receiver
-/// unpacks into `inbox/` (the first bundle) and keeps up to date with deltas.
-struct Chain {
-    a: Agencies,
-    /// `tree`, holding `case`.
-    tree: PathBuf,
-}
-
-impl Chain {
-    /// The agencies and the first tree.
-    #[allow(clippy::new_without_default)]
-    fn new() -> Chain {
-        let a = Agencies::new();
-        let tree = a.w.dir("tree");
-        let c = Chain { a, tree };
-        for (path, text) in [
-            ("case/a.txt", "alpha\n"),
-            ("case/b.txt", "bravo\n"),
-            ("case/sub/c.txt", "charlie\n"),
-            ("case/gone.txt", "to be deleted\n"),
-            ("case/old-name.txt", "to be renamed\n"),
-            ("case/f2d", "a file that becomes a folder\n"),
-            ("case/d2f/inner.txt", "in a folder that becomes a file\n"),
-            ("case/run.sh", "echo hi\n"),
-        ] {
-            c.put(path, text);
-        }
-        c.put("case/big.bin", noise(300 << 10, 7));
-        c
-    }
-
-    /// Writes `tree/PATH`.
-    fn put(&self, path: &str, contents: impl AsRef<[u8]>) {
-        let p = self.tree.join(path);
-        fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        fs::write(p, contents).expect("write");
-    }
-
-    /// `pouch pack tree/case --name NAME` on the channel, with `extra`.
-    fn pack_cmd(&self, name: &str, extra: &[&str]) -> Command {
-        let a = &self.a;
-        let mut c = a.pack_cmd(&self.tree.join("case"), &a.clerk.secret, &["--name", name]);
-        c.args(CHANNEL).args(extra);
-        c
-    }
-
-    /// Packs bundle NAME; returns its manifest.
-    fn pack(&self, name: &str, extra: &[&str]) -> PathBuf {
-        passes(self.pack_cmd(name, extra), &[]);
-        self.manifest(name)
-    }
-
-    fn manifest(&self, name: &str) -> PathBuf {
-        self.a.d.join("stick").join(format!("{name}.toml"))
-    }
-
-    /// The receiver's `unpack NAME.toml --onto TREE`.
-    fn onto(&self, manifest: &Path, tree: &Path) -> Command {
-        let a = &self.a;
-        args!(a.receiver(); "unpack", manifest, "-i", &a.recipient.identity, "--onto", tree)
-    }
-
-    /// Unpacks the full bundle `manifest` into `inbox/`; returns the tree.
-    fn unpack_base(&self, manifest: &Path) -> PathBuf {
-        passes(self.a.unpack(manifest), &[]);
-        let name = manifest.file_stem().expect("stem").to_string_lossy();
-        self.a.d.join("inbox").join(&*name)
-    }
+/// The first tree of every test here.
+fn new_chain() -> Chain {
+    Chain::with(&[
+        ("case/a.txt", "alpha\n"),
+        ("case/b.txt", "bravo\n"),
+        ("case/sub/c.txt", "charlie\n"),
+        ("case/gone.txt", "to be deleted\n"),
+        ("case/old-name.txt", "to be renamed\n"),
+        ("case/f2d", "a file that becomes a folder\n"),
+        ("case/d2f/inner.txt", "in a folder that becomes a file\n"),
+        ("case/run.sh", "echo hi\n"),
+    ])
 }
 
 /// The manifest at `path`, parsed.
@@ -124,7 +69,7 @@ fn change_everything(c: &Chain) {
 
 #[test]
 fn a_chain_of_deltas_rebuilds_the_sender_s_tree_exactly() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     let inbox = c.unpack_base(&w1);
     assert_same_tree(&inbox, &c.tree);
@@ -248,7 +193,7 @@ fn a_chain_of_deltas_rebuilds_the_sender_s_tree_exactly() {
 
 #[test]
 fn a_delta_onto_a_modified_tree_is_refused_and_the_tree_left_alone() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     let inbox = c.unpack_base(&w1);
     change_everything(&c);
@@ -307,7 +252,7 @@ fn a_delta_onto_a_modified_tree_is_refused_and_the_tree_left_alone() {
 
 #[test]
 fn replayed_out_of_order_and_unaccepted_bases_are_refused() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     c.put("case/a.txt", "second\n");
     let w2 = c.pack("w2", &["--delta-from", w1.to_str().expect("utf-8")]);
@@ -351,7 +296,7 @@ fn replayed_out_of_order_and_unaccepted_bases_are_refused() {
 
 #[test]
 fn a_full_bundle_is_not_a_delta_and_a_delta_needs_its_channel() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     let inbox = c.unpack_base(&w1);
     fails(c.onto(&w1, &inbox), 2, &["is a full bundle"]);
@@ -378,7 +323,7 @@ fn a_full_bundle_is_not_a_delta_and_a_delta_needs_its_channel() {
 
 #[test]
 fn sealed_names_keep_the_deleted_paths_inside_the_payload() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &["--seal-names"]);
     let inbox = c.unpack_base(&w1);
     change_everything(&c);
@@ -401,7 +346,7 @@ fn sealed_names_keep_the_deleted_paths_inside_the_payload() {
 #[test]
 fn stock_tools_apply_a_delta_by_hand_as_the_readme_shows() {
     let age = common::require("age", "age");
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     let by_hand = c.a.w.dir("by-hand");
     let base = c.unpack_base(&w1);
@@ -441,26 +386,6 @@ fn killed_at(cmd: &Command, syscall: &str, n: usize) -> std::process::Command {
     under_strace(cmd, syscall, &format!("signal=SIGKILL:when={n}"))
 }
 
-/// `cmd` under strace, with `syscall` faulted as `how` (strace's
-/// `inject=SYSCALL:HOW`).
-fn under_strace(cmd: &Command, syscall: &str, how: &str) -> std::process::Command {
-    let mut c = std::process::Command::new(common::require("strace", "strace"));
-    c.args(["-f", "-qq", "-o", "/dev/null", "-e"])
-        .arg(format!("trace={syscall}"))
-        .arg("-e")
-        .arg(format!("inject={syscall}:{how}"))
-        .arg(cmd.get_program())
-        .args(cmd.get_args())
-        .stdin(std::process::Stdio::null());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    c
-}
-
 fn copy_dir(from: &Path, to: &Path) {
     let _ = fs::remove_dir_all(to);
     let st = std::process::Command::new("cp")
@@ -473,7 +398,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn a_kill_during_onto_leaves_the_old_tree_or_the_new_and_nothing_else() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     let old = snapshot(&c.tree);
     change_everything(&c);
@@ -548,7 +473,7 @@ fn a_kill_during_onto_leaves_the_old_tree_or_the_new_and_nothing_else() {
 
 #[test]
 fn where_no_hard_link_can_be_made_the_kept_files_are_copied_and_checked() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     let inbox = c.unpack_base(&w1);
     change_everything(&c);
@@ -591,7 +516,7 @@ fn resigned(manifest: &Path, dir: &Path, key: &Path, edit: impl Fn(String) -> St
 
 #[test]
 fn only_the_base_s_own_sender_party_may_send_a_delta_onto_its_tree() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     let inbox = c.unpack_base(&w1);
     change_everything(&c);
@@ -633,7 +558,7 @@ fn only_the_base_s_own_sender_party_may_send_a_delta_onto_its_tree() {
 
 #[test]
 fn a_kept_file_replaced_while_the_delta_is_applied_stops_it() {
-    let c = Chain::new();
+    let c = new_chain();
     let w1 = c.pack("w1", &[]);
     let inbox = c.unpack_base(&w1);
     change_everything(&c);
@@ -641,12 +566,7 @@ fn a_kept_file_replaced_while_the_delta_is_applied_stops_it() {
     // pouch waits 1.5 s in its first link (case/b.txt); meanwhile, after
     // TREE was checked, a local process swaps case/sub/c.txt, linked later,
     // for another file.
-    let mut run = under_strace(&c.onto(&w2, &inbox), "linkat", "delay_enter=1500000:when=1");
-    let child = run
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("strace runs");
+    let child = spawn_under_strace(&c.onto(&w2, &inbox), "linkat", "delay_enter=1500000:when=1");
     // The payload is in the staging folder: TREE was checked already.
     let parent = inbox.parent().expect("inbox").to_path_buf();
     let extracted = || {
@@ -686,7 +606,7 @@ fn a_kept_file_replaced_while_the_delta_is_applied_stops_it() {
 
 #[test]
 fn sources_given_out_of_order_still_make_an_exact_delta() {
-    let c = Chain::new();
+    let c = new_chain();
     c.put("zeta/z.txt", "zeta\n");
     c.put("alpha/a.txt", "alpha\n");
     c.put("alpha/gone.txt", "gone\n");

@@ -70,7 +70,7 @@ impl Base {
     /// `receiver`, among the sender's `records` (its ledger at `ledger`).
     pub fn resolve(
         req: &DeltaRequest,
-        channel: (Option<&str>, Option<&str>),
+        (channel, signer): ((Option<&str>, Option<&str>), &crate::signature::TrustedKey),
         ledger: Option<(&Path, &[Record])>,
     ) -> Result<Base> {
         let (Some(sender), Some(receiver)) = channel else {
@@ -121,8 +121,20 @@ impl Base {
                         escape(s)
                     )));
                 }
-                let sha = hash_file(&path)?;
-                let m = Manifest::parse_vouched_head(&head_of(&path)?, &path)?;
+                let (sha, m) = signed_by(&path, signer)?;
+                let packed_here = ledger.is_none_or(|(_, records)| {
+                    records.iter().any(|r| {
+                        r.event == Event::Packed
+                            && r.bundle_id.as_ref() == Some(&m.bundle_id)
+                            && r.manifest_sha256.as_ref() == Some(&sha)
+                    })
+                });
+                if !packed_here {
+                    return Err(Error::Refused(format!(
+                        "base {} is not a bundle this ledger packed (with this manifest): a delta builds on one of the sender's own bundles",
+                        escape(s)
+                    )));
+                }
                 if m.channel.sender.as_deref() != Some(sender)
                     || m.channel.receiver.as_deref() != Some(receiver)
                 {
@@ -300,10 +312,33 @@ fn is_bundle_id(s: &str) -> bool {
     s.len() == 32 && crate::format::strict_toml::is_lower_hex(s)
 }
 
-/// The manifest at `path` up to its entry list (at most 1 MiB).
-fn head_of(path: &Path) -> Result<Vec<u8>> {
+/// The base manifest at `path`, if the sender's own key `signer` signed it
+/// (a copy on a medium may have been changed): its sha256 and its first
+/// part, all read from one open file.
+fn signed_by(path: &Path, signer: &crate::signature::TrustedKey) -> Result<(String, Manifest)> {
+    use std::io::Seek;
+    let sig_path = crate::signature::signature_path(path);
+    let sig = crate::signature::read_signature(&sig_path)?;
+    let mut file = std::fs::File::open(path).doing("opening", path)?;
+    let verified =
+        crate::signature::verify_stream(&mut file, &sig, &sig_path, std::slice::from_ref(signer))?;
+    file.rewind().doing("reading", path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).doing("reading", path)?;
+    file.rewind().doing("reading", path)?;
+    let m = Manifest::parse_vouched_head(&head_of(file, path)?, path)?;
+    crate::signature::check_trusted_comment(
+        &verified.trusted_comment,
+        &m.bundle_id,
+        &m.name,
+        &sig_path,
+    )?;
+    Ok((hex::encode(hasher.finalize()), m))
+}
+
+/// The manifest in `file` up to its entry list (at most 1 MiB).
+fn head_of(file: std::fs::File, path: &Path) -> Result<Vec<u8>> {
     use std::io::BufRead;
-    let file = std::fs::File::open(path).doing("opening", path)?;
     let mut reader = std::io::Read::take(std::io::BufReader::new(file), 1 << 20);
     let mut head = Vec::new();
     loop {

@@ -36,6 +36,8 @@ pub struct Onto {
     pub tree: PathBuf,
     ledger: PathBuf,
     delta: Delta,
+    /// TREE's permissions, which the new tree takes.
+    mode: u32,
     /// The base's items, each file with its stat data as the check found
     /// it (a file is linked into the new tree only while it is still that
     /// file), in tree order; taken by [`Onto::commit`].
@@ -72,6 +74,7 @@ impl Onto {
                 tree.display()
             )));
         }
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
         let tree = fs::canonicalize(tree).doing("resolving", tree)?;
         let base_id = &delta.base_bundle_id;
         let accepted = ledger.records_where(|r| {
@@ -132,11 +135,12 @@ impl Onto {
         drop(crate::disk::lock::FolderLock::take(parent, || {
             crate::disk::leftovers::clean(parent)
         })?);
-        let checked = walk::check_tree(&tree, base, rehash)?;
+        let checked = walk::check_tree(&tree, base.verified()?, rehash)?;
         Ok(Onto {
             tree,
             ledger: ledger.path().to_path_buf(),
             delta,
+            mode,
             checked: Mutex::new(Some(checked)),
         })
     }
@@ -152,21 +156,15 @@ impl Onto {
         before_commit: &mut dyn FnMut(&Path) -> Result<()>,
     ) -> Result<()> {
         let checked = self.checked.lock().ok().and_then(|mut c| c.take());
-        let checked = checked.ok_or_else(|| Error::Internal("--onto committed twice".into()))?;
+        let mut checked =
+            checked.ok_or_else(|| Error::Internal("--onto committed twice".into()))?;
+        // Checked twice: as it will be, before a file of TREE is linked
+        // (so a refused delta leaves TREE's files as they were), and as it
+        // is, once built.
+        self.check_result(walk::predicted(staging, &mut checked, deleted)?)?;
         let linked = self.link_kept(staging, deleted, checked)?;
         let result = walk::built(staging, linked)?;
-        let d = &self.delta;
-        if result.tree_sha256 != d.tree_sha256
-            || result.counts != (d.tree_files, d.tree_folders, d.tree_bytes)
-        {
-            let (files, folders, bytes) = result.counts;
-            return Err(Error::ContentsMismatch {
-                reason: format!(
-                    "the tree built from the base and this delta ({files} files, {folders} folders, {bytes} bytes) is not the one the signed manifest describes ({} files, {} folders, {} bytes, or another digest)",
-                    d.tree_files, d.tree_folders, d.tree_bytes
-                ),
-            });
-        }
+        self.check_result((result.tree_sha256.clone(), result.counts))?;
         let root = fs::symlink_metadata(staging).doing("reading the metadata of", staging)?;
         let head = state::Head {
             format: String::new(),
@@ -186,7 +184,7 @@ impl Onto {
         // From here the new tree is in place: what fails is a warning.
         let _ = fs::set_permissions(
             &self.tree,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            std::os::unix::fs::PermissionsExt::from_mode(self.mode),
         );
         if let Err(e) = fs::remove_dir_all(staging) {
             crate::notice::notice(&format!(
@@ -202,6 +200,21 @@ impl Onto {
             let _ = fs::remove_file(&pending);
         }
         Ok(())
+    }
+
+    /// Checks a tree's digest and counts against the signed `[delta]` table.
+    fn check_result(&self, (digest, counts): (String, (u64, u64, u64))) -> Result<()> {
+        let d = &self.delta;
+        if digest == d.tree_sha256 && counts == (d.tree_files, d.tree_folders, d.tree_bytes) {
+            return Ok(());
+        }
+        let (files, folders, bytes) = counts;
+        Err(Error::ContentsMismatch {
+            reason: format!(
+                "the tree built from the base and this delta ({files} files, {folders} folders, {bytes} bytes) is not the one the signed manifest describes ({} files, {} folders, {} bytes, or another digest)",
+                d.tree_files, d.tree_folders, d.tree_bytes
+            ),
+        })
     }
 
     /// Hard-links (or copies) into `staging` every file of the base that
@@ -322,27 +335,33 @@ fn copy_checked(from: &Path, to: &Path, item: &Item) -> Result<()> {
         .doing("setting permissions of", to)
 }
 
-/// Records the tree just unpacked at `tree` as the result of bundle `m`
-/// (its entries as read: `[[entries]]` tables in `collected`), beside
-/// `ledger`: each file's stat data taken now, a line at a time.
+/// Records the tree unpacked into `staging`, which is about to become
+/// `target`, as the result of bundle `m` (its entries as read:
+/// `[[entries]]` tables in `collected`), beside `ledger`: each file's stat
+/// data taken in the staging folder (a rename changes none of it), a line
+/// at a time.
 pub fn record_unpacked(
     ledger: &Path,
-    tree: &Path,
+    (staging, target): (&Path, &Path),
     m: (&str, &str),
     collected: std::io::BufWriter<fs::File>,
 ) -> Result<()> {
     use std::io::Seek;
-    let tree = fs::canonicalize(tree).doing("resolving", tree)?;
+    let dest = crate::disk::durable::parent_of(target);
+    let tree = fs::canonicalize(dest).doing("resolving", dest)?;
+    let tree = tree.join(target.file_name().unwrap_or_default());
     let mut file = collected.into_inner().map_err(|e| temp(e.into_error()))?;
     file.rewind().map_err(temp)?;
     let mut stamped = Spill::new().map_err(temp)?;
     let entries = crate::format::entries::EntryLines::new(std::io::BufReader::new(file), 1);
     for e in entries {
         let e = e.map_err(|why| temp(std::io::Error::other(why)))?;
-        stamped.push(&stamped_now(&tree, Item::of(&e))).map_err(temp)?;
+        stamped
+            .push(&stamped_now(staging, Item::of(&e)))
+            .map_err(temp)?;
     }
     let recorded = Recorded::merge(vec![stamped]).map_err(temp)?;
-    let root = fs::symlink_metadata(&tree).doing("reading the metadata of", &tree)?;
+    let root = fs::symlink_metadata(staging).doing("reading the metadata of", staging)?;
     let head = state::Head {
         format: String::new(),
         bundle_id: m.0.into(),

@@ -52,6 +52,16 @@ impl Spill {
         Ok(())
     }
 
+    /// The items, from the first, leaving the spill to be read again.
+    pub fn read(&mut self) -> io::Result<impl Iterator<Item = io::Result<Item>> + '_> {
+        self.file.flush()?;
+        let file = self.file.get_mut();
+        file.rewind()?;
+        Ok(BufReader::new(&*file)
+            .lines()
+            .map(|line| serde_json::from_str(&line?).map_err(io::Error::other)))
+    }
+
     /// The items, from the first.
     pub fn items(self) -> io::Result<impl Iterator<Item = io::Result<Item>>> {
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;

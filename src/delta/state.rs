@@ -252,9 +252,16 @@ impl Reader {
         Ok(Some(r))
     }
 
+    /// The same record opened again, once read whole: every item and the
+    /// digest checked before any is relied on.
+    pub fn verified(mut self) -> Result<Reader> {
+        while self.next_item()?.is_some() {}
+        Reader::open(&self.path)?.ok_or_else(|| self.bad("it vanished while it was read".into()))
+    }
+
     fn bad(&self, why: String) -> Error {
         Error::Refused(format!(
-            "the recorded tree state {} is damaged at line {} ({why}); remove it, and pass --rehash, or unpack the base again",
+            "the recorded tree state {} is damaged at line {} ({why}); pouch cannot tell what the tree holds: unpack the base again into a fresh folder (pouch unpack BASE.toml --allow-replay -d DEST) and apply the delta onto that",
             self.path.display(),
             self.line_no
         ))

@@ -144,6 +144,28 @@ pub(super) fn check_tree(tree: &Path, mut base: Reader, rehash: bool) -> Result<
     Ok(checked)
 }
 
+/// The item of an entry walked, with its sha256 (files) and stat data.
+fn walked_item(path: String, meta: &fs::Metadata, sha256: Option<String>) -> Item {
+    match kind_of(meta) {
+        EntryKind::Folder => Item {
+            path,
+            kind: EntryKind::Folder,
+            size: 0,
+            sha256: None,
+            executable: false,
+            stamp: Stamp::default(),
+        },
+        EntryKind::File => Item {
+            size: meta.len(),
+            sha256,
+            executable: meta.permissions().mode() & 0o111 != 0,
+            stamp: Stamp::of(meta),
+            kind: EntryKind::File,
+            path,
+        },
+    }
+}
+
 /// The record of the tree built in `staging`: the files linked from the
 /// base (`linked`, in tree order) keep the base's sha256; the delta's own
 /// are hashed (they are what changed, a small part).
@@ -154,14 +176,7 @@ pub(super) fn built(staging: &Path, linked: Spill) -> Result<Recorded> {
         let (path, meta) = found?;
         crate::interrupt::check()?;
         let item = match kind_of(&meta) {
-            EntryKind::Folder => Item {
-                path,
-                kind: EntryKind::Folder,
-                size: 0,
-                sha256: None,
-                executable: false,
-                stamp: Stamp::default(),
-            },
+            EntryKind::Folder => walked_item(path, &meta, None),
             EntryKind::File => {
                 let from_base = match linked.peek() {
                     Some(Ok(l)) if l.path == path => linked.next().transpose().map_err(temp)?,
@@ -172,14 +187,7 @@ pub(super) fn built(staging: &Path, linked: Spill) -> Result<Recorded> {
                     Some(l) => l.sha256,
                     None => Some(super::base::hash_file(&staging.join(&path))?),
                 };
-                Item {
-                    size: meta.len(),
-                    sha256: sha,
-                    executable: meta.permissions().mode() & 0o111 != 0,
-                    stamp: Stamp::of(&meta),
-                    kind: EntryKind::File,
-                    path,
-                }
+                walked_item(path, &meta, sha)
             }
         };
         out.push(&item).map_err(temp)?;
@@ -192,4 +200,69 @@ pub(super) fn built(staging: &Path, linked: Spill) -> Result<Recorded> {
         )));
     }
     Recorded::merge(vec![out]).map_err(temp)
+}
+
+/// What the new tree will be, before anything is linked into `staging`
+/// (which holds the delta's payload): its digest and counts, from a merge
+/// of the staging folder's walk (its files hashed: they are what changed)
+/// with the base's `checked` items the delta neither deletes nor replaces.
+/// A delta whose result is not the signed one is refused here, with TREE's
+/// files not even linked.
+pub(super) fn predicted(
+    staging: &Path,
+    checked: &mut Spill,
+    deleted: &[String],
+) -> Result<(String, (u64, u64, u64))> {
+    let mut deleted = deleted.iter().peekable();
+    let mut base = checked
+        .read()
+        .map_err(temp)?
+        .filter(|item| {
+            let Ok(item) = item else { return true };
+            while deleted
+                .next_if(|d| tree_order(d, &item.path).is_lt())
+                .is_some()
+            {}
+            deleted.next_if(|d| **d == item.path).is_none()
+        })
+        .peekable();
+    let mut walked = walk(staging).peekable();
+    let mut digest = crate::format::entries::Digest::default();
+    let (mut files, mut folders, mut bytes) = (0u64, 0u64, 0u64);
+    loop {
+        let from_walk = match (walked.peek(), base.peek()) {
+            (None, None) => break,
+            (Some(Err(_)), _) | (Some(Ok(_)), None) => true,
+            (None, Some(_)) | (_, Some(Err(_))) => false,
+            (Some(Ok((a, _))), Some(Ok(b))) => {
+                let order = tree_order(a, &b.path);
+                if order.is_eq() {
+                    base.next();
+                }
+                !order.is_gt()
+            }
+        };
+        let item = if from_walk {
+            let Some(found) = walked.next() else { break };
+            let (path, meta) = found?;
+            let sha = match meta.is_file() {
+                true => Some(super::base::hash_file(&staging.join(&path))?),
+                false => None,
+            };
+            walked_item(path, &meta, sha)
+        } else {
+            let Some(item) = base.next() else { break };
+            item.map_err(temp)?
+        };
+        crate::interrupt::check()?;
+        digest.update(&item.entry());
+        match item.kind {
+            EntryKind::File => {
+                files += 1;
+                bytes = bytes.saturating_add(item.size);
+            }
+            EntryKind::Folder => folders += 1,
+        }
+    }
+    Ok((digest.finish(), (files, folders, bytes)))
 }

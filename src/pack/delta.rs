@@ -10,7 +10,11 @@ use crate::error::Result;
 
 /// The base of the delta `opts` asks for, if it asks for one, found in the
 /// sender's ledger.
-pub(super) fn delta_base(opts: &PackOptions, ledger: &mut Option<Ledger>) -> Result<Option<Base>> {
+pub(super) fn delta_base(
+    opts: &PackOptions,
+    ledger: &mut Option<Ledger>,
+    signer: &crate::signature::TrustedKey,
+) -> Result<Option<Base>> {
     let Some(req) = &opts.delta else {
         return Ok(None);
     };
@@ -20,7 +24,7 @@ pub(super) fn delta_base(opts: &PackOptions, ledger: &mut Option<Ledger>) -> Res
         .transpose()?;
     let known = opts.ledger.as_deref().zip(records.as_deref());
     let channel = (opts.sender.as_deref(), opts.receiver.as_deref());
-    Base::resolve(req, channel, known).map(Some)
+    Base::resolve(req, (channel, signer), known).map(Some)
 }
 
 /// The manifest's `[delta]` table: the base, the resulting tree `state`,

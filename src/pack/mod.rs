@@ -163,7 +163,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     // there is removed first when no other is running.
     let _out = FolderLock::take(&opts.out_dir, || leftovers::clean(&opts.out_dir))?;
     let channel = channel_for(opts, &mut ledger)?;
-    let base = delta::delta_base(opts, &mut ledger)?.map(std::sync::Mutex::new);
+    let base = delta::delta_base(opts, &mut ledger, &key.trusted())?.map(std::sync::Mutex::new);
     // The sender records the tree of every bundle of a channel, so that a
     // later delta can build on it.
     let record = opts.ledger.is_some() && opts.sender.is_some() && opts.receiver.is_some();

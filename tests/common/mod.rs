@@ -106,6 +106,7 @@ macro_rules! pouch {
 }
 
 pub mod agencies;
+pub mod chain;
 
 /// Runs `cmd` and asserts that it succeeds and that its stdout contains each
 /// of `stdout`; returns the assertion, for further checks.
