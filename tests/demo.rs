@@ -47,14 +47,20 @@ fn demo_tells_the_channel_story_and_its_stock_tool_recipe_runs() {
             "warning: gap in the channel: sequence numbers [2] have not arrived",
             "MA-DGSN:BE-FEDPOL: missing [2]",
             "MA-DGSN:BE-FEDPOL: no gaps",
+            // A delta on bundle 1, applied onto the tree bundle 1 made.
+            "a delta on bundle",
+            "1 file new or changed, 1 path deleted",
+            "--onto be-fedpol/inbox/MA-BE-001",
+            "be-fedpol/inbox/MA-BE-001 identical to the changed source: yes",
+            "(bundle MA-BE-001)",
             // Both ledgers audited by a party with no decryption key.
             "$ export POUCH_HOME=$PWD/auditor/pouch",
             "ledger ma-dgsn/pouch/ledger.jsonl: OK",
             "ledger be-fedpol/pouch/ledger.jsonl: OK",
             "reconciled MA-DGSN:BE-FEDPOL",
             "report written: audit.html",
-            "channel MA-DGSN:BE-FEDPOL: sequences [1, 2, 3], no gaps",
-            "summary: 3 bundles, 3 receipts, 0 failed",
+            "channel MA-DGSN:BE-FEDPOL: sequences [1, 2, 3, 4], no gaps",
+            "summary: 4 bundles, 4 receipts, 0 failed",
             "error: payload tampered/MA-BE-003.age: sha256 mismatch",
         ],
     )

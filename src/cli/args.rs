@@ -96,7 +96,7 @@ pub enum Command {
     /// Write man pages: pouch.1 and one per subcommand (pouch-pack.1, ...).
     #[command(after_help = "Example:\n  pouch man --out /usr/local/share/man/man1")]
     Man(ManArgs),
-    /// Run the story on built-in sample data: two agencies, receipts, a replay, a gap, an audit.
+    /// Run the story on built-in sample data: two agencies, receipts, a replay, a gap, a delta, an audit.
     #[command(after_help = "Example:\n  pouch demo /tmp/pouch-demo")]
     Demo(DemoArgs),
 }

@@ -54,7 +54,7 @@ struct Demo {
 }
 
 /// The number of titled steps in [`run`].
-const TOTAL: usize = 14;
+const TOTAL: usize = 16;
 
 /// Lines longer than this (a post-quantum recipient is 1,959 characters)
 /// are cut when shown.
@@ -95,6 +95,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     keys(&mut d)?;
     first_bundle(&mut d, &case)?;
     series(&mut d)?;
+    delta(&mut d, &case)?;
     audit(&mut d)?;
     tamper(&mut d)?;
     without_pouch(&mut d)?;
@@ -351,7 +352,68 @@ fn series(d: &mut Demo) -> Result<()> {
     )
 }
 
-/// Steps 11 and 12: the auditor, with public keys only, audits the stick
+/// Steps 11 and 12: the case folder changes; only what changed travels,
+/// as a delta on bundle 1 (whose receipt came back), and BE-FEDPOL applies
+/// it onto the tree bundle 1 made.
+fn delta(d: &mut Demo, case: &Path) -> Result<()> {
+    d.title("The case folder changes: MA-DGSN sends only what changed, a delta on bundle 1, which BE-FEDPOL confirmed");
+    let report = "sample/case-2026-0142/reports/2026-12-01 follow-up report.md";
+    fs::write(
+        d.path(report),
+        "# Follow-up report (fictitious)\n\nTwo more devices seized.\n",
+    )
+    .doing("writing", report)?;
+    let letter = "sample/case-2026-0142/correspondence/letter to fedpol.txt";
+    fs::remove_file(d.path(letter)).doing("removing", letter)?;
+    d.shell(&format!(
+        "echo … > {}; rm {}",
+        quoted(report),
+        quoted(letter)
+    ));
+    let base = ["--require-pq", "--delta-from", "stick/MA-BE-001.toml"];
+    pack(d, "sample/case-2026-0142", "stick", "MA-BE-004", &base)?;
+
+    d.title(
+        "BE-FEDPOL applies it onto the tree bundle 1 made: checked first, then swapped in whole",
+    );
+    let (identity, key) = (
+        format!("{KEYS_BE}.age-identity"),
+        format!("{KEYS_BE}.minisign.key"),
+    );
+    let args = [
+        "unpack",
+        "stick/MA-BE-004.toml",
+        "-i",
+        &identity,
+        "--onto",
+        "be-fedpol/inbox/MA-BE-001",
+        "--receipt-out",
+        "stick",
+        "-s",
+        &key,
+    ];
+    d.pouch(Side::Receiver, &args, 0)?;
+    let same = same_tree(case, &d.path("be-fedpol/inbox/MA-BE-001/case-2026-0142"))?;
+    out(&format!(
+        "  be-fedpol/inbox/MA-BE-001 identical to the changed source: {}",
+        if same { "yes" } else { "NO" }
+    ));
+    if !same {
+        return Err(Error::ContentsMismatch {
+            reason: "the demo's tree after the delta differs from the source".into(),
+        });
+    }
+    d.pouch(Side::Receiver, &["ledger", "sign", "-s", &key], 0)?;
+    let ma_key = format!("{KEYS_MA}.minisign.key");
+    d.pouch(
+        Side::Sender,
+        &["receipt", "import", "stick/MA-BE-004.receipt.toml"],
+        0,
+    )?;
+    d.pouch(Side::Sender, &["ledger", "sign", "-s", &ma_key], 0)
+}
+
+/// Steps 13 and 14: the auditor, with public keys only, audits the stick
 /// against both sides' ledgers at once, which lines the channel up from
 /// both, and files the report as a page.
 fn audit(d: &mut Demo) -> Result<()> {
@@ -389,7 +451,7 @@ fn audit(d: &mut Demo) -> Result<()> {
     Ok(())
 }
 
-/// Step 13: a copy of bundle 3 with one byte of its payload flipped.
+/// Step 15: a copy of bundle 3 with one byte of its payload flipped.
 fn tamper(d: &mut Demo) -> Result<()> {
     d.title("A courier's copy is tampered with: one byte of bundle 3's payload flipped");
     d.shell("mkdir tampered && cp stick/MA-BE-003.* tampered/   # then one byte of tampered/MA-BE-003.age is flipped");
@@ -405,7 +467,7 @@ fn tamper(d: &mut Demo) -> Result<()> {
     d.pouch(Side::Auditor, &["verify", "tampered/MA-BE-003.toml"], 1)
 }
 
-/// Step 14: a bundle sealed to a classic X25519 key, and the stock tools'
+/// Step 16: a bundle sealed to a classic X25519 key, and the stock tools'
 /// recipe for it (Debian's age 1.1 has no post-quantum; age 1.3 and
 /// typage open the post-quantum bundles the same way).
 fn without_pouch(d: &mut Demo) -> Result<()> {

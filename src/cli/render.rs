@@ -336,6 +336,16 @@ pub fn unpack(r: &UnpackReport, receipt: Option<&std::path::Path>, as_json: bool
         count(r.folders, "folder"),
         bytes(r.total_bytes)
     ));
+    if let Some(d) = &r.manifest.delta {
+        note(&format!(
+            "delta      onto the tree of bundle {}: it now holds {}, {}, {} ({} deleted), as signed; the old tree is gone",
+            d.base_bundle_id,
+            count(d.tree_files, "file"),
+            count(d.tree_folders, "folder"),
+            bytes(d.tree_bytes),
+            count(d.deleted_count, "path")
+        ));
+    }
     if !r.missing.is_empty() {
         warn(&format!(
             "warning: gap in the channel: sequence numbers {:?} have not arrived",
