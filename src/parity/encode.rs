@@ -229,15 +229,34 @@ fn multiply(
     tile: usize,
 ) {
     let r = acc.len() / nb.max(1);
-    let mut combos: Vec<Combos> = (0..tile.min(nb)).map(|_| Combos::new(&ZERO)).collect();
+    let fresh = || -> Vec<Combos> { (0..tile.min(nb)).map(|_| Combos::new(&ZERO)).collect() };
+    let (mut ca, mut cb) = (fresh(), fresh());
     for t0 in (0..nb).step_by(tile) {
         let t1 = (t0 + tile).min(nb);
-        for &i in used {
+        let set = |combos: &mut [Combos], i: usize| {
             for (c, x) in combos.iter_mut().zip(&x[i * nb + t0..i * nb + t1]) {
                 c.set(x);
             }
-            for (k, p) in progs[i * r..(i + 1) * r].iter().enumerate() {
-                planes::mul_acc_all(&mut acc[k * nb + t0..k * nb + t1], &combos, p);
+            &progs[i * r..(i + 1) * r]
+        };
+        // Two inputs at a time: each output plane is loaded and stored once
+        // for both.
+        for pair in used.chunks(2) {
+            let pa = set(&mut ca, pair[0]);
+            let n = t1 - t0;
+            match pair.get(1) {
+                Some(&ib) => {
+                    let pb = set(&mut cb, ib);
+                    for (k, (p, q)) in pa.iter().zip(pb).enumerate() {
+                        let acc = &mut acc[k * nb + t0..k * nb + t1];
+                        planes::mul_acc(acc, [(&ca[..n], p), (&cb[..n], q)]);
+                    }
+                }
+                None => {
+                    for (k, p) in pa.iter().enumerate() {
+                        planes::mul_acc(&mut acc[k * nb + t0..k * nb + t1], [(&ca[..n], p)]);
+                    }
+                }
             }
         }
     }

@@ -58,11 +58,16 @@ pub(super) fn heads(sources: &[Source]) -> Result<Vec<Hash>> {
         .collect()
 }
 
-/// Checksums every source, in order, for slices of `slice` bytes; `heads`
-/// are [`heads`]'s.
-pub(super) fn sums(sources: &[Source], heads: &[Hash], slice: u64) -> Result<Vec<Sums>> {
+/// Checksums every source, in order, for slices of `slice` bytes on
+/// `threads` threads; `heads` are [`heads`]'s.
+pub(super) fn sums(
+    sources: &[Source],
+    heads: &[Hash],
+    slice: u64,
+    threads: usize,
+) -> Result<Vec<Sums>> {
     let paths: Vec<&Path> = sources.iter().map(|s| s.path.as_path()).collect();
-    let scanned = scan(&paths, slice, true, 1)?;
+    let scanned = scan(&paths, slice, true, threads)?;
     (sources.iter().zip(heads).zip(scanned))
         .map(|((f, md5_16k), s)| {
             if s.len != f.size {
@@ -155,9 +160,13 @@ fn scan(paths: &[&Path], slice: u64, whole: bool, threads: usize) -> Result<Vec<
             });
         }
     }
-    let each = streams.len().div_ceil(threads.max(1)).max(1);
+    // Dealt out in turn, so that each thread gets its share of the long ones.
+    let threads = threads.clamp(1, streams.len().max(1));
+    let groups: Vec<Vec<Stream>> = (0..threads)
+        .map(|t| streams.iter().skip(t).step_by(threads).copied().collect())
+        .collect();
     let done = std::thread::scope(|s| {
-        let handles: Vec<_> = (streams.chunks(each))
+        let handles: Vec<_> = (groups.iter())
             .map(|group| s.spawn(|| run(&files, paths, group)))
             .collect();
         (handles.into_iter())

@@ -108,9 +108,10 @@ pub fn plan(sizes: &[u64], percent: u32) -> Result<Plan> {
 ///
 /// The files' ids, hence their order and the slices' numbers, need only
 /// the MD5 of each file's first 16 KiB; so the checksums of the whole
-/// files (for the index) are made on a thread of their own while the
-/// encoder's threads make the recovery slices, each reading the payload
-/// once.
+/// files (for the index) are made on threads of their own, one per core,
+/// while the encoder's threads make the recovery slices, each reading the
+/// payload once: the cores share out the two kinds of work, so that
+/// neither waits for the other at the end.
 pub fn create(
     dir: &Path,
     name: &str,
@@ -143,7 +144,7 @@ pub fn create(
         threads: threads(),
     };
     let (sums, volumes) = std::thread::scope(|s| {
-        let sums = s.spawn(|| hashes::sums(sources, &heads, plan.slice_size));
+        let sums = s.spawn(|| hashes::sums(sources, &heads, plan.slice_size, threads()));
         let volumes = recovery_volumes(dir, name, &job, &set_id);
         let sums = (sums.join())
             .map_err(|_| Error::Internal("the MD5 thread stopped unexpectedly".into()));

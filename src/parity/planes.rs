@@ -81,19 +81,25 @@ impl Combos {
     }
 }
 
-/// `acc[b] ^= c · x[b]` for each block `b`, where `p` is `c`'s program and
-/// `x[b]`'s combinations are `combos[b]`: each plane's four indices are
-/// looked up once for all the blocks.
-pub fn mul_acc_all(acc: &mut [Block], combos: &[Combos], p: &Program) {
-    for (j, m) in p.0.iter().enumerate() {
-        let (m0, m1) = ((m[0] & 15) as usize, (m[1] & 15) as usize);
-        let (m2, m3) = ((m[2] & 15) as usize, (m[3] & 15) as usize);
-        for (a, c) in acc.iter_mut().zip(combos) {
-            let [t0, t1, t2, t3] = &c.0;
-            let (p0, p1, p2, p3) = (&t0[m0], &t1[m1], &t2[m2], &t3[m3]);
-            let a = &mut a[j];
-            for l in 0..LANES {
-                a[l] ^= p0[l] ^ p1[l] ^ p2[l] ^ p3[l];
+/// `acc[b] ^= Σ c_s · x_s[b]` for each block `b`, over the `S` terms
+/// `(combos_s, program_s)` (the combinations of each `x_s[b]` and the
+/// program of `c_s`): each plane's indices are looked up once for all the
+/// blocks, and each plane of `acc` is loaded and stored once for all the
+/// terms.
+pub fn mul_acc<const S: usize>(acc: &mut [Block], terms: [(&[Combos], &Program); S]) {
+    for j in 0..16 {
+        let idx: [[usize; 4]; S] = terms.map(|(_, p)| p.0[j].map(|m| (m & 15) as usize));
+        for (b, a) in acc.iter_mut().enumerate() {
+            let mut sum = [0u64; LANES];
+            for ((combos, _), idx) in terms.iter().zip(&idx) {
+                let [t0, t1, t2, t3] = &combos[b].0;
+                let (p0, p1, p2, p3) = (&t0[idx[0]], &t1[idx[1]], &t2[idx[2]], &t3[idx[3]]);
+                for l in 0..LANES {
+                    sum[l] ^= p0[l] ^ p1[l] ^ p2[l] ^ p3[l];
+                }
+            }
+            for (a, s) in a[j].iter_mut().zip(sum) {
+                *a ^= s;
             }
         }
     }
@@ -224,7 +230,7 @@ mod tests {
             load(&start, &mut acc);
             let p = Program::new(c);
             let combos: Vec<Combos> = x.iter().map(Combos::new).collect();
-            mul_acc_all(&mut acc, &combos, &p);
+            mul_acc(&mut acc, [(&combos[..], &p)]);
             let mut got = vec![0u8; n];
             store(&acc, &mut got);
             assert!(got == want, "c = {c:#06x}: products differ");
@@ -233,27 +239,31 @@ mod tests {
 
     #[test]
     fn sums_of_products_agree_word_by_word() {
-        // acc = 3·x + 0xBEEF·y, checked against the field's own mul.
+        // acc = 3·x + 0xBEEF·y + x, checked against the field's own mul.
         let (x, y) = (noise(11, BLOCK), noise(12, BLOCK));
         let (xb, yb) = (
             from_bytes(&x[..].try_into().expect("block")),
             from_bytes(&y[..].try_into().expect("block")),
         );
         let mut acc = ZERO;
-        mul_acc_all(
+        // Two terms in one pass, then one more on its own.
+        let (p, q) = (Program::new(3), Program::new(0xBEEF));
+        let (cx, cy) = ([Combos::new(&xb)], [Combos::new(&yb)]);
+        mul_acc(
             std::slice::from_mut(&mut acc),
-            &[Combos::new(&xb)],
-            &Program::new(3),
+            [(&cx[..], &p), (&cy[..], &q)],
         );
-        let p = Program::new(0xBEEF);
-        mul_acc_all(std::slice::from_mut(&mut acc), &[Combos::new(&yb)], &p);
+        mul_acc(
+            std::slice::from_mut(&mut acc),
+            [(&cx[..], &Program::new(1))],
+        );
         let mut out = [0u8; BLOCK];
         to_bytes(&acc, &mut out);
         for w in 0..BLOCK / 2 {
             let word = |b: &[u8]| u16::from_le_bytes([b[2 * w], b[2 * w + 1]]);
             assert_eq!(
                 word(&out),
-                mul(3, word(&x)) ^ mul(0xBEEF, word(&y)),
+                mul(3, word(&x)) ^ mul(0xBEEF, word(&y)) ^ word(&x),
                 "word {w}"
             );
         }
