@@ -23,7 +23,7 @@ use crate::disk::durable::open_regular;
 use crate::error::{Error, IoContext, Result};
 
 /// The recovery data and input pieces in memory at a time, at most.
-pub const STRIPE_BUDGET: u64 = 32 << 20;
+pub const STRIPE_BUDGET: u64 = 24 << 20;
 /// The tile of all recovery slices together, about: it stays in the L1
 /// cache (48 KiB and more on current x86-64 cores) beside the inputs'
 /// combinations.

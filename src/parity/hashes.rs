@@ -23,7 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::par2::{self, FileDesc, Hash};
 
 /// Each lane reads this much at a time.
-const CHUNK: usize = 256 << 10;
+const CHUNK: usize = 128 << 10;
 /// The file's first bytes whose MD5 goes into its id.
 const HEAD: usize = 16 << 10;
 
