@@ -69,6 +69,13 @@ pub fn recover(p: &Parity, payload: &[Part], dirs: &[PathBuf], out: &Path) -> Re
     if lost.len() > s.recovery.len() {
         return Err(too_much(&s, payload, n, &lost));
     }
+    if rewrite.is_empty() {
+        // Nothing lost: no need to read the payload again.
+        return Ok(Recovered {
+            files: Vec::new(),
+            ignored: s.ignored,
+        });
+    }
     let l = lost.len();
     let exps: Vec<u32> = s.recovery[..l].iter().map(|r| r.0).collect();
     let g = |&(f, k): &(usize, u64)| (first[f] + k) as usize;
