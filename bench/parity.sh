@@ -7,7 +7,7 @@
 #
 # Usage: bench/parity.sh [--mib N] [--runs N] [--work DIR]
 #   defaults: 1024 MiB, 3 runs, /dev/shm/pouch-parity
-# Prints the median wall time and peak RSS of each, and the ratios.
+# Prints the median wall and CPU times and peak RSS of each, and the ratios.
 # Needs: par2, /usr/bin/time, python3. Not run in CI (minutes).
 set -euo pipefail
 mib=1024 runs=3 work=/dev/shm/pouch-parity
@@ -29,6 +29,22 @@ if [[ $(stat -c %s "$src/blob.bin" 2>/dev/null || echo 0) != $((mib << 20)) ]]; 
   head -c $((mib << 20)) /dev/urandom > "$src/blob.bin"
 fi
 results=$work/results.txt; : > "$results"
+# lib.sh's t, with the CPU time (user + system, seconds) as a fourth
+# column: on a machine shared with other work the wall times vary with its
+# load, the CPU times much less.
+t() { # label, command...
+  local label=$1 t0 t1 us rss user sys; shift
+  t0=${EPOCHREALTIME//[.,]/}
+  if ! /usr/bin/time -f "%M %U %S" -o "$state/time.out" "$@" >/dev/null 2>"$state/err.out"; then
+    echo "error: $label failed:" >&2; cat "$state/err.out" >&2
+    exit 1
+  fi
+  t1=${EPOCHREALTIME//[.,]/}
+  us=$((10#$t1 - 10#$t0))
+  read -r rss user sys < <(tail -n 1 "$state/time.out")
+  printf '%s %d.%06d %s %s\n' "$label" $((us / 1000000)) $((us % 1000000)) "$rss" \
+    "$(python3 -c "print($user + $sys)")" >> "$results"
+}
 out=$work/out
 pack() { # label, extra flags...
   local label=$1; shift
@@ -65,18 +81,23 @@ python3 - "$results" "$slice" "$count" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    label, secs, rss = line.split()
-    rows.setdefault(label, []).append((float(secs), int(rss)))
-med = {k: statistics.median(s for s, _ in v) for k, v in rows.items()}
-rss = {k: max(r for _, r in v) for k, v in rows.items()}
-print(f"slice size {sys.argv[2]} bytes, {sys.argv[3]} recovery slices")
+    label, secs, rss, cpu = line.split()
+    rows.setdefault(label, []).append((float(secs), int(rss), float(cpu)))
+med = {k: statistics.median(s for s, _, _ in v) for k, v in rows.items()}
+cpu = {k: statistics.median(c for _, _, c in v) for k, v in rows.items()}
+rss = {k: max(r for _, r, _ in v) for k, v in rows.items()}
+print(f"slice size {sys.argv[2]} bytes, {sys.argv[3]} recovery slices; medians")
 for k in rows:
-    print(f"{k:24} {med[k]:8.2f} s  peak RSS {rss[k] / 1024:7.1f} MiB")
+    print(f"{k:24} {med[k]:8.2f} s  CPU {cpu[k]:6.2f} s  peak RSS {rss[k] / 1024:7.1f} MiB")
 made = med["parity"] - med["pack"]
+made_cpu = cpu["parity"] - cpu["pack"]
 print(f"parity creation (pack --parity 10% - pack): {made:.2f} s, "
-      f"{100 * made / med['pack']:.0f} % of pack")
-print(f"par2 create / pouch parity creation: {med['par2-create'] / made:.1f}x")
+      f"{100 * made / med['pack']:.0f} % of pack (CPU: {made_cpu:.2f} s, "
+      f"{100 * made_cpu / cpu['pack']:.0f} % of pack's)")
+print(f"par2 create / pouch parity creation: {med['par2-create'] / made:.1f}x "
+      f"(CPU: {cpu['par2-create'] / made_cpu:.1f}x)")
 for tool in ("par2", "pouch"):
+    r = tool + '-repair-one-part'
     print(f"{tool} repair of one lost part / pouch parity creation: "
-          f"{med[tool + '-repair-one-part'] / made:.1f}x")
+          f"{med[r] / made:.1f}x (CPU: {cpu[r] / made_cpu:.1f}x)")
 PY

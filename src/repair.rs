@@ -50,10 +50,10 @@ pub fn repair(opts: &RepairOptions) -> Result<RepairReport> {
         restored,
         ignored,
     };
-    if bundle.check_payload().is_ok() {
-        return Ok(report(Vec::new(), 0, Vec::new()));
-    }
     let Some(parity) = bundle.parity() else {
+        if bundle.check_payload().is_ok() {
+            return Ok(report(Vec::new(), 0, Vec::new()));
+        }
         return Err(Error::Refused(
             "this bundle has no PAR2 recovery files (pack --parity makes them); copy the damaged parts again from their medium".into(),
         ));
@@ -63,7 +63,18 @@ pub fn repair(opts: &RepairOptions) -> Result<RepairReport> {
         None => durable::parent_of(&bundle.manifest_path).to_path_buf(),
     };
     let payload = bundle.payload_files();
-    let made = crate::parity::recover::recover(parity, &payload, &bundle.cut.search_dirs, &out)?;
+    // The survey of the parts against the PAR2 set's slice checksums (MD5s
+    // on every core) finds the damage; the payload's signed sha256, one
+    // more pass on one core, is asked only when it finds none, or cannot
+    // repair: then an intact payload is still "nothing to repair".
+    let made = crate::parity::recover::recover(parity, &payload, &bundle.cut.search_dirs, &out);
+    let made = match made {
+        Ok(m) if !m.files.is_empty() => m,
+        Err(Error::Interrupted) => return Err(Error::Interrupted),
+        _ if bundle.check_payload().is_ok() => return Ok(report(Vec::new(), 0, Vec::new())),
+        Ok(m) => return Ok(report(Vec::new(), 0, m.ignored)),
+        Err(e) => return Err(e),
+    };
     crate::interrupt::check()?;
     let restored = made.files.iter().map(|f| f.restored).sum();
     let mut repaired = Vec::new();

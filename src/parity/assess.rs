@@ -85,14 +85,20 @@ pub(super) fn survey(p: &Parity, payload: &[Part], dirs: &[PathBuf]) -> Result<O
     if critical.slice_size != p.slice_size {
         return Ok(None);
     }
-    let mut files = Vec::new();
+    let mut wants = Vec::new();
     for part in payload {
         let Some(want) = expected(&critical, &part.file, part.size) else {
             return Ok(None);
         };
-        let found = find(dirs, &part.file);
+        wants.push(want);
+    }
+    let found: Vec<Option<PathBuf>> = payload.iter().map(|part| find(dirs, &part.file)).collect();
+    let paths: Vec<&Path> = found.iter().flatten().map(|p| p.as_path()).collect();
+    let mut sums = slice_sums_found(&paths, p.slice_size, super::threads())?.into_iter();
+    let mut files = Vec::new();
+    for ((part, want), found) in payload.iter().zip(wants).zip(found) {
         let got = match &found {
-            Some(path) => slice_sums_found(path, p.slice_size)?.0,
+            Some(_) => sums.next().map(|s| s.0).unwrap_or_default(),
             None => Vec::new(),
         };
         let n = part.size.div_ceil(p.slice_size);

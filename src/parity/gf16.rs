@@ -3,11 +3,11 @@
 //! stored little-endian.
 //!
 //! Multiplying a whole block by one constant is the hot loop of both
-//! encoding and repair. It goes through split lookup tables, as
-//! par2cmdline and ParPar do: for a constant `c`, one table of `c·x` for the
-//! low byte `x` of a word and one of `c·(x << 8)` for the high byte, so a
-//! word costs two look-ups in 1 KiB that stays in the L1 cache. Four words
-//! are handled per step as one `u64`.
+//! encoding and repair; it is done bit-sliced, with XORs only (see
+//! [`planes`](super::planes)). The split lookup tables par2cmdline uses
+//! (`Table`, tests only: one table of `c·x` for the low byte `x` of a word
+//! and one of `c·(x << 8)` for the high byte) are the reference it is
+//! tested against.
 
 use std::sync::OnceLock;
 
@@ -113,11 +113,13 @@ pub fn invert(mut m: Vec<Vec<u16>>) -> Option<Vec<Vec<u16>>> {
 
 /// The two lookup tables of one constant: `[c·x | x < 256]` then
 /// `[c·(x << 8) | x < 256]`.
+#[cfg(test)]
 pub struct Table {
     lo: [u16; 256],
     hi: [u16; 256],
 }
 
+#[cfg(test)]
 impl Table {
     /// The tables of `c`, built from its products with the 16 single bits
     /// (each entry one XOR).

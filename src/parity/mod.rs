@@ -14,6 +14,8 @@ mod assess;
 mod encode;
 pub mod gf16;
 mod hashes;
+mod md5x;
+mod planes;
 pub mod recover;
 
 use std::os::unix::fs::FileExt;
@@ -103,6 +105,13 @@ pub fn plan(sizes: &[u64], percent: u32) -> Result<Plan> {
 
 /// The recovery files of `parse`'s parity, as [`media::Written`] (synced,
 /// under temporary names in `dir`), and the manifest's record of them.
+///
+/// The files' ids, hence their order and the slices' numbers, need only
+/// the MD5 of each file's first 16 KiB; so the checksums of the whole
+/// files (for the index) are made on threads of their own, one per core,
+/// while the encoder's threads make the recovery slices, each reading the
+/// payload once: the cores share out the two kinds of work, so that
+/// neither waits for the other at the end.
 pub fn create(
     dir: &Path,
     name: &str,
@@ -111,35 +120,17 @@ pub fn create(
 ) -> Result<(Vec<media::Written>, Parity)> {
     let sizes: Vec<u64> = sources.iter().map(|s| s.size).collect();
     let plan = plan(&sizes, percent)?;
-    let mut sums = hashes::sums(sources, plan.slice_size)?;
+    let heads = hashes::heads(sources)?;
+    let ids: Vec<Hash> = (sources.iter().zip(&heads))
+        .map(|(s, h)| par2::file_id(h, s.size, &s.name))
+        .collect();
     let mut order: Vec<usize> = (0..sources.len()).collect();
-    order.sort_by_key(|&i| par2::id_order(&sums[i].desc.id));
-    let ids: Vec<Hash> = order.iter().map(|&i| sums[i].desc.id).collect();
-    let main = par2::main_body(plan.slice_size, &ids);
+    order.sort_by_key(|&i| par2::id_order(&ids[i]));
+    let main = par2::main_body(
+        plan.slice_size,
+        &order.iter().map(|&i| ids[i]).collect::<Vec<_>>(),
+    );
     let set_id = par2::md5(&main);
-    let mut critical = par2::packet(&set_id, &par2::MAIN, &main);
-    for &i in &order {
-        let s = &mut sums[i];
-        critical.extend(par2::packet(&set_id, &par2::FILE_DESC, &s.desc.body()));
-        let ifsc = par2::ifsc_body(&s.desc.id, &s.slices);
-        critical.extend(par2::packet(&set_id, &par2::IFSC, &ifsc));
-    }
-    let creator = format!("pouch {}", env!("CARGO_PKG_VERSION"));
-    critical.extend(par2::packet(
-        &set_id,
-        &par2::CREATOR,
-        &par2::creator_body(&creator),
-    ));
-
-    let mut written = Vec::new();
-    let index = dir.join(record::index_name(name));
-    let mut f = PendingFile::create(&index, 0o644)?;
-    f.write_all(&critical)?;
-    written.push(media::Written {
-        file: f.sync()?,
-        size: critical.len() as u64,
-        sha256: crate::payload::hashing::sha256_hex(&critical),
-    });
     let files: Vec<(PathBuf, u64)> = (order.iter())
         .map(|&i| (sources[i].path.clone(), sources[i].size))
         .collect();
@@ -152,7 +143,25 @@ pub fn create(
         slice: plan.slice_size,
         threads: threads(),
     };
-    written.extend(volumes(dir, name, &job, &set_id, &critical)?);
+    let (sums, volumes) = std::thread::scope(|s| {
+        let sums = s.spawn(|| hashes::sums(sources, &heads, plan.slice_size, threads()));
+        let volumes = recovery_volumes(dir, name, &job, &set_id);
+        let sums = (sums.join())
+            .map_err(|_| Error::Internal("the MD5 thread stopped unexpectedly".into()));
+        (sums, volumes)
+    });
+    let (sums, volumes) = (sums??, volumes?);
+    let critical = critical_packets(&set_id, &main, &order, &sums);
+    let mut written = Vec::new();
+    let index = dir.join(record::index_name(name));
+    let mut f = PendingFile::create(&index, 0o644)?;
+    f.write_all(&critical)?;
+    written.push(media::Written {
+        file: f.sync()?,
+        size: critical.len() as u64,
+        sha256: crate::payload::hashing::sha256_hex(&critical),
+    });
+    written.extend(finish_volumes(volumes, &critical)?);
     let files = written
         .iter()
         .map(|w| ParityFile {
@@ -168,6 +177,25 @@ pub fn create(
         files,
     };
     Ok((written, parity))
+}
+
+/// The index's packets: main, then each file's description and slice
+/// checksums in the main packet's order, then the creator's.
+fn critical_packets(set_id: &Hash, main: &[u8], order: &[usize], sums: &[hashes::Sums]) -> Vec<u8> {
+    let mut critical = par2::packet(set_id, &par2::MAIN, main);
+    for &i in order {
+        let s = &sums[i];
+        critical.extend(par2::packet(set_id, &par2::FILE_DESC, &s.desc.body()));
+        let ifsc = par2::ifsc_body(&s.desc.id, &s.slices);
+        critical.extend(par2::packet(set_id, &par2::IFSC, &ifsc));
+    }
+    let creator = format!("pouch {}", env!("CARGO_PKG_VERSION"));
+    critical.extend(par2::packet(
+        set_id,
+        &par2::CREATOR,
+        &par2::creator_body(&creator),
+    ));
+    critical
 }
 
 /// [`create`] over payload files just written (still under their
@@ -194,15 +222,19 @@ pub(crate) fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-/// The recovery volumes: sizes 1, 2, 4, … recovery slices (as par2cmdline
-/// makes them), each followed by the index's packets.
-fn volumes(
+/// A recovery volume being written: its file, path, and the length of its
+/// recovery packets (the index's packets follow them).
+type Volume = (PendingFile, PathBuf, u64);
+
+/// The recovery volumes' packets: sizes 1, 2, 4, … recovery slices (as
+/// par2cmdline makes them). Their packet hashes are made as the slices
+/// come, [`md5x::LANES`] at a time.
+fn recovery_volumes(
     dir: &Path,
     name: &str,
     job: &encode::Job,
     set_id: &Hash,
-    critical: &[u8],
-) -> Result<Vec<media::Written>> {
+) -> Result<Vec<Volume>> {
     let total = job.outputs as u64;
     let packet_len = par2::HEADER_LEN as u64 + 4 + job.slice;
     // Where exponent k goes: (volume, offset of its packet).
@@ -216,29 +248,48 @@ fn volumes(
         }
         files.push((pending, path, n * packet_len));
     }
-    let mut hashes: Vec<md5::Md5> = (0..total as u32)
-        .map(|e| {
-            let mut h = par2::hash_start(set_id, &par2::RECOVERY);
-            md5::Digest::update(&mut h, e.to_le_bytes());
-            h
-        })
-        .collect();
-    encode::encode(job, &mut |k, off, bytes| {
-        let (v, at) = place[k];
-        md5::Digest::update(&mut hashes[k], bytes);
-        let (f, path, _) = &mut files[v];
-        f.file()
-            .write_all_at(bytes, at + par2::HEADER_LEN as u64 + 4 + off)
-            .doing("writing", &*path)
+    // Each packet's hash covers set id, type, exponent, then the slice.
+    let mut hashes: Vec<md5x::Streams> = Vec::new();
+    for g in (0..job.outputs).step_by(md5x::LANES) {
+        let starts: Vec<Vec<u8>> = (0..md5x::LANES)
+            .map(|l| {
+                let e = (g + l).min(job.outputs - 1) as u32;
+                [&set_id[..], &par2::RECOVERY[..], &e.to_le_bytes()].concat()
+            })
+            .collect();
+        let mut h: md5x::Streams = md5x::Streams::default();
+        h.update(std::array::from_fn(|l| &starts[l][..]));
+        hashes.push(h);
+    }
+    encode::encode(job, &mut |off, pieces| {
+        for (g, h) in hashes.iter_mut().enumerate() {
+            let first = g * md5x::LANES;
+            h.update(std::array::from_fn(|l| {
+                &pieces[(first + l).min(pieces.len() - 1)][..]
+            }));
+        }
+        for (k, bytes) in pieces.iter().enumerate() {
+            let (v, at) = place[k];
+            let (f, path, _) = &mut files[v];
+            f.file()
+                .write_all_at(bytes, at + par2::HEADER_LEN as u64 + 4 + off)
+                .doing("writing", &*path)?;
+        }
+        Ok(())
     })?;
-    for (k, h) in hashes.into_iter().enumerate() {
-        let (v, at) = place[k];
-        let hash: Hash = md5::Digest::finalize(h).into();
+    for (k, &(v, at)) in place.iter().enumerate() {
+        let hash: Hash = hashes[k / md5x::LANES].digest(k % md5x::LANES);
         let mut head = par2::header(set_id, &par2::RECOVERY, 4 + job.slice, &hash).to_vec();
         head.extend_from_slice(&(k as u32).to_le_bytes());
         let (f, path, _) = &mut files[v];
         f.file().write_all_at(&head, at).doing("writing", &*path)?;
     }
+    Ok(files)
+}
+
+/// Appends the index's packets to each volume, so that it stands alone,
+/// and syncs it.
+fn finish_volumes(files: Vec<Volume>, critical: &[u8]) -> Result<Vec<media::Written>> {
     let mut out = Vec::new();
     for (mut f, path, data_len) in files {
         f.file()

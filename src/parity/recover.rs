@@ -69,6 +69,13 @@ pub fn recover(p: &Parity, payload: &[Part], dirs: &[PathBuf], out: &Path) -> Re
     if lost.len() > s.recovery.len() {
         return Err(too_much(&s, payload, n, &lost));
     }
+    if rewrite.is_empty() {
+        // Nothing lost: no need to read the payload again.
+        return Ok(Recovered {
+            files: Vec::new(),
+            ignored: s.ignored,
+        });
+    }
     let l = lost.len();
     let exps: Vec<u32> = s.recovery[..l].iter().map(|r| r.0).collect();
     let g = |&(f, k): &(usize, u64)| (first[f] + k) as usize;
@@ -227,19 +234,22 @@ fn write_repaired(
             .doing("writing", &tmp)?;
         pending.push((f, file, tmp));
     }
-    encode::encode(job, &mut |k, off, bytes| {
-        let (f, slice_k) = lost[k];
-        let size = payload[f].size;
-        let at = slice_k * slice + off;
-        let n = (bytes.len() as u64).min(size.saturating_sub(at)) as usize;
-        let Some((_, file, tmp)) = pending.iter_mut().find(|x| x.0 == f) else {
-            return Err(Error::Internal(
-                "a lost slice of a file not being repaired".into(),
-            ));
-        };
-        file.file()
-            .write_all_at(&bytes[..n], at)
-            .doing("writing", &*tmp)
+    encode::encode(job, &mut |off, pieces| {
+        for (k, bytes) in pieces.iter().enumerate() {
+            let (f, slice_k) = lost[k];
+            let size = payload[f].size;
+            let at = slice_k * slice + off;
+            let n = (bytes.len() as u64).min(size.saturating_sub(at)) as usize;
+            let Some((_, file, tmp)) = pending.iter_mut().find(|x| x.0 == f) else {
+                return Err(Error::Internal(
+                    "a lost slice of a file not being repaired".into(),
+                ));
+            };
+            file.file()
+                .write_all_at(&bytes[..n], at)
+                .doing("writing", &*tmp)?;
+        }
+        Ok(())
     })?;
     let mut files = Vec::new();
     for (f, mut file, tmp) in pending {
