@@ -13,16 +13,9 @@
 # /usr/bin/time. Not run in CI (minutes, and some 12 GB of room).
 set -euo pipefail
 mib=4096 runs=3 work=/dev/shm/pouch-delta
-while (($#)); do
-  case $1 in
-    --mib) mib=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
+size_runs_work "$@"
 bench_init "$work"
 python3 "$root/bench/corpus.py" "$work/corpus" "$mib" 1 >/dev/null
 src=$work/corpus/mixed

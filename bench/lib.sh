@@ -1,8 +1,22 @@
 # shellcheck shell=bash
-# Sourced by bench/compare.sh and bench/scale.sh: what both time, written
+# Sourced by the benchmarks (compare.sh, scale.sh, parity.sh, delta.sh): what they time, written
 # once. bench_init builds the release binary and makes a throwaway key pair;
 # t times one command; op runs one operation of one tool.
 # Needs: age, zstd, GNU tar, /usr/bin/time, python3.
+
+# The options of the one-payload benchmarks (parity.sh, delta.sh): --mib N,
+# --runs N, --work DIR, into $mib, $runs and $work (defaults: the caller's).
+# shellcheck disable=SC2034 # the caller reads them
+size_runs_work() {
+  while (($#)); do
+    case $1 in
+      --mib) mib=$2; shift 2 ;;
+      --runs) runs=$2; shift 2 ;;
+      --work) work=$2; shift 2 ;;
+      *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+  done
+}
 
 # Enters the repository, builds, checks the tools and makes (or reuses) the
 # keys in STATE/keys with POUCH_HOME=STATE/home. Sets root, pouch, keys,

@@ -11,16 +11,9 @@
 # Needs: par2, /usr/bin/time, python3. Not run in CI (minutes).
 set -euo pipefail
 mib=1024 runs=3 work=/dev/shm/pouch-parity
-while (($#)); do
-  case $1 in
-    --mib) mib=$2; shift 2 ;;
-    --runs) runs=$2; shift 2 ;;
-    --work) work=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
+size_runs_work "$@"
 bench_init "$work"
 command -v par2 >/dev/null || { echo "error: par2 is missing (apt-get install par2)" >&2; exit 2; }
 src=$work/src

@@ -158,9 +158,8 @@ pub fn unpack(opts: &UnpackOptions) -> Result<UnpackReport> {
     // The acceptance is an intent before the files move into place, and
     // settled after: see `custody::intent`.
     let mut accepting = None;
-    let record = opts.ledger.as_deref().filter(|_| bundle.collect);
     let result = extract(
-        (&dest, onto.as_ref(), record),
+        (&dest, onto.as_ref(), opts.ledger.as_deref()),
         (&bundle, &opts.identities),
         &mut |target| {
             if let Some(l) = &mut ledger {
@@ -337,6 +336,10 @@ fn extract(
     }
 
     let staging = staging_dir(dest, &bundle.manifest.name).map_err(cleanup_dest)?;
+    let ids = (
+        bundle.manifest.bundle_id.as_str(),
+        bundle.manifest_sha256.as_str(),
+    );
     let mut sink = StagingSink {
         root: staging.clone(),
         current: None,
@@ -346,22 +349,17 @@ fn extract(
     let result = handoff::on_thread(&mut sink, |s| bundle.check_contents(identities, s))
         .and_then(|entries| sink.finish().map(|()| entries))
         .and_then(|entries| match onto {
-            Some(o) => {
-                let ids = (
-                    bundle.manifest.bundle_id.as_str(),
-                    bundle.manifest_sha256.as_str(),
-                );
-                o.commit(&staging, ids, &entries.deleted, before_commit)
-                    .map(|()| entries)
-            }
+            Some(o) => o
+                .commit(&staging, ids, &entries.deleted, before_commit)
+                .map(|()| entries),
             None => {
                 let mut entries = entries;
                 // The record of the tree is taken in the private staging
                 // folder, before it moves into place: what lands is what
                 // was checked (and an interruption after the move leaves
-                // the record there).
+                // the record there). Entries are collected only when the
+                // tree is to be recorded (see `open_bundle`).
                 if let (Some(l), Some(c)) = (record, entries.collected.take()) {
-                    let ids = (bundle.manifest.bundle_id.as_str(), bundle.manifest_sha256.as_str());
                     if let Err(e) = crate::delta::onto::record_unpacked(l, (&staging, &target), ids, c) {
                         crate::notice::notice(&format!(
                             "warning: the record of the tree could not be written ({e}); a delta on this bundle cannot go onto {}",

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
+use crate::payload::hashing::{sha256_hex, HashingReader};
 
 use super::state::{self, Item, Stamp};
 use crate::custody::ledger::{Event, Record};
@@ -253,6 +253,12 @@ impl Base {
     }
 }
 
+/// Whether a ledger record is one a base is chosen, checked or pruned by:
+/// a bundle packed, a receipt imported. Only those are read.
+pub fn bears_on_bases(r: &Record) -> bool {
+    matches!(r.event, Event::Packed | Event::Receipt)
+}
+
 /// The newest packed bundle of the channel (by sequence number) whose
 /// receipt for the same manifest came back: (bundle id, manifest sha256).
 fn newest_receipted(
@@ -319,12 +325,13 @@ fn signed_by(path: &Path, signer: &crate::signature::TrustedKey) -> Result<(Stri
     use std::io::Seek;
     let sig_path = crate::signature::signature_path(path);
     let sig = crate::signature::read_signature(&sig_path)?;
-    let mut file = std::fs::File::open(path).doing("opening", path)?;
+    let mut file = crate::disk::durable::open_regular(path)?;
     let verified =
         crate::signature::verify_stream(&mut file, &sig, &sig_path, std::slice::from_ref(signer))?;
     file.rewind().doing("reading", path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).doing("reading", path)?;
+    let (_, sha) = HashingReader::new(&mut file)
+        .drain_and_finish()
+        .doing("reading", path)?;
     file.rewind().doing("reading", path)?;
     let m = Manifest::parse_vouched_head(&head_of(file, path)?, path)?;
     crate::signature::check_trusted_comment(
@@ -333,7 +340,7 @@ fn signed_by(path: &Path, signer: &crate::signature::TrustedKey) -> Result<(Stri
         &m.name,
         &sig_path,
     )?;
-    Ok((hex::encode(hasher.finalize()), m))
+    Ok((sha, m))
 }
 
 /// The manifest in `file` up to its entry list (at most 1 MiB).
@@ -359,7 +366,7 @@ fn listed_entries(path: &Path, sha: &str) -> Result<Vec<Item>> {
     let bytes =
         crate::disk::durable::read_capped(path, crate::format::manifest::MAX_MANIFEST_BYTES)?
             .unwrap_or_default();
-    if hex::encode(Sha256::digest(&bytes)) != sha {
+    if sha256_hex(&bytes) != sha {
         return Err(Error::Refused(format!(
             "base manifest {} changed while it was read",
             path.display()
@@ -371,8 +378,10 @@ fn listed_entries(path: &Path, sha: &str) -> Result<Vec<Item>> {
 
 /// sha256 of the file at `path`, lowercase hex.
 pub fn hash_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).doing("opening", path)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).doing("reading", path)?;
-    Ok(hex::encode(hasher.finalize()))
+    let file = crate::disk::durable::open_regular(path)?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let (_, sha) = HashingReader::new(reader)
+        .drain_and_finish()
+        .doing("reading", path)?;
+    Ok(sha)
 }

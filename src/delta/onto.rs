@@ -21,7 +21,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::spill::{Recorded, Spill};
+use super::spill::{failed, Recorded, Spill};
 use super::state::{self, Item, Stamp};
 use super::walk;
 use crate::custody::ledger::{Event, Ledger};
@@ -48,10 +48,6 @@ pub(super) fn refused(reason: String) -> Error {
     Error::DeltaBase { reason }
 }
 
-fn temp(e: std::io::Error) -> Error {
-    Error::io("writing", "the record of the tree (a temporary file)", e)
-}
-
 impl Onto {
     /// Checks that the delta `m` may go onto `tree`: its base was accepted
     /// here, and `tree` is exactly the base's result.
@@ -63,7 +59,7 @@ impl Onto {
     ) -> Result<Onto> {
         let Some(delta) = m.delta.clone() else {
             return Err(Error::Usage(format!(
-                "--onto applies a delta bundle, and {} is a full bundle: unpack it with -o DEST",
+                "--onto applies a delta bundle, and {} is a full bundle: unpack it with -d DEST",
                 escape(&m.name)
             )));
         };
@@ -167,12 +163,9 @@ impl Onto {
         self.check_result((result.tree_sha256.clone(), result.counts))?;
         let root = fs::symlink_metadata(staging).doing("reading the metadata of", staging)?;
         let head = state::Head {
-            format: String::new(),
-            bundle_id: bundle_id.into(),
-            manifest_sha256: manifest_sha256.into(),
-            tree_sha256: String::new(),
             tree: Some(self.tree.display().to_string()),
             root: Some((root.dev(), root.ino())),
+            ..state::Head::of(bundle_id, manifest_sha256)
         };
         let pending = state::unpacked_path(&self.ledger, &self.tree, true);
         result.save(head, &pending)?;
@@ -221,9 +214,9 @@ impl Onto {
     /// the delta neither deletes nor replaces; returns them, in tree order.
     fn link_kept(&self, staging: &Path, deleted: &[String], checked: Spill) -> Result<Spill> {
         let mut deleted = deleted.iter().peekable();
-        let mut linked = Spill::new().map_err(temp)?;
-        for item in checked.items().map_err(temp)? {
-            let item = item.map_err(temp)?;
+        let mut linked = Spill::new().map_err(failed)?;
+        for item in checked.items().map_err(failed)? {
+            let item = item.map_err(failed)?;
             while deleted
                 .next_if(|d| tree_order(d, &item.path).is_lt())
                 .is_some()
@@ -264,7 +257,7 @@ impl Onto {
             } else {
                 copy_checked(&from, &to, &item)?;
             }
-            linked.push(&item).map_err(temp)?;
+            linked.push(&item).map_err(failed)?;
         }
         Ok(linked)
     }
@@ -286,11 +279,11 @@ fn restamped(pending: &Path, tree: &Path) -> Result<()> {
     let Some(mut reader) = state::Reader::open(pending)? else {
         return Ok(());
     };
-    let mut stamped = Spill::new().map_err(temp)?;
+    let mut stamped = Spill::new().map_err(failed)?;
     while let Some(item) = reader.next_item()? {
-        stamped.push(&stamped_now(tree, item)).map_err(temp)?;
+        stamped.push(&stamped_now(tree, item)).map_err(failed)?;
     }
-    let recorded = Recorded::merge(vec![stamped]).map_err(temp)?;
+    let recorded = Recorded::merge(vec![stamped]).map_err(failed)?;
     let current = pending.with_extension("");
     recorded.save(reader.head, &current)
 }
@@ -300,10 +293,8 @@ fn restamped(pending: &Path, tree: &Path) -> Result<()> {
 /// `protected_hardlinks`), checking the copy against the base's sha256:
 /// a copy is new bytes, which the check of the tree did not see.
 fn copy_checked(from: &Path, to: &Path, item: &Item) -> Result<()> {
-    use sha2::{Digest as _, Sha256};
-    use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut src = fs::OpenOptions::new()
+    let src = fs::OpenOptions::new()
         .read(true)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(from)
@@ -314,17 +305,13 @@ fn copy_checked(from: &Path, to: &Path, item: &Item) -> Result<()> {
         .mode(0o600)
         .open(to)
         .doing("creating", to)?;
-    let mut hash = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut src, &mut buf).doing("reading", from)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-        out.write_all(&buf[..n]).doing("writing", to)?;
-    }
-    if Some(hex::encode(hash.finalize())) != item.sha256 {
+    let mut reader = crate::payload::hashing::HashingReader::new(src);
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, &mut out);
+    std::io::copy(&mut reader, &mut writer).doing("copying", from)?;
+    std::io::Write::flush(&mut writer).doing("writing", to)?;
+    drop(writer);
+    let (_, sha) = reader.drain_and_finish().doing("reading", from)?;
+    if Some(sha) != item.sha256 {
         return Err(refused(format!(
             "{} changed while the delta was being applied; nothing was changed (run the unpack again)",
             from.display()
@@ -350,25 +337,22 @@ pub fn record_unpacked(
     let dest = crate::disk::durable::parent_of(target);
     let tree = fs::canonicalize(dest).doing("resolving", dest)?;
     let tree = tree.join(target.file_name().unwrap_or_default());
-    let mut file = collected.into_inner().map_err(|e| temp(e.into_error()))?;
-    file.rewind().map_err(temp)?;
-    let mut stamped = Spill::new().map_err(temp)?;
+    let mut file = collected.into_inner().map_err(|e| failed(e.into_error()))?;
+    file.rewind().map_err(failed)?;
+    let mut stamped = Spill::new().map_err(failed)?;
     let entries = crate::format::entries::EntryLines::new(std::io::BufReader::new(file), 1);
     for e in entries {
-        let e = e.map_err(|why| temp(std::io::Error::other(why)))?;
+        let e = e.map_err(|why| failed(std::io::Error::other(why)))?;
         stamped
             .push(&stamped_now(staging, Item::of(&e)))
-            .map_err(temp)?;
+            .map_err(failed)?;
     }
-    let recorded = Recorded::merge(vec![stamped]).map_err(temp)?;
+    let recorded = Recorded::merge(vec![stamped]).map_err(failed)?;
     let root = fs::symlink_metadata(staging).doing("reading the metadata of", staging)?;
     let head = state::Head {
-        format: String::new(),
-        bundle_id: m.0.into(),
-        manifest_sha256: m.1.into(),
-        tree_sha256: String::new(),
         tree: Some(tree.display().to_string()),
         root: Some((root.dev(), root.ino())),
+        ..state::Head::of(m.0, m.1)
     };
     recorded.save(head, &state::unpacked_path(ledger, &tree, false))
 }

@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
 use std::path::Path;
 
-use super::state::{Head, Item, TreeState, FORMAT};
+use super::state::{Head, Item};
 use crate::disk::durable::{self, PendingFile};
 use crate::error::{IoContext, Result};
 use crate::format::delta::tree_order;
@@ -57,18 +57,54 @@ impl Spill {
         self.file.flush()?;
         let file = self.file.get_mut();
         file.rewind()?;
-        Ok(BufReader::new(&*file)
-            .lines()
-            .map(|line| serde_json::from_str(&line?).map_err(io::Error::other)))
+        Ok(parsed(BufReader::new(&*file)))
     }
 
     /// The items, from the first.
     pub fn items(self) -> io::Result<impl Iterator<Item = io::Result<Item>>> {
         let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
         file.rewind()?;
-        Ok(BufReader::new(file)
-            .lines()
-            .map(|line| serde_json::from_str(&line?).map_err(io::Error::other)))
+        Ok(parsed(BufReader::new(file)))
+    }
+}
+
+/// The items of a spill's lines.
+fn parsed(lines: impl BufRead) -> impl Iterator<Item = io::Result<Item>> {
+    lines
+        .lines()
+        .map(|line| serde_json::from_str(&line?).map_err(io::Error::other))
+}
+
+/// The error of a spill that cannot be written or read back.
+pub fn failed(e: io::Error) -> crate::error::Error {
+    crate::error::Error::io("writing", "the record of the tree (a temporary file)", e)
+}
+
+/// The entry-list digest and the counts (files, folders, bytes of files)
+/// of items added in order.
+#[derive(Default)]
+pub struct Tally {
+    digest: Digest,
+    counts: (u64, u64, u64),
+}
+
+impl Tally {
+    /// Adds the next item.
+    pub fn add(&mut self, item: &Item) {
+        self.digest.update(&item.entry());
+        let (files, folders, bytes) = &mut self.counts;
+        match item.kind {
+            EntryKind::File => {
+                *files += 1;
+                *bytes = bytes.saturating_add(item.size);
+            }
+            EntryKind::Folder => *folders += 1,
+        }
+    }
+
+    /// The digest (lowercase hex) and the counts.
+    pub fn finish(self) -> (String, (u64, u64, u64)) {
+        (self.digest.finish(), self.counts)
     }
 }
 
@@ -134,7 +170,6 @@ impl Recorded {
     /// (its `tree_sha256` is this tree's) to `path`, replacing what is
     /// there, durably.
     pub fn save(mut self, mut head: Head, path: &Path) -> Result<()> {
-        head.format = FORMAT.into();
         head.tree_sha256 = self.tree_sha256.clone();
         durable::ensure_parent(path)?;
         let mut pending = PendingFile::create(path, 0o600)?;
@@ -153,60 +188,35 @@ impl Recorded {
         }
         pending.sync()?.replace()
     }
-
-    /// The whole state in memory (for the few who need every item).
-    pub fn load(mut self, head: Head) -> io::Result<TreeState> {
-        self.file.rewind()?;
-        let mut items = Vec::new();
-        for line in BufReader::new(&self.file).lines() {
-            items.push(serde_json::from_str(&line?).map_err(io::Error::other)?);
-        }
-        Ok(TreeState {
-            head: Head {
-                tree_sha256: self.tree_sha256,
-                ..head
-            },
-            items,
-        })
-    }
 }
 
 /// The merged items on their way into a temporary file, counted and
 /// digested.
 struct Out {
     file: BufWriter<File>,
-    digest: Digest,
-    counts: (u64, u64, u64),
+    tally: Tally,
 }
 
 impl Out {
     fn new() -> io::Result<Out> {
         Ok(Out {
             file: BufWriter::with_capacity(256 << 10, tempfile::tempfile()?),
-            digest: Digest::default(),
-            counts: (0, 0, 0),
+            tally: Tally::default(),
         })
     }
 
     fn push(&mut self, item: &Item) -> io::Result<()> {
-        self.digest.update(&item.entry());
-        let (files, folders, bytes) = &mut self.counts;
-        match item.kind {
-            EntryKind::File => {
-                *files += 1;
-                *bytes = bytes.saturating_add(item.size);
-            }
-            EntryKind::Folder => *folders += 1,
-        }
+        self.tally.add(item);
         serde_json::to_writer(&mut self.file, item).map_err(io::Error::other)?;
         self.file.write_all(b"\n")
     }
 
     fn finish(self) -> io::Result<Recorded> {
+        let (tree_sha256, counts) = self.tally.finish();
         Ok(Recorded {
             file: self.file.into_inner().map_err(|e| e.into_error())?,
-            tree_sha256: self.digest.finish(),
-            counts: self.counts,
+            tree_sha256,
+            counts,
         })
     }
 }
@@ -235,7 +245,9 @@ mod tests {
             s
         };
         let want = ["a", "a/b", "a/c", "b", "c"];
-        let expect = crate::delta::state::digest(&want.map(item));
+        let mut tally = Tally::default();
+        want.map(item).iter().for_each(|i| tally.add(i));
+        let expect = tally.finish().0;
         let merged = Recorded::merge(vec![spill(&["a", "a/c", "c"]), spill(&["a/b", "b"])]);
         assert_eq!(merged.expect("merge").tree_sha256, expect);
         let sorted = Recorded::merge(vec![spill(&["c", "a/b", "a"]), spill(&["b", "a/c"])]);
@@ -244,27 +256,18 @@ mod tests {
             (sorted.tree_sha256.clone(), sorted.counts),
             (expect, (5, 0, 5))
         );
-        let head = Head {
-            format: String::new(),
-            bundle_id: "0".repeat(32),
-            manifest_sha256: "1".repeat(64),
-            tree_sha256: String::new(),
-            tree: None,
-            root: None,
-        };
+        let head = Head::of(&"0".repeat(32), &"1".repeat(64));
         let dir = tempfile::tempdir().expect("temp");
         sorted
             .save(head, &dir.path().join("s.jsonl"))
             .expect("save");
-        let back = TreeState::load(&dir.path().join("s.jsonl"))
-            .expect("load")
+        let mut back = crate::delta::state::Reader::open(&dir.path().join("s.jsonl"))
+            .expect("open")
             .expect("some");
-        assert_eq!(
-            back.items
-                .iter()
-                .map(|i| i.path.as_str())
-                .collect::<Vec<_>>(),
-            want
-        );
+        let mut paths = Vec::new();
+        while let Some(i) = back.next_item().expect("item") {
+            paths.push(i.path);
+        }
+        assert_eq!(paths, want);
     }
 }

@@ -14,13 +14,13 @@
 //! with bounded lines, as everything pouch reads.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::disk::durable::{self, PendingFile};
+use crate::disk::durable;
 use crate::error::{Error, IoContext, Result};
 use crate::format::delta::tree_order;
 use crate::format::manifest::{Entry, EntryKind};
@@ -135,71 +135,19 @@ pub struct Head {
     pub root: Option<(u64, u64)>,
 }
 
-/// A recorded tree: the head and every item, in tree order.
-#[derive(Debug, Clone)]
-pub struct TreeState {
-    /// What the tree is.
-    pub head: Head,
-    /// Its entries.
-    pub items: Vec<Item>,
-}
-
-impl TreeState {
-    /// A state of `items` (sorted here into tree order) as the result of
-    /// bundle `bundle_id`.
-    pub fn new(bundle_id: &str, manifest_sha256: &str, mut items: Vec<Item>) -> TreeState {
-        items.sort_by(|a, b| tree_order(&a.path, &b.path));
-        let head = Head {
+impl Head {
+    /// The head of the record of the tree bundle `bundle_id` (whose
+    /// manifest hashes to `manifest_sha256`) made; its digest is set when
+    /// the record is written, its place for an unpacked tree.
+    pub fn of(bundle_id: &str, manifest_sha256: &str) -> Head {
+        Head {
             format: FORMAT.into(),
             bundle_id: bundle_id.into(),
             manifest_sha256: manifest_sha256.into(),
-            tree_sha256: digest(&items),
+            tree_sha256: String::new(),
             tree: None,
             root: None,
-        };
-        TreeState { head, items }
-    }
-
-    /// Files, folders and bytes of files.
-    pub fn counts(&self) -> (u64, u64, u64) {
-        let files = self.items.iter().filter(|i| i.kind == EntryKind::File);
-        let (n, bytes) = files.fold((0, 0u64), |(n, b), i| (n + 1, b.saturating_add(i.size)));
-        (n, self.items.len() as u64 - n, bytes)
-    }
-
-    /// Writes the state to `path`, replacing what is there, durably.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        durable::ensure_parent(path)?;
-        let mut pending = PendingFile::create(path, 0o600)?;
-        let temp = pending.temp_path();
-        {
-            let mut w = std::io::BufWriter::new(pending.file());
-            let mut line = |v: &dyn erased::Line| -> Result<()> {
-                v.write_to(&mut w).doing("writing", &temp)?;
-                w.write_all(b"\n").doing("writing", &temp)
-            };
-            line(&self.head)?;
-            for item in &self.items {
-                line(item)?;
-            }
-            w.flush().doing("writing", &temp)?;
         }
-        pending.sync()?.replace()
-    }
-
-    /// Reads the state at `path`; `None` when there is none.
-    pub fn load(path: &Path) -> Result<Option<TreeState>> {
-        let Some(mut reader) = Reader::open(path)? else {
-            return Ok(None);
-        };
-        let mut items = Vec::new();
-        while let Some(item) = reader.next_item()? {
-            items.push(item);
-        }
-        Ok(Some(TreeState {
-            head: reader.head,
-            items,
-        }))
     }
 }
 
@@ -228,14 +176,7 @@ impl Reader {
             Err(e) => return Err(Error::io("opening", path, e)),
         };
         let mut r = Reader {
-            head: Head {
-                format: String::new(),
-                bundle_id: String::new(),
-                manifest_sha256: String::new(),
-                tree_sha256: String::new(),
-                tree: None,
-                root: None,
-            },
+            head: Head::of("", ""),
             path: path.to_path_buf(),
             lines: BufReader::new(file),
             last: None,
@@ -309,13 +250,6 @@ impl Reader {
     }
 }
 
-/// The entry-list digest of `items` (in the order given).
-pub fn digest(items: &[Item]) -> String {
-    let mut d = crate::format::entries::Digest::default();
-    items.iter().for_each(|i| d.update(&i.entry()));
-    d.finish()
-}
-
 /// Where a party keeps its recorded trees: `LEDGER.trees/` beside its ledger.
 pub fn trees_dir(ledger: &Path) -> PathBuf {
     let mut name = ledger.file_name().unwrap_or_default().to_os_string();
@@ -331,8 +265,7 @@ pub fn packed_path(ledger: &Path, bundle_id: &str) -> PathBuf {
 /// The recipient's record of the unpacked tree at `tree` (an absolute
 /// path): `pending` for the one about to replace it.
 pub fn unpacked_path(ledger: &Path, tree: &Path, pending: bool) -> PathBuf {
-    use sha2::{Digest as _, Sha256};
-    let key = hex::encode(Sha256::digest(tree.as_os_str().as_encoded_bytes()));
+    let key = crate::payload::hashing::sha256_hex(tree.as_os_str().as_encoded_bytes());
     let suffix = if pending { ".pending" } else { "" };
     trees_dir(ledger).join(format!("unpacked-{}.jsonl{suffix}", &key[..32]))
 }
@@ -365,26 +298,19 @@ pub fn load_unpacked(ledger: &Path, tree: &Path) -> Result<Option<Reader>> {
     Ok(if here(&c) { c } else { None })
 }
 
-/// Writing any of a state's lines.
-mod erased {
-    pub trait Line {
-        fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()>;
-    }
-    impl<T: serde::Serialize> Line for T {
-        fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-            serde_json::to_writer(w, self).map_err(std::io::Error::other)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delta::spill::{Recorded, Spill};
+
+    fn head() -> Head {
+        Head::of(&"0".repeat(32), &"1".repeat(64))
+    }
 
     #[test]
     fn a_state_reads_back_and_a_damaged_one_is_refused() {
         let dir = tempfile::tempdir().expect("temp");
-        let items = vec![
+        let items = [
             Item {
                 path: "t/b".into(),
                 kind: EntryKind::File,
@@ -406,18 +332,27 @@ mod tests {
                 stamp: Stamp::default(),
             },
         ];
-        let s = TreeState::new(&"0".repeat(32), &"1".repeat(64), items);
-        assert_eq!(s.items[0].path, "t");
+        let mut spill = Spill::new().expect("spill");
+        items.iter().for_each(|i| spill.push(i).expect("push"));
         let path = dir.path().join("l.trees/x.jsonl");
-        s.save(&path).expect("save");
-        let back = TreeState::load(&path).expect("load").expect("some");
-        assert_eq!((back.head, back.items), (s.head.clone(), s.items.clone()));
+        Recorded::merge(vec![spill])
+            .expect("merge")
+            .save(head(), &path)
+            .expect("save");
+        let mut back = Reader::open(&path).expect("open").expect("some");
+        assert_eq!(back.head.bundle_id, head().bundle_id);
+        let mut read = Vec::new();
+        while let Some(item) = back.next_item().expect("item") {
+            read.push(item);
+        }
+        assert_eq!(read, [items[1].clone(), items[0].clone()]);
         let text = fs::read_to_string(&path)
             .unwrap()
             .replace("\"size\":3", "\"size\":4");
         fs::write(&path, text).unwrap();
-        let err = TreeState::load(&path).expect_err("damaged");
+        let reader = Reader::open(&path).expect("open").expect("some");
+        let err = reader.verified().err().expect("damaged");
         assert!(err.to_string().contains("damaged"), "{err}");
-        assert!(TreeState::load(&dir.path().join("none")).unwrap().is_none());
+        assert!(Reader::open(&dir.path().join("none")).unwrap().is_none());
     }
 }

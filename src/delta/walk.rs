@@ -9,16 +9,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::onto::refused;
-use super::spill::{Recorded, Spill};
+use super::spill::{failed, Recorded, Spill, Tally};
 use super::state::{Item, Reader, Stamp};
 use crate::error::{Error, IoContext, Result};
 use crate::format::delta::tree_order;
 use crate::format::manifest::EntryKind;
 use crate::format::names::escape;
-
-fn temp(e: std::io::Error) -> Error {
-    Error::io("writing", "the record of the tree (a temporary file)", e)
-}
 
 /// Every entry under `root`, in tree order, with its metadata; a link or
 /// special file, or a name that is not UTF-8, is an error naming it.
@@ -92,7 +88,7 @@ pub(super) fn check_tree(tree: &Path, mut base: Reader, rehash: bool) -> Result<
             tree.display()
         ))
     };
-    let mut checked = Spill::new().map_err(temp)?;
+    let mut checked = Spill::new().map_err(failed)?;
     let mut want = base.next_item()?;
     for found in walk(tree) {
         let (path, meta) = found?;
@@ -135,7 +131,7 @@ pub(super) fn check_tree(tree: &Path, mut base: Reader, rehash: bool) -> Result<
             EntryKind::File => Stamp::of(&meta),
             EntryKind::Folder => w.stamp,
         };
-        checked.push(&Item { stamp, ..w }).map_err(temp)?;
+        checked.push(&Item { stamp, ..w }).map_err(failed)?;
         want = base.next_item()?;
     }
     if let Some(w) = want {
@@ -170,8 +166,8 @@ fn walked_item(path: String, meta: &fs::Metadata, sha256: Option<String>) -> Ite
 /// base (`linked`, in tree order) keep the base's sha256; the delta's own
 /// are hashed (they are what changed, a small part).
 pub(super) fn built(staging: &Path, linked: Spill) -> Result<Recorded> {
-    let mut linked = linked.items().map_err(temp)?.peekable();
-    let mut out = Spill::new().map_err(temp)?;
+    let mut linked = linked.items().map_err(failed)?.peekable();
+    let mut out = Spill::new().map_err(failed)?;
     for found in walk(staging) {
         let (path, meta) = found?;
         crate::interrupt::check()?;
@@ -179,8 +175,8 @@ pub(super) fn built(staging: &Path, linked: Spill) -> Result<Recorded> {
             EntryKind::Folder => walked_item(path, &meta, None),
             EntryKind::File => {
                 let from_base = match linked.peek() {
-                    Some(Ok(l)) if l.path == path => linked.next().transpose().map_err(temp)?,
-                    Some(Err(_)) => return Err(temp(std::io::Error::other("unreadable"))),
+                    Some(Ok(l)) if l.path == path => linked.next().transpose().map_err(failed)?,
+                    Some(Err(_)) => return Err(failed(std::io::Error::other("unreadable"))),
                     _ => None,
                 };
                 let sha = match from_base {
@@ -190,16 +186,16 @@ pub(super) fn built(staging: &Path, linked: Spill) -> Result<Recorded> {
                 walked_item(path, &meta, sha)
             }
         };
-        out.push(&item).map_err(temp)?;
+        out.push(&item).map_err(failed)?;
     }
     if let Some(l) = linked.next() {
-        let l = l.map_err(temp)?;
+        let l = l.map_err(failed)?;
         return Err(refused(format!(
             "{} vanished from the new tree while it was being built",
             escape(&l.path)
         )));
     }
-    Recorded::merge(vec![out]).map_err(temp)
+    Recorded::merge(vec![out]).map_err(failed)
 }
 
 /// What the new tree will be, before anything is linked into `staging`
@@ -216,7 +212,7 @@ pub(super) fn predicted(
     let mut deleted = deleted.iter().peekable();
     let mut base = checked
         .read()
-        .map_err(temp)?
+        .map_err(failed)?
         .filter(|item| {
             let Ok(item) = item else { return true };
             while deleted
@@ -227,8 +223,7 @@ pub(super) fn predicted(
         })
         .peekable();
     let mut walked = walk(staging).peekable();
-    let mut digest = crate::format::entries::Digest::default();
-    let (mut files, mut folders, mut bytes) = (0u64, 0u64, 0u64);
+    let mut tally = Tally::default();
     loop {
         let from_walk = match (walked.peek(), base.peek()) {
             (None, None) => break,
@@ -252,17 +247,10 @@ pub(super) fn predicted(
             walked_item(path, &meta, sha)
         } else {
             let Some(item) = base.next() else { break };
-            item.map_err(temp)?
+            item.map_err(failed)?
         };
         crate::interrupt::check()?;
-        digest.update(&item.entry());
-        match item.kind {
-            EntryKind::File => {
-                files += 1;
-                bytes = bytes.saturating_add(item.size);
-            }
-            EntryKind::Folder => folders += 1,
-        }
+        tally.add(&item);
     }
-    Ok((digest.finish(), (files, folders, bytes)))
+    Ok(tally.finish())
 }

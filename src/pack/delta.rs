@@ -20,7 +20,7 @@ pub(super) fn delta_base(
     };
     let records = ledger
         .as_mut()
-        .map(|l| l.records_where(|_| true))
+        .map(|l| l.records_where(crate::delta::base::bears_on_bases))
         .transpose()?;
     let known = opts.ledger.as_deref().zip(records.as_deref());
     let channel = (opts.sender.as_deref(), opts.receiver.as_deref());
@@ -62,14 +62,7 @@ pub(super) fn save_tree(
     let Some(ledger) = &opts.ledger else {
         return;
     };
-    let head = crate::delta::state::Head {
-        format: String::new(),
-        bundle_id: bundle_id.to_string(),
-        manifest_sha256: manifest_sha256.to_string(),
-        tree_sha256: String::new(),
-        tree: None,
-        root: None,
-    };
+    let head = crate::delta::state::Head::of(bundle_id, manifest_sha256);
     let path = crate::delta::state::packed_path(ledger, bundle_id);
     if let Err(e) = state.save(head, &path) {
         crate::notice::notice(&format!(
@@ -89,9 +82,7 @@ pub(super) fn tree_and_delta(
     let Some(packed) = listed.items.take() else {
         return Ok((None, None));
     };
-    let state = Recorded::merge(vec![packed, kept]).map_err(|e| {
-        crate::error::Error::io("writing", "the record of the tree (a temporary file)", e)
-    })?;
+    let state = Recorded::merge(vec![packed, kept]).map_err(crate::delta::spill::failed)?;
     let delta = match base {
         Some(b) => Some(delta_record(&mut super::stages::lock(&b), &state, sealed)?),
         None => None,

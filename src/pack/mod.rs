@@ -238,7 +238,7 @@ pub fn pack(opts: &PackOptions, key: &SigningKey) -> Result<PackReport> {
     }
     if let (true, Some(l), Some(state)) = (record, &mut ledger, state) {
         delta::save_tree(opts, state, (&bundle_id, &sealed.manifest_sha256));
-        if let Ok(records) = l.records_where(|_| true) {
+        if let Ok(records) = l.records_where(base::bears_on_bases) {
             let channel = (opts.sender.as_deref(), opts.receiver.as_deref());
             base::prune(l.path(), &records, channel);
         }
@@ -430,10 +430,7 @@ fn write_payload(
     let writer = media::PartWriter::new(&opts.out_dir, &id.name, split);
     opts.progress.start("packing", 0);
     let (tx, rx) = std::sync::mpsc::sync_channel(LISTED_AHEAD / BATCH);
-    let kept = std::sync::Mutex::new(
-        Spill::new()
-            .map_err(|e| Error::io("writing", "the record of the tree (a temporary file)", e))?,
-    );
+    let kept = std::sync::Mutex::new(Spill::new().map_err(crate::delta::spill::failed)?);
     let (written, skipped) = std::thread::scope(|scope| {
         let kept = &kept;
         let lister = scope.spawn(move || list(opts, tx, tree.base.map(|b| (b, kept))));
@@ -550,9 +547,9 @@ fn list(
                     stamp: p.stamp,
                 })? {
                     // Unchanged since the base: recorded, not packed.
-                    stages::lock(kept).push(&item).map_err(|e| {
-                        Error::io("writing", "the record of the tree (a temporary file)", e)
-                    })?;
+                    stages::lock(kept)
+                        .push(&item)
+                        .map_err(crate::delta::spill::failed)?;
                     return Ok(());
                 }
             }

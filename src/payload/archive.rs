@@ -386,7 +386,7 @@ fn check_inner_manifest<R: BufRead>(
     let mismatch = |why: String| Error::ContentsMismatch {
         reason: format!("the deleted paths at the end of the inner manifest {why}"),
     };
-    if hex::encode(Sha256::digest(&rest)) != delta.deleted_sha256 {
+    if super::hashing::sha256_hex(&rest) != delta.deleted_sha256 {
         return Err(mismatch(
             "differ from the signed delta.deleted_sha256".into(),
         ));
