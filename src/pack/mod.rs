@@ -7,12 +7,15 @@
 //! every one of them is complete and fsynced, so an interrupted pack never
 //! leaves a bundle that looks complete.
 //!
-//! The rooms: `plan` lists the sources, `stages` makes the payload stream,
+//! The rooms: `plan` lists the sources, `load` reads and hashes them,
+//! `stages` makes the payload stream (`frames` compresses it),
 //! `seal` signs and commits (its read-back shared with [`crate::resplit`](mod@crate::resplit)); this module
 //! checks the request and runs them in order.
 
 mod delta;
+mod frames;
 mod listed;
+mod load;
 mod plan;
 mod preflight;
 mod seal;
@@ -100,16 +103,19 @@ pub struct PackOptions {
     pub delta: Option<crate::delta::base::DeltaRequest>,
 }
 
-/// zstd workers for this machine: one per core, at most four, when there
-/// are at least two cores (the reading, hashing and tar thread then hands
-/// compression to them); none on one core. `POUCH_ZSTD_WORKERS` overrides it
-/// (for benchmarks). Measured with bench/compare.sh; see the README.
+/// zstd workers for this machine, besides the compressing stage's own
+/// thread: none on two cores or fewer, where the pack's stages (loading,
+/// archive, compressing, encrypting, writing) already keep both busy and
+/// workers would only add the cost of their jobs' overlaps (on the mixed
+/// corpus 15 % more CPU, for a 7 % larger payload); else one per core
+/// beyond two, at most four. `POUCH_ZSTD_WORKERS` overrides it (for
+/// benchmarks). Measured with bench/compare.sh; see the README.
 pub fn default_zstd_workers() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
     std::env::var("POUCH_ZSTD_WORKERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if cores >= 2 { cores.min(4) } else { 0 })
+        .unwrap_or(cores.saturating_sub(2).min(4))
 }
 
 /// What pack wrote.
@@ -434,14 +440,10 @@ fn write_payload(
     let (written, skipped) = std::thread::scope(|scope| {
         let kept = &kept;
         let lister = scope.spawn(move || list(opts, tx, tree.base.map(|b| (b, kept))));
-        let listed = rx.into_iter().flat_map(|batch| {
-            let (entries, failed) = match batch {
-                Ok(entries) => (entries, None),
-                Err(e) => (Vec::new(), Some(Err(e))),
-            };
-            entries.into_iter().map(Ok).chain(failed)
-        });
-        let written = stages::write_payload(writer, listed, opts, (inner_mtime, tree));
+        let (loaded_tx, loaded_rx) = std::sync::mpsc::sync_channel(load::DEPTH);
+        scope.spawn(move || load::run(rx, loaded_tx));
+        let written =
+            stages::write_payload(writer, loaded_rx.into_iter(), opts, (inner_mtime, tree));
         let skipped = lister.join();
         (written, skipped)
     });

@@ -1,34 +1,33 @@
-//! The stream stages: `age(zstd(tar))` of a plan, made on three pipeline
-//! threads (and zstd's workers).
+//! The stream stages: `age(zstd(tar))` of the loaded files, made on four
+//! pipeline threads (and zstd's workers, on more than two cores).
 //!
-//! The calling thread reads and hashes each file into a tar whose zstd
-//! frames change level per entry; the next thread encrypts (age); the last
-//! hashes and writes. A source that changes while it is read fails the pack.
+//! The calling thread writes the files the loading stage read and hashed
+//! ([`super::load`]) into a tar; the next compresses it into zstd frames
+//! whose level changes per entry ([`super::frames`]); the next encrypts
+//! (age); the last hashes and writes. A source that changes while it is
+//! read fails the pack.
 
-use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-
+use super::frames::{self, INCOMPRESSIBLE_LEVEL};
 use super::listed::Listed;
+use super::load::{Batch, Contents, Feed, Piece};
 use super::plan::Planned;
 use super::PackOptions;
-use crate::error::{Error, IoContext, Result};
-use crate::format::manifest::{self, Entry, EntryKind, InnerManifest};
+use crate::error::{Error, Result};
+use crate::format::manifest::{self, Entry, InnerManifest};
 use crate::payload::archive::TarWriter;
 use crate::payload::crypto;
-use crate::payload::pipeline::{self, ChannelWriter};
+use crate::payload::pipeline;
 
 /// Writes `age(zstd(tar))` of the plan to `out`; returns the entries as
-/// packed (listed on disk) and `out`, flushed. Three stages on three
-/// threads: this one reads and hashes the files and makes the compressed
-/// archive; the next encrypts; the last hashes and writes (see
-/// [`crate::payload::pipeline`]).
+/// packed (listed on disk) and `out`, flushed. Four stages on four
+/// threads: this one makes the archive; the next compresses; the next
+/// encrypts; the last hashes and writes (see [`crate::payload::pipeline`]).
 pub(super) fn write_payload<W: Write + Send>(
     out: W,
-    plan: impl Iterator<Item = Result<Planned>>,
+    plan: impl Iterator<Item = Result<Batch>>,
     opts: &PackOptions,
     (inner_mtime, tree): (u64, Tree<'_>),
 ) -> Result<(Listed, W)> {
@@ -58,25 +57,32 @@ pub(super) fn write_payload<W: Write + Send>(
             let sealed = encrypted.finish().map_err(out_err)?;
             sealed.close().map_err(out_err)
         });
-        let produced = compress(chan_w, plan, opts, (inner_mtime, tree), out_err);
+        let (tar_out, zstd_in) = frames::hand_over(opts.level);
+        let workers = opts.zstd_workers;
+        let compressor =
+            scope.spawn(move || frames::compress(zstd_in, chan_w, workers).map_err(out_err));
+        let produced = archive(tar_out, plan, opts, (inner_mtime, tree), out_err);
         let stopped = |_| Error::Internal("the writing stage stopped unexpectedly".into());
+        let compressed = compressor.join().map_err(stopped)?;
         let encrypted = encrypter.join().map_err(stopped)?;
         let written = writer.join().map_err(stopped)?;
         // The writer's failure (a full disk, say) is the root cause of the
         // other stages' broken channels; an encrypting failure is the
-        // cause of the compressing stage's.
-        match (produced, encrypted, written) {
-            (_, _, Err(e)) | (_, Err(e), _) | (Err(e), _, _) => Err(e),
-            (Ok(entries), Ok(()), Ok(out)) => Ok((entries, out)),
+        // cause of the compressing stage's, and that of the archive's.
+        // The archive's own failure (a source that changed) comes before
+        // the compressing stage's, which only sees the archive cut.
+        match (produced, compressed, encrypted, written) {
+            (_, _, _, Err(e)) | (_, _, Err(e), _) | (Err(e), _, _, _) | (_, Err(e), _, _) => Err(e),
+            (Ok(entries), Ok(()), Ok(()), Ok(out)) => Ok((entries, out)),
         }
     })
 }
 
-/// The first stage: reads and hashes the files into a zstd-compressed tar
-/// sent down the channel; returns the entries as packed.
-fn compress(
-    chan: ChannelWriter,
-    plan: impl Iterator<Item = Result<Planned>>,
+/// The archive's stage: writes the loaded files into a tar handed to the
+/// compressing stage; returns the entries as packed.
+fn archive(
+    out: frames::TarOut,
+    plan: impl Iterator<Item = Result<Batch>>,
     opts: &PackOptions,
     (inner_mtime, tree): (u64, Tree<'_>),
     out_err: &dyn Fn(io::Error) -> Error,
@@ -86,36 +92,46 @@ fn compress(
     if tree.record {
         listed.items = Some(crate::delta::spill::Spill::new().map_err(list_err)?);
     }
-    let mut tar =
-        TarWriter::new(Frames::new(chan, opts.level, opts.zstd_workers).map_err(out_err)?);
-    for p in plan {
-        let p = p?;
+    let mut tar = TarWriter::new(out);
+    let mut feed = Feed::new(plan);
+    while let Some(piece) = feed.next_piece() {
         crate::interrupt::check()?;
-        match p.kind {
-            EntryKind::Folder => {
+        let Piece::Entry(p, contents) = piece? else {
+            return Err(Error::Internal("file data outside a file".into()));
+        };
+        let sha = match contents {
+            Contents::Folder => {
                 tar.folder(&p.path, p.mtime).map_err(out_err)?;
                 record(&mut listed, &p, None).map_err(list_err)?;
                 listed.push(&Entry::folder(p.path)).map_err(list_err)?;
+                continue;
             }
-            EntryKind::File => {
+            Contents::Whole(range, sha) => {
                 opts.progress.item(&p.path);
-                // Already-compressed files (photos, PDFs, archives) go into a
-                // frame at a fast level: compressing them again costs time
+                tar.inner_mut().switch(opts.level).map_err(out_err)?;
+                let data = feed.bytes(range);
+                tar.file(&p.path, p.size, p.executable, p.mtime, data)
+                    .map_err(out_err)?;
+                opts.progress.advance(p.size);
+                sha
+            }
+            Contents::Pieces(incompressible) => {
+                opts.progress.item(&p.path);
+                // Already-compressed files (photos, PDFs, archives) go into
+                // a frame at a fast level: compressing them again costs time
                 // and saves nothing. Stock zstd reads the concatenation.
-                let level = if opts.level > 1 && p.size >= ADAPTIVE_MIN && incompressible(&p.source)
-                {
-                    INCOMPRESSIBLE_LEVEL
-                } else {
-                    opts.level
+                let level = match incompressible && opts.level > 1 {
+                    true => INCOMPRESSIBLE_LEVEL,
+                    false => opts.level,
                 };
                 tar.inner_mut().switch(level).map_err(out_err)?;
-                let sha = append_file(&mut tar, &p, out_err, &opts.progress)?;
-                record(&mut listed, &p, Some(&sha)).map_err(list_err)?;
-                listed
-                    .push(&Entry::file(p.path, p.size, sha, p.executable))
-                    .map_err(list_err)?;
+                append_pieces(&mut tar, &p, &mut feed, out_err, &opts.progress)?
             }
-        }
+        };
+        record(&mut listed, &p, Some(&sha)).map_err(list_err)?;
+        listed
+            .push(&Entry::file(p.path, p.size, sha, p.executable))
+            .map_err(list_err)?;
     }
     tar.inner_mut().switch(opts.level).map_err(out_err)?;
     let head = InnerManifest::head();
@@ -135,9 +151,9 @@ fn compress(
         head.as_bytes().chain(tables).chain(deleted.as_bytes()),
     )
     .map_err(out_err)?;
-    let frames = tar.finish().map_err(out_err)?;
-    let chan = frames.finish().map_err(out_err)?;
-    chan.close().map_err(out_err)?;
+    tar.finish()
+        .and_then(frames::TarOut::close)
+        .map_err(out_err)?;
     Ok(listed)
 }
 
@@ -169,218 +185,33 @@ fn record(listed: &mut Listed, p: &Planned, sha: Option<&String>) -> io::Result<
     Ok(())
 }
 
-/// The zstd window: 8 MiB (see [`Frames::encoder`]).
-const WINDOW_LOG: u32 = 23;
-
-/// The level of a frame for an already-compressed file: one of zstd's fast
-/// levels, which spend less time looking for repeats that are not there
-/// (on the mixed corpus 6 % less pack time than level 1, for 0.7 % more
-/// payload). Every zstd decoder reads such frames.
-const INCOMPRESSIBLE_LEVEL: i32 = -3;
-
-/// Files smaller than this are compressed at the chosen level whatever they hold.
-const ADAPTIVE_MIN: u64 = 1 << 20;
-
-/// Whether a file looks already compressed: its first 128 KiB shrink by
-/// less than 3 % at zstd level 1. Cheap, and read from the page
-/// cache again right after.
-fn incompressible(path: &Path) -> bool {
-    use std::os::unix::fs::FileExt;
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
-    let mut sample = vec![0u8; 128 * 1024];
-    let Ok(n) = file.read_at(&mut sample, 0) else {
-        return false;
-    };
-    sample.truncate(n);
-    zstd::bulk::compress(&sample, 1).is_ok_and(|c| c.len() * 100 > n * 97)
-}
-
-/// A zstd stream made of frames whose level can change between entries:
-/// [`Frames::switch`] ends the current frame and starts the next at another
-/// level. Concatenated frames are one valid zstd stream. One compression
-/// context serves every frame, so its workers and buffers are made once.
-struct Frames {
-    writer: Option<Writer>,
-    level: i32,
-}
-
-type Writer = zstd::stream::zio::Writer<ChannelWriter, zstd::stream::raw::Encoder<'static>>;
-
-impl Frames {
-    fn new(chan: ChannelWriter, level: i32, workers: u32) -> io::Result<Frames> {
-        use zstd::zstd_safe::CParameter;
-        let mut e = zstd::stream::raw::Encoder::new(level)?;
-        e.set_parameter(CParameter::ChecksumFlag(true))?;
-        // An 8 MiB window (zstd's default at level 3 is 2 MiB) finds the
-        // repeats between files that a tree of reports and logs is full
-        // of; every zstd decoder takes windows up to 128 MiB by default.
-        e.set_parameter(CParameter::WindowLog(WINDOW_LOG))?;
-        if workers > 0 {
-            e.set_parameter(CParameter::NbWorkers(workers))?;
-            // Small jobs keep the workers' buffers, and so pouch's memory,
-            // small; each job starts from the 4 MiB before it (overlap 8:
-            // half the window), so that small jobs lose little of it.
-            e.set_parameter(CParameter::JobSize(2 << 20))?;
-            e.set_parameter(CParameter::OverlapSizeLog(8))?;
-        }
-        Ok(Frames {
-            writer: Some(Writer::new(chan, e)),
-            level,
-        })
-    }
-
-    /// Continues at `level`: a new frame if it differs from the current one.
-    fn switch(&mut self, level: i32) -> io::Result<()> {
-        use zstd::stream::raw::Operation;
-        if level == self.level {
-            return Ok(());
-        }
-        let (chan, mut e) = self.finish_frame()?;
-        // Between frames the context takes a new level and keeps the rest.
-        e.reinit()?;
-        e.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))?;
-        self.writer = Some(Writer::new(chan, e));
-        self.level = level;
-        Ok(())
-    }
-
-    fn finish_frame(&mut self) -> io::Result<(ChannelWriter, zstd::stream::raw::Encoder<'static>)> {
-        let mut w = self.writer.take().ok_or_else(finished)?;
-        w.finish()?;
-        Ok(w.into_inner())
-    }
-
-    /// Ends the last frame; returns the channel.
-    fn finish(mut self) -> io::Result<ChannelWriter> {
-        Ok(self.finish_frame()?.0)
-    }
-}
-
-fn finished() -> io::Error {
-    io::Error::other("zstd stream already finished")
-}
-
-impl Write for Frames {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.writer.as_mut().ok_or_else(finished)?.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.writer {
-            Some(w) => w.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Streams one file into the tar, hashing it, and makes sure it did not
-/// change while it was read.
-fn append_file<W: Write>(
+/// Streams the file just begun into the tar as its pieces come; returns
+/// its sha256.
+fn append_pieces<W: Write, I: Iterator<Item = Result<Batch>>>(
     tar: &mut TarWriter<W>,
     p: &Planned,
+    feed: &mut Feed<I>,
     out_err: &dyn Fn(io::Error) -> Error,
     progress: &crate::progress::Handle,
 ) -> Result<String> {
-    let changed = |what: &str| Error::BadSource {
-        path: p.source.clone(),
-        reason: format!("{what} while being packed; pack again when it is no longer being written"),
-    };
-    let file = File::open(&p.source).doing("opening", &p.source)?;
-    let before = file
-        .metadata()
-        .doing("reading the metadata of", &p.source)?;
-    if !before.is_file() || (before.dev(), before.ino()) != p.ino || before.len() != p.size {
-        return Err(changed("changed"));
-    }
-    let mut reader = ExactReader {
-        inner: file,
-        remaining: p.size,
-        hasher: Sha256::new(),
-        failure: None,
-        progress: progress.clone(),
-    };
+    let mut data = feed.contents(p.size, progress);
     // Large reads: io::copy inside the tar writer reads through the
-    // buffer, so each file is read in 1 MiB requests, not 8 KiB ones.
+    // buffer, so each piece is copied in one request, not 8 KiB ones.
     let capacity = (p.size.min(1 << 20) as usize).max(8 * 1024);
     let written = tar.file(
         &p.path,
         p.size,
         p.executable,
         p.mtime,
-        std::io::BufReader::with_capacity(capacity, &mut reader),
+        std::io::BufReader::with_capacity(capacity, &mut data),
     );
-    if let Some(f) = reader.failure.take() {
-        return Err(match f {
-            Failure::Shrank => changed("shrank"),
-            Failure::Read(e) => Error::io("reading", &p.source, e),
-            Failure::Interrupted => Error::Interrupted,
-        });
+    if let Some(e) = data.failure.take() {
+        return Err(e);
     }
     written.map_err(out_err)?;
-    // A file that grew, shrank or was rewritten since it was opened has
-    // another size, modification or change time now.
-    let after = reader
-        .inner
-        .metadata()
-        .doing("reading the metadata of", &p.source)?;
-    if after.len() != before.len()
-        || after.modified().ok() != before.modified().ok()
-        || after.ctime() != before.ctime()
-    {
-        return Err(changed("changed"));
-    }
-    Ok(hex::encode(reader.hasher.finalize()))
-}
-
-enum Failure {
-    Shrank,
-    Read(io::Error),
-    Interrupted,
-}
-
-/// Yields exactly `remaining` bytes of a file, hashing them, and remembers
-/// why it failed so that a source problem is not blamed on the output.
-struct ExactReader {
-    inner: File,
-    remaining: u64,
-    hasher: Sha256,
-    failure: Option<Failure>,
-    progress: crate::progress::Handle,
-}
-
-impl Read for ExactReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 || buf.is_empty() {
-            return Ok(0);
-        }
-        if crate::interrupt::check().is_err() {
-            self.failure = Some(Failure::Interrupted);
-            return Err(io::Error::other(crate::progress::INTERRUPTED));
-        }
-        let want = (buf.len() as u64).min(self.remaining) as usize;
-        let n = match self.inner.read(&mut buf[..want]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
-            Err(e) => {
-                let copy = io::Error::new(e.kind(), e.to_string());
-                self.failure = Some(Failure::Read(e));
-                return Err(copy);
-            }
-        };
-        if n == 0 {
-            self.failure = Some(Failure::Shrank);
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "source file shrank",
-            ));
-        }
-        self.hasher.update(&buf[..n]);
-        self.remaining -= n as u64;
-        self.progress.advance(n as u64);
-        Ok(n)
-    }
+    data.sha256
+        .take()
+        .ok_or_else(|| Error::Internal("a file's sha256 did not come".into()))
 }
 
 #[cfg(test)]
@@ -391,7 +222,7 @@ mod tests {
     use crate::pack::plan::plan;
     use crate::pack::DEFAULT_LEVEL;
 
-    fn opts(out: &Path) -> PackOptions {
+    fn opts(out: &std::path::Path) -> PackOptions {
         PackOptions {
             out_dir: out.to_path_buf(),
             recipients: vec![crypto::Recipient::X25519(
@@ -402,23 +233,59 @@ mod tests {
         }
     }
 
+    /// The plan's batches as the loading stage makes them.
+    fn loaded(plan: &[Planned]) -> impl Iterator<Item = Result<Batch>> {
+        let (listed_tx, listed_rx) = std::sync::mpsc::sync_channel(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel(crate::pack::load::DEPTH);
+        listed_tx.send(Ok(plan.to_vec())).expect("send");
+        drop(listed_tx);
+        std::thread::spawn(move || crate::pack::load::run(listed_rx, tx));
+        rx.into_iter()
+    }
+
     #[test]
     fn a_file_that_changes_after_listing_fails_the_pack() {
-        let (dir, src) = crate::scratch::tree(&[("a.txt", "original content")]);
+        // A small file travels whole, a large one in pieces: both checked.
+        let large = "x".repeat(3 << 20);
+        let (dir, src) = crate::scratch::tree(&[("a.txt", "original content"), ("b.bin", &large)]);
         let (plan, _) =
             plan(std::slice::from_ref(&src), false, None, &Default::default()).expect("plan");
-        for new in ["short", "original content, grown"] {
-            fs::write(src.join("a.txt"), new).expect("rewrite");
+        let cases = [
+            ("a.txt", "short".to_string()),
+            ("a.txt", "original content, grown".to_string()),
+            ("b.bin", "y".repeat((3 << 20) - 1)),
+            ("b.bin", "z".repeat((3 << 20) + 1)),
+        ];
+        for (name, new) in cases {
+            let old = fs::read(src.join(name)).expect("read");
+            fs::write(src.join(name), new).expect("rewrite");
             let mut out = tempfile::tempfile().expect("out");
-            let listed = plan.iter().cloned().map(Ok);
-            let Err(err) = write_payload(&mut out, listed, &opts(dir.path()), (0, Tree::default()))
-            else {
+            let Err(err) = write_payload(
+                &mut out,
+                loaded(&plan),
+                &opts(dir.path()),
+                (0, Tree::default()),
+            ) else {
                 panic!("a changed file must fail the pack");
             };
             assert!(
-                matches!(&err, Error::BadSource { path, reason } if path.ends_with("a.txt") && reason.contains("changed")),
+                matches!(&err, Error::BadSource { path, reason } if path.ends_with(name) && reason.contains("changed")),
                 "{err}"
             );
+            fs::write(src.join(name), old).expect("restore");
         }
+        let mut out = tempfile::tempfile().expect("out");
+        let (listed, _) = write_payload(
+            &mut out,
+            loaded(&plan),
+            &opts(dir.path()),
+            (0, Tree::default()),
+        )
+        .expect("the tree as listed packs");
+        assert_eq!(
+            listed.counts,
+            (2, 1, 16 + (3 << 20)),
+            "both files and their folder"
+        );
     }
 }

@@ -52,7 +52,7 @@ SOURCE_DATE_EPOCH
 The time pack records instead of now, for reproducible bundles.
 .TP
 POUCH_ZSTD_WORKERS
-zstd worker threads for pack (default: one per core, at most four).
+zstd worker threads for pack besides its compressing thread (default: one per core beyond two, at most four).
 .SH FILES
 .TP
 $POUCH_HOME/config.toml
