@@ -233,9 +233,23 @@ fn changed(source: &Path, what: &str) -> Error {
 }
 
 /// The file to pack, opened, and its metadata: still the regular file of
-/// the size that was listed.
+/// the size that was listed. A FIFO or a device put in its place since
+/// (or a symbolic link to one) is opened without blocking or following,
+/// and refused before anything is read, so that no one who can write in
+/// the tree can hang the pack.
 fn opened(p: &Planned) -> Result<(File, std::fs::Metadata)> {
-    let file = File::open(&p.source).doing("opening", &p.source)?;
+    use rustix::fs::OFlags;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW).bits() as i32)
+        .open(&p.source)
+        .map_err(
+            |e| match e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                true => changed(&p.source, "became a symbolic link"),
+                false => Error::io("opening", &p.source, e),
+            },
+        )?;
     let before = file
         .metadata()
         .doing("reading the metadata of", &p.source)?;

@@ -243,6 +243,15 @@ mod tests {
         rx.into_iter()
     }
 
+    /// The error packing `plan` fails with; `what` says what should fail it.
+    fn fails(plan: &[Planned], dir: &std::path::Path, what: &str) -> Error {
+        let mut out = tempfile::tempfile().expect("out");
+        match write_payload(&mut out, loaded(plan), &opts(dir), (0, Tree::default())) {
+            Err(err) => err,
+            Ok(_) => panic!("{what} must fail the pack"),
+        }
+    }
+
     #[test]
     fn a_file_that_changes_after_listing_fails_the_pack() {
         // A small file travels whole, a large one in pieces: both checked.
@@ -259,21 +268,40 @@ mod tests {
         for (name, new) in cases {
             let old = fs::read(src.join(name)).expect("read");
             fs::write(src.join(name), new).expect("rewrite");
-            let mut out = tempfile::tempfile().expect("out");
-            let Err(err) = write_payload(
-                &mut out,
-                loaded(&plan),
-                &opts(dir.path()),
-                (0, Tree::default()),
-            ) else {
-                panic!("a changed file must fail the pack");
-            };
+            let err = fails(&plan, dir.path(), "a changed file");
             assert!(
                 matches!(&err, Error::BadSource { path, reason } if path.ends_with(name) && reason.contains("changed")),
                 "{err}"
             );
             fs::write(src.join(name), old).expect("restore");
         }
+        // A FIFO or a symbolic link put in a listed file's place is refused
+        // without blocking on it or following it.
+        for swap in ["fifo", "symlink"] {
+            let path = src.join("a.txt");
+            let old = fs::read(&path).expect("read");
+            fs::remove_file(&path).expect("remove");
+            match swap {
+                "fifo" => rustix::fs::mkfifoat(
+                    rustix::fs::CWD,
+                    &path,
+                    rustix::fs::Mode::from_raw_mode(0o644),
+                )
+                .expect("mkfifo"),
+                _ => std::os::unix::fs::symlink("/dev/zero", &path).expect("symlink"),
+            }
+            let err = fails(&plan, dir.path(), swap);
+            assert!(
+                matches!(&err, Error::BadSource { path, .. } if path.ends_with("a.txt")),
+                "{swap}: {err}"
+            );
+            fs::remove_file(&path).expect("remove");
+            fs::write(&path, old).expect("restore");
+        }
+        // Listed again: the restored file is another inode.
+        let (plan, _) =
+            crate::pack::plan::plan(std::slice::from_ref(&src), false, None, &Default::default())
+                .expect("plan");
         let mut out = tempfile::tempfile().expect("out");
         let (listed, _) = write_payload(
             &mut out,
