@@ -141,7 +141,7 @@ pub(super) fn compress(input: ZstdIn, chan: ChannelWriter, workers: u32) -> io::
     Err(io::Error::other("the archive ended early"))
 }
 
-/// The zstd window: 8 MiB (see [`Frames::encoder`]).
+/// The zstd window: 8 MiB (see [`Frames::new`]).
 const WINDOW_LOG: u32 = 23;
 
 /// The level of a frame for an already-compressed file: one of zstd's fast
@@ -154,7 +154,7 @@ pub(super) const INCOMPRESSIBLE_LEVEL: i32 = -3;
 /// [`Frames::switch`] ends the current frame and starts the next at another
 /// level. Concatenated frames are one valid zstd stream. One compression
 /// context serves every frame, so its workers and buffers are made once.
-pub(super) struct Frames {
+struct Frames {
     writer: Option<Writer>,
     level: i32,
 }
