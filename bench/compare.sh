@@ -39,6 +39,7 @@ run_corpus() { # name, source folder
   local name=$1 src=$2 out=$work/out i lbl o tool
   results=$work/results-$name.txt; : > "$results"
   echo "== corpus $name: $(du -sh --apparent-size "$src" | cut -f1), $(find "$src" -type f | wc -l) files; $(nproc) cores"
+  size_warm "$src"
   for i in $(seq 0 "$pairs"); do
     rm -rf "$out"
     lbl=run; ((i == 0)) && lbl=warmup

@@ -60,6 +60,23 @@ t() { # label, command...
   printf '%s %d.%06d %s\n' "$label" $((us / 1000000)) $((us % 1000000)) "$(tail -n 1 "$state/time.out")" >> "$results"
 }
 
+# The memory a pack or unpack of SRC may take: its size on disk (whole
+# pages), a quarter more for inodes and buffers, and 256 MiB. Sets
+# $warm_kib for warm_memory; call it once per source.
+size_warm() { # src
+  warm_kib=$(($(du -sk "$1" | cut -f1) * 5 / 4 + (256 << 10)))
+}
+
+# Touches $warm_kib KiB of memory (at most what is free, less 2 GiB) and
+# frees it, so that the timed command finds warm pages whatever ran before
+# it; see bench/warm.py. BENCH_COLD=1 skips it (to see the cold figures).
+warm_memory() {
+  [[ -n ${BENCH_COLD:-} || -z ${warm_kib:-} ]] && return 0
+  local avail
+  avail=$(awk '/^MemAvailable:/ { print $2 - 2097152 }' /proc/meminfo)
+  python3 "$root/bench/warm.py" $((warm_kib < avail ? warm_kib : avail))
+}
+
 # One timed operation. TOOL is pouch, pipe (tar | zstd -3 -T0 | age), rage
 # (the same pipeline with rage) or mlar (ANSSI's MLA); OP is pack, unpack,
 # verify (no key) or verifyi (with the identity). The bundle goes to
@@ -74,8 +91,8 @@ op() { # label tool op src out
   parent=$(dirname "$src") base=$(basename "$src")
   [[ $tool == rage ]] && age=rage
   case $o in
-    pack) rm -rf "$b"; mkdir -p "$b" ;;
-    unpack) rm -rf "$u"; mkdir -p "$u" ;;
+    pack) rm -rf "$b"; mkdir -p "$b"; warm_memory ;;
+    unpack) rm -rf "$u"; mkdir -p "$u"; warm_memory ;;
   esac
   case $tool-$o in
     pouch-pack) t "$label-pack-pouch" "$pouch" pack "$src" -o "$b" --name b -r "$recipient" -s "$keys/k.minisign.key" --no-verify-after-write ;;

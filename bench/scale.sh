@@ -105,6 +105,7 @@ run_size() { # kind (files, stream), n (files, or MiB)
   src=$loc/corpus/$name out=$loc/out-$name
   if [[ $kind == files ]]; then python3 bench/corpus.py --files "$n" "$src"; else python3 bench/corpus.py --stream "$n" "$src"; fi
   results=$state/scale-$name.txt; : > "$results"
+  size_warm "$src"
   local what="one file of $n MiB"
   [[ $kind == files ]] && what="$n files, $(du -sh --apparent-size "$src" | cut -f1)"
   echo "== $name: $what; in $loc; $(nproc) cores; $pairs run(s) each; ${tools[*]}"
