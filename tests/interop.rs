@@ -275,3 +275,60 @@ fn pouch_keys_work_with_stock_tools() {
         minisign_verify(&plain, &sig, &public),
     );
 }
+
+/// pouch's age payload (its own STREAM over ring's ChaCha20-Poly1305) and
+/// stock `age` read each other's files at every length where the chunking
+/// has an edge: empty, one byte, a chunk less one, exactly one and two
+/// chunks of 64 KiB, one more byte, and many chunks.
+#[test]
+fn stock_age_and_pouchs_payload_stream_read_each_other() {
+    use pouch::payload::crypto;
+    use std::io::{Read, Write};
+    let age = require("age");
+    let w = World::new();
+    let k = w.keys("reader");
+    let identities = crypto::read_identity_file(&k.identity).expect("identity");
+    let recipients = [crypto::parse_recipient(&k.recipient).expect("recipient")];
+    const CHUNK: usize = 64 << 10;
+    for len in [
+        0,
+        1,
+        CHUNK - 1,
+        CHUNK,
+        CHUNK + 1,
+        2 * CHUNK,
+        2 * CHUNK + 1,
+        40 * CHUNK + 3,
+    ] {
+        let plain = common::noise(len, len as u64 + 1);
+        let plain_path = w.write(format!("plain-{len}"), &plain);
+
+        // Stock age seals, pouch opens.
+        let by_age = w.join(format!("by-age-{len}.age"));
+        let enc = args!(Command::new(&age); "-e", "-r", &k.recipient, "-o", &by_age, &plain_path);
+        ok("age -e", run(enc));
+        let file = fs::read(&by_age).expect("read");
+        let mut opened = Vec::new();
+        crypto::open(file.as_slice(), &identities)
+            .unwrap_or_else(|_| panic!("pouch opens stock age's {len} bytes"))
+            .read_to_end(&mut opened)
+            .expect("pouch reads the payload");
+        assert!(
+            opened == plain,
+            "{len} bytes sealed by age: pouch read other bytes"
+        );
+
+        // pouch seals, stock age opens.
+        let mut sealed = Vec::new();
+        let mut writer = crypto::encrypt(&recipients, &mut sealed).expect("encrypt");
+        writer.write_all(&plain).expect("write");
+        writer.finish().expect("finish");
+        let by_pouch = w.write(format!("by-pouch-{len}.age"), &sealed);
+        let dec = args!(Command::new(&age); "-d", "-i", &k.identity, &by_pouch);
+        let out = ok("age -d", run(dec));
+        assert!(
+            out.stdout == plain,
+            "{len} bytes sealed by pouch: age read other bytes"
+        );
+    }
+}

@@ -4,6 +4,8 @@
 
 use std::io::Write;
 
+use age_core::format::AgeStanza;
+
 use crate::format::manifest::{KIND_PQ, KIND_X25519};
 
 /// The largest age header pouch reads: room for hundreds of post-quantum
@@ -119,18 +121,72 @@ impl Write for HeaderTap {
 /// Parses the stanzas at the start of a v1 header's body (after its first
 /// line) with age-core's strict parser: their tags and what follows them,
 /// or `None` when one is malformed.
-pub(crate) fn strict_stanzas(mut body: &[u8]) -> Option<(Vec<String>, &[u8])> {
-    let mut tags = Vec::new();
+pub(crate) fn strict_stanzas(body: &[u8]) -> Option<(Vec<String>, &[u8])> {
+    let (stanzas, rest) = parse_stanzas(body)?;
+    Some((stanzas.iter().map(tag_of).collect(), rest))
+}
+
+fn parse_stanzas(mut body: &[u8]) -> Option<(Vec<AgeStanza<'_>>, &[u8])> {
+    let mut stanzas = Vec::new();
     while body.starts_with(b"-> ") {
         let (tail, stanza) = age_core::format::read::age_stanza(body).ok()?;
-        if is_grease(&stanza) {
-            tags.push(GREASE.to_string());
-        } else {
-            tags.push(stanza.tag.to_string());
-        }
+        stanzas.push(stanza);
         body = tail;
     }
-    Some((tags, body))
+    Some((stanzas, body))
+}
+
+/// The name pouch gives a stanza's tag: [`GREASE`] for a grease stanza.
+fn tag_of(stanza: &AgeStanza<'_>) -> String {
+    match is_grease(stanza) {
+        true => GREASE.to_string(),
+        false => stanza.tag.to_string(),
+    }
+}
+
+/// The length of a v1 header's MAC, base64-encoded.
+const ENCODED_MAC_BYTES: usize = 43;
+
+/// A v1 header, parsed strictly: what unwrapping the file key and checking
+/// the MAC need.
+pub(crate) struct V1Header {
+    /// The recipient stanzas, in order.
+    pub stanzas: Vec<age_core::format::Stanza>,
+    /// Their tags, as [`stanza_tags`] gives them.
+    pub tags: Vec<String>,
+    /// The header's MAC.
+    pub mac: [u8; 32],
+    /// How many of the header's first bytes the MAC covers: all up to and
+    /// including `---`.
+    pub covered: usize,
+}
+
+/// Parses a whole v1 header as [`read_header`] returns it: the version
+/// line, one or more stanzas in age-core's strict form, and a MAC line of exactly
+/// `--- `, 43 characters of canonical base64 and a newline. `None` when any
+/// of it is malformed.
+pub(crate) fn parse_v1(header: &[u8]) -> Option<V1Header> {
+    use base64::Engine;
+    let (stanzas, rest) = parse_stanzas(header.strip_prefix(AGE_V1)?)?;
+    if stanzas.is_empty() {
+        return None;
+    }
+    let encoded = rest.strip_prefix(b"--- ")?.strip_suffix(b"\n")?;
+    if encoded.len() != ENCODED_MAC_BYTES {
+        return None;
+    }
+    // The engine refuses padding and non-canonical final characters.
+    let mac = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(encoded)
+        .ok()?
+        .try_into()
+        .ok()?;
+    Some(V1Header {
+        tags: stanzas.iter().map(tag_of).collect(),
+        stanzas: stanzas.into_iter().map(Into::into).collect(),
+        mac,
+        covered: header.len() - ENCODED_MAC_BYTES - 2,
+    })
 }
 
 /// The name [`stanza_tags`] gives a grease stanza. It holds a space, which no
@@ -142,7 +198,7 @@ pub const GREASE: &str = "grease stanza";
 /// tag of 1 to 8 printable characters followed by `-grease`, at most 4
 /// arguments of 1 to 8 printable characters, and a body of at most 100 bytes.
 /// No identity of age, rage, typage or pouch unwraps such a stanza.
-fn is_grease(stanza: &age_core::format::AgeStanza<'_>) -> bool {
+fn is_grease(stanza: &AgeStanza<'_>) -> bool {
     let short = |s: &str| (1..=8).contains(&s.len()) && s.bytes().all(|b| (33..=126).contains(&b));
     let Some(prefix) = stanza.tag.strip_suffix("-grease") else {
         return false;
