@@ -532,7 +532,12 @@ impl Bundle {
         // is dropped; the caller finishes the payload hash.
         let (payload_w, payload_r) = pipeline::channel();
         let (plain_w, plain_r) = pipeline::channel();
-        let (tar_w, tar_r) = pipeline::channel();
+        // The sink may keep the archive's chunks a while (its writing
+        // stage writes files from them): room for its batches in flight.
+        let (tar_w, mut tar_r) = pipeline::with_spare(crate::payload::handoff::DEPTH);
+        if let Some(to) = sink.published() {
+            tar_r.publish(to);
+        }
         std::thread::scope(|scope| {
             scope.spawn(move || pipeline::pump(payload, payload_w));
             let (plaintext, tags) =

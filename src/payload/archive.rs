@@ -95,6 +95,12 @@ pub trait Sink {
     fn write(&mut self, bytes: &[u8]) -> Result<()>;
     /// Ends the file begun last; `mtime` is from the archive (seconds since the epoch).
     fn end_file(&mut self, mtime: u64) -> Result<()>;
+    /// Where the reader of the archive may publish the chunk its data lies
+    /// in ([`crate::payload::pipeline::ChannelReader::publish`]), for a sink
+    /// that keeps chunks rather than copy what [`Sink::write`] is given.
+    fn published(&self) -> Option<crate::payload::pipeline::Published> {
+        None
+    }
 }
 
 /// A sink that keeps nothing: for verifying without writing.

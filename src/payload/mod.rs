@@ -8,7 +8,7 @@ pub mod crypto;
 pub mod handoff;
 pub mod hashing;
 pub mod header;
-pub(crate) mod pipeline;
+pub mod pipeline;
 pub mod pq;
 pub mod stream;
 pub mod strict_tar;

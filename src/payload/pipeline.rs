@@ -5,9 +5,15 @@
 //! age on one and zstd, tar, entry hashing and writing on the other. The
 //! channel holds at most [`DEPTH`] chunks of [`CHUNK`] bytes, so memory stays
 //! flat whatever the bundle's size.
+//!
+//! A chunk's memory is reused, never freed: the reader hands each chunk it
+//! is done with back to the writer. A reader may also publish the chunk it
+//! reads ([`ChannelReader::publish`]), so that the next stage keeps chunks
+//! rather than copying what they hold.
 
 use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 /// Bytes per chunk sent between the stages.
 pub const CHUNK: usize = 1 << 20;
@@ -25,7 +31,16 @@ pub fn channel() -> (ChannelWriter, ChannelReader) {
 /// `depth + 2` chunks: those in flight, the one being filled and the one
 /// being read.
 pub fn with_depth(depth: usize) -> (ChannelWriter, ChannelReader) {
-    let pool = depth + 2;
+    with_pool(depth, depth + 2)
+}
+
+/// [`channel`], with `spare` chunks more than it needs, for a reader whose
+/// chunks are kept a while after it read them (see [`ChannelReader::publish`]).
+pub fn with_spare(spare: usize) -> (ChannelWriter, ChannelReader) {
+    with_pool(DEPTH, DEPTH + 2 + spare)
+}
+
+fn with_pool(depth: usize, pool: usize) -> (ChannelWriter, ChannelReader) {
     let (tx, rx) = sync_channel(depth);
     let (back_tx, back_rx) = sync_channel(pool);
     (
@@ -39,12 +54,53 @@ pub fn with_depth(depth: usize) -> (ChannelWriter, ChannelReader) {
         },
         ChannelReader {
             rx,
-            current: Vec::new(),
+            current: Arc::new(Shared::new(Vec::new(), back_tx.clone())),
             pos: 0,
             back: back_tx,
+            published: None,
         },
     )
 }
+
+/// A chunk the reading end has received. Its memory goes back to the
+/// writing end, to be filled again, when the last holder drops it: the
+/// reader when it moves on, and whoever it was published to.
+pub struct Shared {
+    bytes: Vec<u8>,
+    home: SyncSender<Vec<u8>>,
+}
+
+impl Shared {
+    fn new(bytes: Vec<u8>, home: SyncSender<Vec<u8>>) -> Shared {
+        Shared { bytes, home }
+    }
+
+    /// The chunk's data.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Where `part` lies in this chunk, if it is a part of it (the same
+    /// memory, not only the same bytes).
+    pub fn range_of(&self, part: &[u8]) -> Option<std::ops::Range<usize>> {
+        let base = self.bytes.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).checked_sub(base)?;
+        let end = start.checked_add(part.len())?;
+        (end <= self.bytes.len()).then_some(start..end)
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let bytes = std::mem::take(&mut self.bytes);
+        if bytes.capacity() >= CHUNK {
+            let _ = self.home.try_send(bytes);
+        }
+    }
+}
+
+/// Where a reader publishes the chunk it is reading, see [`ChannelReader::publish`].
+pub type Published = Arc<Mutex<Option<Arc<Shared>>>>;
 
 /// The writing end: collects bytes into chunks and sends them. Dropping it
 /// (or [`ChannelWriter::close`]) ends the stream; an error sent with
@@ -153,9 +209,21 @@ impl Write for ChannelWriter {
 /// The reading end.
 pub struct ChannelReader {
     rx: Receiver<io::Result<Vec<u8>>>,
-    current: Vec<u8>,
+    current: Arc<Shared>,
     pos: usize,
     back: SyncSender<Vec<u8>>,
+    published: Option<Published>,
+}
+
+impl ChannelReader {
+    /// From now on, puts each chunk this reader reads into `to` as it
+    /// starts on it. A consumer handed a slice this reader gave out can
+    /// then keep the chunk it lies in ([`Shared::range_of`]) instead of
+    /// copying it; the writer waits for chunks kept, so memory stays
+    /// bounded (give the channel spare chunks: [`with_spare`]).
+    pub fn publish(&mut self, to: Published) {
+        self.published = Some(to);
+    }
 }
 
 impl Read for ChannelReader {
@@ -172,12 +240,14 @@ impl Read for ChannelReader {
 /// where they are, without another copy.
 impl BufRead for ChannelReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.current.len() {
+        while self.pos == self.current.bytes.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    let done = std::mem::replace(&mut self.current, chunk);
-                    if done.capacity() >= CHUNK {
-                        let _ = self.back.try_send(done);
+                    // The chunk done with goes back once no one keeps it.
+                    self.current = Arc::new(Shared::new(chunk, self.back.clone()));
+                    if let Some(to) = &self.published {
+                        let mut slot = to.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        *slot = Some(Arc::clone(&self.current));
                     }
                     self.pos = 0;
                 }
@@ -185,11 +255,11 @@ impl BufRead for ChannelReader {
                 Err(_) => return Ok(&[]),
             }
         }
-        Ok(&self.current[self.pos..])
+        Ok(&self.current.bytes[self.pos..])
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.current.len());
+        self.pos = (self.pos + n).min(self.current.bytes.len());
     }
 }
 
@@ -262,6 +332,44 @@ mod tests {
         let mut got = Vec::new();
         assert_eq!(r.read_to_end(&mut got).unwrap_err().to_string(), "boom");
         assert_eq!(got, b"before");
+    }
+
+    #[test]
+    fn a_published_chunk_is_the_readers_and_comes_back_when_dropped() {
+        let slot = Published::default();
+        let (w, mut r) = with_spare(2);
+        r.publish(Arc::clone(&slot));
+        let data: Vec<u8> = (0..20 * CHUNK).map(|i| (i % 239) as u8).collect();
+        let source = data.clone();
+        let t = std::thread::spawn(move || pump(&source[..], w));
+        let mut got = Vec::new();
+        let mut held = Vec::new();
+        loop {
+            let part = r.fill_buf().expect("read");
+            if part.is_empty() {
+                break;
+            }
+            let chunk = slot.lock().expect("slot").clone().expect("published");
+            let range = chunk
+                .range_of(part)
+                .expect("the slice lies in the published chunk");
+            assert_eq!(&chunk.bytes()[range], part);
+            assert!(
+                chunk.range_of(&[0u8; 16]).is_none(),
+                "other memory is not in it"
+            );
+            got.extend_from_slice(part);
+            let n = part.len();
+            r.consume(n);
+            // Keeping two chunks at a time: the writer waits for them and
+            // gets them back, never more than the pool.
+            held.push(chunk);
+            if held.len() > 2 {
+                held.remove(0);
+            }
+        }
+        t.join().expect("pump");
+        assert_eq!(got, data);
     }
 
     #[test]
