@@ -665,6 +665,85 @@ mod tests {
         }
     }
 
+    /// The plaintext of `file` as pouch reads it, or `None` if refused.
+    fn pouch_reads(file: &[u8], ids: &[Identity]) -> Option<Vec<u8>> {
+        let mut plain = Vec::new();
+        let mut r = open(file, ids).ok()?;
+        std::io::Read::read_to_end(&mut r, &mut plain).ok()?;
+        Some(plain)
+    }
+
+    /// The plaintext of `file` as the age crate reads it, or `None`.
+    fn age_reads(file: &[u8], id: &x25519::Identity) -> Option<Vec<u8>> {
+        let d = age::Decryptor::new_buffered(file).ok()?;
+        let mut r = d.decrypt(std::iter::once(id as &dyn age::Identity)).ok()?;
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut plain).ok()?;
+        Some(plain)
+    }
+
+    #[test]
+    fn pouch_accepts_nothing_the_age_crate_refuses_and_reads_the_same_bytes() {
+        // Differential: thousands of damaged copies of one file, the damage
+        // mostly where the format has its edges (the header, the nonce,
+        // chunk boundaries, the end).
+        let id = x25519::Identity::generate();
+        let ids = [Identity::X25519(id.clone())];
+        let plain: Vec<u8> = (0..2 * stream::CHUNK + 100)
+            .map(|i| (i % 249) as u8)
+            .collect();
+        let mut file = Vec::new();
+        let mut w = encrypt(&[Recipient::X25519(id.to_public())], &mut file).expect("encrypt");
+        w.write_all(&plain).expect("write");
+        w.finish().expect("finish");
+        assert_eq!(pouch_reads(&file, &ids).as_deref(), Some(plain.as_slice()));
+        assert_eq!(age_reads(&file, &id).as_deref(), Some(plain.as_slice()));
+        let header_end = file.len() - plain.len() - 3 * 16 - 16;
+        let sealed = stream::CHUNK + 16;
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n.max(1) as u64) as usize
+        };
+        let (mut both_refused, mut strict_only) = (0, 0);
+        for _ in 0..3000 {
+            let at = match next(4) {
+                0 | 1 => next(header_end + 16 + 32),
+                2 => (header_end + 16 + sealed * (1 + next(2)) + next(40)).saturating_sub(20),
+                _ => file.len().saturating_sub(next(40)),
+            }
+            .min(file.len());
+            let mut m = file.clone();
+            match next(4) {
+                0 if at < m.len() => m[at] ^= 1 << next(8),
+                1 => m.truncate(at),
+                2 if at < m.len() => {
+                    m.remove(at);
+                }
+                _ => m.insert(at, next(256) as u8),
+            }
+            match (pouch_reads(&m, &ids), age_reads(&m, &id)) {
+                (Some(ours), Some(theirs)) => assert_eq!(ours, theirs, "damage at {at}"),
+                (Some(_), None) => {
+                    panic!("pouch read a file the age crate refuses (damage at {at})")
+                }
+                (None, Some(_)) => {
+                    // Only a header the age specification forbids, which
+                    // the age crate takes for early rage versions' sake.
+                    assert!(stanza_tags(m.as_slice()).is_err(), "damage at {at}");
+                    strict_only += 1;
+                }
+                (None, None) => both_refused += 1,
+            }
+        }
+        assert!(
+            both_refused > 2500,
+            "{both_refused} refused by both, {strict_only} by pouch only"
+        );
+    }
+
     #[test]
     fn many_post_quantum_recipients_fit_in_a_header() {
         let ids: Vec<Identity> = (0..100)
