@@ -1,5 +1,5 @@
-//! The age layer: recipients, identities, fingerprints, and the encrypting and
-//! decrypting streams.
+//! The age layer: recipients, identities, fingerprints, and (from
+//! [`crate::payload::header`]) the encrypting and decrypting streams.
 //!
 //! Two recipient types are supported: classic X25519 (`age1…`,
 //! `AGE-SECRET-KEY-1…`) and the hybrid post-quantum ML-KEM-768 + X25519 type
@@ -14,20 +14,19 @@
 //! parsers do not know the post-quantum type.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use age::secrecy::{ExposeSecret, SecretString};
 use age::x25519;
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::payload::header;
 pub use crate::payload::header::{
     kind_of_tag, stanza_problem, stanza_tags, HeaderTap, GREASE, MAX_HEADER_BYTES,
 };
-use crate::payload::header::{parse_v1, read_header, HeaderError, AGE_V1};
-use crate::payload::{pq, stream};
+pub use crate::payload::header::{Opened, Plaintext};
+use crate::payload::pq;
 
 pub use crate::format::manifest::{KIND_PQ, KIND_X25519};
 
@@ -175,9 +174,6 @@ pub fn check_recipient_set(recipients: &[Recipient], require_pq: bool) -> Result
     Ok(())
 }
 
-/// The decrypted stream [`decrypt`] and [`open`] return.
-pub type Plaintext<R> = stream::Decrypting<R>;
-
 /// An identity file larger than this is not a key file.
 const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
 
@@ -316,82 +312,16 @@ pub fn generate_identity(created: &str, post_quantum: bool) -> (String, Recipien
     (text, recipient)
 }
 
-/// Starts an age file to `recipients` on `w`: writes its header and
-/// nonce, and returns the payload's writer. The caller must call
-/// `finish()` on the result.
-///
-/// The header is what the age crate writes: the recipients' stanzas (all
-/// with the same labels), one grease stanza, and the MAC.
-pub fn encrypt<W: Write>(recipients: &[Recipient], mut w: W) -> Result<stream::Encrypting<W>> {
+/// Starts an age file to `recipients` on `w` (one kind of recipient only,
+/// see [`check_recipient_set`]); see [`header::encrypt`]. The caller must
+/// call `finish()` on the result.
+pub fn encrypt<W: std::io::Write>(
+    recipients: &[Recipient],
+    w: W,
+) -> Result<crate::payload::stream::Encrypting<W>> {
     check_recipient_set(recipients, false)?;
-    let refused = |why: String| Error::Usage(format!("cannot encrypt to these recipients: {why}"));
-    if recipients.is_empty() {
-        return Err(refused(age::EncryptError::MissingRecipients.to_string()));
-    }
-    let file_key = age_core::format::FileKey::try_init_with_mut(|k| getrandom::fill(k))
-        .map_err(|e| Error::Internal(format!("no randomness for the file key: {e}")))?;
-    let mut stanzas = Vec::new();
-    let mut labels = None;
-    for r in recipients {
-        let (mut wrapped, l) =
-            age::Recipient::wrap_file_key(r, &file_key).map_err(|e| refused(e.to_string()))?;
-        match &labels {
-            None => labels = Some(l),
-            Some(first) if *first != l => {
-                return Err(refused("their keys' types cannot be used together".into()))
-            }
-            Some(_) => {}
-        }
-        stanzas.append(&mut wrapped);
-    }
-    stanzas.push(age_core::format::grease_the_joint());
-
-    let file_key = file_key.expose_secret();
-    let mut header = AGE_V1.to_vec();
-    for stanza in &stanzas {
-        write_stanza(&mut header, stanza);
-    }
-    header.extend_from_slice(b"---");
-    let mac_key = zeroize::Zeroizing::new(age_core::primitives::hkdf(&[], HEADER_LABEL, file_key));
-    let mac = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac_key.as_slice()),
-        &header,
-    );
-    header.push(b' ');
-    header.extend_from_slice(BASE64.encode(mac.as_ref()).as_bytes());
-    header.push(b'\n');
-    let mut nonce = [0u8; 16];
-    getrandom::fill(&mut nonce)
-        .map_err(|e| Error::Internal(format!("no randomness for the payload nonce: {e}")))?;
-    w.write_all(&header)
-        .and_then(|()| w.write_all(&nonce))
-        .map_err(|e| Error::io("encrypting", "payload", e))?;
-    Ok(stream::Encrypting::new(w, file_key, &nonce))
-}
-
-/// Standard base64 without padding, as age writes it.
-const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
-
-/// Appends `stanza` as age writes it: `-> TAG ARGS`, then the body in
-/// base64 lines of 64 characters, the last one shorter (empty if need be).
-fn write_stanza(out: &mut Vec<u8>, stanza: &age_core::format::Stanza) {
-    out.extend_from_slice(b"-> ");
-    out.extend_from_slice(stanza.tag.as_bytes());
-    for arg in &stanza.args {
-        out.push(b' ');
-        out.extend_from_slice(arg.as_bytes());
-    }
-    out.push(b'\n');
-    let body = BASE64.encode(&stanza.body);
-    let mut lines = body.as_bytes().chunks(64).peekable();
-    while let Some(line) = lines.next() {
-        out.extend_from_slice(line);
-        out.push(b'\n');
-        if lines.peek().is_none() && line.len() < 64 {
-            return;
-        }
-    }
-    out.push(b'\n');
+    let recipients: Vec<&dyn age::Recipient> = recipients.iter().map(|r| r as _).collect();
+    header::encrypt(&recipients, w)
 }
 
 /// Opens an age stream from `r` with `identities`. `fingerprints` are the
@@ -412,15 +342,6 @@ pub fn decrypt<R: std::io::BufRead>(
     })
 }
 
-/// Why [`open`] failed.
-#[derive(Debug)]
-pub enum Opened {
-    /// The age layer refused the header (malformed, wrong MAC, no identity matched).
-    Age(age::DecryptError),
-    /// A passphrase (scrypt) file: pouch seals to recipients only.
-    Passphrase,
-}
-
 /// Reads an age header from `r` and unwraps the file key with `identities`.
 /// This is [`decrypt`] without the mapping to pouch's errors.
 ///
@@ -436,58 +357,14 @@ pub fn open<R: std::io::BufRead>(
 }
 
 /// [`open`], also returning the tags of the header's recipient stanzas in
-/// order, as its strict check parsed them.
-///
-/// The header is checked as the age crate checks it, in the same order:
-/// its form, a passphrase stanza only alone, the payload nonce, the file
-/// key unwrapped by the first identity that can, then the MAC. The payload
-/// is then read by [`stream::Decrypting`].
+/// order, as its strict check parsed them; see [`header::open_with_tags`].
 pub fn open_with_tags<R: std::io::BufRead>(
-    mut r: R,
+    r: R,
     identities: &[Identity],
 ) -> std::result::Result<(Plaintext<R>, Vec<String>), Opened> {
-    let invalid = || Opened::Age(age::DecryptError::InvalidHeader);
-    let header = read_header(&mut r).map_err(|e| match e {
-        HeaderError::Io(e) => Opened::Age(age::DecryptError::Io(e)),
-        HeaderError::Invalid(_) => invalid(),
-    })?;
-    if !header.starts_with(AGE_V1) {
-        // Not v1: the age crate says what the input is instead.
-        let input = std::io::Read::chain(std::io::Cursor::new(header), r);
-        return Err(match age::Decryptor::new_buffered(input) {
-            Err(e) => Opened::Age(e),
-            Ok(_) => invalid(),
-        });
-    }
-    let v1 = parse_v1(&header).ok_or_else(invalid)?;
-    if v1.stanzas.iter().any(|s| s.tag == SCRYPT_TAG) {
-        return Err(match v1.stanzas.len() {
-            1 => Opened::Passphrase,
-            _ => invalid(),
-        });
-    }
-    let mut nonce = [0u8; 16];
-    std::io::Read::read_exact(&mut r, &mut nonce).map_err(|e| Opened::Age(e.into()))?;
-    let file_key = identities
-        .iter()
-        .find_map(|i| age::Identity::unwrap_stanzas(i, &v1.stanzas))
-        .unwrap_or(Err(age::DecryptError::NoMatchingKeys))
-        .map_err(Opened::Age)?;
-    let file_key = file_key.expose_secret();
-    let mac_key = zeroize::Zeroizing::new(age_core::primitives::hkdf(&[], HEADER_LABEL, file_key));
-    ring::hmac::verify(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac_key.as_slice()),
-        &header[..v1.covered],
-        &v1.mac,
-    )
-    .map_err(|_| Opened::Age(age::DecryptError::InvalidMac))?;
-    Ok((stream::Decrypting::new(r, file_key, &nonce), v1.tags))
+    let identities: Vec<&dyn age::Identity> = identities.iter().map(|i| i as _).collect();
+    header::open_with_tags(r, &identities)
 }
-
-/// The tag of a passphrase stanza, which pouch never opens.
-const SCRYPT_TAG: &str = "scrypt";
-/// The HKDF label of the header's MAC key.
-const HEADER_LABEL: &[u8] = b"header";
 
 fn map_decrypt_error(
     e: age::DecryptError,
@@ -520,6 +397,9 @@ fn read_small_text(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::payload::header::AGE_V1;
+    use crate::payload::stream;
+    use std::io::Write;
 
     #[test]
     fn generated_identity_parses_back_and_matches_its_recipient() {
@@ -616,22 +496,6 @@ mod tests {
             open_err(&cut),
             Opened::Age(age::DecryptError::InvalidHeader)
         ));
-    }
-
-    #[test]
-    fn stanzas_are_written_as_the_strict_parser_reads_them() {
-        for len in 0..200 {
-            let stanza = age_core::format::Stanza {
-                tag: "X25519".into(),
-                args: (0..len % 3).map(|i| format!("arg{i}")).collect(),
-                body: (0..len).map(|i| i as u8).collect(),
-            };
-            let mut out = Vec::new();
-            write_stanza(&mut out, &stanza);
-            let (rest, parsed) = age_core::format::read::age_stanza(&out).expect("strict parse");
-            assert!(rest.is_empty(), "{len}");
-            assert_eq!(age_core::format::Stanza::from(parsed), stanza, "{len}");
-        }
     }
 
     #[test]

@@ -1,10 +1,23 @@
 //! The age header, read without a key: bounded, checked with age-core's
 //! strict stanza parser, and reduced to the stanza tags pouch checks against
-//! the signed recipient list (grease included, named as such).
+//! the signed recipient list (grease included, named as such). And the age
+//! file around the payload's STREAM chunks ([`crate::payload::stream`]): its
+//! header written ([`encrypt`]) and checked with identities
+//! ([`open_with_tags`]).
+//!
+//! The age crate's identities and recipients wrap and unwrap the file key;
+//! age-core parses the stanzas strictly and derives the keys. pouch writes
+//! the header as the age crate writes it and checks it in the age crate's
+//! order, with `ring`'s HMAC for the MAC.
 
 use std::io::Write;
 
+use age::secrecy::ExposeSecret;
 use age_core::format::AgeStanza;
+use base64::Engine;
+
+use crate::error::{Error, Result};
+use crate::payload::stream;
 
 use crate::format::manifest::{KIND_PQ, KIND_X25519};
 
@@ -249,4 +262,176 @@ pub fn stanza_problem(tags: &[String], listed: &[&str]) -> Option<String> {
             listed.join(", ")
         )
     })
+}
+
+/// The decrypted stream [`open_with_tags`] returns.
+pub type Plaintext<R> = stream::Decrypting<R>;
+
+/// Starts an age file to `recipients` on `w`: writes its header and
+/// nonce, and returns the payload's writer. The caller must call
+/// `finish()` on the result.
+///
+/// The header is what the age crate writes: the recipients' stanzas (all
+/// with the same labels), one grease stanza, and the MAC.
+pub fn encrypt<W: Write>(
+    recipients: &[&dyn age::Recipient],
+    mut w: W,
+) -> Result<stream::Encrypting<W>> {
+    let refused = |why: String| Error::Usage(format!("cannot encrypt to these recipients: {why}"));
+    if recipients.is_empty() {
+        return Err(refused(age::EncryptError::MissingRecipients.to_string()));
+    }
+    let file_key = age_core::format::FileKey::try_init_with_mut(|k| getrandom::fill(k))
+        .map_err(|e| Error::Internal(format!("no randomness for the file key: {e}")))?;
+    let mut stanzas = Vec::new();
+    let mut labels = None;
+    for r in recipients {
+        let (mut wrapped, l) = r
+            .wrap_file_key(&file_key)
+            .map_err(|e| refused(e.to_string()))?;
+        match &labels {
+            None => labels = Some(l),
+            Some(first) if *first != l => {
+                return Err(refused("their keys' types cannot be used together".into()))
+            }
+            Some(_) => {}
+        }
+        stanzas.append(&mut wrapped);
+    }
+    stanzas.push(age_core::format::grease_the_joint());
+
+    let file_key = file_key.expose_secret();
+    let mut header = AGE_V1.to_vec();
+    for stanza in &stanzas {
+        write_stanza(&mut header, stanza);
+    }
+    header.extend_from_slice(b"---");
+    let mac_key = zeroize::Zeroizing::new(age_core::primitives::hkdf(&[], HEADER_LABEL, file_key));
+    let mac = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac_key.as_slice()),
+        &header,
+    );
+    header.push(b' ');
+    header.extend_from_slice(BASE64.encode(mac.as_ref()).as_bytes());
+    header.push(b'\n');
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| Error::Internal(format!("no randomness for the payload nonce: {e}")))?;
+    w.write_all(&header)
+        .and_then(|()| w.write_all(&nonce))
+        .map_err(|e| Error::io("encrypting", "payload", e))?;
+    Ok(stream::Encrypting::new(w, file_key, &nonce))
+}
+
+/// Standard base64 without padding, as age writes it.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+
+/// Appends `stanza` as age writes it: `-> TAG ARGS`, then the body in
+/// base64 lines of 64 characters, the last one shorter (empty if need be).
+fn write_stanza(out: &mut Vec<u8>, stanza: &age_core::format::Stanza) {
+    out.extend_from_slice(b"-> ");
+    out.extend_from_slice(stanza.tag.as_bytes());
+    for arg in &stanza.args {
+        out.push(b' ');
+        out.extend_from_slice(arg.as_bytes());
+    }
+    out.push(b'\n');
+    let body = BASE64.encode(&stanza.body);
+    let mut lines = body.as_bytes().chunks(64).peekable();
+    while let Some(line) = lines.next() {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+        if lines.peek().is_none() && line.len() < 64 {
+            return;
+        }
+    }
+    out.push(b'\n');
+}
+
+/// Why [`open_with_tags`] failed.
+#[derive(Debug)]
+pub enum Opened {
+    /// The age layer refused the header (malformed, wrong MAC, no identity matched).
+    Age(age::DecryptError),
+    /// A passphrase (scrypt) file: pouch seals to recipients only.
+    Passphrase,
+}
+
+/// Reads an age header from `r` and unwraps the file key with the first of
+/// `identities` that can; returns the plaintext and the tags of the
+/// header's recipient stanzas in order, as its strict check parsed them.
+///
+/// The header is read ahead (at most 1 MiB) and its stanzas are checked
+/// with age-core's strict stanza parser: the age crate also accepts, for
+/// files from early rage versions, stanzas whose body does not end with a
+/// short line, which the age specification forbids. The header is checked as the age crate checks it, in the same order:
+/// its form, a passphrase stanza only alone, the payload nonce, the file
+/// key unwrapped by the first identity that can, then the MAC. The payload
+/// is then read by [`stream::Decrypting`].
+pub fn open_with_tags<R: std::io::BufRead>(
+    mut r: R,
+    identities: &[&dyn age::Identity],
+) -> std::result::Result<(Plaintext<R>, Vec<String>), Opened> {
+    let invalid = || Opened::Age(age::DecryptError::InvalidHeader);
+    let header = read_header(&mut r).map_err(|e| match e {
+        HeaderError::Io(e) => Opened::Age(age::DecryptError::Io(e)),
+        HeaderError::Invalid(_) => invalid(),
+    })?;
+    if !header.starts_with(AGE_V1) {
+        // Not v1: the age crate says what the input is instead.
+        let input = std::io::Read::chain(std::io::Cursor::new(header), r);
+        return Err(match age::Decryptor::new_buffered(input) {
+            Err(e) => Opened::Age(e),
+            Ok(_) => invalid(),
+        });
+    }
+    let v1 = parse_v1(&header).ok_or_else(invalid)?;
+    if v1.stanzas.iter().any(|s| s.tag == SCRYPT_TAG) {
+        return Err(match v1.stanzas.len() {
+            1 => Opened::Passphrase,
+            _ => invalid(),
+        });
+    }
+    let mut nonce = [0u8; 16];
+    std::io::Read::read_exact(&mut r, &mut nonce).map_err(|e| Opened::Age(e.into()))?;
+    let file_key = identities
+        .iter()
+        .find_map(|i| i.unwrap_stanzas(&v1.stanzas))
+        .unwrap_or(Err(age::DecryptError::NoMatchingKeys))
+        .map_err(Opened::Age)?;
+    let file_key = file_key.expose_secret();
+    let mac_key = zeroize::Zeroizing::new(age_core::primitives::hkdf(&[], HEADER_LABEL, file_key));
+    ring::hmac::verify(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac_key.as_slice()),
+        &header[..v1.covered],
+        &v1.mac,
+    )
+    .map_err(|_| Opened::Age(age::DecryptError::InvalidMac))?;
+    Ok((stream::Decrypting::new(r, file_key, &nonce), v1.tags))
+}
+
+/// The tag of a passphrase stanza, which pouch never opens.
+const SCRYPT_TAG: &str = "scrypt";
+/// The HKDF label of the header's MAC key.
+const HEADER_LABEL: &[u8] = b"header";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stanzas_are_written_as_the_strict_parser_reads_them() {
+        for len in 0..200 {
+            let stanza = age_core::format::Stanza {
+                tag: "X25519".into(),
+                args: (0..len % 3).map(|i| format!("arg{i}")).collect(),
+                body: (0..len).map(|i| i as u8).collect(),
+            };
+            let mut out = Vec::new();
+            write_stanza(&mut out, &stanza);
+            let (rest, parsed) = age_core::format::read::age_stanza(&out).expect("strict parse");
+            assert!(rest.is_empty(), "{len}");
+            assert_eq!(age_core::format::Stanza::from(parsed), stanza, "{len}");
+        }
+    }
 }
