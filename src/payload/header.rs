@@ -17,9 +17,8 @@ use age_core::format::AgeStanza;
 use base64::Engine;
 
 use crate::error::{Error, Result};
-use crate::payload::stream;
-
 use crate::format::manifest::{KIND_PQ, KIND_X25519};
+use crate::payload::stream;
 
 /// The largest age header pouch reads: room for hundreds of post-quantum
 /// recipients (about 1.5 KiB each), far more than a bundle has.
