@@ -19,6 +19,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use sha2::{Digest, Sha256};
 
 use super::plan::Planned;
+use crate::disk::folder::OpenFolder;
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::EntryKind;
 
@@ -114,6 +115,7 @@ pub(super) fn run(listed: Receiver<Result<Vec<Planned>>>, tx: SyncSender<Result<
         tx,
         batch: Batch::default(),
     };
+    let mut folder = OpenFolder::default();
     for planned in listed {
         let planned = match planned {
             Ok(planned) => planned,
@@ -125,13 +127,15 @@ pub(super) fn run(listed: Receiver<Result<Vec<Planned>>>, tx: SyncSender<Result<
                     out.batch.pieces.push(Piece::Entry(p, Contents::Folder));
                     Ok(out.send_if_full())
                 }
-                (EntryKind::File, true) => whole(&p, &mut out.batch.bytes).map(|(range, sha)| {
-                    out.batch
-                        .pieces
-                        .push(Piece::Entry(p, Contents::Whole(range, sha)));
-                    out.send_if_full()
-                }),
-                (EntryKind::File, false) => pieces(p, &mut out),
+                (EntryKind::File, true) => {
+                    whole(&p, &mut folder, &mut out.batch.bytes).map(|(range, sha)| {
+                        out.batch
+                            .pieces
+                            .push(Piece::Entry(p, Contents::Whole(range, sha)));
+                        out.send_if_full()
+                    })
+                }
+                (EntryKind::File, false) => pieces(p, &mut folder, &mut out),
             };
             match pushed {
                 Ok(Ok(())) => {}
@@ -147,9 +151,13 @@ pub(super) fn run(listed: Receiver<Result<Vec<Planned>>>, tx: SyncSender<Result<
 
 /// Appends a small file's contents to `bytes`; returns where they lie and
 /// their sha256.
-fn whole(p: &Planned, bytes: &mut Vec<u8>) -> Result<(Range<usize>, String)> {
+fn whole(
+    p: &Planned,
+    folder: &mut OpenFolder,
+    bytes: &mut Vec<u8>,
+) -> Result<(Range<usize>, String)> {
     crate::interrupt::check()?;
-    let (mut file, before) = opened(p)?;
+    let (mut file, before) = opened(folder, p)?;
     let start = bytes.len();
     bytes.resize(start + p.size as usize, 0);
     let n = fill(&mut file, &mut bytes[start..]).map_err(|e| Error::io("reading", &p.source, e));
@@ -163,8 +171,12 @@ fn whole(p: &Planned, bytes: &mut Vec<u8>) -> Result<(Range<usize>, String)> {
 }
 
 /// Sends a larger file as its entry, its data in pieces and its sha256.
-fn pieces(p: Planned, out: &mut Out) -> Result<std::result::Result<(), Stopped>> {
-    let (mut file, before) = opened(&p)?;
+fn pieces(
+    p: Planned,
+    folder: &mut OpenFolder,
+    out: &mut Out,
+) -> Result<std::result::Result<(), Stopped>> {
+    let (mut file, before) = opened(folder, &p)?;
     let source = p.source.clone();
     let mut hasher = Sha256::new();
     let mut remaining = p.size;
@@ -232,24 +244,26 @@ fn changed(source: &Path, what: &str) -> Error {
     }
 }
 
-/// The file to pack, opened, and its metadata: still the regular file of
-/// the size that was listed. A FIFO or a device put in its place since
-/// (or a symbolic link to one) is opened without blocking or following,
-/// and refused before anything is read, so that no one who can write in
-/// the tree can hang the pack.
-fn opened(p: &Planned) -> Result<(File, std::fs::Metadata)> {
-    use rustix::fs::OFlags;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW).bits() as i32)
-        .open(&p.source)
-        .map_err(
-            |e| match e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                true => changed(&p.source, "became a symbolic link"),
-                false => Error::io("opening", &p.source, e),
-            },
-        )?;
+/// The file to pack, opened relative to its folder (kept open for the
+/// files after it), and its metadata: still the regular file of the size
+/// that was listed. A FIFO or a device put in its place since (or a
+/// symbolic link to one) is opened without blocking or following, and
+/// refused before anything is read, so that no one who can write in the
+/// tree can hang the pack.
+fn opened(folder: &mut OpenFolder, p: &Planned) -> Result<(File, std::fs::Metadata)> {
+    use rustix::fs::{Mode, OFlags};
+    let flags =
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = folder.of(&p.source).and_then(|at| match at {
+        Some((dir, name)) => Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?),
+        None => Ok(rustix::fs::open(&p.source, flags, Mode::empty())?),
+    });
+    let file = File::from(fd.map_err(|e| {
+        match e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            true => changed(&p.source, "became a symbolic link"),
+            false => Error::io("opening", &p.source, e),
+        }
+    })?);
     let before = file
         .metadata()
         .doing("reading the metadata of", &p.source)?;

@@ -5,10 +5,10 @@
 //! so a dry run lists exactly what a pack would take, with the same checks.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
+use crate::disk::folder::OpenFolder;
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::{self, EntryKind};
 use crate::format::names::{self, Clash, NameSet};
@@ -67,7 +67,8 @@ pub(super) fn walk(
     let mut skipped = Vec::new();
     let mut set = NameSet::default();
     for source in sources {
-        let meta = fs::symlink_metadata(source).doing("reading the metadata of", source)?;
+        let meta =
+            Meta::of(&fs::symlink_metadata(source).doing("reading the metadata of", source)?);
         let top = top_name(source)?;
         if !meta.is_dir() && !meta.is_file() {
             if skip_special {
@@ -87,6 +88,7 @@ pub(super) fn walk(
             .follow_links(false)
             .sort_by_file_name();
         let mut walk = walker.into_iter();
+        let mut folder = OpenFolder::default();
         while let Some(item) = walk.next() {
             let item = item.map_err(|e| {
                 let path = e.path().unwrap_or(source).to_path_buf();
@@ -98,7 +100,7 @@ pub(super) fn walk(
                     },
                 }
             })?;
-            let meta = item.metadata().map_err(|e| Error::BadSource {
+            let meta = lstat(&mut folder, item.path()).map_err(|e| Error::BadSource {
                 path: item.path().to_path_buf(),
                 reason: e.to_string(),
             })?;
@@ -137,7 +139,7 @@ fn add(
     set: &mut NameSet,
     source: PathBuf,
     path: String,
-    meta: &fs::Metadata,
+    meta: &Meta,
     sde: Option<u64>,
 ) -> Result<Planned> {
     names::check_path(path.as_bytes()).map_err(|r| Error::BadSource {
@@ -163,11 +165,8 @@ fn add(
             reason,
         });
     }
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs());
+    // Before 1970 counts as 1970, as it always has.
+    let mtime = u64::try_from(meta.mtime).unwrap_or(0);
     let mtime = match sde {
         Some(sde) => mtime.min(sde),
         None => mtime,
@@ -180,11 +179,65 @@ fn add(
         } else {
             EntryKind::File
         },
-        size: if meta.is_dir() { 0 } else { meta.len() },
-        executable: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
+        size: if meta.is_dir() { 0 } else { meta.len },
+        executable: meta.is_file() && meta.mode & 0o111 != 0,
         mtime,
-        ino: (meta.dev(), meta.ino()),
-        stamp: crate::delta::state::Stamp::of(meta),
+        ino: (meta.dev, meta.stamp.ino),
+        stamp: meta.stamp,
+    })
+}
+
+/// What the listing takes of an entry's `lstat`.
+struct Meta {
+    kind: rustix::fs::FileType,
+    len: u64,
+    mode: u32,
+    /// Modification time, whole seconds since the epoch.
+    mtime: i64,
+    dev: u64,
+    stamp: crate::delta::state::Stamp,
+}
+
+impl Meta {
+    fn of(meta: &fs::Metadata) -> Meta {
+        Meta {
+            kind: rustix::fs::FileType::from_raw_mode(meta.mode()),
+            len: meta.len(),
+            mode: meta.mode(),
+            mtime: meta.mtime(),
+            dev: meta.dev(),
+            stamp: crate::delta::state::Stamp::of(meta),
+        }
+    }
+
+    fn is_dir(&self) -> bool {
+        self.kind == rustix::fs::FileType::Directory
+    }
+
+    fn is_file(&self) -> bool {
+        self.kind == rustix::fs::FileType::RegularFile
+    }
+}
+
+/// `lstat` of `path` (its metadata, not that of what a link points to),
+/// relative to its folder, kept open for the entries after it.
+fn lstat(folder: &mut OpenFolder, path: &Path) -> std::io::Result<Meta> {
+    let Some((dir, name)) = folder.of(path)? else {
+        return Ok(Meta::of(&fs::symlink_metadata(path)?));
+    };
+    let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+    let ns = |s: i64, n: u64| s.saturating_mul(1_000_000_000) + n as i64;
+    Ok(Meta {
+        kind: rustix::fs::FileType::from_raw_mode(st.st_mode),
+        len: st.st_size as u64,
+        mode: st.st_mode,
+        mtime: st.st_mtime,
+        dev: st.st_dev,
+        stamp: crate::delta::state::Stamp {
+            mtime_ns: ns(st.st_mtime, st.st_mtime_nsec as u64),
+            ctime_ns: ns(st.st_ctime, st.st_ctime_nsec as u64),
+            ino: st.st_ino,
+        },
     })
 }
 
@@ -209,19 +262,14 @@ fn top_name(source: &Path) -> Result<String> {
         })
 }
 
-fn special(path: &Path, meta: &fs::Metadata) -> Error {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    let what = if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else {
-        "not a regular file or folder"
+fn special(path: &Path, meta: &Meta) -> Error {
+    use rustix::fs::FileType;
+    let what = match meta.kind {
+        FileType::Symlink => "a symbolic link",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::BlockDevice | FileType::CharacterDevice => "a device",
+        _ => "not a regular file or folder",
     };
     Error::BadSource {
         path: path.to_path_buf(),
