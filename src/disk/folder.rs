@@ -11,15 +11,25 @@ use std::path::{Path, PathBuf};
 #[derive(Default)]
 pub struct OpenFolder(Option<(PathBuf, OwnedFd)>);
 
+/// Where an entry lies: its folder, open, the entry's name in it, and
+/// whether the folder was opened just now for it.
+pub struct At<'f, 'p> {
+    /// The folder, open.
+    pub dir: BorrowedFd<'f>,
+    /// The entry's name in it.
+    pub name: &'p OsStr,
+    /// Opened for this entry rather than kept from the one before: the
+    /// moment to check that it is the folder that was listed, not a link
+    /// put in its place.
+    pub fresh: bool,
+}
+
 impl OpenFolder {
     /// The open folder that holds `path`, and the name of `path` in it;
     /// `None` when `path` has no parent or no name (`/`, `.`, `..`), to be
     /// used as it is. The folder is opened by its path, following links in
-    /// it as a lookup of the whole path would.
-    pub fn of<'p>(
-        &mut self,
-        path: &'p Path,
-    ) -> std::io::Result<Option<(BorrowedFd<'_>, &'p OsStr)>> {
+    /// it as a lookup of the whole path would (see [`At::fresh`]).
+    pub fn of<'p>(&mut self, path: &'p Path) -> std::io::Result<Option<At<'_, 'p>>> {
         use rustix::fs::{Mode, OFlags};
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return Ok(None);
@@ -28,15 +38,18 @@ impl OpenFolder {
             true => Path::new("."),
             false => parent,
         };
-        if self.0.as_ref().is_none_or(|(open, _)| open != parent) {
+        let fresh = self.0.as_ref().is_none_or(|(open, _)| open != parent);
+        if fresh {
             self.0 = None;
             let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            self.0 = Some((
-                parent.to_path_buf(),
-                rustix::fs::open(parent, flags, Mode::empty())?,
-            ));
+            let fd = rustix::fs::open(parent, flags, Mode::empty())?;
+            self.0 = Some((parent.to_path_buf(), fd));
         }
-        Ok(self.0.as_ref().map(|(_, fd)| (fd.as_fd(), name)))
+        Ok(self.0.as_ref().map(|(_, fd)| At {
+            dir: fd.as_fd(),
+            name,
+            fresh,
+        }))
     }
 }
 
@@ -53,10 +66,16 @@ mod tests {
         std::fs::write(a.join("x"), "in a").expect("write");
         std::fs::write(b.join("x"), "in b, longer").expect("write");
         let mut folder = OpenFolder::default();
-        for (path, len) in [(a.join("x"), 4), (b.join("x"), 12), (a.join("x"), 4)] {
-            let (fd, name) = folder.of(&path).expect("open").expect("a parent");
-            let st =
-                rustix::fs::statat(fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).expect("stat");
+        for (path, len, fresh) in [
+            (a.join("x"), 4, true),
+            (b.join("x"), 12, true),
+            (b.join("x"), 12, false),
+            (a.join("x"), 4, true),
+        ] {
+            let at = folder.of(&path).expect("open").expect("a parent");
+            assert_eq!(at.fresh, fresh, "{}", path.display());
+            let flags = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+            let st = rustix::fs::statat(at.dir, at.name, flags).expect("stat");
             assert_eq!(st.st_size, len, "{}", path.display());
         }
         assert!(folder.of(Path::new("/")).expect("no error").is_none());

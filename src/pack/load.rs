@@ -115,7 +115,7 @@ pub(super) fn run(listed: Receiver<Result<Vec<Planned>>>, tx: SyncSender<Result<
         tx,
         batch: Batch::default(),
     };
-    let mut folder = OpenFolder::default();
+    let mut folders = Folders::default();
     for planned in listed {
         let planned = match planned {
             Ok(planned) => planned,
@@ -124,18 +124,19 @@ pub(super) fn run(listed: Receiver<Result<Vec<Planned>>>, tx: SyncSender<Result<
         for p in planned {
             let pushed = match (p.kind, p.size <= WHOLE_MAX) {
                 (EntryKind::Folder, _) => {
+                    folders.listed(&p);
                     out.batch.pieces.push(Piece::Entry(p, Contents::Folder));
                     Ok(out.send_if_full())
                 }
                 (EntryKind::File, true) => {
-                    whole(&p, &mut folder, &mut out.batch.bytes).map(|(range, sha)| {
+                    whole(&p, &mut folders, &mut out.batch.bytes).map(|(range, sha)| {
                         out.batch
                             .pieces
                             .push(Piece::Entry(p, Contents::Whole(range, sha)));
                         out.send_if_full()
                     })
                 }
-                (EntryKind::File, false) => pieces(p, &mut folder, &mut out),
+                (EntryKind::File, false) => pieces(p, &mut folders, &mut out),
             };
             match pushed {
                 Ok(Ok(())) => {}
@@ -153,11 +154,11 @@ pub(super) fn run(listed: Receiver<Result<Vec<Planned>>>, tx: SyncSender<Result<
 /// their sha256.
 fn whole(
     p: &Planned,
-    folder: &mut OpenFolder,
+    folders: &mut Folders,
     bytes: &mut Vec<u8>,
 ) -> Result<(Range<usize>, String)> {
     crate::interrupt::check()?;
-    let (mut file, before) = opened(folder, p)?;
+    let (mut file, before) = opened(folders, p)?;
     let start = bytes.len();
     bytes.resize(start + p.size as usize, 0);
     let n = fill(&mut file, &mut bytes[start..]).map_err(|e| Error::io("reading", &p.source, e));
@@ -173,10 +174,10 @@ fn whole(
 /// Sends a larger file as its entry, its data in pieces and its sha256.
 fn pieces(
     p: Planned,
-    folder: &mut OpenFolder,
+    folders: &mut Folders,
     out: &mut Out,
 ) -> Result<std::result::Result<(), Stopped>> {
-    let (mut file, before) = opened(folder, &p)?;
+    let (mut file, before) = opened(folders, &p)?;
     let source = p.source.clone();
     let mut hasher = Sha256::new();
     let mut remaining = p.size;
@@ -244,25 +245,63 @@ fn changed(source: &Path, what: &str) -> Error {
     }
 }
 
+/// The folders being loaded from: the one open, and the folders listed
+/// last and above it (each file's folder is among them: a folder's entries
+/// come right after it, its subfolders' among them).
+#[derive(Default)]
+struct Folders {
+    open: OpenFolder,
+    listed: Vec<(std::path::PathBuf, (u64, u64))>,
+}
+
+impl Folders {
+    /// A folder listed: the entries after it, up to its next sibling, lie in it.
+    fn listed(&mut self, p: &Planned) {
+        while self
+            .listed
+            .last()
+            .is_some_and(|(up, _)| !p.source.starts_with(up))
+        {
+            self.listed.pop();
+        }
+        self.listed.push((p.source.clone(), p.ino));
+    }
+}
+
 /// The file to pack, opened relative to its folder (kept open for the
 /// files after it), and its metadata: still the regular file of the size
 /// that was listed. A FIFO or a device put in its place since (or a
 /// symbolic link to one) is opened without blocking or following, and
 /// refused before anything is read, so that no one who can write in the
 /// tree can hang the pack.
-fn opened(folder: &mut OpenFolder, p: &Planned) -> Result<(File, std::fs::Metadata)> {
+fn opened(folders: &mut Folders, p: &Planned) -> Result<(File, std::fs::Metadata)> {
     use rustix::fs::{Mode, OFlags};
     let flags =
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let fd = folder.of(&p.source).and_then(|at| match at {
-        Some((dir, name)) => Ok(rustix::fs::openat(dir, name, flags, Mode::empty())?),
-        None => Ok(rustix::fs::open(&p.source, flags, Mode::empty())?),
-    });
-    let file = File::from(fd.map_err(|e| {
-        match e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-            true => changed(&p.source, "became a symbolic link"),
-            false => Error::io("opening", &p.source, e),
+    let open_err = |e: std::io::Error| Error::io("opening", &p.source, e);
+    let parent = p.source.parent();
+    let listed = folders
+        .listed
+        .iter()
+        .rev()
+        .find(|(f, _)| Some(f.as_path()) == parent);
+    let fd = match folders.open.of(&p.source).map_err(open_err)? {
+        Some(at) => {
+            // A folder swapped for a link to another one after it was
+            // listed would have its files read from elsewhere.
+            if let Some((_, ino)) = listed.filter(|_| at.fresh) {
+                let st = rustix::fs::fstat(at.dir).map_err(|e| open_err(e.into()))?;
+                if (st.st_dev, st.st_ino) != *ino {
+                    return Err(changed(&p.source, "has a folder that was replaced"));
+                }
+            }
+            rustix::fs::openat(at.dir, at.name, flags, Mode::empty())
         }
+        None => rustix::fs::open(&p.source, flags, Mode::empty()),
+    };
+    let file = File::from(fd.map_err(|e| match e == rustix::io::Errno::LOOP {
+        true => changed(&p.source, "became a symbolic link"),
+        false => open_err(e.into()),
     })?);
     let before = file
         .metadata()
@@ -386,5 +425,93 @@ impl<I: Iterator<Item = Result<Batch>>> Read for FileData<'_, I> {
         self.remaining -= n as u64;
         self.progress.advance(n as u64);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::PathBuf;
+
+    fn planned(source: PathBuf, kind: EntryKind) -> Planned {
+        let meta = std::fs::metadata(&source).expect("stat");
+        Planned {
+            path: source.to_string_lossy().into_owned(),
+            kind,
+            size: if kind == EntryKind::File {
+                meta.len()
+            } else {
+                0
+            },
+            executable: false,
+            mtime: 0,
+            ino: (meta.dev(), meta.ino()),
+            stamp: crate::delta::state::Stamp::of(&meta),
+            source,
+        }
+    }
+
+    /// What the loader makes of `entries`: a mark per small file loaded,
+    /// or the error.
+    fn load(entries: Vec<Planned>) -> Result<Vec<()>> {
+        let (listed_tx, listed_rx) = std::sync::mpsc::sync_channel(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel(DEPTH);
+        listed_tx.send(Ok(entries)).expect("send");
+        drop(listed_tx);
+        std::thread::spawn(move || run(listed_rx, tx));
+        let mut files = Vec::new();
+        for batch in rx {
+            for piece in batch?.pieces {
+                if let Piece::Entry(_, Contents::Whole(..)) = piece {
+                    files.push(());
+                }
+            }
+        }
+        Ok(files)
+    }
+
+    #[test]
+    fn a_folder_swapped_for_a_link_after_it_was_listed_is_refused() {
+        // The listing saw `case/sub` as a folder; then, before its file was
+        // read, someone with write access to the tree put a link to a
+        // folder of theirs (or to one only the clerk can read) in its place.
+        let dir = tempfile::tempdir().expect("temp");
+        let case = dir.path().join("case");
+        let sub = case.join("sub");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        std::fs::create_dir_all(&elsewhere).expect("mkdir");
+        std::fs::write(elsewhere.join("x"), "not in the tree").expect("write");
+        let entries = vec![
+            planned(case.clone(), EntryKind::Folder),
+            planned(sub.clone(), EntryKind::Folder),
+        ];
+        std::fs::rename(&sub, case.join("sub.was")).expect("rename");
+        std::os::unix::fs::symlink(&elsewhere, &sub).expect("symlink");
+        // The file as a listing racing the swap would have seen it.
+        let mut entries = entries;
+        entries.push(Planned {
+            source: sub.join("x"),
+            ..planned(elsewhere.join("x"), EntryKind::File)
+        });
+        let Err(err) = load(entries) else {
+            panic!("a file read through a swapped folder")
+        };
+        assert!(
+            err.to_string().contains("has a folder that was replaced"),
+            "{err}"
+        );
+
+        // The same entries with the folder in place load.
+        std::fs::remove_file(&sub).expect("unlink");
+        std::fs::rename(case.join("sub.was"), &sub).expect("rename back");
+        std::fs::write(sub.join("x"), "in the tree").expect("write");
+        let entries = vec![
+            planned(case, EntryKind::Folder),
+            planned(sub.clone(), EntryKind::Folder),
+            planned(sub.join("x"), EntryKind::File),
+        ];
+        assert_eq!(load(entries).expect("loads").len(), 1);
     }
 }

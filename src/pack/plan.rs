@@ -222,10 +222,10 @@ impl Meta {
 /// `lstat` of `path` (its metadata, not that of what a link points to),
 /// relative to its folder, kept open for the entries after it.
 fn lstat(folder: &mut OpenFolder, path: &Path) -> std::io::Result<Meta> {
-    let Some((dir, name)) = folder.of(path)? else {
+    let Some(at) = folder.of(path)? else {
         return Ok(Meta::of(&fs::symlink_metadata(path)?));
     };
-    let st = rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
+    let st = rustix::fs::statat(at.dir, at.name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
     let ns = |s: i64, n: u64| s.saturating_mul(1_000_000_000) + n as i64;
     Ok(Meta {
         kind: rustix::fs::FileType::from_raw_mode(st.st_mode),
