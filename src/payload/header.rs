@@ -174,11 +174,10 @@ pub(crate) struct V1Header {
 }
 
 /// Parses a whole v1 header as [`read_header`] returns it: the version
-/// line, one or more stanzas in age-core's strict form, and a MAC line of exactly
-/// `--- `, 43 characters of canonical base64 and a newline. `None` when any
-/// of it is malformed.
+/// line, one or more stanzas in age-core's strict form, and a MAC line of
+/// exactly `--- `, 43 characters of canonical base64 and a newline. `None`
+/// when any of it is malformed.
 pub(crate) fn parse_v1(header: &[u8]) -> Option<V1Header> {
-    use base64::Engine;
     let (stanzas, rest) = parse_stanzas(header.strip_prefix(AGE_V1)?)?;
     if stanzas.is_empty() {
         return None;
@@ -188,11 +187,7 @@ pub(crate) fn parse_v1(header: &[u8]) -> Option<V1Header> {
         return None;
     }
     // The engine refuses padding and non-canonical final characters.
-    let mac = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(encoded)
-        .ok()?
-        .try_into()
-        .ok()?;
+    let mac = BASE64.decode(encoded).ok()?.try_into().ok()?;
     Some(V1Header {
         tags: stanzas.iter().map(tag_of).collect(),
         stanzas: stanzas.into_iter().map(Into::into).collect(),
@@ -305,11 +300,7 @@ pub fn encrypt<W: Write>(
         write_stanza(&mut header, stanza);
     }
     header.extend_from_slice(b"---");
-    let mac_key = zeroize::Zeroizing::new(age_core::primitives::hkdf(&[], HEADER_LABEL, file_key));
-    let mac = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac_key.as_slice()),
-        &header,
-    );
+    let mac = ring::hmac::sign(&mac_key(file_key), &header);
     header.push(b' ');
     header.extend_from_slice(BASE64.encode(mac.as_ref()).as_bytes());
     header.push(b'\n');
@@ -363,10 +354,11 @@ pub enum Opened {
 /// The header is read ahead (at most 1 MiB) and its stanzas are checked
 /// with age-core's strict stanza parser: the age crate also accepts, for
 /// files from early rage versions, stanzas whose body does not end with a
-/// short line, which the age specification forbids. The header is checked as the age crate checks it, in the same order:
-/// its form, a passphrase stanza only alone, the payload nonce, the file
-/// key unwrapped by the first identity that can, then the MAC. The payload
-/// is then read by [`stream::Decrypting`].
+/// short line, which the age specification forbids. The header is checked
+/// as the age crate checks it, in the same order: its form, a passphrase
+/// stanza only alone, the payload nonce, the file key unwrapped by the
+/// first identity that can, then the MAC. The payload is then read by
+/// [`stream::Decrypting`].
 pub fn open_with_tags<R: std::io::BufRead>(
     mut r: R,
     identities: &[&dyn age::Identity],
@@ -399,13 +391,8 @@ pub fn open_with_tags<R: std::io::BufRead>(
         .unwrap_or(Err(age::DecryptError::NoMatchingKeys))
         .map_err(Opened::Age)?;
     let file_key = file_key.expose_secret();
-    let mac_key = zeroize::Zeroizing::new(age_core::primitives::hkdf(&[], HEADER_LABEL, file_key));
-    ring::hmac::verify(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, mac_key.as_slice()),
-        &header[..v1.covered],
-        &v1.mac,
-    )
-    .map_err(|_| Opened::Age(age::DecryptError::InvalidMac))?;
+    ring::hmac::verify(&mac_key(file_key), &header[..v1.covered], &v1.mac)
+        .map_err(|_| Opened::Age(age::DecryptError::InvalidMac))?;
     Ok((stream::Decrypting::new(r, file_key, &nonce), v1.tags))
 }
 
@@ -413,6 +400,12 @@ pub fn open_with_tags<R: std::io::BufRead>(
 const SCRYPT_TAG: &str = "scrypt";
 /// The HKDF label of the header's MAC key.
 const HEADER_LABEL: &[u8] = b"header";
+
+/// The key of the header's HMAC-SHA256: HKDF-SHA256 of the file key.
+fn mac_key(file_key: &[u8; 16]) -> ring::hmac::Key {
+    let key = zeroize::Zeroizing::new(age_core::primitives::hkdf(&[], HEADER_LABEL, file_key));
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_slice())
+}
 
 #[cfg(test)]
 mod tests {
