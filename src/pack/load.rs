@@ -22,6 +22,7 @@ use super::plan::Planned;
 use crate::disk::folder::OpenFolder;
 use crate::error::{Error, IoContext, Result};
 use crate::format::manifest::EntryKind;
+use crate::payload::hashing::fill;
 
 /// Files of at most this many bytes travel whole.
 const WHOLE_MAX: u64 = 128 << 10;
@@ -221,20 +222,6 @@ fn pieces(
 /// than 3 % at zstd level 1.
 fn incompressible(sample: &[u8]) -> bool {
     zstd::bulk::compress(sample, 1).is_ok_and(|c| c.len() * 100 > sample.len() * 97)
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn fill(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// The error for a source that changed while it was packed.

@@ -1,8 +1,23 @@
-//! Readers and writers that hash and count what passes through them.
+//! Readers and writers that hash and count what passes through them, and
+//! reading a buffer full.
 
 use std::io::{self, BufRead, Read};
 
 use sha2::{Digest, Sha256};
+
+/// Reads from `r` until `buf` is full or `r` ends; returns the bytes read.
+pub fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
 
 /// A reader that hashes and counts every byte read from the inner reader.
 pub struct HashingReader<R> {

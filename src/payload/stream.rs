@@ -16,6 +16,8 @@ use std::io::{self, BufRead, Read, Write};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use zeroize::Zeroizing;
 
+use super::hashing::fill;
+
 /// Plaintext bytes per chunk.
 pub const CHUNK: usize = 64 << 10;
 /// The Poly1305 tag after each chunk.
@@ -85,15 +87,7 @@ impl<R: BufRead> Decrypting<R> {
     /// least [`SEALED`] bytes); returns its plaintext length.
     fn next_chunk(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         let sealed = &mut dst[..SEALED];
-        let mut filled = 0;
-        while filled < SEALED {
-            match self.input.read(&mut sealed[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let filled = fill(&mut self.input, sealed)?;
         // A full chunk is the last one when nothing follows it; a short
         // one was followed by the end of the input.
         let last = filled < SEALED || self.at_end()?;
