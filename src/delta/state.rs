@@ -45,10 +45,28 @@ pub struct Stamp {
 impl Stamp {
     /// The stamp of `meta`.
     pub fn of(meta: &fs::Metadata) -> Stamp {
+        Stamp::from_parts(
+            (meta.mtime(), meta.mtime_nsec()),
+            (meta.ctime(), meta.ctime_nsec()),
+            meta.ino(),
+        )
+    }
+
+    /// The stamp of `st`, as [`Stamp::of`] gives it for the same file.
+    pub fn of_stat(st: &rustix::fs::Stat) -> Stamp {
+        Stamp::from_parts(
+            (st.st_mtime, st.st_mtime_nsec as i64),
+            (st.st_ctime, st.st_ctime_nsec as i64),
+            st.st_ino,
+        )
+    }
+
+    fn from_parts(mtime: (i64, i64), ctime: (i64, i64), ino: u64) -> Stamp {
+        let ns = |(s, n): (i64, i64)| s.saturating_mul(1_000_000_000) + n;
         Stamp {
-            mtime_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
-            ctime_ns: meta.ctime().saturating_mul(1_000_000_000) + meta.ctime_nsec(),
-            ino: meta.ino(),
+            mtime_ns: ns(mtime),
+            ctime_ns: ns(ctime),
+            ino,
         }
     }
 }
@@ -302,6 +320,15 @@ pub fn load_unpacked(ledger: &Path, tree: &Path) -> Result<Option<Reader>> {
 mod tests {
     use super::*;
     use crate::delta::spill::{Recorded, Spill};
+
+    #[test]
+    fn a_stamp_from_std_metadata_and_one_from_a_raw_stat_agree() {
+        let (_dir, path) = crate::scratch::file("f", Some(b"x"));
+        let meta = fs::symlink_metadata(&path).expect("metadata");
+        let st = rustix::fs::lstat(&path).expect("stat");
+        assert_eq!(Stamp::of(&meta), Stamp::of_stat(&st));
+        assert_ne!(Stamp::of(&meta), Stamp::default());
+    }
 
     fn head() -> Head {
         Head::of(&"0".repeat(32), &"1".repeat(64))

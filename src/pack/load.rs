@@ -266,17 +266,19 @@ fn opened(folders: &mut Folders, p: &Planned) -> Result<(File, std::fs::Metadata
     let flags =
         OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let open_err = |e: std::io::Error| Error::io("opening", &p.source, e);
-    let parent = p.source.parent();
-    let listed = folders
-        .listed
-        .iter()
-        .rev()
-        .find(|(f, _)| Some(f.as_path()) == parent);
     let fd = match folders.open.of(&p.source).map_err(open_err)? {
         Some(at) => {
             // A folder swapped for a link to another one after it was
             // listed would have its files read from elsewhere.
-            if let Some((_, ino)) = listed.filter(|_| at.fresh) {
+            let parent = p.source.parent();
+            let listed = || {
+                folders
+                    .listed
+                    .iter()
+                    .rev()
+                    .find(|(f, _)| Some(f.as_path()) == parent)
+            };
+            if let Some((_, ino)) = at.fresh.then(listed).flatten() {
                 let st = rustix::fs::fstat(at.dir).map_err(|e| open_err(e.into()))?;
                 if (st.st_dev, st.st_ino) != *ino {
                     return Err(changed(&p.source, "has a folder that was replaced"));

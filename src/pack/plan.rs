@@ -226,18 +226,13 @@ fn lstat(folder: &mut OpenFolder, path: &Path) -> std::io::Result<Meta> {
         return Ok(Meta::of(&fs::symlink_metadata(path)?));
     };
     let st = rustix::fs::statat(at.dir, at.name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?;
-    let ns = |s: i64, n: u64| s.saturating_mul(1_000_000_000) + n as i64;
     Ok(Meta {
         kind: rustix::fs::FileType::from_raw_mode(st.st_mode),
         len: st.st_size as u64,
         mode: st.st_mode,
         mtime: st.st_mtime,
         dev: st.st_dev,
-        stamp: crate::delta::state::Stamp {
-            mtime_ns: ns(st.st_mtime, st.st_mtime_nsec as u64),
-            ctime_ns: ns(st.st_ctime, st.st_ctime_nsec as u64),
-            ino: st.st_ino,
-        },
+        stamp: crate::delta::state::Stamp::of_stat(&st),
     })
 }
 
