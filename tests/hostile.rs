@@ -528,6 +528,34 @@ fn zstd_cases() -> Vec<Case> {
             "zstd: ",
         ),
         plaintext("not-zstd", one_file(), "zstd: "),
+        // pouch does not check the frames' XXH64 checksums; the payload's
+        // signed sha256 is what catches a frame changed by anyone who can
+        // encrypt to the recipients (here only its checksum differs).
+        Case::new(
+            "zstd-checksum-changed-by-a-recipient",
+            "mismatch",
+            |c, dir| {
+                let zstd_with_checksum = |tar: &[u8]| {
+                    let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd");
+                    e.include_checksum(true).expect("checksum");
+                    e.write_all(tar).expect("write");
+                    e.finish().expect("finish")
+                };
+                let mut z = zstd_with_checksum(&one_file());
+                let m = forge::bundle_from_plaintext(
+                    dir,
+                    "evil",
+                    &z,
+                    counts(),
+                    &c.clerk.recipient,
+                    &c.clerk.secret,
+                );
+                *z.last_mut().expect("a checksum") ^= 1;
+                let swapped = forge::encrypt(&z, &c.clerk.recipient);
+                fs::write(dir.join("evil.age"), swapped).expect("write");
+                m
+            },
+        ),
     ]
 }
 
