@@ -546,11 +546,12 @@ impl Bundle {
             // refused whatever it holds.
             self.check_stanzas(&tags)?;
             scope.spawn(move || pipeline::pump(Layer::new(plaintext, "age"), plain_w));
-            let mut decoder = zstd::stream::read::Decoder::with_buffer(plain_r)
-                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let zstd_error = |e: std::io::Error| corrupt(format!("zstd: {e}"));
+            let mut decoder =
+                zstd::stream::read::Decoder::with_buffer(plain_r).map_err(zstd_error)?;
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
-                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+                .map_err(zstd_error)?;
             // The frames' XXH64 checksums (pack writes them, for stock
             // `zstd -d`) are not checked here: the payload's sha256, which
             // the signature covers, already binds every ciphertext byte and
@@ -559,7 +560,7 @@ impl Bundle {
             // those do not.
             decoder
                 .set_parameter(zstd::zstd_safe::DParameter::ForceIgnoreChecksum(true))
-                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+                .map_err(zstd_error)?;
             // A bomb stops here too: this stage runs at most the channel's
             // depth ahead of the limit below.
             scope.spawn(move || pipeline::pump(Layer::new(decoder, "zstd"), tar_w));

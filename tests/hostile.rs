@@ -535,13 +535,10 @@ fn zstd_cases() -> Vec<Case> {
             "zstd-checksum-changed-by-a-recipient",
             "mismatch",
             |c, dir| {
-                let zstd_with_checksum = |tar: &[u8]| {
-                    let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd");
-                    e.include_checksum(true).expect("checksum");
-                    e.write_all(tar).expect("write");
-                    e.finish().expect("finish")
-                };
-                let mut z = zstd_with_checksum(&one_file());
+                let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd");
+                e.include_checksum(true).expect("checksum");
+                e.write_all(&one_file()).expect("write");
+                let mut z = e.finish().expect("finish");
                 let m = forge::bundle_from_plaintext(
                     dir,
                     "evil",
